@@ -1,0 +1,28 @@
+# The two commands of synsample: `make run` (the main job) and `make test` (the test suite).
+# Both create the virtual environment in .venv when it is missing.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint bench clean-venv
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	@touch $(STAMP)
+
+# Fetch data, train the 784-400-10 MLP on MNIST, sample it K=1000 times at full, 8- and 4-bit
+# coin precision, write the report and print Table I beside the paper's.
+run: $(STAMP)
+	$(BIN)/synsample reproduce scann-table1 $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,152 @@
+"""Datasets: real data, fetched into a cache and verified by the SHA-256 of the decoded arrays.
+
+A dataset is found, in order: a path the user gives; the cache (``$SYNSAMPLE_HOME``, default
+``~/.cache/synsample``); a fetch from the sources the catalog lists.
+
+>>> from synsample import data
+>>> test = data.load("mnist", "test")          # doctest: +SKIP
+>>> test.images.shape, test.images.dtype      # doctest: +SKIP
+(torch.Size([10000, 1, 28, 28]), torch.uint8)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from synsample.data import cache
+from synsample.data.catalog import DATASETS, DatasetSpec, spec
+from synsample.data.checksum import array_digest
+from synsample.data.sources import fetch_first
+from synsample.errors import DataError
+
+__all__ = ["Dataset", "DatasetSpec", "load", "fetch", "list_cached", "spec", "DATASETS"]
+
+
+@dataclass
+class Dataset:
+    """One split of a dataset: ``images`` uint8 ``[N, C, H, W]``, ``labels`` int64 ``[N]``."""
+
+    name: str
+    split: str
+    images: torch.Tensor
+    labels: torch.Tensor
+    classes: tuple[str, ...]
+    source: str = ""
+    verified: bool | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: torch.Tensor | slice | int) -> Dataset:
+        """The items at ``index`` (a slice, an index tensor, or the first ``n`` when an int)."""
+        if isinstance(index, int):
+            index = slice(0, index)
+        return Dataset(self.name, self.split, self.images[index], self.labels[index],
+                       self.classes, self.source, self.verified, dict(self.extra))
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+
+def _check_split(s: DatasetSpec, split: str) -> None:
+    if split not in s.sizes:
+        raise DataError(f"dataset {s.name} has no split {split!r}; use one of {', '.join(s.sizes)}")
+
+
+def _verify(s: DatasetSpec, split: str, images: np.ndarray, labels: np.ndarray, where: str
+            ) -> bool | None:
+    if s.sha256 is None:
+        return None
+    got = array_digest(images, labels)
+    if got != s.sha256[split]:
+        raise DataError(f"{where}: the decoded {s.name} {split} arrays have SHA-256 {got[:12]}..., "
+                        f"not the reference {s.sha256[split][:12]}...; the files are not the "
+                        f"standard {s.name}: fetch them again")
+    return True
+
+
+def fetch(name: str, force: bool = False, log: Callable[[str], None] | None = None) -> list[Path]:
+    """Fetch dataset ``name`` into the cache (unless every split is there and ``force`` is off).
+
+    Returns the cache files. Raises ``DataError`` when no source works or a checksum fails.
+    """
+    s = spec(name)
+    paths = [cache.split_path(s.name, split) for split in s.sizes]
+    if not force and all(p.is_file() for p in paths):
+        try:
+            for split in s.sizes:
+                load(s.name, split, fetch=False)
+            return paths
+        except DataError as exc:
+            if log:
+                log(f"cached {s.name} is unusable ({exc}); fetching again")
+    splits, source = fetch_first(list(s.sources), on_try=(
+        (lambda d: log(f"fetching {s.name} from {d}")) if log else None))
+    for split in s.sizes:
+        if split not in splits:
+            raise DataError(f"{source} gave no {split} split of {s.name}")
+        images, labels = splits[split]
+        _verify(s, split, images, labels, source)
+        cache.store(s.name, split, images, labels, source)
+    return paths
+
+
+def load(name: str, split: str = "test", path: str | Path | None = None, fetch: bool = True,
+         verify: bool = True) -> Dataset:
+    """Load one split of dataset ``name`` as a :class:`Dataset`.
+
+    ``path``: a local copy in the dataset's standard format (IDX folder, ``mnist.pkl.gz``,
+    CIFAR-10 archive or folder), used instead of the cache. Otherwise the cache is read, and
+    fetched into first when missing and ``fetch`` is on. ``verify`` checks the decoded arrays
+    against the reference SHA-256 (always on for the cache).
+    """
+    s = spec(name)
+    _check_split(s, split)
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise DataError(f"{path} does not exist; give the folder or file holding {s.name}")
+        images_np, labels_np = s.read_local(path)[split]  # type: ignore[misc]
+        verified = _verify(s, split, images_np, labels_np, str(path)) if verify else None
+        return Dataset(s.name, split, torch.from_numpy(images_np), torch.from_numpy(labels_np),
+                       s.classes, str(path), verified)
+    file = cache.split_path(s.name, split)
+    if not file.is_file():
+        if not fetch:
+            raise DataError(f"{s.name} is not in the cache ({file.parent}); run "
+                            f"`synsample data fetch {s.name}`")
+        globals()["fetch"](s.name)
+    images, labels, meta = cache.read(s.name, split)
+    verified = _verify(s, split, images.numpy(), labels.numpy(), str(file))
+    if verified is None and meta.get("sha256") != array_digest(images.numpy(), labels.numpy()):
+        raise DataError(f"cache file {file} does not match the checksum written with it; run "
+                        f"`synsample data fetch {s.name} --force`")
+    if tuple(images.shape[1:]) != s.shape:
+        raise DataError(f"cache file {file} holds images of shape {tuple(images.shape[1:])}, "
+                        f"expected {s.shape}; run `synsample data fetch {s.name} --force`")
+    return Dataset(s.name, split, images, labels, s.classes, meta.get("source", ""), verified)
+
+
+def list_cached() -> list[dict]:
+    """One row per known dataset split: whether it is cached, verified, its size and source."""
+    rows = []
+    for s in DATASETS.values():
+        for split, size in s.sizes.items():
+            file = cache.split_path(s.name, split)
+            row = {"dataset": s.name, "split": split, "items": size, "cached": file.is_file(),
+                   "verified": None, "path": str(file), "source": "", "note": s.note}
+            if file.is_file():
+                try:
+                    ds = load(s.name, split, fetch=False)
+                    row.update(verified=ds.verified, source=ds.source)
+                except DataError as exc:
+                    row.update(verified=False, note=str(exc))
+            rows.append(row)
+    return rows
