@@ -1,0 +1,60 @@
+"""The device-model interface: a source of random bits that says what it realises and counts.
+
+Methods never call ``torch.rand`` themselves: they ask a device model for Bernoulli draws, so the
+device decides what probabilities it can realise (precision, bias, spread) and counts every
+random bit it produced, for the cost model.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+
+
+class RandomSource(ABC):
+    """A device model that makes Bernoulli draws and counts the random bits it used."""
+
+    #: short name used in reports and configs
+    name: str = "device"
+
+    def __init__(self) -> None:
+        self.draws = 0
+
+    @property
+    @abstractmethod
+    def bits_per_draw(self) -> int:
+        """Random bits one Bernoulli draw consumes on this device."""
+
+    @property
+    def random_bits(self) -> int:
+        """Random bits produced since construction or the last :meth:`reset_counts`."""
+        return self.draws * self.bits_per_draw
+
+    def reset_counts(self) -> None:
+        self.draws = 0
+
+    @abstractmethod
+    def probability(self, p: torch.Tensor) -> torch.Tensor:
+        """The probability of a 1 that this device realises when asked for ``p`` in [0, 1]."""
+
+    def draw(self, prob: torch.Tensor, generator: torch.Generator | None,
+             leading: tuple[int, ...] = ()) -> torch.Tensor:
+        """Bernoulli draws, a bool tensor of shape ``leading + prob.shape``.
+
+        ``prob`` must be what :meth:`probability` returned (the realised probability), so that a
+        layer can compute it once and draw many times.
+        """
+        u = torch.rand(leading + tuple(prob.shape), generator=generator, device=prob.device,
+                       dtype=torch.float32)
+        self.draws += u.numel()
+        return u < prob
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able description (name, parameters, bits per draw) for reports."""
+        return {"device": self.name, "bits_per_draw": self.bits_per_draw}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v}" for k, v in self.describe().items() if k != "device")
+        return f"{type(self).__name__}({params})"

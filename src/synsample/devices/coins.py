@@ -1,0 +1,81 @@
+"""Coins: the ideal float coin and the b-bit coin of the scANN paper (000, section III.D)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from synsample.devices.base import RandomSource
+from synsample.errors import ConfigError
+
+
+class IdealCoin(RandomSource):
+    """A coin compared against a float32 uniform number: ``P(1) = p`` up to 2^-24.
+
+    ``torch.rand`` draws float32 uniforms on the grid ``k / 2^24``, so one draw consumes 24
+    random bits; that is what :attr:`random_bits` counts.
+    """
+
+    name = "ideal"
+
+    @property
+    def bits_per_draw(self) -> int:
+        return 24
+
+    def probability(self, p: torch.Tensor) -> torch.Tensor:
+        return p.to(torch.float32).clamp(0.0, 1.0)
+
+
+class QuantizedCoin(RandomSource):
+    """A coin whose probability and random number both have ``bits`` bits (paper 000, III.D).
+
+    The device stores the probability as an integer ``m`` in ``0 .. 2^b - 1`` (``b`` bits),
+    draws a uniform integer ``r`` in ``0 .. 2^b - 1`` (``b`` random bits) and outputs 1 when
+    ``r < m``; so ``P(1) = m / 2^b``. The requested probability is rounded to the nearest level
+    (ties to even) and clipped to the top level. The levels are therefore
+    ``0, 1/2^b, ..., (2^b - 1)/2^b``: ``|w| = 1`` is *not* "always" but ``1 - 2^-b``
+    (15/16 at 4 bits, 255/256 at 8 bits), and ``|w| < 2^-(b+1)`` is "never".
+
+    The draw compares a float32 uniform ``u`` with ``m / 2^b``; this is exactly the integer
+    comparator, because ``floor(u * 2^b)`` is uniform on ``0 .. 2^b - 1`` and
+    ``floor(u * 2^b) < m`` if and only if ``u < m / 2^b`` (``b <= 24``).
+    """
+
+    name = "quantized"
+
+    def __init__(self, bits: int) -> None:
+        super().__init__()
+        if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 24:
+            raise ConfigError(f"a quantized coin needs an integer precision of 1 to 24 bits, got "
+                              f"{bits!r}; use e.g. QuantizedCoin(bits=8)")
+        self.bits = bits
+
+    @property
+    def bits_per_draw(self) -> int:
+        return self.bits
+
+    @property
+    def levels(self) -> torch.Tensor:
+        """Every probability this coin can realise, ascending."""
+        return torch.arange(2 ** self.bits, dtype=torch.float64) / 2 ** self.bits
+
+    def probability(self, p: torch.Tensor) -> torch.Tensor:
+        scale = float(2 ** self.bits)
+        m = torch.round(p.to(torch.float32).clamp(0.0, 1.0) * scale).clamp(max=scale - 1)
+        return m / scale
+
+    def describe(self) -> dict[str, Any]:
+        return {"device": self.name, "bits": self.bits, "bits_per_draw": self.bits_per_draw}
+
+
+def coin_for_precision(precision: str | int | None) -> RandomSource:
+    """The coin of a precision as the CLI and the reports name it: ``full``, ``8``, ``4``, ..."""
+    if precision is None or str(precision).lower() in ("full", "ideal", "float", "fp32"):
+        return IdealCoin()
+    try:
+        bits = int(str(precision))
+    except ValueError:
+        raise ConfigError(f"unknown precision {precision!r}; use full or a number of bits such "
+                          "as 8 or 4") from None
+    return QuantizedCoin(bits)

@@ -1,0 +1,125 @@
+"""The sampling engine: K passes of any :class:`StochasticModel`, streamed into a Prediction.
+
+Items are processed in blocks (the model's deterministic prefix once per block), samples in
+chunks (one call of the model per chunk); only per-item statistics are kept, so memory does not
+grow with K. Sample ``k`` draws from a generator keyed by ``(seed, k)``; in shared mode the votes
+are therefore identical whatever ``batch_size`` and ``sample_chunk`` are.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+import torch
+
+from synsample.errors import ConfigError
+from synsample.nn.sampling import SamplingContext, check_mode, seed_from
+from synsample.nn.stochastic import StochasticModel
+from synsample.prediction import Prediction
+
+#: sample counts at which votes are recorded by default, for accuracy-versus-K curves
+DEFAULT_CHECKPOINTS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
+
+
+def _inputs(inputs) -> torch.Tensor:
+    x = getattr(inputs, "images", inputs)
+    if not isinstance(x, torch.Tensor):
+        raise ConfigError(f"predict needs a tensor or a Dataset, got {type(inputs).__name__}")
+    if x.ndim < 2 or x.shape[0] == 0:
+        raise ConfigError(f"predict needs a batch of at least one item, got shape {tuple(x.shape)}")
+    return x
+
+
+def _chunks(samples: int, chunk: int, checkpoints: Iterable[int]) -> list[tuple[int, int]]:
+    """Sample chunks ``(first, n)`` of at most ``chunk`` samples, split at every checkpoint."""
+    cuts = sorted({k for k in checkpoints if 0 < k < samples} | {samples})
+    out, start = [], 0
+    for cut in cuts:
+        while start < cut:
+            n = min(chunk, cut - start)
+            out.append((start, n))
+            start += n
+    return out
+
+
+@torch.no_grad()
+def predict(model: StochasticModel, inputs, samples: int = 1000,
+            generator: torch.Generator | None = None, seed: int | None = None,
+            mode: str = "shared", batch_size: int = 2048, sample_chunk: int = 8,
+            checkpoints: Iterable[int] = DEFAULT_CHECKPOINTS, device: str | None = None,
+            progress: bool = False, desc: str = "sampling") -> Prediction:
+    """Run ``samples`` sampled passes of ``model`` over ``inputs`` and return a Prediction.
+
+    ``inputs``: a tensor ``[N, ...]`` or a Dataset (its ``images``). ``generator`` / ``seed``:
+    where the run's base seed comes from (same seed, same votes). ``mode``: ``shared`` (one
+    draw per sample index for every item) or ``independent`` (fresh draws per item; in this
+    mode draws also depend on ``batch_size``). ``checkpoints``: sample counts at which the
+    votes are recorded. ``device``: run on this torch device (default: the model's).
+
+    ``Prediction.random_bits`` is what the hardware would draw: in shared mode one set of draws
+    per sample (the first item block's; later blocks re-create the same draws, counted in
+    ``info["random_bits_simulated"]``), in independent mode every draw.
+    """
+    check_mode(mode)
+    if not isinstance(samples, int) or samples < 1:
+        raise ConfigError(f"samples must be a positive integer, got {samples!r}")
+    if batch_size < 1 or sample_chunk < 1:
+        raise ConfigError("batch_size and sample_chunk must be positive")
+    x_all = _inputs(inputs)
+    base_seed = seed_from(generator, seed)
+    if device is not None:
+        model = model.to(device)
+    dev = next(iter(model.buffers()), x_all).device
+    checkpoints = sorted({int(k) for k in checkpoints if 0 < int(k) < samples})
+    chunks = _chunks(samples, sample_chunk, checkpoints)
+    n_items = x_all.shape[0]
+    votes = None
+    prob_sum = None
+    votes_at: dict[int, torch.Tensor] = {}
+    devices = model.devices()
+    bits_before = sum(d.random_bits for d in devices)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=n_items * samples, desc=desc, unit="pass", unit_scale=True, leave=False)
+    start_time = time.perf_counter()
+    model.eval()
+    for block, start in enumerate(range(0, n_items, batch_size)):
+        x = x_all[start:start + batch_size].to(dev)
+        h = model.prefix(x)
+        b = x.shape[0]
+        block_votes = None
+        block_probs = None
+        for first, n in chunks:
+            ctx = SamplingContext.for_samples(base_seed, first, n, b, mode, block, device=dev)
+            logits = model.sample(h, ctx)  # [n, b, C]
+            if block_votes is None:
+                c = logits.shape[-1]
+                block_votes = torch.zeros(b, c, dtype=torch.int64, device=dev)
+                block_probs = torch.zeros(b, c, dtype=torch.float64, device=dev)
+            block_votes.scatter_add_(1, logits.argmax(dim=-1).T,
+                                     torch.ones(b, n, dtype=torch.int64, device=dev))
+            block_probs += torch.softmax(logits.to(torch.float32), dim=-1).sum(0)
+            done = first + n
+            if done in checkpoints:
+                votes_at.setdefault(done, []).append(block_votes.cpu().clone())
+            if bar is not None:
+                bar.update(b * n)
+        if votes is None:
+            votes, prob_sum = [], []
+        votes.append(block_votes.cpu())
+        prob_sum.append(block_probs.cpu())
+        if block == 0:
+            first_block_bits = sum(d.random_bits for d in devices) - bits_before
+    if bar is not None:
+        bar.close()
+    seconds = time.perf_counter() - start_time
+    simulated_bits = sum(d.random_bits for d in devices) - bits_before
+    info = {**model.describe(), "random_bits_simulated": simulated_bits}
+    return Prediction(
+        votes=torch.cat(votes), mean_probs=(torch.cat(prob_sum) / samples).to(torch.float32),
+        samples=samples, votes_at={k: torch.cat(v) for k, v in votes_at.items()}, mode=mode,
+        seed=base_seed, random_bits=first_block_bits if mode == "shared" else simulated_bits,
+        seconds=seconds, info=info)

@@ -1,0 +1,19 @@
+"""Methods: each turns a trained network into a :class:`~synsample.nn.StochasticModel`."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from synsample.errors import ConfigError
+from synsample.methods import scann
+
+METHODS: dict[str, ModuleType] = {"scann": scann}
+
+__all__ = ["METHODS", "get", "scann"]
+
+
+def get(name: str) -> ModuleType:
+    """The method module called ``name`` (it has a ``convert`` function)."""
+    if name not in METHODS:
+        raise ConfigError(f"unknown method {name!r}; available: {', '.join(METHODS)}")
+    return METHODS[name]

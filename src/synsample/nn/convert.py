@@ -1,0 +1,66 @@
+"""The conversion walk: replace chosen modules of a trained network by sampled ones.
+
+Like bayesian-torch's ``dnn_to_bnn`` and aihwkit's ``convert_to_analog``, the walk takes filters:
+``include`` (module types to convert) and ``exclude`` (types, or qualified module names with
+shell-style wildcards, to leave alone).
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+from collections.abc import Callable, Iterable
+
+from torch import nn
+
+from synsample.errors import ConfigError
+
+Filter = Iterable[type | str]
+
+
+def _matches(name: str, module: nn.Module, patterns: Filter) -> bool:
+    for p in patterns:
+        if isinstance(p, str):
+            if fnmatch.fnmatchcase(name, p):
+                return True
+        elif isinstance(module, p):
+            return True
+    return False
+
+
+def replace_modules(model: nn.Module, factory: Callable[[str, nn.Module], nn.Module],
+                    include: Filter = (nn.Linear,), exclude: Filter = ()) -> tuple[nn.Module, list[str]]:
+    """Return a deep copy of ``model`` with every included, not excluded, module replaced by
+    ``factory(qualified_name, module)``, and the qualified names replaced, in forward order."""
+    include, exclude = tuple(include), tuple(exclude)
+    for p in include + exclude:
+        if not isinstance(p, str) and not (isinstance(p, type) and issubclass(p, nn.Module)):
+            raise ConfigError(f"filters take nn.Module types or module names, got {p!r}")
+    model = copy.deepcopy(model)
+    replaced = []
+    for name, module in list(model.named_modules()):
+        if not name or not _matches(name, module, include) or _matches(name, module, exclude):
+            continue
+        if any(name.startswith(r + ".") for r in replaced):
+            continue
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, factory(name, module))
+        replaced.append(name)
+    return model, replaced
+
+
+def split_prefix(model: nn.Module, sampled: list[str]) -> tuple[nn.Module, nn.Module]:
+    """Split a network into its deterministic prefix and the rest.
+
+    For an ``nn.Sequential`` the prefix is every top-level child before the first that holds a
+    sampled module; it is computed once per batch instead of once per sample. For other
+    modules the prefix is the identity (the sampled layers still broadcast unexpanded inputs).
+    """
+    if not isinstance(model, nn.Sequential) or not sampled:
+        return nn.Identity(), model
+    tops = [name.split(".")[0] for name in sampled]
+    names = [name for name, _ in model.named_children()]
+    first = min(names.index(t) for t in tops)
+    children = list(model.children())
+    return nn.Sequential(*children[:first]), nn.Sequential(*children[first:])

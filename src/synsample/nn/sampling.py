@@ -1,0 +1,96 @@
+"""How a sampled forward pass gets its randomness: per-sample generators and the sampling mode.
+
+Sample ``k`` of a run with base seed ``s`` draws from a generator seeded by a hash of
+``(s, k)``. Everything a sample draws is thus fixed by ``(s, k)`` alone, not by how items are
+blocked or samples chunked, so votes are identical whatever the batch size, and a later item
+block re-creates exactly the weights an earlier block used (shared mode).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from synsample.errors import ConfigError
+
+MODES = ("shared", "independent")
+_MASK = (1 << 64) - 1
+
+
+def splitmix64(x: int) -> int:
+    """The SplitMix64 finaliser: a bijective 64-bit mix with good avalanche."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def derive_seed(base: int, *keys: int) -> int:
+    """A 63-bit seed from a base seed and integer keys (sample index, item block, ...)."""
+    x = splitmix64(base & _MASK)
+    for key in keys:
+        x = splitmix64(x ^ (key & _MASK))
+    return x >> 1
+
+
+def seed_from(generator: torch.Generator | None, seed: int | None) -> int:
+    """The base seed of a run: ``seed`` if given, else one drawn from ``generator`` (or torch's
+    default generator), so that a seeded generator gives the same run twice."""
+    if seed is not None:
+        return int(seed)
+    return int(torch.randint(0, 2**62, (1,), generator=generator).item())
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise ConfigError(f"unknown sampling mode {mode!r}; use 'shared' (one draw per sample "
+                          "for the whole batch) or 'independent' (fresh draws per item)")
+    return mode
+
+
+@dataclass
+class SamplingContext:
+    """What the sampled layers of one call need: ``n`` samples of a batch of ``batch`` items.
+
+    Tensors inside the sampled part of a network are either ``[batch, ...]`` (not yet expanded:
+    the same for every sample) or ``[batch * n, ...]`` in item-major order (item ``i``, sample
+    ``k`` at row ``i * n + k``).
+    """
+
+    n: int
+    batch: int
+    generators: list[torch.Generator]
+    mode: str = "shared"
+    #: distinguishes item blocks in independent mode (their draws must differ)
+    block: int = 0
+
+    @classmethod
+    def for_samples(cls, base_seed: int, first: int, n: int, batch: int, mode: str = "shared",
+                    block: int = 0, device: torch.device | str = "cpu") -> SamplingContext:
+        """Generators for samples ``first .. first + n - 1``; in independent mode they also
+        depend on the item block, so that every item gets its own draws."""
+        check_mode(mode)
+        gens = []
+        for k in range(first, first + n):
+            g = torch.Generator(device=device)
+            keys = (k,) if mode == "shared" else (k, block)
+            g.manual_seed(derive_seed(base_seed, *keys))
+            gens.append(g)
+        return cls(n=n, batch=batch, generators=gens, mode=mode, block=block)
+
+    def expanded(self, rows: int) -> bool:
+        """Whether a tensor with ``rows`` rows is already expanded to every sample."""
+        if rows == self.batch * self.n:
+            return True
+        if rows == self.batch:
+            return False
+        raise ConfigError(f"a sampled layer got {rows} rows, expected {self.batch} items or "
+                          f"{self.batch} x {self.n} samples; reshape the input to [batch, features]")
+
+
+class SampledLayer(nn.Module):
+    """Base of every layer that draws during a sampled call; it reads ``self.context``."""
+
+    context: SamplingContext | None = None

@@ -1,0 +1,93 @@
+"""What a sampling run returns: per-item statistics, never the raw ``K x N x C`` tensor."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from synsample import metrics
+from synsample.errors import SynsampleError
+from synsample.io import write_with
+
+
+@dataclass
+class Prediction:
+    """Per-item statistics of K sampled passes over N items of C classes.
+
+    ``votes`` ``[N, C]`` int64: samples whose output argmax was each class. ``mean_probs``
+    ``[N, C]``: mean over samples of the softmax of the outputs. ``votes_at`` maps a sample
+    count k (a few, for accuracy-versus-K curves) to the votes of the first k samples.
+    Memory is ``O(N x C)`` whatever K is.
+    """
+
+    votes: torch.Tensor
+    mean_probs: torch.Tensor
+    samples: int
+    votes_at: dict[int, torch.Tensor] = field(default_factory=dict)
+    mode: str = "shared"
+    seed: int = 0
+    random_bits: int = 0
+    seconds: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_items(self) -> int:
+        return self.votes.shape[0]
+
+    @property
+    def num_classes(self) -> int:
+        return self.votes.shape[1]
+
+    def first_choice(self) -> torch.Tensor:
+        return metrics.first_choice(self.votes)
+
+    def second_choice(self) -> torch.Tensor:
+        return metrics.second_choice(self.votes)
+
+    def vote_entropy(self) -> torch.Tensor:
+        return metrics.vote_entropy(self.votes)
+
+    def information(self) -> torch.Tensor:
+        return metrics.information(self.votes)
+
+    def accuracy(self, labels: torch.Tensor) -> float:
+        return metrics.accuracy(self.first_choice(), labels)
+
+    def accuracy_vs_samples(self, labels: torch.Tensor) -> dict[int, float]:
+        """First-choice accuracy after k samples, for every recorded k (and K)."""
+        curve = {k: metrics.accuracy(metrics.first_choice(v), labels)
+                 for k, v in sorted(self.votes_at.items())}
+        curve[self.samples] = self.accuracy(labels)
+        return dict(sorted(curve.items()))
+
+    def save(self, path: str | Path) -> None:
+        """Write the statistics to one safetensors file (atomically)."""
+        tensors = {"votes": self.votes.contiguous(), "mean_probs": self.mean_probs.contiguous()}
+        tensors.update({f"votes_at.{k}": v.contiguous() for k, v in self.votes_at.items()})
+        meta = {"samples": str(self.samples), "mode": self.mode, "seed": str(self.seed),
+                "random_bits": str(self.random_bits), "seconds": repr(self.seconds),
+                "info": json.dumps(self.info)}
+        write_with(path, lambda tmp: save_file(tensors, str(tmp), metadata=meta))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Prediction:
+        try:
+            tensors = load_file(str(path))
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+            return cls(votes=tensors["votes"], mean_probs=tensors["mean_probs"],
+                       samples=int(meta["samples"]),
+                       votes_at={int(k.split(".", 1)[1]): v for k, v in tensors.items()
+                                 if k.startswith("votes_at.")},
+                       mode=meta["mode"], seed=int(meta["seed"]),
+                       random_bits=int(meta["random_bits"]), seconds=float(meta["seconds"]),
+                       info=json.loads(meta.get("info", "{}")))
+        except (SafetensorError, OSError, KeyError, ValueError) as exc:
+            raise SynsampleError(f"{path} is not a readable prediction file ({exc}); delete it "
+                                 "and sample again") from exc
