@@ -12,5 +12,7 @@ from synsample.metrics.votes import (
     vote_entropy,
 )
 
-__all__ = ["accuracy", "confusion_matrix", "entropy_bits", "first_choice", "information",
+from synsample.metrics.summary import summarize
+
+__all__ = ["summarize", "accuracy", "confusion_matrix", "entropy_bits", "first_choice", "information",
            "second_choice", "single_pass_accuracy", "vote_distribution", "vote_entropy"]

@@ -1,0 +1,220 @@
+"""The synsample command line. Errors a user can cause print one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from synsample import __version__
+from synsample.errors import SynsampleError
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _log(args: argparse.Namespace):
+    return (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr))
+
+
+def cmd_data_fetch(args: argparse.Namespace) -> int:
+    from synsample import data
+
+    for name in args.names:
+        paths = data.fetch(name, force=args.force, log=_log(args))
+        print(f"{data.spec(name).name}: verified, in {paths[0].parent}")
+    return 0
+
+
+def cmd_data_list(args: argparse.Namespace) -> int:
+    from synsample import data
+    from synsample.report.markdown import text_table
+
+    rows = []
+    for r in data.list_cached():
+        status = ("verified" if r["verified"] else "unverified" if r["verified"] is None
+                  else "FAILS CHECK") if r["cached"] else "not cached"
+        rows.append([r["dataset"], r["split"], r["items"], status,
+                     r["source"] or r["note"][:60]])
+    print(text_table(["dataset", "split", "items", "status", "source / note"], rows))
+    from synsample.data.cache import home
+
+    print(f"\ncache: {home() / 'datasets'}  (set SYNSAMPLE_HOME to move it)")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from synsample.train import TrainConfig, train
+
+    cfg = TrainConfig(dataset=args.dataset, arch=args.arch, epochs=args.epochs, seed=args.seed,
+                      batch_size=args.batch_size, lr=args.lr, dropout=args.dropout,
+                      init=args.init)
+    result = train(cfg, args.out, data_path=args.data_path, progress=_progress(args),
+                   log=_log(args), device=args.device)
+    last = result["history"][-1]
+    print(f"checkpoint: {args.out} ({len(result['history'])} epochs, test accuracy "
+          f"{100 * last['test_accuracy']:.2f}%)")
+    return 0
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from synsample import checkpoint
+    from synsample.evaluate import deterministic_outputs, sample_checkpoint
+    from synsample.report.scann import write_sample_report
+
+    ck = Path(args.checkpoint)
+    ck_config = checkpoint.read_config(ck)
+    out = Path(args.out or Path("runs") / f"sample-{ck.name}-{args.method}-{args.precision}-"
+               f"{time.strftime('%Y%m%d-%H%M%S')}")
+    pred, test = sample_checkpoint(ck, args.method, args.precision, args.samples, args.seed,
+                                   args.mode, args.data_path, args.limit, _progress(args),
+                                   batch_size=args.batch_size)
+    model, _ = checkpoint.load_model(ck)
+    det = deterministic_outputs(model, test.images).argmax(1)
+    res = write_sample_report(out, ck, ck_config, args.precision, pred, test, det)
+    s = res["sampled"]
+    print(f"{ck_config['dataset']} {ck_config['arch']}: deterministic "
+          f"{100 * res['deterministic_accuracy']:.2f}%, {args.method} {args.precision} "
+          f"first choice {100 * s['accuracy']:.2f}% over {args.samples} passes "
+          f"(mean entropy {s['mean_entropy']:.3f} bits, {s['sampling_seconds']:.1f} s)")
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from synsample.experiments import scann_table1 as t1
+
+    if args.experiment != "scann-table1":  # argparse choices already restrict this
+        raise SynsampleError(f"unknown experiment {args.experiment!r}")
+    if args.all_rows:
+        rows = [(d, a) for d in ("mnist", "fashion-mnist") for a in ("mlp", "conv")]
+    else:
+        rows = [(args.dataset, args.arch)]
+    cfg = t1.Table1Config(rows=rows, samples=args.samples, epochs=args.epochs, seed=args.seed,
+                          mode=args.mode, out=Path(args.out), data_path=args.data_path,
+                          limit=args.limit, progress=_progress(args))
+    result = t1.run(cfg, log=_log(args))
+    print()
+    print("Table I, paper 000 (accuracy %; each cell: ours (paper, difference in points))")
+    print(result["terminal_table"])
+    print(f"\nreport: {Path(args.out) / 'report.md'}")
+    return 0
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from synsample.data import DATASETS
+    from synsample.models import ARCHS
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars or log lines, only the result")
+    parser = argparse.ArgumentParser(
+        prog="synsample", parents=[common],
+        description="Sampled stochastic neural networks: train, convert, sample K passes, "
+                    "measure how sure the network is, reproduce the papers.",
+        epilog="Data is cached in $SYNSAMPLE_HOME (default ~/.cache/synsample); runs go to "
+               "./runs. `synsample COMMAND --help` for details.")
+    parser.add_argument("--version", action="version", version=f"synsample {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p_data = sub.add_parser("data", help="fetch, verify and list datasets", parents=[common],
+                            description="Fetch datasets into the cache (verified by the SHA-256 "
+                                        "of the decoded arrays) and list what is cached.")
+    dsub = p_data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    p_fetch = dsub.add_parser("fetch", help="fetch and verify datasets", parents=[common])
+    p_fetch.add_argument("names", nargs="+", metavar="DATASET", choices=sorted(DATASETS),
+                         help=f"one of: {', '.join(DATASETS)}")
+    p_fetch.add_argument("--force", action="store_true", help="fetch again even if cached")
+    p_fetch.set_defaults(func=cmd_data_fetch)
+    p_list = dsub.add_parser("list", help="what is cached, verified or not", parents=[common])
+    p_list.set_defaults(func=cmd_data_list)
+
+    p_train = sub.add_parser(
+        "train", parents=[common], help="train a network with weights kept in [-1, 1]",
+        description="Train an architecture on a dataset (RMSprop, cross-entropy, dropout, "
+                    "dense weights clipped to [-1, 1] after every step; paper 000 II.B). Writes "
+                    "a checkpoint after every epoch; the same command resumes it.")
+    p_train.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
+    p_train.add_argument("--arch", default="mlp", choices=sorted(ARCHS))
+    p_train.add_argument("--epochs", type=_positive, default=20,
+                         help="epochs in all (the paper: 100; default 20)")
+    p_train.add_argument("--out", required=True, help="checkpoint folder")
+    p_train.add_argument("--seed", type=int, default=0)
+    p_train.add_argument("--batch-size", type=_positive, default=100)
+    p_train.add_argument("--lr", type=float, default=1e-3, help="RMSprop learning rate")
+    p_train.add_argument("--dropout", type=float, default=0.2)
+    p_train.add_argument("--init", default="glorot", choices=["glorot", "uniform"],
+                         help="glorot (Keras default) or uniform (dense weights U(-0.99, 0.99))")
+    p_train.add_argument("--data-path", help="local copy of the dataset instead of the cache")
+    p_train.add_argument("--device", help="torch device, e.g. cuda (default cpu)")
+    p_train.set_defaults(func=cmd_train)
+
+    p_sample = sub.add_parser(
+        "sample", parents=[common], help="sample a trained network K times and report",
+        description="Convert a checkpoint with a method, sample it K times on its test set and "
+                    "write a report (accuracy, first and second choice, entropy, figures).")
+    p_sample.add_argument("--checkpoint", required=True, help="folder written by `train`")
+    p_sample.add_argument("--method", default="scann", choices=["scann"])
+    p_sample.add_argument("--precision", default="full",
+                          help="coin precision: full, or bits such as 8 or 4 (default full)")
+    p_sample.add_argument("--samples", type=_positive, default=1000, help="passes K (1000)")
+    p_sample.add_argument("--mode", default="shared", choices=["shared", "independent"],
+                          help="shared: one draw per pass for all items; independent: fresh "
+                               "draws per item (slow)")
+    p_sample.add_argument("--seed", type=int, default=0)
+    p_sample.add_argument("--limit", type=_positive, help="only the first N test items")
+    p_sample.add_argument("--batch-size", type=_positive, default=2048)
+    p_sample.add_argument("--data-path", help="local copy of the dataset instead of the cache")
+    p_sample.add_argument("--out", help="report folder (default runs/sample-...)")
+    p_sample.set_defaults(func=cmd_sample)
+
+    p_rep = sub.add_parser(
+        "reproduce", parents=[common], help="reproduce a paper's table or figure",
+        description="Run a paper experiment as a grid of cached jobs and write its report. "
+                    "scann-table1: Table I of paper 000 (default: the MNIST MLP row).")
+    p_rep.add_argument("experiment", choices=["scann-table1"])
+    p_rep.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+    p_rep.add_argument("--arch", default="mlp", choices=["mlp", "conv"])
+    p_rep.add_argument("--all-rows", action="store_true",
+                       help="all four rows: MNIST and Fashion-MNIST x MLP and conv")
+    p_rep.add_argument("--samples", type=_positive, default=1000, help="passes K (1000)")
+    p_rep.add_argument("--epochs", type=_positive,
+                       help="training epochs (default: 100 for the MLP, 10 for the conv net)")
+    p_rep.add_argument("--seed", type=int, default=0)
+    p_rep.add_argument("--mode", default="shared", choices=["shared", "independent"])
+    p_rep.add_argument("--limit", type=_positive, help="sample only the first N test items")
+    p_rep.add_argument("--data-path", help="local copy of the dataset instead of the cache")
+    p_rep.add_argument("--out", default=str(Path("runs") / "scann-table1"),
+                       help="run folder (default runs/scann-table1; re-runs reuse finished jobs)")
+    p_rep.set_defaults(func=cmd_reproduce)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SynsampleError as exc:
+        print(f"synsample: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("synsample: interrupted; finished work is kept, run the same command to resume",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

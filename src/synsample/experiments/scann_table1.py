@@ -1,0 +1,109 @@
+"""Table I of paper 000: deterministic and scANN accuracy at full, 8- and 4-bit coin precision,
+for MNIST and Fashion-MNIST, MLP 784-400-10 and conv 784-[32x3x3]-100-10.
+
+Each row is a train job and one sample job per precision; every job is cached by its config's
+hash under ``<out>/jobs``, and the report is built from the job results alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from synsample import checkpoint, data, metrics
+from synsample.evaluate import (
+    deterministic_outputs,
+    sample_checkpoint,
+    save_deterministic,
+)
+from synsample.experiments.jobs import Job, JobStore, LocalRunner
+from synsample.report import scann as scann_report
+from synsample.train import TrainConfig, train
+
+NAME = "scann-table1"
+PRECISIONS = ("full", "8", "4")
+NETWORK = {"mlp": "784-400-10", "conv": "784-[32x3x3]-100-10"}
+#: Table I of paper 000 (accuracy, %)
+PAPER = {
+    ("mnist", "mlp"): {"deterministic": 97.7, "full": 94.4, "8": 94.3, "4": 93.7},
+    ("mnist", "conv"): {"deterministic": 98.8, "full": 98.7, "8": 98.7, "4": 98.6},
+    ("fashion-mnist", "mlp"): {"deterministic": 87.9, "full": 65.3, "8": 64.2, "4": 69.3},
+    ("fashion-mnist", "conv"): {"deterministic": 90.5, "full": 90.5, "8": 90.3, "4": 89.2},
+}
+PAPER_EPOCHS = 100
+#: default epochs per architecture: the paper's 100 where 2 CPU cores allow it
+DEFAULT_EPOCHS = {"mlp": 100, "conv": 10}
+
+
+@dataclass
+class Table1Config:
+    rows: list[tuple[str, str]] = field(default_factory=lambda: [("mnist", "mlp")])
+    samples: int = 1000
+    epochs: int | None = None
+    seed: int = 0
+    mode: str = "shared"
+    precisions: tuple[str, ...] = PRECISIONS
+    out: Path = Path("runs") / NAME
+    data_path: str | None = None
+    limit: int | None = None
+    progress: bool = True
+
+
+def train_job(tc: TrainConfig, data_path: str | None, progress: bool,
+              log: Callable[[str], None]) -> Job:
+    def run(folder: Path) -> dict[str, Any]:
+        start = time.perf_counter()
+        ck = folder / "checkpoint"
+        cfg = train(tc, ck, data_path=data_path, progress=progress, log=log)
+        model, _ = checkpoint.load_model(ck)
+        test = data.load(tc.dataset, "test", path=data_path)
+        logits = deterministic_outputs(model, test.images)
+        save_deterministic(folder, logits, test.labels)
+        return {"dataset": tc.dataset, "arch": tc.arch, "epochs": tc.epochs,
+                "deterministic_accuracy": metrics.accuracy(logits.argmax(1), test.labels),
+                "history": cfg["history"], "classes": list(test.classes),
+                "train_seconds": sum(h["seconds"] for h in cfg["history"]),
+                "wall_seconds": time.perf_counter() - start}
+
+    return Job("train", asdict(tc), run)
+
+
+def sample_job(trained: Job, precision: str, cfg: Table1Config) -> Job:
+    config = {"train": trained.key, "method": "scann", "precision": precision,
+              "samples": cfg.samples, "seed": cfg.seed, "mode": cfg.mode, "limit": cfg.limit}
+
+    def run(folder: Path) -> dict[str, Any]:
+        ck = folder.parent / trained.name / "checkpoint"
+        pred, test = sample_checkpoint(ck, "scann", precision, cfg.samples, cfg.seed, cfg.mode,
+                                       cfg.data_path, cfg.limit, cfg.progress)
+        pred.save(folder / "prediction.safetensors")
+        return {"precision": precision, "coin": pred.info.get("coin"),
+                **metrics.summarize(pred, test.labels)}
+
+    return Job("sample", config, run)
+
+
+def run(cfg: Table1Config, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) every job of the table, write the report, return ``metrics.json``."""
+    store = JobStore(cfg.out / "jobs")
+    runner = LocalRunner(store, log)
+    rows = []
+    for dataset, arch in cfg.rows:
+        epochs = cfg.epochs or DEFAULT_EPOCHS[arch]
+        data.fetch(dataset, log=log)
+        log(f"== {dataset} {NETWORK[arch]}: train {epochs} epochs, sample {cfg.samples} passes "
+            f"at {', '.join(cfg.precisions)}")
+        trained = train_job(TrainConfig(dataset=dataset, arch=arch, epochs=epochs, seed=cfg.seed),
+                            cfg.data_path, cfg.progress, log)
+        samplers = [sample_job(trained, p, cfg) for p in cfg.precisions]
+        results = runner.run([trained, *samplers])
+        rows.append({"dataset": dataset, "arch": arch, "network": NETWORK[arch],
+                     "train": results[0], "train_job": trained.name,
+                     "sample_jobs": {p: j.name for p, j in zip(cfg.precisions, samplers,
+                                                               strict=True)},
+                     "sampled": dict(zip(cfg.precisions, results[1:], strict=True)),
+                     "paper": PAPER.get((dataset, arch))})
+    return scann_report.write_table1(cfg, rows, store)

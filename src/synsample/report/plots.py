@@ -1,0 +1,102 @@
+"""The report's figures (paper 000, Figs. 2-6), written as PNG files."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from synsample.io import write_with  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    write_with(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    plt.close(fig)
+    return path
+
+
+def confusion_matrices(matrices: Sequence[torch.Tensor], titles: Sequence[str],
+                       classes: Sequence[str], path: Path) -> Path:
+    """Side-by-side confusion matrices (rows: true class, columns: predicted), row-normalised
+    colour, counts written in the cells (Figs. 2, 4, 5)."""
+    n = len(matrices)
+    fig, axes = plt.subplots(1, n, figsize=(4.6 * n, 4.4), squeeze=False)
+    for ax, mat, title in zip(axes[0], matrices, titles, strict=True):
+        m = mat.to(torch.float64).numpy()
+        norm = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+        ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+        for i in range(m.shape[0]):
+            for j in range(m.shape[1]):
+                if m[i, j]:
+                    ax.text(j, i, f"{int(m[i, j])}", ha="center", va="center", fontsize=6,
+                            color="white" if norm[i, j] > 0.5 else "black")
+        ax.set_title(title, fontsize=10)
+        ax.set_xticks(range(len(classes)), [c[:8] for c in classes], rotation=90, fontsize=7)
+        ax.set_yticks(range(len(classes)), [c[:8] for c in classes], fontsize=7)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+    return _save(fig, path)
+
+
+def accuracy_curves(curves: dict[str, dict[int, float]], deterministic: float | None,
+                    path: Path) -> Path:
+    """First-choice accuracy against the number of samples, log x axis (Fig. 2, bottom right)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    for label, curve in curves.items():
+        ks = sorted(curve)
+        ax.plot(ks, [100 * curve[k] for k in ks], marker="o", ms=3, label=label)
+    if deterministic is not None:
+        ax.axhline(100 * deterministic, color="k", ls="--", lw=1, label="deterministic")
+    ax.set_xscale("log")
+    ax.set_xlabel("samples K")
+    ax.set_ylabel("first-choice accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def vote_examples(images: torch.Tensor, labels: torch.Tensor, votes: torch.Tensor,
+                  classes: Sequence[str], path: Path, columns: int = 6) -> Path:
+    """Images with their three most voted classes and vote shares (Fig. 3); the true class in
+    black, wrong classes in red."""
+    n = len(images)
+    rows = max(1, -(-n // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.9 * columns, 2.3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, img, y, v in zip(axes.flat, images, labels, votes, strict=False):
+        pic = img.permute(1, 2, 0).numpy()
+        ax.imshow(pic[..., 0] if pic.shape[2] == 1 else pic, cmap="gray_r" if pic.shape[2] == 1
+                  else None)
+        share = v.to(torch.float64) / max(1, int(v.sum()))
+        top = torch.argsort(share, descending=True, stable=True)[:3]
+        for row, c in enumerate(top.tolist()):
+            if share[c] <= 0:
+                break
+            ax.text(0.0, -0.08 - 0.13 * row, f"{classes[c][:10]}: {100 * share[c]:.0f}%",
+                    transform=ax.transAxes, fontsize=7, va="top",
+                    color="black" if c == int(y) else "red")
+    fig.subplots_adjust(hspace=0.9)
+    return _save(fig, path)
+
+
+def entropy_histograms(entropy: torch.Tensor, correct: torch.Tensor, max_bits: float,
+                       path: Path, title: str = "") -> Path:
+    """Histograms of per-item vote entropy for correct and incorrect items (Fig. 6)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    bins = np.linspace(0, max_bits, 31)
+    e = entropy.numpy()
+    c = correct.numpy()
+    ax.hist(e[c], bins=bins, alpha=0.6, density=True, label=f"correct ({int(c.sum())})")
+    ax.hist(e[~c], bins=bins, alpha=0.6, density=True, label=f"incorrect ({int((~c).sum())})")
+    ax.set_xlabel("vote entropy (bits, eq. 4)")
+    ax.set_ylabel("density")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
