@@ -54,7 +54,8 @@ def read_idx(path: Path) -> np.ndarray:
     expected = int(np.prod(shape)) * dtype.itemsize
     if len(data) - header != expected:
         raise DataError(f"{path} holds {len(data) - header} bytes of data, its header says "
-                        f"{expected}: the file is truncated or corrupt; delete it and fetch it again")
+                        f"{expected}: the file is truncated or corrupt; delete it and fetch it "
+                        "again")
     return np.frombuffer(data, dtype=dtype, offset=header).reshape(shape).copy()
 
 
@@ -81,7 +82,7 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 
 def load_array_pickle(data: bytes, source: str) -> object:
-    """Unpickle ``data`` (bytes of a pickle of numpy arrays) safely; ``source`` names it in errors."""
+    """Unpickle ``data`` (a pickle of numpy arrays) safely; ``source`` names it in errors."""
     try:
         return _ArrayUnpickler(io.BytesIO(data), encoding="latin1").load()
     except Exception as exc:  # any failure means the file is not what it should be

@@ -1,5 +1,6 @@
 """Metrics, written once against :class:`~synsample.prediction.Prediction` for every method."""
 
+from synsample.metrics.summary import summarize
 from synsample.metrics.votes import (
     accuracy,
     confusion_matrix,
@@ -12,7 +13,6 @@ from synsample.metrics.votes import (
     vote_entropy,
 )
 
-from synsample.metrics.summary import summarize
-
-__all__ = ["summarize", "accuracy", "confusion_matrix", "entropy_bits", "first_choice", "information",
+__all__ = ["summarize", "accuracy", "confusion_matrix", "entropy_bits", "first_choice",
+           "information",
            "second_choice", "single_pass_accuracy", "vote_distribution", "vote_entropy"]

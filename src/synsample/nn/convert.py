@@ -29,7 +29,8 @@ def _matches(name: str, module: nn.Module, patterns: Filter) -> bool:
 
 
 def replace_modules(model: nn.Module, factory: Callable[[str, nn.Module], nn.Module],
-                    include: Filter = (nn.Linear,), exclude: Filter = ()) -> tuple[nn.Module, list[str]]:
+                    include: Filter = (nn.Linear,), exclude: Filter = ()
+                    ) -> tuple[nn.Module, list[str]]:
     """Return a deep copy of ``model`` with every included, not excluded, module replaced by
     ``factory(qualified_name, module)``, and the qualified names replaced, in forward order."""
     include, exclude = tuple(include), tuple(exclude)

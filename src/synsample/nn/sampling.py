@@ -87,7 +87,8 @@ class SamplingContext:
         if rows == self.batch:
             return False
         raise ConfigError(f"a sampled layer got {rows} rows, expected {self.batch} items or "
-                          f"{self.batch} x {self.n} samples; reshape the input to [batch, features]")
+                          f"{self.batch} x {self.n} samples; reshape the input to "
+                          "[batch, features]")
 
 
 class SampledLayer(nn.Module):

@@ -38,7 +38,7 @@ class StochasticModel(nn.Module):
     @torch.no_grad()
     def forward(self, x: torch.Tensor, n: int = 1, generator: torch.Generator | None = None,
                 mode: str = "shared") -> torch.Tensor:
-        """``n`` sampled outputs ``[n, batch, classes]`` (a convenience; use the engine for runs)."""
+        """``n`` sampled outputs ``[n, batch, classes]``; for whole runs use the engine."""
         base = seed_from(generator, None)
         h = self.prefix(x)
         ctx = SamplingContext.for_samples(base, 0, n, x.shape[0], mode, device=x.device)

@@ -46,7 +46,8 @@ def row_figures(slug: str, folder: Path, classes: Sequence[str], labels: torch.T
     if det_pred is not None:
         mats.append(metrics.confusion_matrix(labels, det_pred, c))
         titles.append("deterministic")
-    mats += [metrics.confusion_matrix(labels, first, c), metrics.confusion_matrix(labels, second, c)]
+    mats += [metrics.confusion_matrix(labels, first, c),
+             metrics.confusion_matrix(labels, second, c)]
     titles += [f"scANN first choice ({_label(main_precision)})",
                f"scANN second choice ({int((second >= 0).sum())} items have one)"]
     out["confusion"] = plots.confusion_matrices(mats, titles, classes,

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from synsample.data import catalog, formats
+from synsample.data.catalog import DatasetSpec
+from tests.helpers import write_synthetic_idx
+
+REAL_HOME = Path(os.environ.get("SYNSAMPLE_HOME", Path.home() / ".cache" / "synsample"))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Every test gets an empty cache, so nothing touches the user's."""
+    monkeypatch.setenv("SYNSAMPLE_HOME", str(tmp_path_factory.mktemp("home")))
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture
+def real_home(monkeypatch):
+    """The real cache, for the tests that want real MNIST / Fashion-MNIST (skipped if absent)."""
+    monkeypatch.setenv("SYNSAMPLE_HOME", str(REAL_HOME))
+    return REAL_HOME
+
+
+def require_cached(name: str) -> None:
+    for split in ("train", "test"):
+        if not (REAL_HOME / "datasets" / name / f"{split}.safetensors").is_file():
+            pytest.skip(f"{name} is not in the cache {REAL_HOME}; run `synsample data fetch "
+                        f"{name}` to enable this test")
+
+
+@pytest.fixture
+def synthetic(tmp_path, monkeypatch) -> Path:
+    """A small synthetic 4-class 8x8 dataset in IDX format, registered as ``synthetic``."""
+    folder = write_synthetic_idx(tmp_path / "synthetic")
+    spec = DatasetSpec(name="synthetic", classes=("a", "b", "c", "d"), shape=(1, 8, 8),
+                       sizes={"train": 400, "test": 200}, sha256=None,
+                       sources=(), read_local=formats.read_idx_folder,
+                       note="synthetic test data")
+    monkeypatch.setitem(catalog.DATASETS, "synthetic", spec)
+    return folder

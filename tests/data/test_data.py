@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+import torch
+
+from synsample import data
+from synsample.data import cache, catalog
+from synsample.data.sources import LocalFolder
+from synsample.errors import DataError
+from tests.conftest import require_cached
+
+
+def test_unknown_dataset_and_split(synthetic):
+    with pytest.raises(DataError, match="unknown dataset 'imagenet'; known: mnist"):
+        data.load("imagenet")
+    with pytest.raises(DataError, match="has no split 'validation'"):
+        data.load("synthetic", "validation", path=synthetic)
+
+
+def test_load_from_a_path(synthetic):
+    ds = data.load("synthetic", "train", path=synthetic)
+    assert ds.images.dtype == torch.uint8 and ds.images.shape == (400, 1, 8, 8)
+    assert ds.labels.dtype == torch.int64 and ds.classes == ("a", "b", "c", "d")
+    assert len(ds.subset(10)) == 10
+
+
+def test_a_path_that_is_not_the_reference_data_fails_its_checksum(synthetic):
+    # synthetic files in MNIST's format are not MNIST: the decoded-array SHA-256 says so
+    with pytest.raises(DataError, match="not the reference"):
+        data.load("mnist", "train", path=synthetic)
+    ds = data.load("mnist", "train", path=synthetic, verify=False)
+    assert ds.verified is None
+
+
+def test_fetch_verifies_then_caches_and_loads_offline(synthetic, monkeypatch):
+    splits = catalog.formats.read_idx_folder(synthetic)
+    from synsample.data.checksum import array_digest
+
+    sha = {s: array_digest(*splits[s]) for s in splits}
+    spec = catalog.DATASETS["synthetic"]
+    good = catalog.DatasetSpec(**{**spec.__dict__, "sha256": sha,
+                                  "sources": (LocalFolder("/nonexistent", catalog.formats
+                                                          .read_idx_folder),
+                                              LocalFolder(str(synthetic), catalog.formats
+                                                          .read_idx_folder))})
+    monkeypatch.setitem(catalog.DATASETS, "synthetic", good)
+    messages = []
+    data.fetch("synthetic", log=messages.append)
+    assert len(messages) == 2  # the first source failed, the second worked
+    ds = data.load("synthetic", "test", fetch=False)
+    assert ds.verified is True and str(synthetic) in ds.source
+    rows = [r for r in data.list_cached() if r["dataset"] == "synthetic"]
+    assert all(r["cached"] and r["verified"] for r in rows)
+    # a wrong reference checksum is refused before anything is cached
+    bad = catalog.DatasetSpec(**{**good.__dict__, "sha256": {"train": "0" * 64, "test": "0" * 64}})
+    monkeypatch.setitem(catalog.DATASETS, "synthetic", bad)
+    with pytest.raises(DataError, match="not the reference"):
+        data.fetch("synthetic", force=True)
+
+
+def test_no_working_source_is_one_clear_error(synthetic, monkeypatch):
+    spec = catalog.DATASETS["synthetic"]
+    monkeypatch.setitem(catalog.DATASETS, "synthetic", catalog.DatasetSpec(
+        **{**spec.__dict__, "sources": (LocalFolder("/nonexistent", lambda p: {}),)}))
+    with pytest.raises(DataError, match="no source worked.*pass --path") as info:
+        data.load("synthetic", "train")
+    assert "\n" not in str(info.value)
+
+
+def test_corrupt_cache_file_names_the_fix(synthetic):
+    images = np.zeros((3, 1, 8, 8), dtype=np.uint8)
+    path = cache.store("synthetic", "test", images, np.zeros(3, dtype=np.int64), "test")
+    assert data.load("synthetic", "test", fetch=False).images.shape == (3, 1, 8, 8)
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(DataError, match="is corrupt.*synsample data fetch synthetic --force"):
+        data.load("synthetic", "test", fetch=False)
+
+
+def test_missing_cache_without_fetch(synthetic):
+    with pytest.raises(DataError, match="not in the cache.*synsample data fetch synthetic"):
+        data.load("synthetic", "test", fetch=False)
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion-mnist"])
+def test_real_dataset_from_cache_is_verified(name, real_home):
+    require_cached(name)
+    train, test = data.load(name, "train", fetch=False), data.load(name, "test", fetch=False)
+    assert train.images.shape == (60000, 1, 28, 28) and test.images.shape == (10000, 1, 28, 28)
+    assert train.verified and test.verified
+    assert torch.bincount(test.labels).tolist() == ([980, 1135, 1032, 1010, 982, 892, 958, 1028,
+                                                     974, 1009] if name == "mnist" else [1000] * 10)

@@ -1,0 +1,43 @@
+"""Test helpers: small synthetic data written in the real formats (named as synthetic)."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = False) -> Path:
+    codes = {np.dtype(np.uint8): 0x08, np.dtype(np.int8): 0x09}
+    header = bytes([0, 0, codes[array.dtype], array.ndim]) + struct.pack(
+        f">{array.ndim}I", *array.shape)
+    raw = header + array.tobytes()
+    path.write_bytes(gzip.compress(raw) if compress else raw)
+    return path
+
+
+def synthetic_images(n: int, classes: int, side: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy images where class c lights up horizontal band c: learnable in a few steps."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, n).astype(np.uint8)
+    images = rng.integers(0, 60, (n, side, side)).astype(np.uint8)
+    band = side // classes
+    for i, c in enumerate(labels):
+        images[i, c * band:(c + 1) * band, :] = rng.integers(180, 256, (band, side))
+    return images, labels
+
+
+def write_synthetic_idx(folder: Path, n_train: int = 400, n_test: int = 200, classes: int = 4,
+                        side: int = 8, compress: bool = True, seed: int = 0) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n, names in (("train", n_train, ("train-images-idx3-ubyte",
+                                                "train-labels-idx1-ubyte")),
+                            ("test", n_test, ("t10k-images-idx3-ubyte",
+                                              "t10k-labels-idx1-ubyte"))):
+        images, labels = synthetic_images(n, classes, side, seed + (split == "test"))
+        suffix = ".gz" if compress else ""
+        write_idx(folder / (names[0] + suffix), images, compress)
+        write_idx(folder / (names[1] + suffix), labels, compress)
+    return folder

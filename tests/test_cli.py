@@ -1,0 +1,71 @@
+import json
+
+import pytest
+
+from synsample import cli
+from tests.conftest import require_cached
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_help_lists_every_command(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    out = capsys.readouterr().out
+    for command in ("data", "train", "sample", "reproduce"):
+        assert command in out
+
+
+def test_user_errors_are_one_line_without_traceback(capsys, tmp_path):
+    code, _, err = run(capsys, "sample", "--checkpoint", str(tmp_path / "missing"))
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("synsample: error:") and "Traceback" not in err
+    code, _, err = run(capsys, "-q", "sample", "--checkpoint", str(tmp_path), "--precision", "0")
+    assert code == 2 and "holds no checkpoint" in err
+
+
+def test_data_list(capsys):
+    code, out, _ = run(capsys, "data", "list")
+    assert code == 0 and "mnist" in out and "not cached" in out
+
+
+def test_train_then_sample_end_to_end_on_synthetic_data(capsys, synthetic, tmp_path):
+    ck = tmp_path / "ck"
+    code, out, _ = run(capsys, "-q", "train", "--dataset", "synthetic", "--epochs", "2",
+                       "--out", str(ck), "--data-path", str(synthetic))
+    assert code == 0 and "checkpoint" in out
+    code, _, err = run(capsys, "-q", "sample", "--checkpoint", str(ck), "--precision", "0",
+                       "--data-path", str(synthetic))
+    assert code == 2 and "1 to 24 bits" in err
+    out_dir = tmp_path / "report"
+    code, out, _ = run(capsys, "-q", "sample", "--checkpoint", str(ck), "--precision", "4",
+                       "--samples", "30", "--data-path", str(synthetic), "--out", str(out_dir))
+    assert code == 0, out
+    metrics = json.loads((out_dir / "metrics.json").read_text())
+    assert metrics["precision"] == "4" and metrics["sampled"]["samples"] == 30
+    assert 0.0 <= metrics["sampled"]["accuracy"] <= 1.0
+    for fig in metrics["figures"].values():
+        assert (out_dir / fig).stat().st_size > 1000
+    assert "report.md" in out
+
+
+def test_reproduce_table1_small_on_real_mnist(capsys, real_home, tmp_path):
+    require_cached("mnist")
+    out_dir = tmp_path / "t1"
+    args = ["-q", "reproduce", "scann-table1", "--epochs", "1", "--samples", "20", "--limit",
+            "300", "--out", str(out_dir)]
+    code, out, _ = run(capsys, *args)
+    assert code == 0
+    m = json.loads((out_dir / "metrics.json").read_text())
+    row = m["rows"][0]
+    assert (row["dataset"], row["arch"], row["epochs"], row["samples"]) == ("mnist", "mlp", 1, 20)
+    assert set(row["scann_accuracy"]) == {"full", "8", "4"}
+    assert row["deterministic_accuracy"] > 0.9
+    assert "94.4" in out and (out_dir / "report.md").is_file()
+    jobs = sorted(p.name for p in (out_dir / "jobs").iterdir())
+    code, _, _ = run(capsys, *args)  # a re-run reuses every finished job
+    assert code == 0 and sorted(p.name for p in (out_dir / "jobs").iterdir()) == jobs

@@ -1,0 +1,77 @@
+import pytest
+import torch
+
+from synsample import devices, engine, models
+from synsample.errors import ConfigError
+from synsample.methods import scann
+
+
+@pytest.fixture(scope="module")
+def model():
+    return scann.convert(models.build("mlp", input_shape=(1, 8, 8), num_classes=4, seed=0,
+                                      init="uniform"), coin=devices.QuantizedCoin(8))
+
+
+@pytest.fixture(scope="module")
+def x():
+    return torch.randint(0, 256, (37, 1, 8, 8), dtype=torch.uint8,
+                         generator=torch.Generator().manual_seed(0))
+
+
+def test_same_seed_same_votes_different_seed_different_votes(model, x):
+    a = engine.predict(model, x, samples=50, seed=1)
+    b = engine.predict(model, x, samples=50, generator=torch.Generator().manual_seed(0))
+    c = engine.predict(model, x, samples=50, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(b.votes, c.votes)
+    assert not torch.equal(a.votes, b.votes) or not torch.equal(a.mean_probs, b.mean_probs)
+
+
+@pytest.mark.parametrize("batch_size,chunk", [(1, 1), (10, 3), (37, 50), (100, 7)])
+def test_shared_votes_do_not_depend_on_blocking(model, x, batch_size, chunk):
+    ref = engine.predict(model, x, samples=30, seed=4, batch_size=37, sample_chunk=8)
+    got = engine.predict(model, x, samples=30, seed=4, batch_size=batch_size, sample_chunk=chunk)
+    assert torch.equal(got.votes, ref.votes)
+    torch.testing.assert_close(got.mean_probs, ref.mean_probs)
+    for k in ref.votes_at:
+        assert torch.equal(got.votes_at[k], ref.votes_at[k])
+
+
+def test_votes_are_counts_of_sample_argmax(model, x):
+    pred = engine.predict(model, x, samples=23, seed=2, checkpoints=(1, 5, 10))
+    assert torch.all(pred.votes.sum(1) == 23)
+    assert sorted(pred.votes_at) == [1, 5, 10]
+    for k, v in pred.votes_at.items():
+        assert torch.all(v.sum(1) == k) and torch.all(v <= pred.votes)
+    torch.testing.assert_close(pred.mean_probs.sum(1), torch.ones(37))
+    # the engine's votes equal the argmax of the model's own sampled outputs
+    from synsample.nn import SamplingContext
+
+    logits = torch.cat([model.sample(model.prefix(x), SamplingContext.for_samples(
+        pred.seed, k, 1, 37)) for k in range(23)])
+    ref = torch.zeros(37, 4, dtype=torch.int64)
+    ref.scatter_add_(1, logits.argmax(-1).T, torch.ones(37, 23, dtype=torch.int64))
+    assert torch.equal(ref, pred.votes)
+
+
+def test_random_bits_are_counted_once_per_sample_in_shared_mode(model, x):
+    pred = engine.predict(model, x, samples=10, seed=0, batch_size=10)
+    weights = sum(m.weight.numel() for m in model.sampled_layers())
+    assert pred.random_bits == 10 * weights * 8
+    assert pred.info["random_bits_simulated"] == 4 * pred.random_bits  # 4 item blocks
+
+
+def test_independent_mode_is_reproducible_and_differs_from_shared(model, x):
+    a = engine.predict(model, x[:6], samples=5, seed=3, mode="independent")
+    b = engine.predict(model, x[:6], samples=5, seed=3, mode="independent")
+    assert torch.equal(a.votes, b.votes)
+    weights = sum(m.weight.numel() for m in model.sampled_layers())
+    assert a.random_bits == 6 * 5 * weights * 8
+
+
+def test_bad_arguments_are_clear_errors(model, x):
+    with pytest.raises(ConfigError, match="samples must be a positive integer"):
+        engine.predict(model, x, samples=0)
+    with pytest.raises(ConfigError, match="unknown sampling mode"):
+        engine.predict(model, x, samples=2, mode="per-item")
+    with pytest.raises(ConfigError, match="at least one item"):
+        engine.predict(model, x[:0], samples=2)

@@ -1,0 +1,81 @@
+import pytest
+import torch
+from torch import nn
+
+from synsample import checkpoint
+from synsample.errors import CheckpointError, ConfigError
+from synsample.train import TrainConfig, constrain_, train
+
+QUIET = {"progress": False, "log": lambda m: None}
+
+
+def test_training_keeps_dense_weights_in_bounds_and_learns(synthetic, tmp_path):
+    cfg = TrainConfig(dataset="synthetic", arch="mlp", epochs=3, lr=0.05, init="uniform")
+    result = train(cfg, tmp_path / "ck", data_path=synthetic, **QUIET)
+    model, config = checkpoint.load_model(tmp_path / "ck")
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            assert m.weight.abs().max() <= 1.0
+    # a large learning rate pushes weights to the bound: the constraint really acts
+    assert max(m.weight.abs().max().item() for m in model.modules()
+               if isinstance(m, nn.Linear)) == 1.0
+    assert result["history"][-1]["test_accuracy"] > 0.9  # 4 well separated classes
+    assert config["input_shape"] == [1, 8, 8] and config["classes"] == ["a", "b", "c", "d"]
+
+
+def test_resumed_training_equals_uninterrupted_training(synthetic, tmp_path):
+    cfg = TrainConfig(dataset="synthetic", arch="mlp", epochs=2, seed=3)
+    train(cfg, tmp_path / "once", data_path=synthetic, **QUIET)
+    train(TrainConfig(dataset="synthetic", arch="mlp", epochs=1, seed=3), tmp_path / "twice",
+          data_path=synthetic, **QUIET)
+    result = train(cfg, tmp_path / "twice", data_path=synthetic, **QUIET)
+    assert len(result["history"]) == 2
+    a, _ = checkpoint.load_model(tmp_path / "once")
+    b, _ = checkpoint.load_model(tmp_path / "twice")
+    for (ka, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(va, vb), ka
+
+
+def test_a_different_run_in_the_folder_is_refused_and_kept(synthetic, tmp_path):
+    train(TrainConfig(dataset="synthetic", epochs=1), tmp_path / "ck", data_path=synthetic,
+          **QUIET)
+    before = (tmp_path / "ck" / "model.safetensors").read_bytes()
+    with pytest.raises(CheckpointError, match="different run.*seed: 0 there, 5 asked"):
+        train(TrainConfig(dataset="synthetic", epochs=2, seed=5), tmp_path / "ck",
+              data_path=synthetic, **QUIET)
+    assert (tmp_path / "ck" / "model.safetensors").read_bytes() == before
+
+
+def test_bad_configs(synthetic, tmp_path):
+    with pytest.raises(ConfigError):
+        train(TrainConfig(dataset="synthetic", epochs=0), tmp_path / "x", data_path=synthetic,
+              **QUIET)
+    with pytest.raises(ConfigError, match="unknown architecture"):
+        train(TrainConfig(dataset="synthetic", arch="resnet"), tmp_path / "x",
+              data_path=synthetic, **QUIET)
+
+
+def test_constrain_clips_only_the_chosen_types():
+    net = nn.Sequential(nn.Conv2d(1, 1, 1), nn.Flatten(), nn.Linear(1, 1))
+    with torch.no_grad():
+        net[0].weight.fill_(3.0)
+        net[2].weight.fill_(-3.0)
+    constrain_(net)
+    assert net[0].weight.item() == 3.0 and net[2].weight.item() == -1.0
+
+
+def test_damaged_checkpoints_give_clear_errors(synthetic, tmp_path):
+    with pytest.raises(CheckpointError, match="is not a folder"):
+        checkpoint.load_model(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CheckpointError, match="holds no checkpoint"):
+        checkpoint.load_model(tmp_path / "empty")
+    train(TrainConfig(dataset="synthetic", epochs=1), tmp_path / "ck", data_path=synthetic,
+          **QUIET)
+    model_file = tmp_path / "ck" / "model.safetensors"
+    model_file.write_bytes(model_file.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="model.safetensors is corrupt"):
+        checkpoint.load_model(tmp_path / "ck")
+    (tmp_path / "ck" / "config.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        checkpoint.load_model(tmp_path / "ck")
