@@ -161,27 +161,30 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--device", help="torch device, e.g. cuda (default cpu)")
     p_train.set_defaults(func=cmd_train)
 
+    sampling = argparse.ArgumentParser(add_help=False)
+    sampling.add_argument("--samples", type=_positive, default=1000, help="passes K (1000)")
+    sampling.add_argument("--mode", default="shared", choices=["shared", "independent"],
+                          help="shared: one draw per pass for all items; independent: fresh "
+                               "draws per item (slow)")
+    sampling.add_argument("--seed", type=int, default=0, help="same seed, same votes")
+    sampling.add_argument("--limit", type=_positive, help="sample only the first N test items")
+    sampling.add_argument("--data-path", help="local copy of the dataset instead of the cache")
+
     p_sample = sub.add_parser(
-        "sample", parents=[common], help="sample a trained network K times and report",
+        "sample", parents=[common, sampling], help="sample a trained network K times and report",
         description="Convert a checkpoint with a method, sample it K times on its test set and "
                     "write a report (accuracy, first and second choice, entropy, figures).")
     p_sample.add_argument("--checkpoint", required=True, help="folder written by `train`")
     p_sample.add_argument("--method", default="scann", choices=["scann"])
     p_sample.add_argument("--precision", default="full",
                           help="coin precision: full, or bits such as 8 or 4 (default full)")
-    p_sample.add_argument("--samples", type=_positive, default=1000, help="passes K (1000)")
-    p_sample.add_argument("--mode", default="shared", choices=["shared", "independent"],
-                          help="shared: one draw per pass for all items; independent: fresh "
-                               "draws per item (slow)")
-    p_sample.add_argument("--seed", type=int, default=0)
-    p_sample.add_argument("--limit", type=_positive, help="only the first N test items")
-    p_sample.add_argument("--batch-size", type=_positive, default=2048)
-    p_sample.add_argument("--data-path", help="local copy of the dataset instead of the cache")
+    p_sample.add_argument("--batch-size", type=_positive, default=2048,
+                          help="test items per block (memory; votes do not depend on it)")
     p_sample.add_argument("--out", help="report folder (default runs/sample-...)")
     p_sample.set_defaults(func=cmd_sample)
 
     p_rep = sub.add_parser(
-        "reproduce", parents=[common], help="reproduce a paper's table or figure",
+        "reproduce", parents=[common, sampling], help="reproduce a paper's table or figure",
         description="Run a paper experiment as a grid of cached jobs and write its report. "
                     "scann-table1: Table I of paper 000 (default: the MNIST MLP row).")
     p_rep.add_argument("experiment", choices=["scann-table1"])
@@ -189,13 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_rep.add_argument("--arch", default="mlp", choices=["mlp", "conv"])
     p_rep.add_argument("--all-rows", action="store_true",
                        help="all four rows: MNIST and Fashion-MNIST x MLP and conv")
-    p_rep.add_argument("--samples", type=_positive, default=1000, help="passes K (1000)")
     p_rep.add_argument("--epochs", type=_positive,
                        help="training epochs (default: 100 for the MLP, 10 for the conv net)")
-    p_rep.add_argument("--seed", type=int, default=0)
-    p_rep.add_argument("--mode", default="shared", choices=["shared", "independent"])
-    p_rep.add_argument("--limit", type=_positive, help="sample only the first N test items")
-    p_rep.add_argument("--data-path", help="local copy of the dataset instead of the cache")
     p_rep.add_argument("--out", default=str(Path("runs") / "scann-table1"),
                        help="run folder (default runs/scann-table1; re-runs reuse finished jobs)")
     p_rep.set_defaults(func=cmd_reproduce)

@@ -160,4 +160,4 @@ def fetch_first(sources: list[Source], on_try: Callable[[str], None] | None = No
             except DataError as exc:
                 errors.append(f"{source.describe()}: {exc}")
     raise DataError("no source worked (" + " | ".join(errors) + "); pass --path to a local copy "
-                    "of the standard files")
+                    "of the standard files (CLI: --data-path)")

@@ -17,13 +17,14 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]], align: str | Non
 
 
 def text_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """The same table as plain aligned text, for the terminal."""
+    """The same table as plain aligned text, for the terminal (numbers right-aligned)."""
     cells = [[str(h) for h in header]] + [[_cell(c) for c in row] for row in rows]
+    numeric = [all(isinstance(row[i], int | float) for row in rows) for i in range(len(header))]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    fmt = [r[0].ljust(widths[0]) + "  " + "  ".join(c.rjust(w) for c, w in
-                                                     zip(r[1:], widths[1:], strict=True))
-           for r in cells]
-    return "\n".join([fmt[0], "-" * len(fmt[0])] + fmt[1:])
+    lines = ["  ".join(c.rjust(w) if num else c.ljust(w)
+                       for c, w, num in zip(r, widths, numeric, strict=True)).rstrip()
+             for r in cells]
+    return "\n".join([lines[0], "-" * max(len(x) for x in lines)] + lines[1:])
 
 
 def _cell(value: Any) -> str:

@@ -40,18 +40,19 @@ def row_figures(slug: str, folder: Path, classes: Sequence[str], labels: torch.T
     c = len(classes)
     main_precision = next(iter(preds))
     main = preds[main_precision]
-    first, second = main.first_choice(), main.second_choice()
+    first = main.first_choice()
     out = {}
-    mats, titles = [], []
-    if det_pred is not None:
-        mats.append(metrics.confusion_matrix(labels, det_pred, c))
-        titles.append("deterministic")
-    mats += [metrics.confusion_matrix(labels, first, c),
-             metrics.confusion_matrix(labels, second, c)]
-    titles += [f"scANN first choice ({_label(main_precision)})",
-               f"scANN second choice ({int((second >= 0).sum())} items have one)"]
-    out["confusion"] = plots.confusion_matrices(mats, titles, classes,
-                                                figs / f"{slug}-confusion.png")
+    for p, pr in preds.items():
+        mats, titles = [], []
+        if det_pred is not None and p == main_precision:
+            mats.append(metrics.confusion_matrix(labels, det_pred, c))
+            titles.append("deterministic")
+        fc, sc = pr.first_choice(), pr.second_choice()
+        mats += [metrics.confusion_matrix(labels, fc, c), metrics.confusion_matrix(labels, sc, c)]
+        titles += [f"scANN first choice ({_label(p)})",
+                   f"second choice ({int((sc >= 0).sum())} items have one)"]
+        key = "confusion" if p == main_precision else f"confusion_{p}"
+        out[key] = plots.confusion_matrices(mats, titles, classes, figs / f"{slug}-{key}.png")
     curves = {_label(p): pr.accuracy_vs_samples(labels) for p, pr in preds.items()}
     out["accuracy_vs_samples"] = plots.accuracy_curves(curves, deterministic,
                                                        figs / f"{slug}-accuracy-vs-samples.png")
@@ -178,6 +179,8 @@ def _row_section(ds: str, row: dict[str, Any], det_acc: float, train_res: dict[s
         "(eq. 5), both in bits. Random bits: coins drawn by the device model over all passes.",
         "", entropy_table(summaries), "",
         f"![confusion matrices]({figs['confusion']})", "",
+        *[f"![confusion matrices, {k[10:]}-bit coins]({v})\n" for k, v in figs.items()
+          if k.startswith("confusion_")],
         f"![accuracy versus samples]({figs['accuracy_vs_samples']})", "",
         f"![vote entropy]({figs['entropy']})", ""]
     if "misclassified" in figs:
