@@ -21,6 +21,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Sampling speed and memory against the fp32 ceiling (prints a table, writes runs/bench/).
+bench: $(STAMP)
+	$(BIN)/synsample bench $(ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
 

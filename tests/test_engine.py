@@ -26,10 +26,12 @@ def test_same_seed_same_votes_different_seed_different_votes(model, x):
     assert not torch.equal(a.votes, b.votes) or not torch.equal(a.mean_probs, b.mean_probs)
 
 
-@pytest.mark.parametrize("batch_size,chunk", [(1, 1), (10, 3), (37, 50), (100, 7)])
-def test_shared_votes_do_not_depend_on_blocking(model, x, batch_size, chunk):
+@pytest.mark.parametrize("batch_size,chunk,tile",
+                         [(1, 1, 1), (10, 3, 4), (37, 50, 256), (100, 7, 5)])
+def test_shared_votes_do_not_depend_on_blocking(model, x, batch_size, chunk, tile):
     ref = engine.predict(model, x, samples=30, seed=4, batch_size=37, sample_chunk=8)
-    got = engine.predict(model, x, samples=30, seed=4, batch_size=batch_size, sample_chunk=chunk)
+    got = engine.predict(model, x, samples=30, seed=4, batch_size=batch_size, sample_chunk=chunk,
+                         tile=tile)
     assert torch.equal(got.votes, ref.votes)
     torch.testing.assert_close(got.mean_probs, ref.mean_probs)
     for k in ref.votes_at:

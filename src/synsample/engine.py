@@ -43,10 +43,27 @@ def _chunks(samples: int, chunk: int, checkpoints: Iterable[int]) -> list[tuple[
     return out
 
 
+#: memory the default item block may use for the prefix output and the first layer's output
+BLOCK_BYTES = 1 << 29
+
+
+@torch.no_grad()
+def auto_batch_size(model: StochasticModel, x_all: torch.Tensor, mode: str,
+                    device: torch.device) -> int:
+    """Items per block: in shared mode as many as fit in :data:`BLOCK_BYTES` (each sample's
+    draws are then made once, not once per block); in independent mode 256."""
+    if mode == "independent":
+        return 256
+    h = model.prefix(x_all[:1].to(device))
+    per_item = max(1, h.numel() * h.element_size()) + 4096 * 8  # + a first-layer output row
+    return int(max(256, min(x_all.shape[0], BLOCK_BYTES // per_item)))
+
+
 @torch.no_grad()
 def predict(model: StochasticModel, inputs, samples: int = 1000,
             generator: torch.Generator | None = None, seed: int | None = None,
-            mode: str = "shared", batch_size: int = 2048, sample_chunk: int = 8,
+            mode: str = "shared", batch_size: int | None = None, sample_chunk: int = 8,
+            tile: int = 256,
             checkpoints: Iterable[int] = DEFAULT_CHECKPOINTS, device: str | None = None,
             progress: bool = False, desc: str = "sampling") -> Prediction:
     """Run ``samples`` sampled passes of ``model`` over ``inputs`` and return a Prediction.
@@ -57,6 +74,9 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     mode draws also depend on ``batch_size``). ``checkpoints``: sample counts at which the
     votes are recorded. ``device``: run on this torch device (default: the model's).
 
+    ``tile``: in shared mode each chunk's draws are made once per block and applied to tiles of
+    this many items, so that the layer outputs stay in cache (votes do not depend on it).
+
     ``Prediction.random_bits`` is what the hardware would draw: in shared mode one set of draws
     per sample (the first item block's; later blocks re-create the same draws, counted in
     ``info["random_bits_simulated"]``), in independent mode every draw.
@@ -64,8 +84,8 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     check_mode(mode)
     if not isinstance(samples, int) or samples < 1:
         raise ConfigError(f"samples must be a positive integer, got {samples!r}")
-    if batch_size < 1 or sample_chunk < 1:
-        raise ConfigError("batch_size and sample_chunk must be positive")
+    if (batch_size is not None and batch_size < 1) or sample_chunk < 1 or tile < 1:
+        raise ConfigError("batch_size, sample_chunk and tile must be positive")
     x_all = _inputs(inputs)
     base_seed = seed_from(generator, seed)
     if device is not None:
@@ -74,6 +94,8 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     checkpoints = sorted({int(k) for k in checkpoints if 0 < int(k) < samples})
     chunks = _chunks(samples, sample_chunk, checkpoints)
     n_items = x_all.shape[0]
+    if batch_size is None:
+        batch_size = auto_batch_size(model, x_all, mode, dev)
     votes = None
     prob_sum = None
     votes_at: dict[int, torch.Tensor] = {}
@@ -94,14 +116,18 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
         block_probs = None
         for first, n in chunks:
             ctx = SamplingContext.for_samples(base_seed, first, n, b, mode, block, device=dev)
-            logits = model.sample(h, ctx)  # [n, b, C]
-            if block_votes is None:
-                c = logits.shape[-1]
-                block_votes = torch.zeros(b, c, dtype=torch.int64, device=dev)
-                block_probs = torch.zeros(b, c, dtype=torch.float64, device=dev)
-            block_votes.scatter_add_(1, logits.argmax(dim=-1).T,
-                                     torch.ones(b, n, dtype=torch.int64, device=dev))
-            block_probs += torch.softmax(logits.to(torch.float32), dim=-1).sum(0)
+            for t0 in range(0, b, tile if mode == "shared" else b):
+                t1 = min(b, t0 + (tile if mode == "shared" else b))
+                ctx.batch = t1 - t0  # the draws are kept across tiles (same ctx.key)
+                logits = model.sample(h[t0:t1], ctx)  # [n, items, C]
+                if block_votes is None:
+                    c = logits.shape[-1]
+                    block_votes = torch.zeros(b, c, dtype=torch.int64, device=dev)
+                    block_probs = torch.zeros(b, c, dtype=torch.float64, device=dev)
+                block_votes[t0:t1].scatter_add_(
+                    1, logits.argmax(dim=-1).T,
+                    torch.ones(t1 - t0, n, dtype=torch.int64, device=dev))
+                block_probs[t0:t1] += torch.softmax(logits.to(torch.float32), dim=-1).sum(0)
             done = first + n
             if done in checkpoints:
                 votes_at.setdefault(done, []).append(block_votes.cpu().clone())

@@ -96,3 +96,38 @@ def test_bad_input_shape_is_a_clear_error():
     layer.context = SamplingContext.for_samples(0, 0, 2, batch=4)
     with pytest.raises(ConfigError, match="got 5 rows"):
         layer(torch.zeros(5, 3))
+
+
+def test_integer_fast_path_equals_the_fp32_path_bit_for_bit():
+    from synsample import devices, engine, models
+    from synsample.methods import scann
+
+    net = models.build("mlp", seed=0, init="uniform")
+    for coin in (devices.IdealCoin(), devices.QuantizedCoin(4)):
+        sto = scann.convert(net, coin=coin)
+        assert sto.body[0].input_scale == pytest.approx(1 / 255)  # the scaling was folded
+        x = torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8,
+                          generator=torch.Generator().manual_seed(1))
+        fast = engine.predict(sto, x, samples=24, seed=5, tile=32)
+        for layer in sto.sampled_layers():
+            layer.integer_gemm = False
+        ref = engine.predict(sto, x, samples=24, seed=5, tile=7)
+        assert torch.equal(fast.votes, ref.votes)
+        assert torch.equal(fast.mean_probs, ref.mean_probs)
+
+
+def test_folded_scale_gives_the_same_votes_as_scaling_first():
+    from synsample import engine, models
+    from synsample.methods import scann
+
+    net = models.build("mlp", input_shape=(1, 8, 8), num_classes=4, seed=0, init="uniform")
+    sto = scann.convert(net)
+    unfolded = scann.convert(net)
+    unfolded.prefix_net = torch.nn.Sequential(net[0], net[1])  # ScaleInput kept in the prefix
+    unfolded.body[0].input_scale = 1.0
+    x = torch.randint(0, 256, (50, 1, 8, 8), dtype=torch.uint8,
+                      generator=torch.Generator().manual_seed(2))
+    a = engine.predict(sto, x, samples=40, seed=1)
+    b = engine.predict(unfolded, x, samples=40, seed=1)
+    torch.testing.assert_close(a.mean_probs, b.mean_probs, rtol=1e-4, atol=1e-5)
+    assert (a.votes != b.votes).sum() <= 2  # only exact near-ties may flip by rounding

@@ -20,6 +20,7 @@ from torch import nn
 from synsample.devices import IdealCoin, RandomSource
 from synsample.nn import CoinFlipLinear, SampledNetwork, replace_modules, split_prefix
 from synsample.nn.convert import Filter
+from synsample.nn.scale import fold_input_scale
 
 #: the module types scANN samples by default: the dense layers (paper 000, section III.A)
 DEFAULT_INCLUDE: tuple[type, ...] = (nn.Linear,)
@@ -46,5 +47,8 @@ def convert(model: nn.Module, coin: RandomSource | None = None,
         model.train(was_training)
     converted.eval()
     prefix, body = split_prefix(converted, sampled)
+    first = body[0] if isinstance(body, nn.Sequential) and len(body) else None
+    if isinstance(first, CoinFlipLinear):
+        prefix = fold_input_scale(prefix, first)
     return SampledNetwork(prefix, body, sampled, method="scann",
                           info={"coin": coin.describe()})

@@ -20,20 +20,9 @@ import torch
 from torch import nn
 
 from synsample.errors import ConfigError
+from synsample.nn.scale import ScaleInput
 
-
-class ScaleInput(nn.Module):
-    """Casts raw integer pixels to float and multiplies by ``scale`` (1/255 by default)."""
-
-    def __init__(self, scale: float = 1.0 / 255.0) -> None:
-        super().__init__()
-        self.scale = scale
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.to(torch.float32) * self.scale
-
-    def extra_repr(self) -> str:
-        return f"scale={self.scale:.6g}"
+__all__ = ["ARCHS", "Arch", "ScaleInput", "build"]
 
 
 def init_glorot_(model: nn.Module) -> nn.Module:
@@ -110,7 +99,7 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
 
 
 def build(name: str, input_shape: tuple[int, ...] | None = None, num_classes: int = 10,
-          dropout: float = 0.2, init: str = "glorot", seed: int | None = None) -> nn.Sequential:
+          dropout: float = 0.5, init: str = "glorot", seed: int | None = None) -> nn.Sequential:
     """Build architecture ``name`` for inputs of ``input_shape`` (default: the paper's).
 
     Returns an ``nn.Sequential`` whose first layer scales uint8 pixels by 1/255. ``init``:

@@ -43,6 +43,11 @@ class CoinFlipLinear(SampledLayer):
         self.coin = coin if coin is not None else IdealCoin()
         self.layer_name = name
         self.context: SamplingContext | None = None
+        #: scale applied after the matmul (folded from the input scaling, see fold_input_scale)
+        self.input_scale = 1.0
+        #: use the exact int8 GEMM when the input is uint8 (False: always the fp32 path)
+        self.integer_gemm = True
+        self._draws: tuple[tuple, torch.Tensor] | None = None
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, coin: RandomSource | None = None, name: str = ""
@@ -65,15 +70,55 @@ class CoinFlipLinear(SampledLayer):
         """``|w|`` as realised by the coin (quantized for a b-bit coin)."""
         return self.coin.probability(self.weight.abs())
 
-    def sample_weight(self, generator: torch.Generator | None, leading: tuple[int, ...] = (),
-                      prob: torch.Tensor | None = None) -> torch.Tensor:
-        """One signed binary weight matrix per leading index: values in {-1, 0, 1}."""
+    def sample_weight_int8(self, generator: torch.Generator | None,
+                           leading: tuple[int, ...] = (), prob: torch.Tensor | None = None
+                           ) -> torch.Tensor:
+        """One signed binary weight matrix per leading index, int8 values in {-1, 0, 1}."""
         prob = self.probability() if prob is None else prob
         keep = self.coin.draw(prob, generator, leading)
-        return torch.where(keep, torch.sign(self.weight), torch.zeros((), dtype=self.weight.dtype))
+        # -keep is 0 or -1 (all bits set), so the AND keeps sign(w) where the coin says 1
+        return keep.view(torch.int8).neg() & torch.sign(self.weight).to(torch.int8)
 
-    def _add_bias(self, y: torch.Tensor) -> torch.Tensor:
-        return y if self.bias is None else y + self.bias
+    def sample_weight(self, generator: torch.Generator | None, leading: tuple[int, ...] = (),
+                      prob: torch.Tensor | None = None) -> torch.Tensor:
+        """One signed binary weight matrix per leading index, as the weight's float dtype."""
+        return self.sample_weight_int8(generator, leading, prob).to(self.weight.dtype)
+
+    def _shared_draws(self, ctx: SamplingContext) -> torch.Tensor:
+        """The int8 weights ``[n, out, in]`` of the context's samples, drawn once per key."""
+        if ctx.key is not None and self._draws is not None and self._draws[0] == ctx.key:
+            return self._draws[1]
+        prob = self.probability()
+        w = torch.stack([self.sample_weight_int8(g, prob=prob) for g in ctx.generators])
+        self._draws = (ctx.key, w) if ctx.key is not None else None
+        # the int path's correction for the shifted input: 128 * (row sums of every draw)
+        self._row_sums = 128 * w.reshape(-1, self.in_features).sum(dim=1, dtype=torch.int32)
+        return w
+
+    def _finish(self, y: torch.Tensor) -> torch.Tensor:
+        """``input_scale * y + bias``: the scale after the sum keeps integer sums exact.
+
+        An int32 ``y`` becomes float32 in the same pass (its values are below 2^24: exact)."""
+        if self.input_scale != 1.0 or not y.is_floating_point():
+            y = torch.mul(y, self.input_scale) if y.is_floating_point() else (
+                y.to(torch.float32).mul_(self.input_scale))
+        return y if self.bias is None else y.add_(self.bias)
+
+    def _use_int_gemm(self, x: torch.Tensor, columns: int) -> bool:
+        # torch._int_mm needs more than 16 rows and sizes that are multiples of 8
+        return (self.integer_gemm and x.dtype == torch.uint8 and x.shape[0] > 16
+                and self.in_features % 8 == 0 and columns % 8 == 0)
+
+    def _shared_int(self, x: torch.Tensor, ctx: SamplingContext) -> torch.Tensor:
+        """Exact integer path: ``x`` uint8 shifted to int8, weights int8 in {-1, 0, 1}.
+
+        ``x @ W^T = (x - 128) @ W^T + 128 * rowsum(W)``, all in int32, so the result equals
+        the fp32 sum bit for bit (both are exact while ``255 * in_features < 2^24``).
+        """
+        w = self._shared_draws(ctx).reshape(-1, self.in_features)
+        shifted = (x ^ 128).view(torch.int8)  # uint8 v -> int8 v - 128, one bitwise pass
+        acc = torch._int_mm(shifted, w.T)
+        return acc.add_(self._row_sums)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 2 or x.shape[1] != self.in_features:
@@ -81,20 +126,22 @@ class CoinFlipLinear(SampledLayer):
                               f"{self.in_features}] inputs, got {tuple(x.shape)}")
         ctx = self.context
         if ctx is None:  # a plain call: one sample from torch's default generator
-            return self._add_bias(x @ self.sample_weight(None).T)
-        x = x.to(self.weight.dtype)
-        prob = self.probability()
-        if ctx.mode == "independent":
-            return self._add_bias(self._independent(x, ctx, prob))
-        weights = torch.stack([self.sample_weight(g, prob=prob) for g in ctx.generators])
+            return self._finish(x.to(self.weight.dtype) @ self.sample_weight(None).T)
         n, out = ctx.n, self.out_features
+        if ctx.mode == "shared" and not ctx.expanded(x.shape[0]) and self._use_int_gemm(x, n * out):
+            return self._finish(self._shared_int(x, ctx).reshape(ctx.batch * n, out))
+        x = x.to(self.weight.dtype)
+        if ctx.mode == "independent":
+            return self._finish(self._independent(x, ctx, self.probability()))
+        weights = self._shared_draws(ctx).to(x.dtype)
         if not ctx.expanded(x.shape[0]):
             # the same input for every sample: one GEMM against the n stacked weight draws
             y = x @ weights.reshape(n * out, self.in_features).T
-            return self._add_bias(y.reshape(ctx.batch * n, out))
-        xs = x.reshape(ctx.batch, n, self.in_features).transpose(0, 1)
-        y = torch.bmm(xs, weights.transpose(1, 2))  # [n, batch, out]
-        return self._add_bias(y.transpose(0, 1).reshape(ctx.batch * n, out))
+            return self._finish(y.reshape(ctx.batch * n, out))
+        # item-major rows: sample k of every item is a strided view, one GEMM per sample
+        xs = x.reshape(ctx.batch, n, self.in_features)
+        y = torch.stack([xs[:, k] @ weights[k].T for k in range(n)], dim=1)
+        return self._finish(y.reshape(ctx.batch * n, out))
 
     def _independent(self, x: torch.Tensor, ctx: SamplingContext, prob: torch.Tensor
                      ) -> torch.Tensor:

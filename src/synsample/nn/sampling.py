@@ -65,6 +65,9 @@ class SamplingContext:
     mode: str = "shared"
     #: distinguishes item blocks in independent mode (their draws must differ)
     block: int = 0
+    #: identifies the draws of this context: in shared mode a layer called again with the same
+    #: key (another tile of items of the same samples) reuses its draws instead of drawing anew
+    key: tuple | None = None
 
     @classmethod
     def for_samples(cls, base_seed: int, first: int, n: int, batch: int, mode: str = "shared",
@@ -78,7 +81,8 @@ class SamplingContext:
             keys = (k,) if mode == "shared" else (k, block)
             g.manual_seed(derive_seed(base_seed, *keys))
             gens.append(g)
-        return cls(n=n, batch=batch, generators=gens, mode=mode, block=block)
+        return cls(n=n, batch=batch, generators=gens, mode=mode, block=block,
+                   key=(base_seed, first, n, mode, block))
 
     def expanded(self, rows: int) -> bool:
         """Whether a tensor with ``rows`` rows is already expanded to every sample."""

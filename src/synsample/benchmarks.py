@@ -1,0 +1,226 @@
+"""Sampling benchmarks: synsample's sampling modes against the fp32 ceiling and a naive loop.
+
+Every row is timed in this process, on the same inputs, several repetitions, median; the
+result is a ratio to the ceiling measured in the same run (machines are noisy, so no absolute
+number is a goal). Rows too slow to run in full are timed on fewer items or samples and scaled
+linearly; the table says so. Run ``synsample bench`` (or ``make bench``).
+
+- ceiling: K plain forward passes of the same layers with one fixed fp32 weight;
+- naive: per pass, ``torch.bernoulli`` of the positive and negative parts, then the matmuls;
+- shared / independent: :func:`synsample.engine.predict` in each mode.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from synsample import devices, engine
+from synsample.methods import scann
+from synsample.nn import CoinFlipLinear
+from synsample.nn.scale import ScaleInput
+
+
+@dataclass
+class Case:
+    name: str
+    net: nn.Sequential          # the sampled layers with the deterministic prefix
+    inputs: torch.Tensor        # what the network takes (uint8 images, or prefix features)
+    samples: int
+
+
+def mnist_inputs(items: int) -> tuple[torch.Tensor, str]:
+    """Real MNIST test images when cached, else synthetic uint8 images of the same shape."""
+    from synsample import data
+    from synsample.errors import DataError
+
+    try:
+        return data.load("mnist", "test", fetch=False).images[:items], "MNIST test set"
+    except DataError:
+        g = torch.Generator().manual_seed(0)
+        x = torch.randint(0, 256, (items, 1, 28, 28), dtype=torch.uint8, generator=g)
+        x[torch.rand(x.shape, generator=g) < 0.8] = 0  # MNIST-like sparsity
+        return x, "synthetic uint8 images (MNIST not cached)"
+
+
+def _random_dense(sizes: list[int], seed: int) -> list[nn.Linear]:
+    g = torch.Generator().manual_seed(seed)
+    layers = []
+    for a, b in zip(sizes[:-1], sizes[1:], strict=True):
+        lin = nn.Linear(a, b)
+        with torch.no_grad():
+            lin.weight.copy_((torch.rand(b, a, generator=g) * 2 - 1) ** 3)  # many small weights
+            lin.bias.copy_(torch.randn(b, generator=g) * 0.1)
+        layers.append(lin)
+    return layers
+
+
+def mlp_case(items: int, samples: int) -> tuple[Case, str]:
+    x, source = mnist_inputs(items)
+    l1, l2 = _random_dense([784, 400, 10], 0)
+    net = nn.Sequential(ScaleInput(), nn.Flatten(), l1, nn.ReLU(), l2)
+    return Case("MLP 784-400-10", net, x, samples), source
+
+
+def conv_head_case(items: int, samples: int) -> Case:
+    g = torch.Generator().manual_seed(1)
+    feats = torch.relu(torch.randn(items, 21632, generator=g))  # the conv prefix's output
+    l1, l2 = _random_dense([21632, 100, 10], 2)
+    return Case("conv head 21632-100-10", nn.Sequential(l1, nn.ReLU(), l2), feats, samples)
+
+
+def _dense(net: nn.Sequential) -> list[nn.Linear]:
+    return [m for m in net if isinstance(m, nn.Linear)]
+
+
+def _plain_forward(net: nn.Sequential, x: torch.Tensor,
+                   weights: Callable[[int, nn.Linear], torch.Tensor], samples: int
+                   ) -> torch.Tensor:
+    """``samples`` passes of ``net`` where dense layer ``i`` uses ``weights(i, layer)``."""
+    votes = torch.zeros(x.shape[0], _dense(net)[-1].out_features, dtype=torch.int64)
+    head = [m for m in net if not isinstance(m, nn.Linear | nn.ReLU)]
+    h0 = nn.Sequential(*head)(x) if head else x
+    for _ in range(samples):
+        h, i = h0, 0
+        for m in net:
+            if isinstance(m, nn.Linear):
+                h = torch.addmm(m.bias, h, weights(i, m).T)
+                i += 1
+            elif isinstance(m, nn.ReLU):
+                h = torch.relu_(h)
+        votes[torch.arange(len(h)), h.argmax(1)] += 1
+    return votes
+
+
+def ceiling(case: Case) -> torch.Tensor:
+    return _plain_forward(case.net, case.inputs, lambda i, m: m.weight, case.samples)
+
+
+def naive(case: Case) -> torch.Tensor:
+    def draw(i: int, m: nn.Linear) -> torch.Tensor:
+        return torch.bernoulli(m.weight.clamp(min=0)) - torch.bernoulli((-m.weight).clamp(min=0))
+
+    return _plain_forward(case.net, case.inputs, draw, case.samples)
+
+
+def _rss_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def _reset_peak() -> bool:
+    try:  # Linux: writing 5 resets the peak resident set size (VmHWM)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float | None]:
+    """Median seconds over ``repeats`` calls, and the peak memory growth of one call (MiB)."""
+    times = []
+    peak = None
+    for i in range(repeats):
+        if i == 0:
+            base = _rss_kib("VmRSS") if _reset_peak() else None
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+        if i == 0 and base is not None:
+            hwm = _rss_kib("VmHWM")
+            peak = None if hwm is None else max(0, hwm - base) / 1024
+    return statistics.median(times), peak
+
+
+def _sub(case: Case, items: int, samples: int) -> Case:
+    return Case(case.name, case.net, case.inputs[:items], samples)
+
+
+def exact_fast_path(case: Case, items: int = 256, samples: int = 16) -> bool:
+    """Whether the shared fast path gives the same votes and probabilities as the reference
+    fp32 path (same coins), on a subset."""
+    sto = scann.convert(case.net, coin=devices.QuantizedCoin(8))
+    x = case.inputs[:items]
+    fast = engine.predict(sto, x, samples=samples, seed=11)
+    for layer in sto.sampled_layers():
+        if isinstance(layer, CoinFlipLinear):
+            layer.integer_gemm = False
+    ref = engine.predict(sto, x, samples=samples, seed=11)
+    return bool(torch.equal(fast.votes, ref.votes) and torch.equal(fast.mean_probs,
+                                                                     ref.mean_probs))
+
+
+def run_case(case: Case, repeats: int, independent_items: int, independent_samples: int,
+             log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Time every row of one case; return the rows (seconds scaled to the full case)."""
+    full = case.inputs.shape[0] * case.samples
+    rows = []
+
+    def add(name: str, fn: Callable[[], Any], sub: Case, note: str = "", reps: int = repeats):
+        log(f"  {case.name}: {name} ({sub.inputs.shape[0]} items x {sub.samples} passes)")
+        seconds, peak = _timed(fn, reps)
+        scale = full / (sub.inputs.shape[0] * sub.samples)
+        rows.append({"case": case.name, "row": name, "seconds": seconds * scale,
+                     "measured_items": sub.inputs.shape[0], "measured_samples": sub.samples,
+                     "extrapolated": scale != 1, "peak_mib": peak, "note": note})
+
+    sto = scann.convert(case.net, coin=devices.IdealCoin())
+    add("ceiling (fp32, fixed weights)", lambda: ceiling(case), case)
+    add("naive loop (torch.bernoulli)", lambda: naive(case), case)
+    add("synsample shared", lambda: engine.predict(sto, case.inputs, samples=case.samples,
+                                                   seed=0), case)
+    ind = _sub(case, independent_items, independent_samples)
+    add("synsample independent", lambda: engine.predict(
+        sto, ind.inputs, samples=ind.samples, seed=0, mode="independent"), ind,
+        note="pure-PyTorch reference path", reps=1)
+    base = rows[0]["seconds"]
+    for r in rows:
+        r["ratio_to_ceiling"] = r["seconds"] / base
+    rows[2]["exact"] = exact_fast_path(case)
+    rows[2]["speedup_over_naive"] = rows[1]["seconds"] / rows[2]["seconds"]
+    return rows
+
+
+def run(items: int = 10000, samples: int = 1000, conv_items: int = 2000, conv_samples: int = 200,
+        repeats: int = 3, independent_items: int = 64, independent_samples: int = 4,
+        log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Both cases, every row; returns the JSON-able result."""
+    import platform
+
+    from synsample.checkpoint import versions
+
+    mlp, source = mlp_case(items, samples)
+    rows = []
+    for case in (mlp, conv_head_case(conv_items, conv_samples)):
+        log(f"{case.name}: {case.inputs.shape[0]} items, K = {case.samples}")
+        rows += run_case(case, repeats, independent_items, independent_samples, log)
+    return {"rows": rows, "inputs": source, "repeats": repeats,
+            "machine": {"platform": platform.platform(), "processor": platform.processor(),
+                        "torch_threads": torch.get_num_threads()},
+            "versions": versions(), "written": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def table(result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    header = ["case", "row", "seconds", "x ceiling", "peak MiB", "exact", "measured on"]
+    rows = []
+    for r in result["rows"]:
+        measured = f"{r['measured_items']} x {r['measured_samples']}" + (
+            " (scaled)" if r["extrapolated"] else "")
+        rows.append([r["case"], r["row"], round(r["seconds"], 2),
+                     round(r["ratio_to_ceiling"], 3),
+                     None if r["peak_mib"] is None else round(r["peak_mib"], 1),
+                     {True: "yes", False: "NO"}.get(r.get("exact"), "-"), measured])
+    return header, rows
