@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from synsample import devices, engine
+from synsample.adaptive import AdaptiveStop
 from synsample.methods import scann
 from synsample.nn import CoinFlipLinear
 from synsample.nn.scale import ScaleInput
@@ -182,6 +183,16 @@ def run_case(case: Case, repeats: int, independent_items: int, independent_sampl
     add("naive loop (torch.bernoulli)", lambda: naive(case), case)
     add("synsample shared", lambda: engine.predict(sto, case.inputs, samples=case.samples,
                                                    seed=0), case)
+    rule = AdaptiveStop()
+    shared_full: dict[str, Any] = {}
+
+    def adaptive_run():
+        pred = engine.predict(sto, case.inputs, samples=case.samples, seed=0, adaptive=rule)
+        shared_full["adaptive"] = pred
+        return pred
+
+    add(f"synsample adaptive (conf {rule.confidence}, min {rule.min_samples})", adaptive_run,
+        case)
     ind = _sub(case, independent_items, independent_samples)
     add("synsample independent", lambda: engine.predict(
         sto, ind.inputs, samples=ind.samples, seed=0, mode="independent"), ind,
@@ -191,6 +202,14 @@ def run_case(case: Case, repeats: int, independent_items: int, independent_sampl
         r["ratio_to_ceiling"] = r["seconds"] / base
     rows[2]["exact"] = exact_fast_path(case)
     rows[2]["speedup_over_naive"] = rows[1]["seconds"] / rows[2]["seconds"]
+    full = engine.predict(sto, case.inputs, samples=case.samples, seed=0)
+    ad = shared_full["adaptive"]
+    rows[3]["mean_passes"] = ad.passes.double().mean().item()
+    rows[3]["first_choice_agreement"] = (ad.first_choice() == full.first_choice()).double(
+    ).mean().item()
+    rows[3]["note"] = (f"{rows[3]['mean_passes']:.0f} passes per item on average; first choice "
+                       f"agrees with the full run on {100 * rows[3]['first_choice_agreement']:.2f}%"
+                       " of items")
     return rows
 
 
@@ -214,7 +233,7 @@ def run(items: int = 10000, samples: int = 1000, conv_items: int = 2000, conv_sa
 
 
 def table(result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    header = ["case", "row", "seconds", "x ceiling", "peak MiB", "exact", "measured on"]
+    header = ["case", "row", "seconds", "x ceiling", "peak MiB", "exact", "measured on", "note"]
     rows = []
     for r in result["rows"]:
         measured = f"{r['measured_items']} x {r['measured_samples']}" + (
@@ -222,5 +241,5 @@ def table(result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         rows.append([r["case"], r["row"], round(r["seconds"], 2),
                      round(r["ratio_to_ceiling"], 3),
                      None if r["peak_mib"] is None else round(r["peak_mib"], 1),
-                     {True: "yes", False: "NO"}.get(r.get("exact"), "-"), measured])
+                     {True: "yes", False: "NO"}.get(r.get("exact"), "-"), measured, r["note"]])
     return header, rows

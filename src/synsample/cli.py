@@ -70,7 +70,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
                f"{time.strftime('%Y%m%d-%H%M%S')}")
     pred, test = sample_checkpoint(ck, args.method, args.precision, args.samples, args.seed,
                                    args.mode, args.data_path, args.limit, _progress(args),
-                                   batch_size=args.batch_size)
+                                   batch_size=args.batch_size, adaptive=_adaptive(args))
     model, _ = checkpoint.load_model(ck)
     det = deterministic_outputs(model, test.images).argmax(1)
     res = write_sample_report(out, ck, ck_config, args.precision, pred, test, det)
@@ -81,6 +81,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
           f"(mean entropy {s['mean_entropy']:.3f} bits, {s['sampling_seconds']:.1f} s)")
     print(f"report: {out / 'report.md'}")
     return 0
+
+
+def _adaptive(args: argparse.Namespace):
+    if args.adaptive is None:
+        return None
+    from synsample.adaptive import AdaptiveStop
+
+    return AdaptiveStop(confidence=args.adaptive, min_samples=args.min_samples)
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
@@ -94,7 +102,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         rows = [(args.dataset, args.arch)]
     cfg = t1.Table1Config(rows=rows, samples=args.samples, epochs=args.epochs, seed=args.seed,
                           mode=args.mode, out=Path(args.out), data_path=args.data_path,
-                          limit=args.limit, progress=_progress(args))
+                          limit=args.limit, progress=_progress(args),
+                          adaptive=_adaptive(args))
     result = t1.run(cfg, log=_log(args))
     print()
     print("Table I, paper 000 (accuracy %; each cell: ours (paper, difference in points))")
@@ -190,6 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     sampling.add_argument("--seed", type=int, default=0, help="same seed, same votes")
     sampling.add_argument("--limit", type=_positive, help="sample only the first N test items")
     sampling.add_argument("--data-path", help="local copy of the dataset instead of the cache")
+    sampling.add_argument("--adaptive", type=float, metavar="CONFIDENCE",
+                          help="stop sampling an item once its plurality is settled at this "
+                               "confidence, e.g. 0.999 (default: every item gets K passes)")
+    sampling.add_argument("--min-samples", type=_positive, default=32,
+                          help="with --adaptive: passes every item gets at least (32)")
 
     p_sample = sub.add_parser(
         "sample", parents=[common, sampling], help="sample a trained network K times and report",

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 import torch
 
+from synsample.adaptive import AdaptiveStop, looks
 from synsample.errors import ConfigError
 from synsample.nn.sampling import SamplingContext, check_mode, seed_from
 from synsample.nn.stochastic import StochasticModel
@@ -63,7 +64,7 @@ def auto_batch_size(model: StochasticModel, x_all: torch.Tensor, mode: str,
 def predict(model: StochasticModel, inputs, samples: int = 1000,
             generator: torch.Generator | None = None, seed: int | None = None,
             mode: str = "shared", batch_size: int | None = None, sample_chunk: int = 8,
-            tile: int = 256,
+            tile: int = 256, adaptive: AdaptiveStop | None = None,
             checkpoints: Iterable[int] = DEFAULT_CHECKPOINTS, device: str | None = None,
             progress: bool = False, desc: str = "sampling") -> Prediction:
     """Run ``samples`` sampled passes of ``model`` over ``inputs`` and return a Prediction.
@@ -76,6 +77,10 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
 
     ``tile``: in shared mode each chunk's draws are made once per block and applied to tiles of
     this many items, so that the layer outputs stay in cache (votes do not depend on it).
+
+    ``adaptive``: an :class:`~synsample.adaptive.AdaptiveStop` rule; an item stops once its
+    plurality is settled (``Prediction.passes`` holds the passes each item got). In shared
+    mode a stopped item has exactly the votes of the first passes of the full run.
 
     ``Prediction.random_bits`` is what the hardware would draw: in shared mode one set of draws
     per sample (the first item block's; later blocks re-create the same draws, counted in
@@ -108,35 +113,50 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
         bar = tqdm(total=n_items * samples, desc=desc, unit="pass", unit_scale=True, leave=False)
     start_time = time.perf_counter()
     model.eval()
+    rule_looks = looks(samples, chunks, adaptive.min_samples) if adaptive else 0
+    passes = []
     for block, start in enumerate(range(0, n_items, batch_size)):
         x = x_all[start:start + batch_size].to(dev)
         h = model.prefix(x)
         b = x.shape[0]
-        block_votes = None
-        block_probs = None
+        block_votes = block_probs = None
+        block_passes = torch.zeros(b, dtype=torch.int64, device=dev)
+        active = torch.arange(b, device=dev)
+        step = tile if mode == "shared" else b
         for first, n in chunks:
+            if len(active) == 0:
+                break
+            h_active = h if len(active) == b else h[active]
             ctx = SamplingContext.for_samples(base_seed, first, n, b, mode, block, device=dev)
-            for t0 in range(0, b, tile if mode == "shared" else b):
-                t1 = min(b, t0 + (tile if mode == "shared" else b))
-                ctx.batch = t1 - t0  # the draws are kept across tiles (same ctx.key)
-                logits = model.sample(h[t0:t1], ctx)  # [n, items, C]
+            for t0 in range(0, len(active), step):
+                rows = active[t0:t0 + step]
+                ctx.batch = len(rows)  # the draws are kept across tiles (same ctx.key)
+                logits = model.sample(h_active[t0:t0 + step], ctx)  # [n, items, C]
                 if block_votes is None:
                     c = logits.shape[-1]
                     block_votes = torch.zeros(b, c, dtype=torch.int64, device=dev)
                     block_probs = torch.zeros(b, c, dtype=torch.float64, device=dev)
-                block_votes[t0:t1].scatter_add_(
-                    1, logits.argmax(dim=-1).T,
-                    torch.ones(t1 - t0, n, dtype=torch.int64, device=dev))
-                block_probs[t0:t1] += torch.softmax(logits.to(torch.float32), dim=-1).sum(0)
+                counts = torch.zeros(len(rows), c, dtype=torch.int64, device=dev)
+                counts.scatter_add_(1, logits.argmax(dim=-1).T,
+                                    torch.ones(len(rows), n, dtype=torch.int64, device=dev))
+                block_votes.index_add_(0, rows, counts)
+                block_probs.index_add_(0, rows, torch.softmax(logits.to(torch.float32),
+                                                              dim=-1).sum(0).to(torch.float64))
+            block_passes[active] += n
             done = first + n
             if done in checkpoints:
                 votes_at.setdefault(done, []).append(block_votes.cpu().clone())
             if bar is not None:
-                bar.update(b * n)
+                bar.update(len(active) * n)
+            if adaptive is not None and done >= adaptive.min_samples:
+                active = active[~adaptive.settled(block_votes[active], rule_looks)]
+        if bar is not None and len(active) == 0:
+            bar.update(b * samples - int(block_passes.sum()))
         if votes is None:
             votes, prob_sum = [], []
         votes.append(block_votes.cpu())
         prob_sum.append(block_probs.cpu())
+        passes.append(block_passes.cpu())
         if block == 0:
             first_block_bits = sum(d.random_bits for d in devices) - bits_before
     if bar is not None:
@@ -144,8 +164,15 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     seconds = time.perf_counter() - start_time
     simulated_bits = sum(d.random_bits for d in devices) - bits_before
     info = {**model.describe(), "random_bits_simulated": simulated_bits}
+    per_item = torch.cat(passes)
+    if adaptive is not None:
+        info["adaptive"] = {"confidence": adaptive.confidence,
+                            "min_samples": adaptive.min_samples, "looks": rule_looks,
+                            "mean_passes": per_item.double().mean().item()}
     return Prediction(
-        votes=torch.cat(votes), mean_probs=(torch.cat(prob_sum) / samples).to(torch.float32),
+        votes=torch.cat(votes),
+        mean_probs=(torch.cat(prob_sum) / per_item[:, None]).to(torch.float32),
+        passes=per_item if adaptive is not None else None,
         samples=samples, votes_at={k: torch.cat(v) for k, v in votes_at.items()}, mode=mode,
         seed=base_seed, random_bits=first_block_bits if mode == "shared" else simulated_bits,
         seconds=seconds, info=info)

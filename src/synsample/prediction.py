@@ -35,6 +35,8 @@ class Prediction:
     random_bits: int = 0
     seconds: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
+    #: passes each item got, when adaptive sampling stopped some early (else every item got K)
+    passes: torch.Tensor | None = None
 
     @property
     def num_items(self) -> int:
@@ -70,6 +72,8 @@ class Prediction:
         """Write the statistics to one safetensors file (atomically)."""
         tensors = {"votes": self.votes.contiguous(), "mean_probs": self.mean_probs.contiguous()}
         tensors.update({f"votes_at.{k}": v.contiguous() for k, v in self.votes_at.items()})
+        if self.passes is not None:
+            tensors["passes"] = self.passes.contiguous()
         meta = {"samples": str(self.samples), "mode": self.mode, "seed": str(self.seed),
                 "random_bits": str(self.random_bits), "seconds": repr(self.seconds),
                 "info": json.dumps(self.info)}
@@ -87,7 +91,7 @@ class Prediction:
                                  if k.startswith("votes_at.")},
                        mode=meta["mode"], seed=int(meta["seed"]),
                        random_bits=int(meta["random_bits"]), seconds=float(meta["seconds"]),
-                       info=json.loads(meta.get("info", "{}")))
+                       info=json.loads(meta.get("info", "{}")), passes=tensors.get("passes"))
         except (SafetensorError, OSError, KeyError, ValueError) as exc:
             raise SynsampleError(f"{path} is not a readable prediction file ({exc}); delete it "
                                  "and sample again") from exc

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from synsample import checkpoint, data, metrics
+from synsample.adaptive import AdaptiveStop
 from synsample.evaluate import (
     deterministic_outputs,
     sample_checkpoint,
@@ -50,6 +51,7 @@ class Table1Config:
     data_path: str | None = None
     limit: int | None = None
     progress: bool = True
+    adaptive: AdaptiveStop | None = None
 
 
 def train_job(tc: TrainConfig, data_path: str | None, progress: bool,
@@ -75,11 +77,14 @@ def sample_job(trained: Job, precision: str, cfg: Table1Config,
                log: Callable[[str], None]) -> Job:
     config = {"train": trained.key, "method": "scann", "precision": precision,
               "samples": cfg.samples, "seed": cfg.seed, "mode": cfg.mode, "limit": cfg.limit}
+    if cfg.adaptive is not None:  # (absent otherwise, so full-K jobs keep their cache keys)
+        config["adaptive"] = asdict(cfg.adaptive)
 
     def run(folder: Path) -> dict[str, Any]:
         ck = folder.parent / trained.name / "checkpoint"
         pred, test = sample_checkpoint(ck, "scann", precision, cfg.samples, cfg.seed, cfg.mode,
-                                       cfg.data_path, cfg.limit, cfg.progress)
+                                       cfg.data_path, cfg.limit, cfg.progress,
+                                       adaptive=cfg.adaptive)
         pred.save(folder / "prediction.safetensors")
         summary = metrics.summarize(pred, test.labels)
         log(f"scANN {precision}: first choice {100 * summary['accuracy']:.2f}% over "

@@ -48,4 +48,6 @@ def summarize(pred: Prediction, labels: torch.Tensor) -> dict[str, Any]:
         "random_bits_per_pass": pred.random_bits / pred.samples,
         "sampling_seconds": pred.seconds,
         "seed": pred.seed,
+        "mean_passes_per_item": (pred.passes.double().mean().item() if pred.passes is not None
+                                 else float(pred.samples)),
     }

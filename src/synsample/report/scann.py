@@ -70,6 +70,8 @@ def row_figures(slug: str, folder: Path, classes: Sequence[str], labels: torch.T
 
 
 def precision_table(summaries: dict[str, dict[str, Any]], paper: dict[str, float] | None) -> str:
+    adaptive = any(s.get("mean_passes_per_item", s["samples"]) < s["samples"]
+                   for s in summaries.values())
     rows = []
     for p, s in summaries.items():
         ref = paper.get(p) if paper else None
@@ -78,9 +80,11 @@ def precision_table(summaries: dict[str, dict[str, Any]], paper: dict[str, float
                      pct(s["second_choice_accuracy"], 1), pct(s["top2_accuracy"], 1),
                      pct(s["single_pass_accuracy"], 1), f"{s['mean_entropy']:.3f}",
                      f"{s['mean_information']:.3f}", f"{s['random_bits'] / 1e9:.2f} G",
-                     f"{s['sampling_seconds']:.0f} s"])
+                     f"{s['sampling_seconds']:.0f} s"]
+                    + ([f"{s['mean_passes_per_item']:.0f}"] if adaptive else []))
     return table(["coins", "first choice", "paper", "diff (pts)", "second choice", "top-2",
-                  "one pass", "mean H (bits)", "mean I (bits)", "random bits", "time"], rows)
+                  "one pass", "mean H (bits)", "mean I (bits)", "random bits", "time"]
+                 + (["passes per item (adaptive)"] if adaptive else []), rows)
 
 
 def entropy_table(summaries: dict[str, dict[str, Any]]) -> str:
