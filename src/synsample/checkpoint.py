@@ -37,13 +37,13 @@ def save(folder: str | Path, model: nn.Module, config: dict[str, Any],
          optimizer: torch.optim.Optimizer | None = None) -> None:
     """Write weights first, then the optimizer state, then the config that names them."""
     folder = Path(folder)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     write_with(folder / MODEL_FILE, lambda tmp: save_file(state, str(tmp)))
     if optimizer is not None:
         opt = {}
         for i, st in optimizer.state_dict()["state"].items():
             for key, value in st.items():
-                opt[f"{i}.{key}"] = torch.as_tensor(value).contiguous()
+                opt[f"{i}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
         write_with(folder / STATE_FILE, lambda tmp: save_file(opt, str(tmp)))
     write_json(folder / CONFIG_FILE, {"format": FORMAT, **config, "versions": versions()})
 

@@ -70,7 +70,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
                f"{time.strftime('%Y%m%d-%H%M%S')}")
     pred, test = sample_checkpoint(ck, args.method, args.precision, args.samples, args.seed,
                                    args.mode, args.data_path, args.limit, _progress(args),
-                                   batch_size=args.batch_size, adaptive=_adaptive(args))
+                                   batch_size=args.batch_size, adaptive=_adaptive(args),
+                                   device=args.device)
     model, _ = checkpoint.load_model(ck)
     det = deterministic_outputs(model, test.images).argmax(1)
     res = write_sample_report(out, ck, ck_config, args.precision, pred, test, det)
@@ -103,7 +104,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     cfg = t1.Table1Config(rows=rows, samples=args.samples, epochs=args.epochs, seed=args.seed,
                           mode=args.mode, out=Path(args.out), data_path=args.data_path,
                           limit=args.limit, progress=_progress(args),
-                          adaptive=_adaptive(args))
+                          adaptive=_adaptive(args), device=args.device)
     result = t1.run(cfg, log=_log(args))
     print()
     print("Table I, paper 000 (accuracy %; each cell: ours (paper, difference in points))")
@@ -204,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "confidence, e.g. 0.999 (default: every item gets K passes)")
     sampling.add_argument("--min-samples", type=_positive, default=32,
                           help="with --adaptive: passes every item gets at least (32)")
+    sampling.add_argument("--device", help="torch device for sampling, e.g. cuda (default cpu)")
 
     p_sample = sub.add_parser(
         "sample", parents=[common, sampling], help="sample a trained network K times and report",

@@ -52,14 +52,15 @@ class Table1Config:
     limit: int | None = None
     progress: bool = True
     adaptive: AdaptiveStop | None = None
+    device: str | None = None
 
 
 def train_job(tc: TrainConfig, data_path: str | None, progress: bool,
-              log: Callable[[str], None]) -> Job:
+              log: Callable[[str], None], device: str | None = None) -> Job:
     def run(folder: Path) -> dict[str, Any]:
         start = time.perf_counter()
         ck = folder / "checkpoint"
-        cfg = train(tc, ck, data_path=data_path, progress=progress, log=log)
+        cfg = train(tc, ck, data_path=data_path, progress=progress, log=log, device=device)
         model, _ = checkpoint.load_model(ck)
         test = data.load(tc.dataset, "test", path=data_path)
         logits = deterministic_outputs(model, test.images)
@@ -84,7 +85,7 @@ def sample_job(trained: Job, precision: str, cfg: Table1Config,
         ck = folder.parent / trained.name / "checkpoint"
         pred, test = sample_checkpoint(ck, "scann", precision, cfg.samples, cfg.seed, cfg.mode,
                                        cfg.data_path, cfg.limit, cfg.progress,
-                                       adaptive=cfg.adaptive)
+                                       adaptive=cfg.adaptive, device=cfg.device)
         pred.save(folder / "prediction.safetensors")
         summary = metrics.summarize(pred, test.labels)
         log(f"scANN {precision}: first choice {100 * summary['accuracy']:.2f}% over "
@@ -105,7 +106,7 @@ def run(cfg: Table1Config, log: Callable[[str], None] = print) -> dict[str, Any]
         log(f"== {dataset} {NETWORK[arch]}: train {epochs} epochs, sample {cfg.samples} passes "
             f"at {', '.join(cfg.precisions)}")
         trained = train_job(TrainConfig(dataset=dataset, arch=arch, epochs=epochs, seed=cfg.seed),
-                            cfg.data_path, cfg.progress, log)
+                            cfg.data_path, cfg.progress, log, cfg.device)
         samplers = [sample_job(trained, p, cfg, log) for p in cfg.precisions]
         results = runner.run([trained, *samplers])
         rows.append({"dataset": dataset, "arch": arch, "network": NETWORK[arch],
