@@ -15,7 +15,7 @@ import torch
 
 from synsample.adaptive import AdaptiveStop, looks
 from synsample.errors import ConfigError
-from synsample.nn.sampling import SamplingContext, check_mode, seed_from
+from synsample.nn.sampling import SampledLayer, SamplingContext, check_mode, seed_from
 from synsample.nn.stochastic import StochasticModel
 from synsample.prediction import Prediction
 
@@ -60,11 +60,25 @@ def auto_batch_size(model: StochasticModel, x_all: torch.Tensor, mode: str,
     return int(max(256, min(x_all.shape[0], BLOCK_BYTES // per_item)))
 
 
+#: sampled weights per chunk up to which item tiles pay off (the draws stay in cache)
+TILE_WEIGHTS = 1 << 22
+
+
+def auto_tile(model: StochasticModel, sample_chunk: int) -> int:
+    """Items per tile in shared mode: 256 when a chunk's draws of every sampled layer are small
+    enough to stay in cache across tiles (the outputs then do too), else no tiling (large
+    weights, e.g. a conv net's dense head, need many rows per GEMM to amortise their reads)."""
+    largest = max((m.weight.numel() for m in model.modules()
+                   if isinstance(m, SampledLayer) and isinstance(getattr(m, "weight", None),
+                                                                  torch.Tensor)), default=0)
+    return 256 if largest * sample_chunk <= TILE_WEIGHTS else 1 << 30
+
+
 @torch.no_grad()
 def predict(model: StochasticModel, inputs, samples: int = 1000,
             generator: torch.Generator | None = None, seed: int | None = None,
             mode: str = "shared", batch_size: int | None = None, sample_chunk: int = 8,
-            tile: int = 256, adaptive: AdaptiveStop | None = None,
+            tile: int | None = None, adaptive: AdaptiveStop | None = None,
             checkpoints: Iterable[int] = DEFAULT_CHECKPOINTS, device: str | None = None,
             progress: bool = False, desc: str = "sampling") -> Prediction:
     """Run ``samples`` sampled passes of ``model`` over ``inputs`` and return a Prediction.
@@ -76,7 +90,8 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     votes are recorded. ``device``: run on this torch device (default: the model's).
 
     ``tile``: in shared mode each chunk's draws are made once per block and applied to tiles of
-    this many items, so that the layer outputs stay in cache (votes do not depend on it).
+    this many items, so that the layer outputs stay in cache (votes do not depend on it;
+    default: :func:`auto_tile`).
 
     ``adaptive``: an :class:`~synsample.adaptive.AdaptiveStop` rule; an item stops once its
     plurality is settled (``Prediction.passes`` holds the passes each item got). In shared
@@ -89,7 +104,8 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     check_mode(mode)
     if not isinstance(samples, int) or samples < 1:
         raise ConfigError(f"samples must be a positive integer, got {samples!r}")
-    if (batch_size is not None and batch_size < 1) or sample_chunk < 1 or tile < 1:
+    if (batch_size is not None and batch_size < 1) or sample_chunk < 1 or (
+            tile is not None and tile < 1):
         raise ConfigError("batch_size, sample_chunk and tile must be positive")
     x_all = _inputs(inputs)
     base_seed = seed_from(generator, seed)
@@ -101,6 +117,8 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     n_items = x_all.shape[0]
     if batch_size is None:
         batch_size = auto_batch_size(model, x_all, mode, dev)
+    if tile is None:
+        tile = auto_tile(model, sample_chunk)
     votes = None
     prob_sum = None
     votes_at: dict[int, torch.Tensor] = {}

@@ -47,7 +47,7 @@ class CoinFlipLinear(SampledLayer):
         self.input_scale = 1.0
         #: use the exact int8 GEMM when the input is uint8 (False: always the fp32 path)
         self.integer_gemm = True
-        self._draws: tuple[tuple, torch.Tensor] | None = None
+        self._draws: tuple[tuple, dict[torch.dtype, torch.Tensor]] | None = None
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, coin: RandomSource | None = None, name: str = ""
@@ -84,16 +84,23 @@ class CoinFlipLinear(SampledLayer):
         """One signed binary weight matrix per leading index, as the weight's float dtype."""
         return self.sample_weight_int8(generator, leading, prob).to(self.weight.dtype)
 
-    def _shared_draws(self, ctx: SamplingContext) -> torch.Tensor:
-        """The int8 weights ``[n, out, in]`` of the context's samples, drawn once per key."""
-        if ctx.key is not None and self._draws is not None and self._draws[0] == ctx.key:
-            return self._draws[1]
-        prob = self.probability()
-        w = torch.stack([self.sample_weight_int8(g, prob=prob) for g in ctx.generators])
-        self._draws = (ctx.key, w) if ctx.key is not None else None
-        # the int path's correction for the shifted input: 128 * (row sums of every draw)
-        self._row_sums = 128 * w.reshape(-1, self.in_features).sum(dim=1, dtype=torch.int32)
-        return w
+    def _shared_draws(self, ctx: SamplingContext, dtype: torch.dtype = torch.int8
+                      ) -> torch.Tensor:
+        """The weights ``[n, out, in]`` of the context's samples as ``dtype``, drawn once per
+        key (every tile of items of the same samples reuses them)."""
+        cached = self._draws if ctx.key is not None and self._draws is not None and (
+            self._draws[0] == ctx.key) else None
+        if cached is None:
+            prob = self.probability()
+            w = torch.stack([self.sample_weight_int8(g, prob=prob) for g in ctx.generators])
+            # the int path's correction for the shifted input: 128 * (row sums of every draw)
+            self._row_sums = 128 * w.reshape(-1, self.in_features).sum(dim=1, dtype=torch.int32)
+            cached = (ctx.key, {torch.int8: w})
+            self._draws = cached if ctx.key is not None else None
+        by_dtype = cached[1]
+        if dtype not in by_dtype:
+            by_dtype[dtype] = by_dtype[torch.int8].to(dtype)
+        return by_dtype[dtype]
 
     def _finish(self, y: torch.Tensor) -> torch.Tensor:
         """``input_scale * y + bias``: the scale after the sum keeps integer sums exact.
@@ -133,7 +140,7 @@ class CoinFlipLinear(SampledLayer):
         x = x.to(self.weight.dtype)
         if ctx.mode == "independent":
             return self._finish(self._independent(x, ctx, self.probability()))
-        weights = self._shared_draws(ctx).to(x.dtype)
+        weights = self._shared_draws(ctx, x.dtype)
         if not ctx.expanded(x.shape[0]):
             # the same input for every sample: one GEMM against the n stacked weight draws
             y = x @ weights.reshape(n * out, self.in_features).T
