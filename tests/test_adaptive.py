@@ -63,3 +63,16 @@ def test_adaptive_votes_are_the_first_passes_of_the_full_run():
         assert torch.equal(ad.votes[i], ref[i])
     never = engine.predict(sto, x, samples=50, seed=3, adaptive=AdaptiveStop(0.99, 1000))
     assert torch.equal(never.votes, engine.predict(sto, x, samples=50, seed=3).votes)
+
+
+def test_checkpoints_after_every_item_stopped_keep_the_final_votes():
+    net = models.build("mlp", input_shape=(1, 8, 8), num_classes=4, seed=0, init="uniform")
+    with torch.no_grad():
+        net[-1].bias.copy_(torch.tensor([100.0, 0, 0, 0]))  # class 0 always wins: all stop
+    sto = scann.convert(net)
+    x = torch.randint(0, 256, (30, 1, 8, 8), dtype=torch.uint8)
+    pred = engine.predict(sto, x, samples=500, seed=0, batch_size=7, checkpoints=(10, 400),
+                          adaptive=AdaptiveStop(0.99, min_samples=16))
+    assert pred.votes_at[400].shape == (30, 4)
+    assert torch.equal(pred.votes_at[400], pred.votes)
+    assert torch.all(pred.passes < 500)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import torch
 
@@ -58,6 +59,56 @@ def auto_batch_size(model: StochasticModel, x_all: torch.Tensor, mode: str,
     h = model.prefix(x_all[:1].to(device))
     per_item = max(1, h.numel() * h.element_size()) + 4096 * 8  # + a first-layer output row
     return int(max(256, min(x_all.shape[0], BLOCK_BYTES // per_item)))
+
+
+@dataclass
+class _Block:
+    votes: torch.Tensor
+    prob_sum: torch.Tensor
+    passes: torch.Tensor
+    votes_at: dict[int, torch.Tensor]
+
+
+def _sample_block(model: StochasticModel, h: torch.Tensor, chunks: list[tuple[int, int]],
+                  checkpoints: list[int], base_seed: int, mode: str, block: int, tile: int,
+                  adaptive: AdaptiveStop | None, rule_looks: int, bar) -> _Block:
+    """All chunks of passes over one item block (prefix output ``h``), tile by tile."""
+    b, dev = h.shape[0], h.device
+    votes = prob_sum = None
+    passes = torch.zeros(b, dtype=torch.int64, device=dev)
+    votes_at: dict[int, torch.Tensor] = {}
+    active = torch.arange(b, device=dev)
+    for first, n in chunks:
+        if len(active) == 0:
+            break
+        h_active = h if len(active) == b else h[active]
+        ctx = SamplingContext.for_samples(base_seed, first, n, b, mode, block, device=dev)
+        for t0 in range(0, len(active), tile):
+            rows = active[t0:t0 + tile]
+            ctx.batch = len(rows)  # the draws are kept across tiles (same ctx.key)
+            logits = model.sample(h_active[t0:t0 + tile], ctx)  # [n, items, C]
+            if votes is None:
+                c = logits.shape[-1]
+                votes = torch.zeros(b, c, dtype=torch.int64, device=dev)
+                prob_sum = torch.zeros(b, c, dtype=torch.float64, device=dev)
+            counts = torch.zeros(len(rows), c, dtype=torch.int64, device=dev)
+            counts.scatter_add_(1, logits.argmax(dim=-1).T,
+                                torch.ones(len(rows), n, dtype=torch.int64, device=dev))
+            votes.index_add_(0, rows, counts)
+            prob_sum.index_add_(0, rows, torch.softmax(logits.to(torch.float32), dim=-1)
+                                .sum(0).to(torch.float64))
+        passes[active] += n
+        if first + n in checkpoints:
+            votes_at[first + n] = votes.cpu().clone()
+        if bar is not None:
+            bar.update(len(active) * n)
+        if adaptive is not None and first + n >= adaptive.min_samples:
+            active = active[~adaptive.settled(votes[active], rule_looks)]
+    if bar is not None:  # passes skipped by adaptive stopping
+        bar.update(b * chunks[-1][0] + b * chunks[-1][1] - int(passes.sum()))
+    for k in checkpoints:  # items that all stopped before k keep their final votes
+        votes_at.setdefault(k, votes.cpu().clone())
+    return _Block(votes.cpu(), prob_sum.cpu(), passes.cpu(), votes_at)
 
 
 #: sampled weights per chunk up to which item tiles pay off (the draws stay in cache)
@@ -119,9 +170,6 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
         batch_size = auto_batch_size(model, x_all, mode, dev)
     if tile is None:
         tile = auto_tile(model, sample_chunk)
-    votes = None
-    prob_sum = None
-    votes_at: dict[int, torch.Tensor] = {}
     devices = model.devices()
     bits_before = sum(d.random_bits for d in devices)
     bar = None
@@ -132,49 +180,12 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     start_time = time.perf_counter()
     model.eval()
     rule_looks = looks(samples, chunks, adaptive.min_samples) if adaptive else 0
-    passes = []
+    blocks: list[_Block] = []
     for block, start in enumerate(range(0, n_items, batch_size)):
-        x = x_all[start:start + batch_size].to(dev)
-        h = model.prefix(x)
-        b = x.shape[0]
-        block_votes = block_probs = None
-        block_passes = torch.zeros(b, dtype=torch.int64, device=dev)
-        active = torch.arange(b, device=dev)
-        step = tile if mode == "shared" else b
-        for first, n in chunks:
-            if len(active) == 0:
-                break
-            h_active = h if len(active) == b else h[active]
-            ctx = SamplingContext.for_samples(base_seed, first, n, b, mode, block, device=dev)
-            for t0 in range(0, len(active), step):
-                rows = active[t0:t0 + step]
-                ctx.batch = len(rows)  # the draws are kept across tiles (same ctx.key)
-                logits = model.sample(h_active[t0:t0 + step], ctx)  # [n, items, C]
-                if block_votes is None:
-                    c = logits.shape[-1]
-                    block_votes = torch.zeros(b, c, dtype=torch.int64, device=dev)
-                    block_probs = torch.zeros(b, c, dtype=torch.float64, device=dev)
-                counts = torch.zeros(len(rows), c, dtype=torch.int64, device=dev)
-                counts.scatter_add_(1, logits.argmax(dim=-1).T,
-                                    torch.ones(len(rows), n, dtype=torch.int64, device=dev))
-                block_votes.index_add_(0, rows, counts)
-                block_probs.index_add_(0, rows, torch.softmax(logits.to(torch.float32),
-                                                              dim=-1).sum(0).to(torch.float64))
-            block_passes[active] += n
-            done = first + n
-            if done in checkpoints:
-                votes_at.setdefault(done, []).append(block_votes.cpu().clone())
-            if bar is not None:
-                bar.update(len(active) * n)
-            if adaptive is not None and done >= adaptive.min_samples:
-                active = active[~adaptive.settled(block_votes[active], rule_looks)]
-        if bar is not None and len(active) == 0:
-            bar.update(b * samples - int(block_passes.sum()))
-        if votes is None:
-            votes, prob_sum = [], []
-        votes.append(block_votes.cpu())
-        prob_sum.append(block_probs.cpu())
-        passes.append(block_passes.cpu())
+        h = model.prefix(x_all[start:start + batch_size].to(dev))
+        blocks.append(_sample_block(model, h, chunks, checkpoints, base_seed, mode, block,
+                                    tile if mode == "shared" else h.shape[0], adaptive,
+                                    rule_looks, bar))
         if block == 0:
             first_block_bits = sum(d.random_bits for d in devices) - bits_before
     if bar is not None:
@@ -182,15 +193,17 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     seconds = time.perf_counter() - start_time
     simulated_bits = sum(d.random_bits for d in devices) - bits_before
     info = {**model.describe(), "random_bits_simulated": simulated_bits}
-    per_item = torch.cat(passes)
+    per_item = torch.cat([b.passes for b in blocks])
     if adaptive is not None:
         info["adaptive"] = {"confidence": adaptive.confidence,
                             "min_samples": adaptive.min_samples, "looks": rule_looks,
                             "mean_passes": per_item.double().mean().item()}
     return Prediction(
-        votes=torch.cat(votes),
-        mean_probs=(torch.cat(prob_sum) / per_item[:, None]).to(torch.float32),
-        passes=per_item if adaptive is not None else None,
-        samples=samples, votes_at={k: torch.cat(v) for k, v in votes_at.items()}, mode=mode,
+        votes=torch.cat([b.votes for b in blocks]),
+        mean_probs=(torch.cat([b.prob_sum for b in blocks]) / per_item[:, None]).to(
+            torch.float32),
+        passes=per_item if adaptive is not None else None, samples=samples,
+        votes_at={k: torch.cat([b.votes_at[k] for b in blocks]) for k in checkpoints},
+        mode=mode,
         seed=base_seed, random_bits=first_block_bits if mode == "shared" else simulated_bits,
         seconds=seconds, info=info)
