@@ -8,6 +8,7 @@ are therefore identical whatever ``batch_size`` and ``sample_chunk`` are.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -61,10 +62,16 @@ def auto_batch_size(model: StochasticModel, x_all: torch.Tensor, mode: str,
     return int(max(256, min(x_all.shape[0], BLOCK_BYTES // per_item)))
 
 
+#: bins of the per-item histogram of per-pass max probabilities (width 1/100)
+MAX_PROB_BINS = 100
+
+
 @dataclass
 class _Block:
     votes: torch.Tensor
     prob_sum: torch.Tensor
+    entropy_sum: torch.Tensor
+    max_prob_hist: torch.Tensor
     passes: torch.Tensor
     votes_at: dict[int, torch.Tensor]
 
@@ -76,6 +83,8 @@ def _sample_block(model: StochasticModel, h: torch.Tensor, chunks: list[tuple[in
     b, dev = h.shape[0], h.device
     votes = prob_sum = None
     passes = torch.zeros(b, dtype=torch.int64, device=dev)
+    entropy_sum = torch.zeros(b, dtype=torch.float64, device=dev)
+    hist = torch.zeros(b, MAX_PROB_BINS, dtype=torch.int32, device=dev)
     votes_at: dict[int, torch.Tensor] = {}
     active = torch.arange(b, device=dev)
     for first, n in chunks:
@@ -95,8 +104,15 @@ def _sample_block(model: StochasticModel, h: torch.Tensor, chunks: list[tuple[in
             counts.scatter_add_(1, logits.argmax(dim=-1).T,
                                 torch.ones(len(rows), n, dtype=torch.int64, device=dev))
             votes.index_add_(0, rows, counts)
-            prob_sum.index_add_(0, rows, torch.softmax(logits.to(torch.float32), dim=-1)
-                                .sum(0).to(torch.float64))
+            probs = torch.softmax(logits.to(torch.float32), dim=-1)  # [n, items, C]
+            prob_sum.index_add_(0, rows, probs.sum(0).to(torch.float64))
+            logp = torch.log_softmax(logits.to(torch.float32), dim=-1)
+            entropy_sum.index_add_(0, rows, -(probs * logp).sum(-1).sum(0).to(torch.float64)
+                                   / math.log(2.0))
+            bins = (probs.amax(-1) * MAX_PROB_BINS).long().clamp_(max=MAX_PROB_BINS - 1)
+            tile_hist = torch.zeros(len(rows), MAX_PROB_BINS, dtype=torch.int32, device=dev)
+            tile_hist.scatter_add_(1, bins.T, torch.ones_like(bins.T, dtype=torch.int32))
+            hist.index_add_(0, rows, tile_hist)
         passes[active] += n
         if first + n in checkpoints:
             votes_at[first + n] = votes.cpu().clone()
@@ -108,7 +124,8 @@ def _sample_block(model: StochasticModel, h: torch.Tensor, chunks: list[tuple[in
         bar.update(b * chunks[-1][0] + b * chunks[-1][1] - int(passes.sum()))
     for k in checkpoints:  # items that all stopped before k keep their final votes
         votes_at.setdefault(k, votes.cpu().clone())
-    return _Block(votes.cpu(), prob_sum.cpu(), passes.cpu(), votes_at)
+    return _Block(votes.cpu(), prob_sum.cpu(), entropy_sum.cpu(), hist.cpu(), passes.cpu(),
+                  votes_at)
 
 
 #: sampled weights per chunk up to which item tiles pay off (the draws stay in cache)
@@ -202,6 +219,9 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
         votes=torch.cat([b.votes for b in blocks]),
         mean_probs=(torch.cat([b.prob_sum for b in blocks]) / per_item[:, None]).to(
             torch.float32),
+        expected_entropy=(torch.cat([b.entropy_sum for b in blocks]) / per_item).to(
+            torch.float32),
+        max_prob_hist=torch.cat([b.max_prob_hist for b in blocks]),
         passes=per_item if adaptive is not None else None, samples=samples,
         votes_at={k: torch.cat([b.votes_at[k] for b in blocks]) for k in checkpoints},
         mode=mode,

@@ -37,6 +37,10 @@ class Prediction:
     info: dict[str, Any] = field(default_factory=dict)
     #: passes each item got, when adaptive sampling stopped some early (else every item got K)
     passes: torch.Tensor | None = None
+    #: ``[N]`` mean over passes of the entropy (bits) of each pass's softmax
+    expected_entropy: torch.Tensor | None = None
+    #: ``[N, 100]`` counts of passes whose max softmax probability fell in [b/100, (b+1)/100)
+    max_prob_hist: torch.Tensor | None = None
 
     @property
     def num_items(self) -> int:
@@ -72,8 +76,9 @@ class Prediction:
         """Write the statistics to one safetensors file (atomically)."""
         tensors = {"votes": self.votes.contiguous(), "mean_probs": self.mean_probs.contiguous()}
         tensors.update({f"votes_at.{k}": v.contiguous() for k, v in self.votes_at.items()})
-        if self.passes is not None:
-            tensors["passes"] = self.passes.contiguous()
+        for name in ("passes", "expected_entropy", "max_prob_hist"):
+            if getattr(self, name) is not None:
+                tensors[name] = getattr(self, name).contiguous()
         meta = {"samples": str(self.samples), "mode": self.mode, "seed": str(self.seed),
                 "random_bits": str(self.random_bits), "seconds": repr(self.seconds),
                 "info": json.dumps(self.info)}
@@ -91,7 +96,9 @@ class Prediction:
                                  if k.startswith("votes_at.")},
                        mode=meta["mode"], seed=int(meta["seed"]),
                        random_bits=int(meta["random_bits"]), seconds=float(meta["seconds"]),
-                       info=json.loads(meta.get("info", "{}")), passes=tensors.get("passes"))
+                       info=json.loads(meta.get("info", "{}")), passes=tensors.get("passes"),
+                       expected_entropy=tensors.get("expected_entropy"),
+                       max_prob_hist=tensors.get("max_prob_hist"))
         except (SafetensorError, OSError, KeyError, ValueError) as exc:
             raise SynsampleError(f"{path} is not a readable prediction file ({exc}); delete it "
                                  "and sample again") from exc

@@ -1,6 +1,18 @@
 """Metrics, written once against :class:`~synsample.prediction.Prediction` for every method."""
 
+from synsample.metrics.calibration import (
+    CalibrationMetrics,
+    adaptive_ece,
+    brier,
+    calibration_summary,
+    ece,
+    nll,
+    reliability,
+)
+from synsample.metrics.ood import detection_metrics, quantile_rule, rule_summary
+from synsample.metrics.ratios import ratio_sweep, uncertainty_ratios
 from synsample.metrics.summary import summarize
+from synsample.metrics.uncertainty import SCORES, uncertainty
 from synsample.metrics.votes import (
     accuracy,
     confusion_matrix,
@@ -13,6 +25,8 @@ from synsample.metrics.votes import (
     vote_entropy,
 )
 
-__all__ = ["summarize", "accuracy", "confusion_matrix", "entropy_bits", "first_choice",
-           "information",
-           "second_choice", "single_pass_accuracy", "vote_distribution", "vote_entropy"]
+__all__ = ["CalibrationMetrics", "SCORES", "accuracy", "adaptive_ece", "brier",
+           "calibration_summary", "confusion_matrix", "detection_metrics", "ece", "entropy_bits",
+           "first_choice", "information", "nll", "quantile_rule", "ratio_sweep", "reliability",
+           "rule_summary", "second_choice", "single_pass_accuracy", "summarize", "uncertainty",
+           "uncertainty_ratios", "vote_distribution", "vote_entropy"]
