@@ -35,9 +35,10 @@ def cmd_data_list(args: argparse.Namespace) -> int:
     rows = []
     for r in data.list_cached():
         status = ("verified" if r["verified"] else "unverified" if r["verified"] is None
-                  else "FAILS CHECK") if r["cached"] else "not cached"
-        rows.append([r["dataset"], r["split"], r["items"], status,
-                     r["source"] or r["note"][:60]])
+                  else "FAILS CHECK") if r["cached"] else (
+            "generated" if r.get("generated") else "not cached")
+        rows.append([r["dataset"], r["split"], "-" if r["items"] is None else r["items"],
+                     status, r["source"] or r["note"][:60]])
     print(text_table(["dataset", "split", "items", "status", "source / note"], rows))
     from synsample.data.cache import home
 

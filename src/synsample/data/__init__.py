@@ -24,7 +24,8 @@ from synsample.data.checksum import array_digest
 from synsample.data.sources import fetch_first
 from synsample.errors import DataError
 
-__all__ = ["Dataset", "DatasetSpec", "load", "fetch", "list_cached", "spec", "DATASETS"]
+__all__ = ["DATASETS", "OOD_SETS", "Dataset", "DatasetSpec", "fetch", "list_cached", "load",
+           "make_ood", "spec"]
 
 
 @dataclass
@@ -135,7 +136,8 @@ def load(name: str, split: str = "test", path: str | Path | None = None, fetch: 
 
 
 def list_cached() -> list[dict]:
-    """One row per known dataset split: whether it is cached, verified, its size and source."""
+    """One row per known dataset split (whether it is cached, verified, its size and source),
+    then one per built-in OoD set (generated, nothing to cache)."""
     rows = []
     for s in DATASETS.values():
         for split, size in s.sizes.items():
@@ -149,4 +151,13 @@ def list_cached() -> list[dict]:
                 except DataError as exc:
                     row.update(verified=False, note=str(exc))
             rows.append(row)
+    for name in OOD_SETS:
+        note = ("the other of MNIST / Fashion-MNIST, from the cache" if name == "other"
+                else "generated on demand, seeded, shaped like the reference set")
+        rows.append({"dataset": f"ood:{name}", "split": "test", "items": None, "cached": False,
+                     "verified": None, "path": "", "source": "", "generated": True,
+                     "note": note})
     return rows
+
+
+from synsample.data.ood import OOD_SETS, make_ood  # noqa: E402  (needs Dataset above)

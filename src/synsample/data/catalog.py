@@ -81,7 +81,7 @@ CIFAR10 = DatasetSpec(
                  formats.read_cifar10, md5=("c58f30108f718f92721af3b95e74349a",), timeout=120),
     ),
     read_local=formats.read_cifar10,
-    note="unreachable offline: use --data-path (MD5 checked on download)",
+    note="offline: use --data-path (MD5 checked on download)",
 )
 
 DATASETS: dict[str, DatasetSpec] = {d.name: d for d in (MNIST, FASHION_MNIST, CIFAR10)}

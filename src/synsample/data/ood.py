@@ -1,0 +1,65 @@
+"""Out-of-distribution sets that need no download, made to match an in-distribution set.
+
+Every set has the reference set's image shape and its uint8 pixel scale, is seeded, and has
+labels -1 (no class). ``other`` is the real other dataset of the MNIST / Fashion-MNIST pair.
+
+=================  ========================================================================
+name               images
+=================  ========================================================================
+gaussian-noise     i.i.d. normal pixels with the reference test set's pixel mean and std
+uniform-noise      i.i.d. uniform pixels in 0..255
+noisy              the reference test images plus normal noise (std 0.3 of full scale)
+fake               smooth random images: 7x7 uniform noise upsampled bilinearly (like
+                   torchvision's FakeData, but with spatial structure)
+other              the other of MNIST / Fashion-MNIST (test split)
+=================  ========================================================================
+"""
+
+from __future__ import annotations
+
+import torch
+
+from synsample.errors import DataError
+
+OOD_SETS = ("gaussian-noise", "uniform-noise", "noisy", "fake", "other")
+OTHER = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
+NOISY_STD = 0.3
+
+
+def _to_uint8(x: torch.Tensor) -> torch.Tensor:
+    return x.round().clamp(0, 255).to(torch.uint8)
+
+
+def make_ood(name: str, reference, items: int | None = None, seed: int = 0):
+    """The OoD set ``name`` shaped like ``reference`` (a test :class:`Dataset`)."""
+    from synsample.data import Dataset, load
+
+    if name not in OOD_SETS:
+        raise DataError(f"unknown OoD set {name!r}; use one of {', '.join(OOD_SETS)}")
+    n = len(reference) if items is None else min(items, len(reference))
+    shape = (n, *reference.images.shape[1:])
+    g = torch.Generator().manual_seed(seed)
+    ref = reference.images[:n].to(torch.float32)
+    if name == "gaussian-noise":
+        mean, std = reference.images.float().mean(), reference.images.float().std()
+        images = _to_uint8(mean + std * torch.randn(shape, generator=g))
+    elif name == "uniform-noise":
+        images = torch.randint(0, 256, shape, dtype=torch.uint8, generator=g)
+    elif name == "noisy":
+        images = _to_uint8(ref + NOISY_STD * 255 * torch.randn(shape, generator=g))
+    elif name == "fake":
+        low = torch.rand((n, shape[1], 7, 7), generator=g) * 255
+        images = _to_uint8(torch.nn.functional.interpolate(low, size=shape[2:], mode="bilinear",
+                                                           align_corners=False))
+    else:
+        if reference.name not in OTHER:
+            raise DataError(f"'other' is defined for MNIST and Fashion-MNIST, not "
+                            f"{reference.name}")
+        other = load(OTHER[reference.name], "test")
+        images = other.images[:n]
+        return Dataset(f"{reference.name}/ood:other ({other.name})", "test", images,
+                       torch.full((n,), -1, dtype=torch.int64), reference.classes, other.source,
+                       other.verified, {"ood": name, "seed": seed})
+    return Dataset(f"{reference.name}/ood:{name}", "test", images,
+                   torch.full((n,), -1, dtype=torch.int64), reference.classes,
+                   f"generated (seed {seed})", None, {"ood": name, "seed": seed})
