@@ -69,3 +69,26 @@ def test_reproduce_table1_small_on_real_mnist(capsys, real_home, tmp_path):
     jobs = sorted(p.name for p in (out_dir / "jobs").iterdir())
     code, _, _ = run(capsys, *args)  # a re-run reuses every finished job
     assert code == 0 and sorted(p.name for p in (out_dir / "jobs").iterdir()) == jobs
+
+
+def test_evaluate_reports_every_metric_and_ood_set(capsys, synthetic, tmp_path):
+    ck = tmp_path / "ck"
+    assert run(capsys, "-q", "train", "--dataset", "synthetic", "--epochs", "2", "--out",
+               str(ck), "--data-path", str(synthetic))[0] == 0
+    out_dir = tmp_path / "eval"
+    code, out, err = run(capsys, "-q", "evaluate", "--checkpoint", str(ck), "--samples", "20",
+                         "--ood-items", "50", "--data-path", str(synthetic), "--out",
+                         str(out_dir))
+    assert code == 0, err
+    m = json.loads((out_dir / "metrics.json").read_text())
+    assert set(m["ood"]) == {"gaussian-noise", "uniform-noise", "noisy", "fake"}
+    assert "other" in m["ood_skipped"]  # only defined for MNIST / Fashion-MNIST
+    for o in m["ood"].values():
+        assert 0.0 <= o["by_score"]["vote-entropy"]["auroc"] <= 1.0
+        assert 0.0 <= o["paper_004_rule"]["detection_rate"] <= 1.0
+    assert {"nll", "brier", "ece", "adaptive_ece"} <= set(m["calibration"])
+    assert len(m["ratios"]) == 21
+    report = (out_dir / "report.md").read_text()
+    assert "AUROC" in report and "R_cc" in report
+    for png in ("reliability.png", "uncertainty-ratios.png", "ood-scores.png"):
+        assert (out_dir / "figures" / png).stat().st_size > 1000

@@ -85,6 +85,26 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from synsample.evaluate import evaluate_checkpoint
+
+    ck = Path(args.checkpoint)
+    out = Path(args.out or Path("runs") / f"evaluate-{ck.name}-{args.method}-{args.precision}-"
+               f"{time.strftime('%Y%m%d-%H%M%S')}")
+    res = evaluate_checkpoint(ck, out, args.method, args.precision, args.samples, args.seed,
+                              args.mode, args.score, args.ood_items, None, args.data_path,
+                              args.limit, _progress(args), adaptive=_adaptive(args),
+                              device=args.device)
+    s = res["summary"]
+    print(f"{res['dataset']} {res['arch']}, {args.method} {args.precision}: first choice "
+          f"{100 * s['accuracy']:.2f}%, ECE {res['calibration']['ece']:.4f}")
+    for name, o in res["ood"].items():
+        print(f"  OoD {name}: AUROC {o['by_score'][args.score]['auroc']:.4f} ({args.score}), "
+              f"paper 004 rule detects {100 * o['paper_004_rule']['detection_rate']:.1f}%")
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
 def _adaptive(args: argparse.Namespace):
     if args.adaptive is None:
         return None
@@ -220,6 +240,26 @@ def build_parser() -> argparse.ArgumentParser:
                           help="test items per block (memory; votes do not depend on it)")
     p_sample.add_argument("--out", help="report folder (default runs/sample-...)")
     p_sample.set_defaults(func=cmd_sample)
+
+    p_eval = sub.add_parser(
+        "evaluate", parents=[common, sampling],
+        help="every uncertainty metric and OoD detection for a trained network",
+        description="Sample a checkpoint on its test set and on every built-in OoD set; report "
+                    "accuracy, calibration (NLL, Brier, ECE, adaptive ECE, reliability), "
+                    "uncertainty scores and ratios, and OoD detection (AUROC, AUPR, FPR@95TPR, "
+                    "paper 004's quantile rule).")
+    p_eval.add_argument("--checkpoint", required=True, help="folder written by `train`")
+    p_eval.add_argument("--method", default="scann", choices=["scann"])
+    p_eval.add_argument("--precision", default="full",
+                        help="coin precision: full, or bits such as 8 or 4 (default full)")
+    p_eval.add_argument("--score", default="vote-entropy",
+                        choices=["vote-entropy", "predictive-entropy", "mutual-information",
+                                 "variation-ratio", "max-probability"],
+                        help="uncertainty score for the ratios and the main OoD columns")
+    p_eval.add_argument("--ood-items", type=_positive, default=2000,
+                        help="items per OoD set (2000)")
+    p_eval.add_argument("--out", help="report folder (default runs/evaluate-...)")
+    p_eval.set_defaults(func=cmd_evaluate)
 
     p_rep = sub.add_parser(
         "reproduce", parents=[common, sampling], help="reproduce a paper's table or figure",

@@ -100,3 +100,51 @@ def entropy_histograms(entropy: torch.Tensor, correct: torch.Tensor, max_bits: f
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def reliability_diagram(bins: Sequence[dict], path: Path, title: str = "") -> Path:
+    """Accuracy against confidence per bin, with the diagonal of perfect calibration."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.2))
+    used = [b for b in bins if b["count"]]
+    centers = [(b["low"] + b["high"]) / 2 for b in used]
+    widths = [max(1e-3, b["high"] - b["low"]) for b in used]
+    ax.bar(centers, [b["accuracy"] for b in used], width=widths, edgecolor="k", alpha=0.7,
+           label="accuracy")
+    ax.plot([b["confidence"] for b in used], [b["confidence"] for b in used], "r.",
+            label="mean confidence")
+    ax.plot([0, 1], [0, 1], "k--", lw=1)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("confidence (max mean probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def ratio_sweep(sweep: Sequence[dict], path: Path, score: str) -> Path:
+    """R_cc, R_iu and UA against the threshold fraction T (paper 004, Mobiny et al.)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ts = [r["T"] for r in sweep]
+    for key in ("R_cc", "R_iu", "UA"):
+        ax.plot(ts, [np.nan if r[key] is None else r[key] for r in sweep], marker="o", ms=3,
+                label=key)
+    ax.set_xlabel(f"threshold fraction T ({score})")
+    ax.set_ylabel("ratio")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def score_histograms(scores: dict[str, torch.Tensor], path: Path, xlabel: str) -> Path:
+    """Overlaid histograms of one uncertainty score on several sets (in-distribution, OoD)."""
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    top = max(float(s.max()) for s in scores.values()) or 1.0
+    bins = np.linspace(0, top, 41)
+    for name, s in scores.items():
+        ax.hist(s.numpy(), bins=bins, density=True, histtype="step", lw=1.5, label=name)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.legend(fontsize=7)
+    return _save(fig, path)

@@ -1,0 +1,74 @@
+"""The report of ``synsample evaluate``: every metric for one network and method."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from synsample.checkpoint import versions
+from synsample.io import write_json, write_text
+from synsample.report import plots
+from synsample.report.markdown import pct, table
+
+
+def write_evaluation(out: Path, result: dict[str, Any], in_scores: torch.Tensor,
+                     ood_scores: dict[str, torch.Tensor]) -> None:
+    figs = out / "figures"
+    score = result["score"]
+    rel = plots.reliability_diagram(result["reliability"], figs / "reliability.png",
+                                    "reliability of the mean probabilities")
+    sweep = plots.ratio_sweep(result["ratios"], figs / "uncertainty-ratios.png", score)
+    hist = plots.score_histograms({"in-distribution": in_scores, **ood_scores},
+                                  figs / "ood-scores.png", score)
+    write_json(out / "metrics.json", {**result, "versions": versions()})
+    s, cal = result["summary"], result["calibration"]
+    at_half = next(r for r in result["ratios"] if abs(r["T"] - 0.5) < 1e-9)
+    md = [
+        f"# Evaluation of `{result['checkpoint']}` with {result['method']} "
+        f"({result['precision']} precision)", "",
+        f"{result['dataset']} test set, {result['items']} items; {result['samples']} passes, "
+        f"{result['mode']} mode, seed {result['seed']}.", "",
+        "## Accuracy and calibration", "",
+        table(["first choice", "top-2", "one pass", "mean-probability accuracy", "NLL (nats)",
+               "Brier", "ECE (15 bins)", "adaptive ECE"],
+              [[pct(s["accuracy"], 2), pct(s["top2_accuracy"], 2), pct(s["single_pass_accuracy"]),
+                pct(cal["accuracy"], 2), f"{cal['nll']:.4f}", f"{cal['brier']:.4f}",
+                f"{cal['ece']:.4f}", f"{cal['adaptive_ece']:.4f}"]]), "",
+        f"![reliability]({rel.relative_to(out)})", "",
+        "## Uncertainty scores (mean over items; higher is more uncertain)", "",
+        table(["score", "correct items", "incorrect items"],
+              [[k, _f(v["correct"]), _f(v["incorrect"])]
+               for k, v in result["mean_scores"].items()]), "",
+        f"## Uncertainty ratios ({score})", "",
+        "An item is uncertain when its score is at or above u_T = u_min + T (u_max - u_min). "
+        f"At T = 0.5: R_cc = {_f(at_half['R_cc'])}, R_iu = {_f(at_half['R_iu'])}, "
+        f"UA = {_f(at_half['UA'])} (n_cc {at_half['n_cc']}, n_cu {at_half['n_cu']}, "
+        f"n_ic {at_half['n_ic']}, n_iu {at_half['n_iu']}).", "",
+        f"![uncertainty ratios]({sweep.relative_to(out)})", "",
+        "## Out-of-distribution detection (OoD is the positive class)", ""]
+    rows = []
+    for name, o in result["ood"].items():
+        m = o["by_score"][score]
+        rule = o["paper_004_rule"]
+        best = max(o["by_score"].items(), key=lambda kv: kv[1]["auroc"])
+        rows.append([name, o["items"], f"{m['auroc']:.4f}", f"{m['aupr_in']:.4f}",
+                     f"{m['aupr_out']:.4f}", f"{m['fpr_at_95_tpr']:.4f}",
+                     pct(rule["detection_rate"], 2), f"{best[0]} ({best[1]['auroc']:.4f})"])
+    md += [table(["OoD set", "items", f"AUROC ({score})", "AUPR-in", "AUPR-out", "FPR@95TPR",
+                  "paper 004 rule: detected", "best score (AUROC)"], rows), ""]
+    if result["ood"]:
+        rule = next(iter(result["ood"].values()))["paper_004_rule"]
+        md += [f"Paper 004's rule, as read here: {rule['rule']} (the per-pass max softmax "
+               f"probability, 1/100 resolution); it rejects "
+               f"{pct(rule['false_rejection_rate'], 2)} of the in-distribution test items.", ""]
+    for name, why in result["ood_skipped"].items():
+        md += [f"- {name}: skipped ({why})"]
+    md += ["", f"![OoD scores]({hist.relative_to(out)})", "",
+           f"Versions: {', '.join(f'{k} {v}' for k, v in versions().items())}.", ""]
+    write_text(out / "report.md", "\n".join(md))
+
+
+def _f(x: float | None) -> str:
+    return "-" if x is None else f"{x:.4f}"
