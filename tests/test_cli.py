@@ -57,7 +57,7 @@ def test_reproduce_table1_small_on_real_mnist(capsys, real_home, tmp_path):
     require_cached("mnist")
     out_dir = tmp_path / "t1"
     args = ["-q", "reproduce", "scann-table1", "--epochs", "1", "--samples", "20", "--limit",
-            "300", "--out", str(out_dir)]
+            "300", "--out", str(out_dir), "--jobs", str(out_dir / "jobs")]
     code, out, _ = run(capsys, *args)
     assert code == 0
     m = json.loads((out_dir / "metrics.json").read_text())
@@ -69,6 +69,12 @@ def test_reproduce_table1_small_on_real_mnist(capsys, real_home, tmp_path):
     jobs = sorted(p.name for p in (out_dir / "jobs").iterdir())
     code, _, _ = run(capsys, *args)  # a re-run reuses every finished job
     assert code == 0 and sorted(p.name for p in (out_dir / "jobs").iterdir()) == jobs
+    code, out, _ = run(capsys, "-q", "reproduce", "scann-entropy", "--dataset", "mnist",
+                       "--epochs", "1", "--samples", "20", "--limit", "300", "--out",
+                       str(tmp_path / "entropy"), "--jobs", str(out_dir / "jobs"))
+    assert code == 0 and sorted(p.name for p in (out_dir / "jobs").iterdir()) == jobs  # reused
+    e = json.loads((tmp_path / "entropy" / "metrics.json").read_text())["rows"][0]
+    assert e["correct"] + e["incorrect"] == 300 and "mean_entropy_incorrect" in e
 
 
 def test_evaluate_reports_every_metric_and_ood_set(capsys, synthetic, tmp_path):

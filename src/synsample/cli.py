@@ -114,23 +114,29 @@ def _adaptive(args: argparse.Namespace):
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    from synsample.experiments import scann_entropy
     from synsample.experiments import scann_table1 as t1
 
-    if args.experiment != "scann-table1":  # argparse choices already restrict this
-        raise SynsampleError(f"unknown experiment {args.experiment!r}")
-    if args.all_rows:
+    if args.experiment == "scann-entropy":
+        rows = ([(d, args.arch) for d in ("mnist", "fashion-mnist")] if args.dataset is None
+                else [(args.dataset, args.arch)])
+    elif args.all_rows:
         rows = [(d, a) for d in ("mnist", "fashion-mnist") for a in ("mlp", "conv")]
     else:
-        rows = [(args.dataset, args.arch)]
+        rows = [(args.dataset or "mnist", args.arch)]
+    out = Path(args.out or Path("runs") / args.experiment)
     cfg = t1.Table1Config(rows=rows, samples=args.samples, epochs=args.epochs, seed=args.seed,
-                          mode=args.mode, out=Path(args.out), data_path=args.data_path,
+                          mode=args.mode, out=out, jobs=Path(args.jobs), data_path=args.data_path,
                           limit=args.limit, progress=_progress(args),
                           adaptive=_adaptive(args), device=args.device)
-    result = t1.run(cfg, log=_log(args))
-    print()
-    print("Table I, paper 000 (accuracy %; each cell: ours (paper, difference in points))")
+    if args.experiment == "scann-entropy":
+        result = scann_entropy.run(cfg, log=_log(args))
+        print("\nVote entropy (bits) of correct and incorrect items, paper 000 Fig. 6")
+    else:
+        result = t1.run(cfg, log=_log(args))
+        print("\nTable I, paper 000 (accuracy %; each cell: ours (paper, difference in points))")
     print(result["terminal_table"])
-    print(f"\nreport: {Path(args.out) / 'report.md'}")
+    print(f"\nreport: {out / 'report.md'}")
     return 0
 
 
@@ -264,16 +270,21 @@ def build_parser() -> argparse.ArgumentParser:
     p_rep = sub.add_parser(
         "reproduce", parents=[common, sampling], help="reproduce a paper's table or figure",
         description="Run a paper experiment as a grid of cached jobs and write its report. "
-                    "scann-table1: Table I of paper 000 (default: the MNIST MLP row).")
-    p_rep.add_argument("experiment", choices=["scann-table1"])
-    p_rep.add_argument("--dataset", default="mnist", choices=["mnist", "fashion-mnist"])
+                    "scann-table1: Table I of paper 000 (default: the MNIST MLP row). "
+                    "scann-entropy: Fig. 6, entropy of correct and incorrect items.")
+    p_rep.add_argument("experiment", choices=["scann-table1", "scann-entropy"])
+    p_rep.add_argument("--dataset", choices=["mnist", "fashion-mnist"],
+                       help="one dataset (default: MNIST for scann-table1, both for "
+                            "scann-entropy)")
     p_rep.add_argument("--arch", default="mlp", choices=["mlp", "conv"])
     p_rep.add_argument("--all-rows", action="store_true",
                        help="all four rows: MNIST and Fashion-MNIST x MLP and conv")
     p_rep.add_argument("--epochs", type=_positive,
                        help="training epochs (default: 100 for the MLP, 10 for the conv net)")
-    p_rep.add_argument("--out", default=str(Path("runs") / "scann-table1"),
-                       help="run folder (default runs/scann-table1; re-runs reuse finished jobs)")
+    p_rep.add_argument("--out", help="report folder (default runs/EXPERIMENT)")
+    p_rep.add_argument("--jobs", default=str(Path("runs") / "jobs"),
+                       help="job store shared by experiments (default runs/jobs; finished jobs "
+                            "are reused)")
     p_rep.set_defaults(func=cmd_reproduce)
     p_bench = sub.add_parser(
         "bench", parents=[common], help="time the sampling modes against the fp32 ceiling",

@@ -48,6 +48,8 @@ class Table1Config:
     mode: str = "shared"
     precisions: tuple[str, ...] = PRECISIONS
     out: Path = Path("runs") / NAME
+    #: the job store, shared by every experiment (a network trained once serves them all)
+    jobs: Path = Path("runs") / "jobs"
     data_path: str | None = None
     limit: int | None = None
     progress: bool = True
@@ -95,9 +97,10 @@ def sample_job(trained: Job, precision: str, cfg: Table1Config,
     return Job("sample", config, run)
 
 
-def run(cfg: Table1Config, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or resume) every job of the table, write the report, return ``metrics.json``."""
-    store = JobStore(cfg.out / "jobs")
+def run_rows(cfg: Table1Config, log: Callable[[str], None] = print
+             ) -> tuple[list[dict[str, Any]], JobStore]:
+    """Run (or resume) the train and sample jobs of every row; return the rows and the store."""
+    store = JobStore(cfg.jobs)
     runner = LocalRunner(store, log)
     rows = []
     for dataset, arch in cfg.rows:
@@ -115,4 +118,10 @@ def run(cfg: Table1Config, log: Callable[[str], None] = print) -> dict[str, Any]
                                                                strict=True)},
                      "sampled": dict(zip(cfg.precisions, results[1:], strict=True)),
                      "paper": PAPER.get((dataset, arch))})
+    return rows, store
+
+
+def run(cfg: Table1Config, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) every job of the table, write the report, return ``metrics.json``."""
+    rows, store = run_rows(cfg, log)
     return scann_report.write_table1(cfg, rows, store)
