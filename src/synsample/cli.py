@@ -129,7 +129,15 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                           mode=args.mode, out=out, jobs=Path(args.jobs), data_path=args.data_path,
                           limit=args.limit, progress=_progress(args),
                           adaptive=_adaptive(args), device=args.device)
-    if args.experiment == "scann-entropy":
+    if args.experiment == "scann-holdout":
+        from synsample.experiments import scann_holdout
+
+        fractions = args.fractions
+        result = scann_holdout.run(scann_holdout.HoldoutConfig(
+            dataset=args.dataset or "mnist", arch=args.arch, holdout_class=args.holdout_class,
+            fractions=fractions, sampling=cfg), log=_log(args))
+        print(f"\nClass {result['class_name']} under-represented, paper 000 Fig. 7")
+    elif args.experiment == "scann-entropy":
         result = scann_entropy.run(cfg, log=_log(args))
         print("\nVote entropy (bits) of correct and incorrect items, paper 000 Fig. 6")
     else:
@@ -168,6 +176,17 @@ def _positive(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
     return n
+
+
+def _percentages(value: str) -> tuple[float, ...]:
+    try:
+        out = tuple(float(v) / 100 for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected percentages like 0,50,90,99, got {value!r}"
+                                         ) from None
+    if not out or any(not 0 <= f <= 1 for f in out):
+        raise argparse.ArgumentTypeError(f"percentages must lie in 0..100, got {value!r}")
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -271,8 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
         "reproduce", parents=[common, sampling], help="reproduce a paper's table or figure",
         description="Run a paper experiment as a grid of cached jobs and write its report. "
                     "scann-table1: Table I of paper 000 (default: the MNIST MLP row). "
-                    "scann-entropy: Fig. 6, entropy of correct and incorrect items.")
-    p_rep.add_argument("experiment", choices=["scann-table1", "scann-entropy"])
+                    "scann-entropy: Fig. 6, entropy of correct and incorrect items. "
+                    "scann-holdout: Fig. 7, one class under-represented in training.")
+    p_rep.add_argument("experiment", choices=["scann-table1", "scann-entropy", "scann-holdout"])
     p_rep.add_argument("--dataset", choices=["mnist", "fashion-mnist"],
                        help="one dataset (default: MNIST for scann-table1, both for "
                             "scann-entropy)")
@@ -281,6 +301,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="all four rows: MNIST and Fashion-MNIST x MLP and conv")
     p_rep.add_argument("--epochs", type=_positive,
                        help="training epochs (default: 100 for the MLP, 10 for the conv net)")
+    p_rep.add_argument("--holdout-class", type=int, default=9,
+                       help="scann-holdout: the class to under-represent (default 9)")
+    p_rep.add_argument("--fractions", default=(0.0, 0.5, 0.9, 0.99), type=_percentages,
+                       help="scann-holdout: percentages of the class removed (0,50,90,99)")
     p_rep.add_argument("--out", help="report folder (default runs/EXPERIMENT)")
     p_rep.add_argument("--jobs", default=str(Path("runs") / "jobs"),
                        help="job store shared by experiments (default runs/jobs; finished jobs "

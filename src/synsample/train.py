@@ -40,12 +40,40 @@ class TrainConfig:
     dropout: float = 0.5
     init: str = "glorot"
     weight_bound: float = 1.0
+    #: under-represent one class (paper 000, III.C): drop this fraction of its training items
+    holdout_class: int | None = None
+    holdout_fraction: float = 0.0
+
+    def job_config(self) -> dict[str, Any]:
+        """The fields that name a training job; the hold-out ones only when used, so that the
+        jobs of ordinary runs keep their cache keys."""
+        cfg = asdict(self)
+        if self.holdout_class is None:
+            cfg.pop("holdout_class")
+            cfg.pop("holdout_fraction")
+        return cfg
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch size must be positive integers")
         if self.lr <= 0 or self.weight_bound <= 0:
             raise ConfigError("the learning rate and the weight bound must be positive")
+        if not 0.0 <= self.holdout_fraction <= 1.0:
+            raise ConfigError(f"holdout_fraction must be in [0, 1], got {self.holdout_fraction}")
+
+
+def holdout_indices(labels: torch.Tensor, cls: int, fraction: float, seed: int) -> torch.Tensor:
+    """Indices of the training items kept when ``fraction`` of class ``cls`` is removed (the
+    removed items are a seeded random subset of that class)."""
+    members = torch.nonzero(labels == cls)[:, 0]
+    if len(members) == 0:
+        raise ConfigError(f"class {cls} has no training items; choose a class of the dataset")
+    order = torch.randperm(len(members), generator=torch.Generator().manual_seed(
+        derive_seed(seed, 0x401D)))
+    drop = members[order[: int(fraction * len(members))]]
+    keep = torch.ones(len(labels), dtype=torch.bool)
+    keep[drop] = False
+    return torch.nonzero(keep)[:, 0]
 
 
 def constrain_(model: nn.Module, bound: float = 1.0,
@@ -73,7 +101,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 
 _IMMUTABLE = ("dataset", "arch", "seed", "batch_size", "lr", "rho", "eps", "dropout", "init",
-              "weight_bound")
+              "weight_bound", "holdout_class", "holdout_fraction")
 
 
 def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = None,
@@ -99,8 +127,10 @@ def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = N
     history: list[dict[str, Any]] = []
     if checkpoint.exists(out):
         saved = checkpoint.read_config(out)
-        different = {k: (saved.get(k), getattr(config, k)) for k in _IMMUTABLE
-                     if saved.get(k) != getattr(config, k)}
+        defaults = TrainConfig()
+        different = {k: (saved.get(k, getattr(defaults, k)), getattr(config, k))
+                     for k in _IMMUTABLE
+                     if saved.get(k, getattr(defaults, k)) != getattr(config, k)}
         if different:
             diff = ", ".join(f"{k}: {a!r} there, {b!r} asked" for k, (a, b) in different.items())
             raise CheckpointError(f"{out} holds a checkpoint of a different run ({diff}); "
@@ -119,8 +149,12 @@ def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = N
             "constraint": f"weights of nn.Linear layers clipped to [-{config.weight_bound}, "
                           f"{config.weight_bound}] after every step"}
     loss_fn = nn.CrossEntropyLoss()
-    n = len(train_set)
     x_all, y_all = train_set.images, train_set.labels
+    if config.holdout_class is not None:
+        keep = holdout_indices(y_all, config.holdout_class, config.holdout_fraction, config.seed)
+        x_all, y_all = x_all[keep], y_all[keep]
+        meta["holdout_removed"] = len(train_set) - len(keep)
+    n = len(y_all)
     from tqdm.auto import tqdm
 
     for epoch in range(len(history), config.epochs):

@@ -73,7 +73,7 @@ def train_job(tc: TrainConfig, data_path: str | None, progress: bool,
                 "train_seconds": sum(h["seconds"] for h in cfg["history"]),
                 "wall_seconds": time.perf_counter() - start}
 
-    return Job("train", asdict(tc), run)
+    return Job("train", tc.job_config(), run)
 
 
 def sample_job(trained: Job, precision: str, cfg: Table1Config,
@@ -105,7 +105,8 @@ def run_rows(cfg: Table1Config, log: Callable[[str], None] = print
     rows = []
     for dataset, arch in cfg.rows:
         epochs = cfg.epochs or DEFAULT_EPOCHS[arch]
-        data.fetch(dataset, log=log)
+        if cfg.data_path is None:
+            data.fetch(dataset, log=log)
         log(f"== {dataset} {NETWORK[arch]}: train {epochs} epochs, sample {cfg.samples} passes "
             f"at {', '.join(cfg.precisions)}")
         trained = train_job(TrainConfig(dataset=dataset, arch=arch, epochs=epochs, seed=cfg.seed),

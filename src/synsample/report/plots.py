@@ -148,3 +148,19 @@ def score_histograms(scores: dict[str, torch.Tensor], path: Path, xlabel: str) -
     ax.set_ylabel("density")
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def holdout_curves(fractions: Sequence[float], series: dict[str, Sequence[float]], path: Path,
+                   title: str = "") -> Path:
+    """Entropy and information of the held-out class and of the others against the fraction
+    of the class removed from training (Fig. 7 of paper 000)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    xs = [100 * f for f in fractions]
+    for label, ys in series.items():
+        ax.plot(xs, ys, marker="o", ls="-" if "Out" in label else "--", label=label)
+    ax.set_xlabel("training items of the class removed (%)")
+    ax.set_ylabel("bits")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
