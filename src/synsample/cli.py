@@ -253,30 +253,31 @@ def build_parser() -> argparse.ArgumentParser:
                           help="with --adaptive: passes every item gets at least (32)")
     sampling.add_argument("--device", help="torch device for sampling, e.g. cuda (default cpu)")
 
+    from synsample.methods import METHODS
+
+    converted = argparse.ArgumentParser(add_help=False)
+    converted.add_argument("--checkpoint", required=True, help="folder written by `train`")
+    converted.add_argument("--method", default="scann", choices=sorted(METHODS))
+    converted.add_argument("--precision", default="full",
+                           help="coin precision: full, or bits such as 8 or 4 (default full)")
+
     p_sample = sub.add_parser(
-        "sample", parents=[common, sampling], help="sample a trained network K times and report",
+        "sample", parents=[common, converted, sampling],
+        help="sample a trained network K times and report",
         description="Convert a checkpoint with a method, sample it K times on its test set and "
                     "write a report (accuracy, first and second choice, entropy, figures).")
-    p_sample.add_argument("--checkpoint", required=True, help="folder written by `train`")
-    p_sample.add_argument("--method", default="scann", choices=["scann"])
-    p_sample.add_argument("--precision", default="full",
-                          help="coin precision: full, or bits such as 8 or 4 (default full)")
     p_sample.add_argument("--batch-size", type=_positive,
                           help="test items per block (memory; votes do not depend on it)")
     p_sample.add_argument("--out", help="report folder (default runs/sample-...)")
     p_sample.set_defaults(func=cmd_sample)
 
     p_eval = sub.add_parser(
-        "evaluate", parents=[common, sampling],
+        "evaluate", parents=[common, converted, sampling],
         help="every uncertainty metric and OoD detection for a trained network",
         description="Sample a checkpoint on its test set and on every built-in OoD set; report "
                     "accuracy, calibration (NLL, Brier, ECE, adaptive ECE, reliability), "
                     "uncertainty scores and ratios, and OoD detection (AUROC, AUPR, FPR@95TPR, "
                     "paper 004's quantile rule).")
-    p_eval.add_argument("--checkpoint", required=True, help="folder written by `train`")
-    p_eval.add_argument("--method", default="scann", choices=["scann"])
-    p_eval.add_argument("--precision", default="full",
-                        help="coin precision: full, or bits such as 8 or 4 (default full)")
     p_eval.add_argument("--score", default="vote-entropy",
                         choices=["vote-entropy", "predictive-entropy", "mutual-information",
                                  "variation-ratio", "max-probability"],
