@@ -133,13 +133,13 @@ TILE_WEIGHTS = 1 << 22
 
 
 def auto_tile(model: StochasticModel, sample_chunk: int) -> int:
-    """Items per tile in shared mode: 256 when a chunk's draws of every sampled layer are small
+    """Items per tile in shared mode: 512 when a chunk's draws of every sampled layer are small
     enough to stay in cache across tiles (the outputs then do too), else no tiling (large
     weights, e.g. a conv net's dense head, need many rows per GEMM to amortise their reads)."""
     largest = max((m.weight.numel() for m in model.modules()
                    if isinstance(m, SampledLayer) and isinstance(getattr(m, "weight", None),
                                                                   torch.Tensor)), default=0)
-    return 256 if largest * sample_chunk <= TILE_WEIGHTS else 1 << 30
+    return 512 if largest * sample_chunk <= TILE_WEIGHTS else 1 << 30
 
 
 @torch.no_grad()
