@@ -47,6 +47,7 @@ class CoinFlipLinear(SampledLayer):
         self.input_scale = 1.0
         #: use the exact int8 GEMM when the input is uint8 (False: always the fp32 path)
         self.integer_gemm = True
+        # (ctx.key, {int8: draws, other float dtypes: the same draws, int32: int-path row sums})
         self._draws: tuple[tuple, dict[torch.dtype, torch.Tensor]] | None = None
 
     @classmethod
@@ -93,8 +94,6 @@ class CoinFlipLinear(SampledLayer):
         if cached is None:
             prob = self.probability()
             w = torch.stack([self.sample_weight_int8(g, prob=prob) for g in ctx.generators])
-            # the int path's correction for the shifted input: 128 * (row sums of every draw)
-            self._row_sums = 128 * w.reshape(-1, self.in_features).sum(dim=1, dtype=torch.int32)
             cached = (ctx.key, {torch.int8: w})
             self._draws = cached if ctx.key is not None else None
         by_dtype = cached[1]
@@ -123,9 +122,13 @@ class CoinFlipLinear(SampledLayer):
         the fp32 sum bit for bit (both are exact while ``255 * in_features < 2^24``).
         """
         w = self._shared_draws(ctx).reshape(-1, self.in_features)
+        # the correction for the shifted input, 128 * (row sums of every draw), once per draw
+        by_dtype = self._draws[1] if self._draws is not None else {}
+        if torch.int32 not in by_dtype:
+            by_dtype[torch.int32] = 128 * w.sum(dim=1, dtype=torch.int32)
         shifted = (x ^ 128).view(torch.int8)  # uint8 v -> int8 v - 128, one bitwise pass
         acc = torch._int_mm(shifted, w.T)
-        return acc.add_(self._row_sums)
+        return acc.add_(by_dtype[torch.int32])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 2 or x.shape[1] != self.in_features:
