@@ -66,8 +66,22 @@ def test_independent_mode_is_reproducible_and_differs_from_shared(model, x):
     a = engine.predict(model, x[:6], samples=5, seed=3, mode="independent")
     b = engine.predict(model, x[:6], samples=5, seed=3, mode="independent")
     assert torch.equal(a.votes, b.votes)
-    weights = sum(m.weight.numel() for m in model.sampled_layers())
-    assert a.random_bits == 6 * 5 * weights * 8
+    # a coin is drawn per (item, sample, weight) whose input is nonzero (8 bits each)
+    first, second = model.sampled_layers()
+    at_least = int((x[:6] != 0).sum()) * 5 * first.out_features * 8
+    at_most = 6 * 5 * (first.weight.numel() + second.weight.numel()) * 8
+    assert at_least < a.random_bits <= at_most
+
+
+@pytest.mark.parametrize("batch_size,chunk", [(1, 1), (7, 3), (37, 50), (256, 8)])
+def test_independent_votes_do_not_depend_on_blocking(model, x, batch_size, chunk):
+    ref = engine.predict(model, x, samples=12, seed=4, mode="independent", batch_size=37,
+                         sample_chunk=8, checkpoints=(5,))
+    got = engine.predict(model, x, samples=12, seed=4, mode="independent",
+                         batch_size=batch_size, sample_chunk=chunk, checkpoints=(5,))
+    assert torch.equal(got.votes, ref.votes) and torch.equal(got.votes_at[5], ref.votes_at[5])
+    torch.testing.assert_close(got.mean_probs, ref.mean_probs)
+    assert got.random_bits == ref.random_bits
 
 
 def test_bad_arguments_are_clear_errors(model, x):

@@ -7,7 +7,8 @@ linearly; the table says so. Run ``synsample bench`` (or ``make bench``).
 
 - ceiling: K plain forward passes of the same layers with one fixed fp32 weight;
 - naive: per pass, ``torch.bernoulli`` of the positive and negative parts, then the matmuls;
-- shared / independent: :func:`synsample.engine.predict` in each mode.
+- shared / independent: :func:`synsample.engine.predict` in each mode (independent: the
+  compiled counter-based kernel, and its pure-PyTorch twin on a few items).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from synsample import devices, engine
+from synsample import devices, engine, kernels
 from synsample.adaptive import AdaptiveStop
 from synsample.methods import scann
 from synsample.nn import CoinFlipLinear
@@ -164,8 +165,30 @@ def exact_fast_path(case: Case, items: int = 256, samples: int = 16) -> bool:
                                                                      ref.mean_probs))
 
 
+def exact_independent(case: Case, items: int = 32, samples: int = 8) -> bool | None:
+    """Whether the compiled independent-mode kernel gives the same votes and probabilities as
+    its pure-PyTorch twin (same counter-based coins) on a subset; None without a kernel."""
+    if not kernels.available():
+        return None
+    sto = scann.convert(case.net, coin=devices.IdealCoin())
+    x = case.inputs[:items]
+    fast = engine.predict(sto, x, samples=samples, seed=13, mode="independent")
+    for layer in sto.sampled_layers():
+        layer.compiled_kernel = False
+    ref = engine.predict(sto, x, samples=samples, seed=13, mode="independent")
+    return bool(torch.equal(fast.votes, ref.votes) and torch.equal(fast.mean_probs,
+                                                                     ref.mean_probs))
+
+
+def _twin(model: nn.Module) -> nn.Module:
+    for layer in model.sampled_layers():
+        layer.compiled_kernel = False
+    return model
+
+
 def run_case(case: Case, repeats: int, independent_items: int, independent_samples: int,
-             log: Callable[[str], None]) -> list[dict[str, Any]]:
+             log: Callable[[str], None], twin_items: int = 32, twin_samples: int = 2
+             ) -> list[dict[str, Any]]:
     """Time every row of one case; return the rows (seconds scaled to the full case)."""
     full = case.inputs.shape[0] * case.samples
     rows = []
@@ -194,13 +217,20 @@ def run_case(case: Case, repeats: int, independent_items: int, independent_sampl
     add(f"synsample adaptive (conf {rule.confidence}, min {rule.min_samples})", adaptive_run,
         case)
     ind = _sub(case, independent_items, independent_samples)
+    compiled = kernels.available()
     add("synsample independent", lambda: engine.predict(
         sto, ind.inputs, samples=ind.samples, seed=0, mode="independent"), ind,
-        note="pure-PyTorch reference path", reps=1)
+        note="compiled kernel" if compiled else "no C compiler: pure-PyTorch twin")
+    twin = _sub(case, twin_items, twin_samples)
+    twin_model = _twin(scann.convert(case.net, coin=devices.IdealCoin()))
+    add("independent, pure-PyTorch twin", lambda: engine.predict(
+        twin_model, twin.inputs, samples=twin.samples, seed=0, mode="independent"), twin,
+        note="the fallback where no C compiler works", reps=1)
     base = rows[0]["seconds"]
     for r in rows:
         r["ratio_to_ceiling"] = r["seconds"] / base
     rows[2]["exact"] = exact_fast_path(case)
+    rows[4]["exact"] = exact_independent(case)
     rows[2]["speedup_over_naive"] = rows[1]["seconds"] / rows[2]["seconds"]
     full = engine.predict(sto, case.inputs, samples=case.samples, seed=0)
     ad = shared_full["adaptive"]
@@ -214,7 +244,7 @@ def run_case(case: Case, repeats: int, independent_items: int, independent_sampl
 
 
 def run(items: int = 10000, samples: int = 1000, conv_items: int = 2000, conv_samples: int = 200,
-        repeats: int = 3, independent_items: int = 64, independent_samples: int = 4,
+        repeats: int = 3, independent_items: int = 1000, independent_samples: int = 1000,
         log: Callable[[str], None] = print) -> dict[str, Any]:
     """Both cases, every row; returns the JSON-able result."""
     import platform
@@ -223,9 +253,12 @@ def run(items: int = 10000, samples: int = 1000, conv_items: int = 2000, conv_sa
 
     mlp, source = mlp_case(items, samples)
     rows = []
-    for case in (mlp, conv_head_case(conv_items, conv_samples)):
+    conv = conv_head_case(conv_items, conv_samples)
+    # the head's independent mode draws ~10^6 coins per pass: timed on fewer passes
+    for case, ind in ((mlp, (independent_items, independent_samples)),
+                      (conv, (min(conv_items, 200), min(conv_samples, 50)))):
         log(f"{case.name}: {case.inputs.shape[0]} items, K = {case.samples}")
-        rows += run_case(case, repeats, independent_items, independent_samples, log)
+        rows += run_case(case, repeats, *ind, log)
     return {"rows": rows, "inputs": source, "repeats": repeats,
             "machine": {"platform": platform.platform(), "processor": platform.processor(),
                         "torch_threads": torch.get_num_threads()},

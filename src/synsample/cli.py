@@ -155,6 +155,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     result = benchmarks.run(items=args.items, samples=args.samples, conv_items=args.conv_items,
                             conv_samples=args.conv_samples, repeats=args.repeats,
+                            independent_items=min(args.independent_items, args.items),
+                            independent_samples=min(args.independent_samples, args.samples),
                             log=_log(args))
     header, rows = benchmarks.table(result)
     out = Path(args.out)
@@ -320,6 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_bench.add_argument("--samples", type=_positive, default=1000, help="MLP passes K")
     p_bench.add_argument("--conv-items", type=_positive, default=2000)
     p_bench.add_argument("--conv-samples", type=_positive, default=200)
+    p_bench.add_argument("--independent-items", type=_positive, default=1000,
+                         help="MLP items timed in independent mode (scaled to --items)")
+    p_bench.add_argument("--independent-samples", type=_positive, default=1000,
+                         help="passes timed in independent mode (scaled to --samples)")
     p_bench.add_argument("--repeats", type=_positive, default=3)
     p_bench.add_argument("--out", default=str(Path("runs") / "bench"))
     p_bench.set_defaults(func=cmd_bench)

@@ -46,6 +46,10 @@ def _chunks(samples: int, chunk: int, checkpoints: Iterable[int]) -> list[tuple[
     return out
 
 
+#: samples per model call by default: shared mode batches a few draws per GEMM; independent
+#: mode amortises the per-call cost over more samples (its memory is one layer output)
+SAMPLE_CHUNK = {"shared": 8, "independent": 32}
+
 #: memory the default item block may use for the prefix output and the first layer's output
 BLOCK_BYTES = 1 << 29
 
@@ -54,9 +58,9 @@ BLOCK_BYTES = 1 << 29
 def auto_batch_size(model: StochasticModel, x_all: torch.Tensor, mode: str,
                     device: torch.device) -> int:
     """Items per block: in shared mode as many as fit in :data:`BLOCK_BYTES` (each sample's
-    draws are then made once, not once per block); in independent mode 256."""
+    draws are then made once, not once per block); in independent mode 512."""
     if mode == "independent":
-        return 256
+        return 512
     h = model.prefix(x_all[:1].to(device))
     per_item = max(1, h.numel() * h.element_size()) + 4096 * 8  # + a first-layer output row
     return int(max(256, min(x_all.shape[0], BLOCK_BYTES // per_item)))
@@ -77,9 +81,11 @@ class _Block:
 
 
 def _sample_block(model: StochasticModel, h: torch.Tensor, chunks: list[tuple[int, int]],
-                  checkpoints: list[int], base_seed: int, mode: str, block: int, tile: int,
+                  checkpoints: list[int], base_seed: int, mode: str, block: int, offset: int,
+                  tile: int,
                   adaptive: AdaptiveStop | None, rule_looks: int, bar) -> _Block:
-    """All chunks of passes over one item block (prefix output ``h``), tile by tile."""
+    """All chunks of passes over one item block (prefix output ``h``, items ``offset ..``),
+    tile by tile."""
     b, dev = h.shape[0], h.device
     votes = prob_sum = None
     passes = torch.zeros(b, dtype=torch.int64, device=dev)
@@ -95,6 +101,7 @@ def _sample_block(model: StochasticModel, h: torch.Tensor, chunks: list[tuple[in
         for t0 in range(0, len(active), tile):
             rows = active[t0:t0 + tile]
             ctx.batch = len(rows)  # the draws are kept across tiles (same ctx.key)
+            ctx.items = rows + offset
             logits = model.sample(h_active[t0:t0 + tile], ctx)  # [n, items, C]
             if votes is None:
                 c = logits.shape[-1]
@@ -145,7 +152,7 @@ def auto_tile(model: StochasticModel, sample_chunk: int) -> int:
 @torch.no_grad()
 def predict(model: StochasticModel, inputs, samples: int = 1000,
             generator: torch.Generator | None = None, seed: int | None = None,
-            mode: str = "shared", batch_size: int | None = None, sample_chunk: int = 8,
+            mode: str = "shared", batch_size: int | None = None, sample_chunk: int | None = None,
             tile: int | None = None, adaptive: AdaptiveStop | None = None,
             checkpoints: Iterable[int] = DEFAULT_CHECKPOINTS, device: str | None = None,
             progress: bool = False, desc: str = "sampling") -> Prediction:
@@ -153,9 +160,12 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
 
     ``inputs``: a tensor ``[N, ...]`` or a Dataset (its ``images``). ``generator`` / ``seed``:
     where the run's base seed comes from (same seed, same votes). ``mode``: ``shared`` (one
-    draw per sample index for every item) or ``independent`` (fresh draws per item; in this
-    mode draws also depend on ``batch_size``). ``checkpoints``: sample counts at which the
-    votes are recorded. ``device``: run on this torch device (default: the model's).
+    draw per sample index for every item) or ``independent`` (fresh draws per item, from a
+    counter-based generator keyed by seed, sample, item and weight: see
+    :mod:`synsample.nn.counter_rng`). In both modes the votes do not depend on ``batch_size``,
+    ``sample_chunk`` (default :data:`SAMPLE_CHUNK`) or ``tile``. ``checkpoints``: sample
+    counts at which the votes are recorded. ``device``: run on this torch device (default: the
+    model's).
 
     ``tile``: in shared mode each chunk's draws are made once per block and applied to tiles of
     this many items, so that the layer outputs stay in cache (votes do not depend on it;
@@ -172,6 +182,8 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     check_mode(mode)
     if not isinstance(samples, int) or samples < 1:
         raise ConfigError(f"samples must be a positive integer, got {samples!r}")
+    if sample_chunk is None:
+        sample_chunk = SAMPLE_CHUNK[mode]
     if (batch_size is not None and batch_size < 1) or sample_chunk < 1 or (
             tile is not None and tile < 1):
         raise ConfigError("batch_size, sample_chunk and tile must be positive")
@@ -200,7 +212,7 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     blocks: list[_Block] = []
     for block, start in enumerate(range(0, n_items, batch_size)):
         h = model.prefix(x_all[start:start + batch_size].to(dev))
-        blocks.append(_sample_block(model, h, chunks, checkpoints, base_seed, mode, block,
+        blocks.append(_sample_block(model, h, chunks, checkpoints, base_seed, mode, block, start,
                                     tile if mode == "shared" else h.shape[0], adaptive,
                                     rule_looks, bar))
         if block == 0:

@@ -51,6 +51,23 @@ class RandomSource(ABC):
         self.draws += u.numel()
         return u < prob
 
+    def count(self, draws: int) -> None:
+        """Record ``draws`` Bernoulli draws made outside :meth:`draw` (counter-based kernels)."""
+        self.draws += int(draws)
+
+    def counter_thresholds(self, prob: torch.Tensor) -> tuple[int, torch.Tensor]:
+        """The draw as an integer comparator, for counter-based generators.
+
+        Returns ``(bits, t)``: a draw is 1 when a uniform ``bits``-bit integer ``r`` is below
+        ``t`` (int64, same shape as ``prob``). With ``bits = bits_per_draw`` and
+        ``t = ceil(prob * 2^bits)`` this is :meth:`draw`'s ``u < prob`` for ``u = r / 2^bits``:
+        for an integer ``r``, ``r < prob * 2^bits`` if and only if ``r < ceil(prob * 2^bits)``.
+        """
+        bits = self.bits_per_draw
+        if not 1 <= bits <= 24:
+            raise ValueError(f"{self!r}: counter-based draws support 1 to 24 bits per draw")
+        return bits, torch.ceil(prob.to(torch.float64) * 2.0 ** bits).to(torch.int64)
+
     def describe(self) -> dict[str, Any]:
         """A JSON-able description (name, parameters, bits per draw) for reports."""
         return {"device": self.name, "bits_per_draw": self.bits_per_draw}

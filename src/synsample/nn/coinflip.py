@@ -5,12 +5,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from synsample import kernels
 from synsample.devices import IdealCoin, RandomSource
 from synsample.errors import ConfigError
+from synsample.nn import counter_rng
 from synsample.nn.sampling import SampledLayer, SamplingContext
-
-#: independent mode materialises one weight matrix per item; at most this many weights at once
-_INDEPENDENT_BLOCK_WEIGHTS = 1 << 22
 
 
 class CoinFlipLinear(SampledLayer):
@@ -47,8 +46,12 @@ class CoinFlipLinear(SampledLayer):
         self.input_scale = 1.0
         #: use the exact int8 GEMM when the input is uint8 (False: always the fp32 path)
         self.integer_gemm = True
+        #: use the compiled independent-mode kernel when it builds (False: the PyTorch twin)
+        self.compiled_kernel = True
         # (ctx.key, {int8: draws, other float dtypes: the same draws, int32: int-path row sums})
         self._draws: tuple[tuple, dict[torch.dtype, torch.Tensor]] | None = None
+        # (weight version, coin), (bits, thresholds^T, sign(w)^T) of the counter-based draws
+        self._comparator: tuple[tuple, tuple[int, torch.Tensor, torch.Tensor]] | None = None
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, coin: RandomSource | None = None, name: str = ""
@@ -142,7 +145,7 @@ class CoinFlipLinear(SampledLayer):
             return self._finish(self._shared_int(x, ctx).reshape(ctx.batch * n, out))
         x = x.to(self.weight.dtype)
         if ctx.mode == "independent":
-            return self._finish(self._independent(x, ctx, self.probability()))
+            return self._finish(self._independent(x, ctx))
         weights = self._shared_draws(ctx, x.dtype)
         if not ctx.expanded(x.shape[0]):
             # the same input for every sample: one GEMM against the n stacked weight draws
@@ -153,17 +156,27 @@ class CoinFlipLinear(SampledLayer):
         y = torch.stack([xs[:, k] @ weights[k].T for k in range(n)], dim=1)
         return self._finish(y.reshape(ctx.batch * n, out))
 
-    def _independent(self, x: torch.Tensor, ctx: SamplingContext, prob: torch.Tensor
-                     ) -> torch.Tensor:
-        """Fresh weights for every (item, sample): the slow reference of per-item sampling."""
+    def _counter_comparator(self) -> tuple[int, torch.Tensor, torch.Tensor]:
+        """``(bits, thresholds [in, out], sign(w) [in, out])``, kept while weight and coin are
+        unchanged (every chunk and tile of a run uses them)."""
+        key = (self.weight._version, self.weight.data_ptr(), id(self.coin), repr(self.coin))
+        if self._comparator is None or self._comparator[0] != key:
+            bits, thr = self.coin.counter_thresholds(self.probability())
+            sign = torch.sign(self.weight).T.to(torch.float32).contiguous()
+            self._comparator = (key, (bits, thr.T.to(torch.int32).contiguous(), sign))
+        return self._comparator[1]
+
+    def _independent(self, x: torch.Tensor, ctx: SamplingContext) -> torch.Tensor:
+        """Fresh coins for every (item, sample, weight), from the counter-based generator of
+        :mod:`synsample.nn.counter_rng`: compiled kernel, else its bit-identical PyTorch twin.
+
+        Coins of zero inputs are never drawn; the coin counts what was drawn."""
         n, b = ctx.n, ctx.batch
-        xs = x.reshape(b, n, self.in_features) if ctx.expanded(x.shape[0]) else (
-            x.unsqueeze(1).expand(b, n, self.in_features))
-        out = torch.empty(b, n, self.out_features, dtype=x.dtype, device=x.device)
-        block = max(1, _INDEPENDENT_BLOCK_WEIGHTS // max(1, self.weight.numel()))
-        for k, g in enumerate(ctx.generators):
-            for start in range(0, b, block):
-                stop = min(b, start + block)
-                w = self.sample_weight(g, (stop - start,), prob)  # [items, out, in]
-                out[start:stop, k] = torch.bmm(xs[start:stop, k, None, :], w.transpose(1, 2))[:, 0]
-        return out.reshape(b * n, self.out_features)
+        xs = x.reshape(b, n, self.in_features) if ctx.expanded(x.shape[0]) else x[:, None, :]
+        bits, thr, sign = self._counter_comparator()
+        args = (xs.to(torch.float32), n, thr, sign, bits, ctx.item_indices(x.device), ctx.first,
+                counter_rng.layer_key(ctx.seed, counter_rng.layer_id(self.layer_name)))
+        done = kernels.coinflip(*args) if self.compiled_kernel else None
+        y, coins = done if done is not None else counter_rng.coinflip_reference(*args)
+        self.coin.count(coins)
+        return y.to(x.dtype).reshape(b * n, self.out_features)

@@ -63,8 +63,15 @@ class SamplingContext:
     batch: int
     generators: list[torch.Generator]
     mode: str = "shared"
-    #: distinguishes item blocks in independent mode (their draws must differ)
+    #: distinguishes item blocks (for methods that draw per item block from the generators)
     block: int = 0
+    #: the run's base seed and the index of the first sample: with :attr:`items`, the
+    #: coordinates of counter-based draws (independent mode, see synsample.nn.counter_rng)
+    seed: int = 0
+    first: int = 0
+    #: the global index of each of the ``batch`` items (default ``0 .. batch - 1``); the
+    #: engine sets it per tile, so independent-mode draws do not depend on how items are blocked
+    items: torch.Tensor | None = None
     #: identifies the draws of this context: in shared mode a layer called again with the same
     #: key (another tile of items of the same samples) reuses its draws instead of drawing anew
     key: tuple | None = None
@@ -81,8 +88,17 @@ class SamplingContext:
             keys = (k,) if mode == "shared" else (k, block)
             g.manual_seed(derive_seed(base_seed, *keys))
             gens.append(g)
-        return cls(n=n, batch=batch, generators=gens, mode=mode, block=block,
-                   key=(base_seed, first, n, mode, block))
+        return cls(n=n, batch=batch, generators=gens, mode=mode, block=block, seed=base_seed,
+                   first=first, key=(base_seed, first, n, mode, block))
+
+    def item_indices(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The global index of each item of the batch."""
+        if self.items is None:
+            return torch.arange(self.batch, device=device)
+        if len(self.items) != self.batch:
+            raise ConfigError(f"the context names {len(self.items)} items for a batch of "
+                              f"{self.batch}")
+        return self.items
 
     def expanded(self, rows: int) -> bool:
         """Whether a tensor with ``rows`` rows is already expanded to every sample."""

@@ -1,0 +1,161 @@
+"""Compiled kernels, built on first use with the system C compiler and loaded with ctypes.
+
+No torch headers and no toolchain download: one C file per kernel, ``cc -O3 -march=native``,
+a second or two. The shared library is cached under ``$SYNSAMPLE_HOME/kernels`` by a hash of
+the source, the flags and the CPU's feature flags (a library built for one CPU is never
+loaded on another). Where no compiler works, or ``SYNSAMPLE_KERNELS=off``, :func:`coinflip`
+returns None and callers use their pure-PyTorch twin, which gives the same bits.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import threading
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+_SOURCE = Path(__file__).with_name("coinflip.c")
+# -ffp-contract=off: no fused multiply-adds, so float sums round exactly like PyTorch's
+_FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC"]
+#: outputs per vector in the kernel (LANES in coinflip.c): arrays are padded to a multiple
+LANES = 16
+_lock = threading.Lock()
+_library: ctypes.CDLL | None | bool = False  # False: not tried yet
+_pool: ThreadPoolExecutor | None = None
+
+
+def enabled() -> bool:
+    return os.environ.get("SYNSAMPLE_KERNELS", "on").lower() not in ("off", "0", "no", "false")
+
+
+def _cpu_flags() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                return line
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _build(target: Path) -> None:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which(
+        "clang")
+    if cc is None:
+        raise OSError("no C compiler found (install gcc, or set CC)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        built = Path(tmp) / target.name
+        proc = subprocess.run([cc, *_FLAGS, str(_SOURCE), "-o", str(built)],
+                              capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise OSError(f"{cc} failed: {proc.stderr.strip()[-500:]}")
+        os.replace(built, target)  # atomic: a concurrent build never sees half a library
+
+
+def library_path() -> Path:
+    from synsample.data.cache import home
+
+    digest = hashlib.sha256(_SOURCE.read_bytes() + " ".join(_FLAGS).encode()
+                            + _cpu_flags().encode() + platform.machine().encode()).hexdigest()
+    return home() / "kernels" / f"coinflip-{digest[:16]}.so"
+
+
+def _load() -> ctypes.CDLL | None:
+    global _library
+    with _lock:
+        if _library is False:
+            _library = None
+            if enabled():
+                try:
+                    path = library_path()
+                    if not path.exists():
+                        _build(path)
+                    lib = ctypes.CDLL(str(path))
+                    fn = lib.coinflip_independent
+                    fn.restype = ctypes.c_int64
+                    fn.argtypes = ([ctypes.c_void_p] + [ctypes.c_int64] * 6
+                                   + [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                      ctypes.c_int64, ctypes.c_uint64,
+                                      ctypes.c_void_p])
+                    _library = lib
+                except OSError as err:
+                    warnings.warn(f"synsample: compiled sampling kernel unavailable ({err}); "
+                                  "using the pure-PyTorch path (same results, much slower)",
+                                  RuntimeWarning, stacklevel=3)
+        return _library or None
+
+
+def available() -> bool:
+    """Whether the compiled kernel can run here (builds it on first call)."""
+    return _load() is not None
+
+
+def _threads() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads()),
+                                   thread_name_prefix="synsample-kernel")
+    return _pool
+
+
+def comparator(threshold: torch.Tensor, sign: torch.Tensor, bits: int
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The kernel's form of the coins: ``h >> (32 - bits) < t`` is ``h <= (t << (32 - bits)) - 1``
+    for ``t >= 1`` (one compare instead of shift and compare); where ``t = 0`` the sign is set
+    to 0 instead, so the coin cannot count. Both padded to a multiple of :data:`LANES` outputs
+    with sign 0. Returns ``(limit as int32 bits, sign)``, each ``[in, out_pad]``."""
+    t = threshold.to(torch.int64)
+    limit = ((t << (32 - bits)) - 1).clamp(min=0)
+    limit = torch.where(limit >= 2**31, limit - 2**32, limit).to(torch.int32)
+    sign = torch.where(t > 0, sign.to(torch.float32), torch.zeros(()))
+    pad = -threshold.shape[1] % LANES
+    return (torch.nn.functional.pad(limit, (0, pad)).contiguous(),
+            torch.nn.functional.pad(sign, (0, pad)).contiguous())
+
+
+def coinflip(x: torch.Tensor, n: int, threshold: torch.Tensor, sign: torch.Tensor, bits: int,
+             items: torch.Tensor, first_sample: int, key: int
+             ) -> tuple[torch.Tensor, int] | None:
+    """The compiled twin of :func:`synsample.nn.counter_rng.coinflip_reference` (same
+    arguments, same bits), or None when it cannot run (no compiler, or a non-CPU tensor).
+
+    Items are split over ``torch.get_num_threads()`` threads (ctypes releases the GIL)."""
+    if x.device.type != "cpu":
+        return None
+    lib = _load()
+    if lib is None:
+        return None
+    x = x.to(torch.float32).contiguous()
+    b, d_in, out = x.shape[0], x.shape[2], threshold.shape[1]
+    limit, sign = comparator(threshold, sign, bits)
+    items = items.to(torch.int64).contiguous()
+    y = torch.empty(b, n, out, dtype=torch.float32)
+    sample_stride = 0 if x.shape[1] == 1 else d_in
+    key &= (1 << 64) - 1
+
+    def run(lo: int, hi: int) -> int:
+        coins = lib.coinflip_independent(
+            x[lo].data_ptr(), x.stride(0), sample_stride, hi - lo, n, d_in, out,
+            limit.data_ptr(), sign.data_ptr(), items[lo].data_ptr(), first_sample, key,
+            y[lo].data_ptr())
+        if coins < 0:
+            raise MemoryError("the sampling kernel could not allocate its accumulators")
+        return coins
+
+    parts = min(b, max(1, torch.get_num_threads()))
+    bounds = [b * p // parts for p in range(parts + 1)]
+    if parts == 1:
+        coins = run(0, b)
+    else:
+        coins = sum(_threads().map(run, bounds[:-1], bounds[1:]))
+    return y, coins
