@@ -83,6 +83,8 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str = "scan
         "seed": seed, "items": len(test), "score": score,
         "summary": metrics.summarize(pred, test.labels),
         "calibration": metrics.calibration_summary(pred.mean_probs, test.labels),
+        "calibration_votes": metrics.calibration_summary(metrics.vote_probabilities(pred.votes),
+                                                         test.labels),
         "reliability": metrics.reliability(pred.mean_probs, test.labels),
         "mean_scores": {k: {"correct": v[correct].mean().item() if correct.any() else None,
                             "incorrect": v[~correct].mean().item() if (~correct).any() else None}

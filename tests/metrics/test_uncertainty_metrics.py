@@ -116,3 +116,46 @@ def test_engine_streams_the_per_pass_statistics():
     assert torch.all(pred.expected_entropy >= 0) and torch.all(pred.expected_entropy <= 2.0)
     # concavity: the entropy of the mean is at least the mean entropy
     assert torch.all(predictive_entropy(pred.mean_probs) >= pred.expected_entropy - 1e-4)
+
+
+def test_streaming_calibration_equals_the_functional_twin():
+    g = torch.Generator().manual_seed(3)
+    p = torch.softmax(3 * torch.randn(500, 6, generator=g), 1)
+    y = torch.randint(0, 6, (500,), generator=g)
+    p[:7] = torch.nn.functional.one_hot(y[:7], 6).float()  # confidence exactly 1
+    whole = metrics.calibration_summary(p, y, n_bins=12)
+    streaming = metrics.CalibrationMetrics(n_bins=12)
+    for part in torch.tensor_split(torch.arange(500), 9):
+        streaming.update(p[part], y[part])
+    got = streaming.compute()
+    assert got.keys() == whole.keys()
+    for k in whole:
+        assert got[k] == pytest.approx(whole[k], rel=1e-5, abs=1e-7), k
+    streaming.reset()
+    with pytest.raises(ConfigError, match="no items"):
+        streaming.compute()
+
+
+def test_vote_shares_as_probabilities():
+    votes = torch.tensor([[10, 0, 0], [4, 4, 2], [0, 0, 0]])
+    probs = metrics.vote_probabilities(votes)
+    assert probs[:2].sum(1).tolist() == pytest.approx([1.0, 1.0])
+    assert probs[1].tolist() == pytest.approx([0.4, 0.4, 0.2])
+    assert probs[2].tolist() == [0.0, 0.0, 0.0]  # no votes: no probability, not NaN
+    # all votes on the right class: perfectly calibrated and NLL 0
+    summary = metrics.calibration_summary(probs[:1], torch.tensor([0]))
+    assert summary["nll"] == pytest.approx(0.0) and summary["ece"] == pytest.approx(0.0)
+
+
+def test_streaming_detection_equals_the_functional_twin():
+    g = torch.Generator().manual_seed(4)
+    s_in, s_out = torch.randn(300, generator=g), torch.randn(200, generator=g) + 1
+    det = metrics.DetectionMetrics()
+    for part in s_out.split(70):
+        det.update(part, ood=True)
+    for part in s_in.split(70):
+        det.update(part, ood=False)
+    assert det.compute() == pytest.approx(metrics.detection_metrics(s_in, s_out))
+    det.reset()
+    with pytest.raises(ConfigError, match="in-distribution and OoD"):
+        det.compute()

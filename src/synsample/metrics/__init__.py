@@ -8,8 +8,9 @@ from synsample.metrics.calibration import (
     ece,
     nll,
     reliability,
+    vote_probabilities,
 )
-from synsample.metrics.ood import detection_metrics, quantile_rule, rule_summary
+from synsample.metrics.ood import DetectionMetrics, detection_metrics, quantile_rule, rule_summary
 from synsample.metrics.ratios import ratio_sweep, uncertainty_ratios
 from synsample.metrics.summary import summarize
 from synsample.metrics.uncertainty import SCORES, uncertainty
@@ -25,8 +26,8 @@ from synsample.metrics.votes import (
     vote_entropy,
 )
 
-__all__ = ["CalibrationMetrics", "SCORES", "accuracy", "adaptive_ece", "brier",
+__all__ = ["CalibrationMetrics", "DetectionMetrics", "SCORES", "accuracy", "adaptive_ece", "brier",
            "calibration_summary", "confusion_matrix", "detection_metrics", "ece", "entropy_bits",
            "first_choice", "information", "nll", "quantile_rule", "ratio_sweep", "reliability",
            "rule_summary", "second_choice", "single_pass_accuracy", "summarize", "uncertainty",
-           "uncertainty_ratios", "vote_distribution", "vote_entropy"]
+           "uncertainty_ratios", "vote_distribution", "vote_entropy", "vote_probabilities"]

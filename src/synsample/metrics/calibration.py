@@ -1,9 +1,18 @@
 """Calibration of the mean class probabilities: NLL, Brier, ECE, adaptive ECE, reliability.
 
-ECE comes from torchmetrics (``multiclass_calibration_error``, L1 norm, equal-width bins):
-well kept and streaming. Adaptive ECE (equal-mass bins, Nguyen and O'Connor 2015) is not in
-torchmetrics and is written here. Each function has a streaming twin in
-:class:`CalibrationMetrics` (update / compute / reset).
+ECE comes from torchmetrics (``multiclass_calibration_error``, L1 norm, equal-width bins, and
+its streaming module ``MulticlassCalibrationError``): well kept, tested, and the definition
+other papers' numbers use. Adaptive ECE (equal-mass bins, Nguyen and O'Connor 2015) is not in
+torchmetrics and is written here.
+
+Every function has a streaming twin in :class:`CalibrationMetrics` (update / compute / reset):
+accuracy, NLL and Brier as running sums, ECE in torchmetrics' module, adaptive ECE from each
+item's confidence and correctness (equal-mass bins need them all: two numbers per item,
+never the ``[N, C]`` probabilities).
+
+The probabilities may be a method's mean class probabilities or its vote shares
+(:func:`vote_probabilities`): scANN decides by votes, Bayesian baselines by mean probabilities,
+and the report shows both.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torchmetrics.classification import MulticlassCalibrationError
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 
@@ -53,7 +63,7 @@ def reliability(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15,
     conf, pred = p.max(dim=1)
     correct = (pred == y).to(torch.float64)
     if adaptive:
-        order = torch.argsort(conf)
+        order = torch.argsort(conf, stable=True)
         groups = [g for g in torch.tensor_split(order, n_bins) if len(g)]
     else:
         idx = (conf * n_bins).long().clamp(max=n_bins - 1)
@@ -68,37 +78,74 @@ def reliability(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15,
     return out
 
 
+def _adaptive_ece(conf: torch.Tensor, hit: torch.Tensor, n_bins: int) -> float:
+    order = torch.argsort(conf, stable=True)
+    total = 0.0
+    for g in torch.tensor_split(order, n_bins):
+        if len(g):
+            total += len(g) * abs(hit[g].to(torch.float64).mean().item() - conf[g].mean().item())
+    return total / len(conf)
+
+
 def adaptive_ece(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
     """ECE over ``n_bins`` bins of equal item count: ``sum_b |B_b|/N |acc_b - conf_b|``."""
-    bins = reliability(probs, labels, n_bins, adaptive=True)
-    n = sum(b["count"] for b in bins)
-    return sum(b["count"] / n * abs(b["accuracy"] - b["confidence"]) for b in bins if b["count"])
+    p, y = _check(probs, labels)
+    conf, pred = p.max(dim=1)
+    return _adaptive_ece(conf, pred == y, n_bins)
+
+
+def vote_probabilities(votes: torch.Tensor) -> torch.Tensor:
+    """The vote shares ``votes / K`` as a probability vector per item ``[N, C]``."""
+    v = votes.to(torch.float64)
+    return v / v.sum(dim=1, keepdim=True).clamp(min=1)
 
 
 class CalibrationMetrics:
-    """Streaming accuracy, NLL, Brier, ECE and adaptive ECE over batches of probabilities."""
+    """Streaming accuracy, NLL, Brier, ECE and adaptive ECE over batches of probabilities;
+    :meth:`compute` equals :func:`calibration_summary` of all batches at once."""
 
-    def __init__(self, n_bins: int = 15) -> None:
-        self.n_bins = n_bins
+    def __init__(self, n_bins: int = 15, eps: float = 1e-12) -> None:
+        self.n_bins, self.eps = n_bins, eps
         self.reset()
 
     def reset(self) -> None:
-        self._probs: list[torch.Tensor] = []
-        self._labels: list[torch.Tensor] = []
+        self.count = 0
+        self._correct = self._nll = self._brier = 0.0
+        self._ece: MulticlassCalibrationError | None = None
+        self._confidence: list[torch.Tensor] = []
+        self._hit: list[torch.Tensor] = []
 
     def update(self, probs: torch.Tensor, labels: torch.Tensor) -> None:
         p, y = _check(probs, labels)
-        self._probs.append(p.cpu())
-        self._labels.append(y.cpu())
+        p, y = p.cpu(), y.cpu()
+        if self._ece is None:
+            self._ece = MulticlassCalibrationError(num_classes=p.shape[1], n_bins=self.n_bins,
+                                                   norm="l1")
+        conf, pred = p.max(dim=1)
+        hit = pred == y
+        self.count += len(y)
+        self._correct += hit.sum().item()
+        self._nll -= torch.log(p.gather(1, y[:, None])[:, 0].clamp(min=self.eps)).sum().item()
+        onehot = torch.nn.functional.one_hot(y, p.shape[1]).to(p.dtype)
+        self._brier += ((p - onehot) ** 2).sum().item()
+        self._ece.update(p.float(), y)
+        self._confidence.append(conf)
+        self._hit.append(hit)
 
     def compute(self) -> dict[str, float]:
-        p, y = torch.cat(self._probs), torch.cat(self._labels)
-        return calibration_summary(p, y, self.n_bins)
+        from synsample.errors import ConfigError
+
+        if self.count == 0 or self._ece is None:
+            raise ConfigError("no items: call update() before compute()")
+        conf, hit = torch.cat(self._confidence), torch.cat(self._hit)
+        return {"accuracy": self._correct / self.count, "nll": self._nll / self.count,
+                "brier": self._brier / self.count, "ece": self._ece.compute().item(),
+                "adaptive_ece": _adaptive_ece(conf, hit, self.n_bins), "bins": self.n_bins}
 
 
 def calibration_summary(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15
                         ) -> dict[str, float]:
-    """Accuracy of the mean probabilities, NLL, Brier, ECE and adaptive ECE."""
+    """Accuracy of the probabilities' argmax, NLL, Brier, ECE and adaptive ECE."""
     p, y = _check(probs, labels)
     return {"accuracy": (p.argmax(1) == y).to(torch.float64).mean().item(), "nll": nll(p, y),
             "brier": brier(p, y), "ece": ece(p, y, n_bins),

@@ -7,6 +7,9 @@ items detects them. AUROC, AUPR and the ROC come from torchmetrics.
 - ``fpr_at_95_tpr``: the share of in-distribution items flagged when 95% of OoD items are;
 - paper 004's rule (:func:`quantile_rule`): reject an input when the 99% quantile of its
   per-pass max softmax probabilities is below 90%; the detection rate is the share rejected.
+
+:class:`DetectionMetrics` is the streaming twin of :func:`detection_metrics` (one score per
+item is kept: the exact ROC needs them all).
 """
 
 from __future__ import annotations
@@ -36,6 +39,27 @@ def detection_metrics(in_scores: torch.Tensor, out_scores: torch.Tensor) -> dict
         "aupr_in": binary_average_precision(-scores, 1 - target).item(),
         "fpr_at_95_tpr": fpr[reach[0, 0]].item() if len(reach) else 1.0,
     }
+
+
+class DetectionMetrics:
+    """Streaming OoD detection: ``update(scores, ood=...)`` batch by batch, then
+    :meth:`compute` (equal to :func:`detection_metrics` of all batches) and :meth:`reset`."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._scores: dict[bool, list[torch.Tensor]] = {False: [], True: []}
+
+    def update(self, scores: torch.Tensor, ood: bool) -> None:
+        self._scores[bool(ood)].append(scores.detach().flatten().cpu())
+
+    def compute(self) -> dict[str, float]:
+        if not self._scores[False] or not self._scores[True]:
+            from synsample.errors import ConfigError
+
+            raise ConfigError("OoD detection needs scores of in-distribution and OoD items")
+        return detection_metrics(torch.cat(self._scores[False]), torch.cat(self._scores[True]))
 
 
 def max_prob_quantile(hist: torch.Tensor, q: float = 0.99) -> torch.Tensor:
