@@ -98,3 +98,18 @@ def test_evaluate_reports_every_metric_and_ood_set(capsys, synthetic, tmp_path):
     assert "AUROC" in report and "R_cc" in report
     for png in ("reliability.png", "uncertainty-ratios.png", "ood-scores.png"):
         assert (out_dir / "figures" / png).stat().st_size > 1000
+
+
+def test_bench_prints_every_row_and_writes_json(capsys, tmp_path):
+    """A tiny run of `synsample bench` (synthetic uint8 images when MNIST is not cached)."""
+    code, out, _ = run(capsys, "-q", "bench", "--items", "24", "--samples", "3",
+                       "--conv-items", "4", "--conv-samples", "2", "--independent-items", "6",
+                       "--independent-samples", "2", "--repeats", "1", "--out", str(tmp_path))
+    assert code == 0
+    result = json.loads((tmp_path / "bench.json").read_text())
+    rows = {(r["case"], r["row"]) for r in result["rows"]}
+    assert len(rows) == 12 and ("MLP 784-400-10", "synsample independent") in rows
+    for r in result["rows"]:
+        assert r["seconds"] > 0 and r["ratio_to_ceiling"] > 0
+        assert r.get("exact") in (None, True)  # every exactness check that ran passed
+    assert "x ceiling" in out and (tmp_path / "bench.md").is_file()

@@ -221,7 +221,7 @@ def run_case(case: Case, repeats: int, independent_items: int, independent_sampl
     add("synsample independent", lambda: engine.predict(
         sto, ind.inputs, samples=ind.samples, seed=0, mode="independent"), ind,
         note="compiled kernel" if compiled else "no C compiler: pure-PyTorch twin")
-    twin = _sub(case, twin_items, twin_samples)
+    twin = _sub(case, min(twin_items, independent_items), min(twin_samples, independent_samples))
     twin_model = _twin(scann.convert(case.net, coin=devices.IdealCoin()))
     add("independent, pure-PyTorch twin", lambda: engine.predict(
         twin_model, twin.inputs, samples=twin.samples, seed=0, mode="independent"), twin,
