@@ -144,3 +144,19 @@ def test_kernels_can_be_switched_off(monkeypatch):
     monkeypatch.setattr(kernels, "_library", False)
     monkeypatch.setenv("SYNSAMPLE_KERNELS", "off")
     assert not kernels.available()
+
+
+def test_a_compiler_without_march_native_still_builds_the_kernel(monkeypatch, tmp_path):
+    import shutil
+
+    if shutil.which("gcc") is None:
+        pytest.skip("needs gcc")
+    cc = tmp_path / "picky-cc"
+    cc.write_text('#!/bin/sh\nfor a in "$@"; do case "$a" in -march=*) echo "unknown: $a" >&2; '
+                  'exit 1;; esac; done\nexec gcc "$@"\n')
+    cc.chmod(0o755)
+    monkeypatch.setattr(kernels, "_library", False)
+    monkeypatch.setenv("SYNSAMPLE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("CC", str(cc))
+    args = _case(1, 3, 2, 20, 17, True, 8)
+    assert torch.equal(kernels.coinflip(*args)[0], counter_rng.coinflip_reference(*args)[0])

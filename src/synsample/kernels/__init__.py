@@ -55,9 +55,12 @@ def _build(target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         built = Path(tmp) / target.name
-        proc = subprocess.run([cc, *_FLAGS, str(_SOURCE), "-o", str(built)],
-                              capture_output=True, text=True)
-        if proc.returncode != 0:
+        for flags in (_FLAGS, [f for f in _FLAGS if not f.startswith("-march")]):
+            proc = subprocess.run([cc, *flags, str(_SOURCE), "-o", str(built)],
+                                  capture_output=True, text=True)
+            if proc.returncode == 0:  # -march=native is not known to every compiler
+                break
+        else:
             raise OSError(f"{cc} failed: {proc.stderr.strip()[-500:]}")
         os.replace(built, target)  # atomic: a concurrent build never sees half a library
 
