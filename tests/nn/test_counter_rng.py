@@ -127,6 +127,7 @@ def test_independent_layer_is_unbiased_and_uses_the_kernel_or_the_twin_alike():
 
 def test_without_a_compiler_the_twin_runs_and_it_says_so(monkeypatch, tmp_path):
     monkeypatch.setattr(kernels, "_library", False)  # not tried yet in this process
+    monkeypatch.delenv("SYNSAMPLE_KERNELS", raising=False)
     monkeypatch.setenv("SYNSAMPLE_HOME", str(tmp_path))  # no library built here yet
     monkeypatch.setenv("CC", "/bin/false")
     args = _case(0, 4, 3, 10, 5, False, 24)
@@ -158,5 +159,6 @@ def test_a_compiler_without_march_native_still_builds_the_kernel(monkeypatch, tm
     monkeypatch.setattr(kernels, "_library", False)
     monkeypatch.setenv("SYNSAMPLE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("CC", str(cc))
+    monkeypatch.delenv("SYNSAMPLE_KERNELS", raising=False)
     args = _case(1, 3, 2, 20, 17, True, 8)
     assert torch.equal(kernels.coinflip(*args)[0], counter_rng.coinflip_reference(*args)[0])
