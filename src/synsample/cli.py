@@ -320,14 +320,18 @@ def build_parser() -> argparse.ArgumentParser:
                     "and the conv net's dense head; ratios from one run, median of repeats.")
     p_bench.add_argument("--items", type=_positive, default=10000, help="MLP test items")
     p_bench.add_argument("--samples", type=_positive, default=1000, help="MLP passes K")
-    p_bench.add_argument("--conv-items", type=_positive, default=2000)
-    p_bench.add_argument("--conv-samples", type=_positive, default=200)
+    p_bench.add_argument("--conv-items", type=_positive, default=2000,
+                         help="conv-head items (default 2000)")
+    p_bench.add_argument("--conv-samples", type=_positive, default=200,
+                         help="conv-head passes (default 200)")
     p_bench.add_argument("--independent-items", type=_positive, default=1000,
                          help="MLP items timed in independent mode (scaled to --items)")
     p_bench.add_argument("--independent-samples", type=_positive, default=1000,
                          help="passes timed in independent mode (scaled to --samples)")
-    p_bench.add_argument("--repeats", type=_positive, default=3)
-    p_bench.add_argument("--out", default=str(Path("runs") / "bench"))
+    p_bench.add_argument("--repeats", type=_positive, default=3,
+                         help="timed repetitions per row; the median is reported (default 3)")
+    p_bench.add_argument("--out", default=str(Path("runs") / "bench"),
+                         help="folder for bench.json and bench.md (default runs/bench)")
     p_bench.set_defaults(func=cmd_bench)
     return parser
 
