@@ -165,6 +165,13 @@ def exact_fast_path(case: Case, items: int = 256, samples: int = 16) -> bool:
                                                                      ref.mean_probs))
 
 
+def _twin(model: nn.Module) -> nn.Module:
+    """``model`` with its sampled layers on the pure-PyTorch independent-mode path."""
+    for layer in model.sampled_layers():
+        layer.compiled_kernel = False
+    return model
+
+
 def exact_independent(case: Case, items: int = 32, samples: int = 8) -> bool | None:
     """Whether the compiled independent-mode kernel gives the same votes and probabilities as
     its pure-PyTorch twin (same counter-based coins) on a subset; None without a kernel."""
@@ -173,17 +180,9 @@ def exact_independent(case: Case, items: int = 32, samples: int = 8) -> bool | N
     sto = scann.convert(case.net, coin=devices.IdealCoin())
     x = case.inputs[:items]
     fast = engine.predict(sto, x, samples=samples, seed=13, mode="independent")
-    for layer in sto.sampled_layers():
-        layer.compiled_kernel = False
-    ref = engine.predict(sto, x, samples=samples, seed=13, mode="independent")
+    ref = engine.predict(_twin(sto), x, samples=samples, seed=13, mode="independent")
     return bool(torch.equal(fast.votes, ref.votes) and torch.equal(fast.mean_probs,
                                                                      ref.mean_probs))
-
-
-def _twin(model: nn.Module) -> nn.Module:
-    for layer in model.sampled_layers():
-        layer.compiled_kernel = False
-    return model
 
 
 def run_case(case: Case, repeats: int, independent_items: int, independent_samples: int,

@@ -126,6 +126,25 @@ def comparator(threshold: torch.Tensor, sign: torch.Tensor, bits: int
             torch.nn.functional.pad(sign, (0, pad)).contiguous())
 
 
+#: the last comparators made, with the tensors they were made from (held, so that a match by
+#: identity cannot be a new tensor at a reused address): every chunk and tile of a run reuses
+#: the layer's thresholds, so their kernel form is made once per layer, not once per call
+_prepared: list[tuple[torch.Tensor, torch.Tensor, int, int, tuple[torch.Tensor, torch.Tensor]]] = []
+_PREPARED_KEEP = 16
+
+
+def _prepared_comparator(threshold: torch.Tensor, sign: torch.Tensor, bits: int
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    versions = threshold._version + sign._version
+    for t, g, b, v, made in _prepared:
+        if t is threshold and g is sign and b == bits and v == versions:
+            return made
+    made = comparator(threshold, sign, bits)
+    _prepared.insert(0, (threshold, sign, bits, versions, made))
+    del _prepared[_PREPARED_KEEP:]
+    return made
+
+
 def coinflip(x: torch.Tensor, n: int, threshold: torch.Tensor, sign: torch.Tensor, bits: int,
              items: torch.Tensor, first_sample: int, key: int
              ) -> tuple[torch.Tensor, int] | None:
@@ -140,7 +159,7 @@ def coinflip(x: torch.Tensor, n: int, threshold: torch.Tensor, sign: torch.Tenso
         return None
     x = x.to(torch.float32).contiguous()
     b, d_in, out = x.shape[0], x.shape[2], threshold.shape[1]
-    limit, sign = comparator(threshold, sign, bits)
+    limit, sign = _prepared_comparator(threshold, sign, bits)
     items = items.to(torch.int64).contiguous()
     y = torch.empty(b, n, out, dtype=torch.float32)
     sample_stride = 0 if x.shape[1] == 1 else d_in
