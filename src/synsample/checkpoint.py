@@ -108,8 +108,8 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
 
     config = read_config(folder)
     try:
-        model = models.build(config["arch"], input_shape=tuple(config["input_shape"]),
-                             num_classes=config["num_classes"], dropout=config["dropout"])
+        model = models.build_from_config(config, tuple(config["input_shape"]),
+                                         config["num_classes"])
     except KeyError as exc:
         raise CheckpointError(f"{Path(folder) / CONFIG_FILE} lacks {exc}; the checkpoint is "
                               "damaged: train again") from exc

@@ -49,9 +49,11 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from synsample.train import TrainConfig, train
 
-    cfg = TrainConfig(dataset=args.dataset, arch=args.arch, epochs=args.epochs, seed=args.seed,
-                      batch_size=args.batch_size, lr=args.lr, dropout=args.dropout,
-                      init=args.init)
+    cfg = TrainConfig.for_arch(
+        args.arch, dataset=args.dataset, epochs=args.epochs, seed=args.seed,
+        batch_size=args.batch_size, lr=args.lr, dropout=args.dropout, init=args.init,
+        optimizer=args.optimizer, noise=args.noise, estimator=args.estimator,
+        noise_site=args.noise_site, data_init=False if args.no_data_init else None)
     result = train(cfg, args.out, data_path=args.data_path, progress=_progress(args),
                    log=_log(args), device=args.device)
     last = result["history"][-1]
@@ -62,11 +64,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     from synsample import checkpoint
-    from synsample.evaluate import deterministic_outputs, sample_checkpoint
+    from synsample.evaluate import deterministic_outputs, method_for, sample_checkpoint
     from synsample.report.scann import write_sample_report
 
     ck = Path(args.checkpoint)
     ck_config = checkpoint.read_config(ck)
+    args.method = method_for(ck_config, args.method)
     out = Path(args.out or Path("runs") / f"sample-{ck.name}-{args.method}-{args.precision}-"
                f"{time.strftime('%Y%m%d-%H%M%S')}")
     pred, test = sample_checkpoint(ck, args.method, args.precision, args.samples, args.seed,
@@ -75,9 +78,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
                                    device=args.device)
     model, _ = checkpoint.load_model(ck)
     det = deterministic_outputs(model, test.images).argmax(1)
-    res = write_sample_report(out, ck, ck_config, args.precision, pred, test, det)
+    reference = ("deterministic network" if args.method == "scann"
+                 else "network, one sampled pass")
+    res = write_sample_report(out, ck, ck_config, args.precision, pred, test, det,
+                              reference=reference)
     s = res["sampled"]
-    print(f"{ck_config['dataset']} {ck_config['arch']}: deterministic "
+    print(f"{ck_config['dataset']} {ck_config['arch']}: {reference} "
           f"{100 * res['deterministic_accuracy']:.2f}%, {args.method} {args.precision} "
           f"first choice {100 * s['accuracy']:.2f}% over {args.samples} passes "
           f"(mean entropy {s['mean_entropy']:.3f} bits, {s['sampling_seconds']:.1f} s)")
@@ -86,9 +92,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from synsample.evaluate import evaluate_checkpoint
+    from synsample import checkpoint
+    from synsample.evaluate import evaluate_checkpoint, method_for
 
     ck = Path(args.checkpoint)
+    args.method = method_for(checkpoint.read_config(ck), args.method)
     out = Path(args.out or Path("runs") / f"evaluate-{ck.name}-{args.method}-{args.precision}-"
                f"{time.strftime('%Y%m%d-%H%M%S')}")
     res = evaluate_checkpoint(ck, out, args.method, args.precision, args.samples, args.seed,
@@ -219,23 +227,44 @@ def build_parser() -> argparse.ArgumentParser:
     p_list = dsub.add_parser("list", help="what is cached, verified or not", parents=[common])
     p_list.set_defaults(func=cmd_data_list)
 
+    archs = "; ".join(f"{a.name}: {a.description}" for a in ARCHS.values())
     p_train = sub.add_parser(
-        "train", parents=[common], help="train a network with weights kept in [-1, 1]",
-        description="Train an architecture on a dataset (RMSprop, cross-entropy, dropout, "
-                    "dense weights clipped to [-1, 1] after every step; paper 000 II.B). Writes "
-                    "a checkpoint after every epoch; the same command resumes it.")
+        "train", parents=[common], help="train a network for a method (scANN, NSM, baselines)",
+        description="Train an architecture on a dataset with the recipe of its paper. scANN "
+                    "networks (mlp, conv, cifar-conv): RMSprop 1e-3, dropout 0.5, dense weights "
+                    "clipped to [-1, 1] after every step (paper 000 II.B). Paper 002's networks "
+                    "(nsm-*, stnn-mlp, relu-mlp, sigmoid-mlp, dcnn): inputs binarised to -1/+1, "
+                    "Adam 3e-4, no clipping; NSMs sample in every training pass and start with "
+                    "the data-dependent init of eq. 8. Writes a checkpoint after every epoch; "
+                    "the same command resumes it. Architectures: " + archs + ".")
     p_train.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
     p_train.add_argument("--arch", default="mlp", choices=sorted(ARCHS))
     p_train.add_argument("--epochs", type=_positive, default=100,
-                         help="epochs in all (default 100, as the paper)")
+                         help="epochs in all (default 100)")
     p_train.add_argument("--out", required=True, help="checkpoint folder")
     p_train.add_argument("--seed", type=int, default=0)
     p_train.add_argument("--batch-size", type=_positive, default=100)
-    p_train.add_argument("--lr", type=float, default=1e-3, help="RMSprop learning rate")
-    p_train.add_argument("--dropout", type=float, default=0.5,
-                         help="dropout rate after hidden layers (default 0.5)")
+    p_train.add_argument("--lr", type=float,
+                         help="learning rate (default: the architecture's, 1e-3 or 3e-4)")
+    p_train.add_argument("--optimizer", choices=["rmsprop", "adam"],
+                         help="default: the architecture's (rmsprop for scANN, adam for paper "
+                              "002's networks)")
+    p_train.add_argument("--dropout", type=float,
+                         help="dropout rate after hidden layers (scANN networks; default 0.5)")
     p_train.add_argument("--init", default="glorot", choices=["glorot", "uniform"],
                          help="glorot (Keras default) or uniform (dense weights U(-0.99, 0.99))")
+    p_train.add_argument("--noise", metavar="KIND:LEVEL",
+                         help="NSM noise: bernoulli:P (blank-out, default bernoulli:0.5) or "
+                              "gaussian:SIGMA (xi ~ N(1, SIGMA^2))")
+    p_train.add_argument("--estimator", choices=["erf", "binconcrete", "released"],
+                         help="NSM gradient: erf (paper 2.3, default), binconcrete (SI 4.6), "
+                              "released (the released code's BinConcrete forward, log(phi) "
+                              "logit)")
+    p_train.add_argument("--noise-site", choices=["synapse", "input"],
+                         help="NSM linear layers: noise per synapse (paper, default) or per "
+                              "input neuron (the released code)")
+    p_train.add_argument("--no-data-init", action="store_true",
+                         help="NSM: skip eq. 8's data-dependent init (as the released code)")
     p_train.add_argument("--data-path", help="local copy of the dataset instead of the cache")
     p_train.add_argument("--device", help="torch device, e.g. cuda (default cpu)")
     p_train.set_defaults(func=cmd_train)
@@ -259,7 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     converted = argparse.ArgumentParser(add_help=False)
     converted.add_argument("--checkpoint", required=True, help="folder written by `train`")
-    converted.add_argument("--method", default="scann", choices=sorted(METHODS))
+    converted.add_argument("--method", choices=sorted(METHODS),
+                           help="how to sample the network (default: its architecture's: scann "
+                                "for mlp/conv, nsm for nsm-*/stnn-mlp)")
     converted.add_argument("--precision", default="full",
                            help="coin precision: full, or bits such as 8 or 4 (default full)")
 

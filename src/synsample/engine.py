@@ -169,7 +169,8 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
 
     ``tile``: in shared mode each chunk's draws are made once per block and applied to tiles of
     this many items, so that the layer outputs stay in cache (votes do not depend on it;
-    default: :func:`auto_tile`).
+    default: :func:`auto_tile`, or no tiling in independent mode; at most the model's
+    ``rows_per_call`` item-sample rows per call).
 
     ``adaptive``: an :class:`~synsample.adaptive.AdaptiveStop` rule; an item stops once its
     plurality is settled (``Prediction.passes`` holds the passes each item got). In shared
@@ -198,7 +199,10 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     if batch_size is None:
         batch_size = auto_batch_size(model, x_all, mode, dev)
     if tile is None:
-        tile = auto_tile(model, sample_chunk)
+        # independent draws do not depend on the tile: no tiling unless the model asks for it
+        tile = auto_tile(model, sample_chunk) if mode == "shared" else n_items
+        if model.rows_per_call is not None:
+            tile = min(tile, max(1, model.rows_per_call // sample_chunk))
     devices = model.devices()
     bits_before = sum(d.random_bits for d in devices)
     bar = None
@@ -213,7 +217,7 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     for block, start in enumerate(range(0, n_items, batch_size)):
         h = model.prefix(x_all[start:start + batch_size].to(dev))
         blocks.append(_sample_block(model, h, chunks, checkpoints, base_seed, mode, block, start,
-                                    tile if mode == "shared" else h.shape[0], adaptive,
+                                    tile, adaptive,
                                     rule_looks, bar))
         if block == 0:
             first_block_bits = sum(d.random_bits for d in devices) - bits_before

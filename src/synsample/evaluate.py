@@ -32,15 +32,30 @@ def load_deterministic(folder: Path) -> dict[str, torch.Tensor]:
     return load_file(str(folder / DETERMINISTIC_FILE))
 
 
-def sample_checkpoint(folder: str | Path, method: str = "scann", precision: str = "full",
+def method_for(config: dict[str, Any], method: str | None) -> str:
+    """``method``, or the one the checkpoint's architecture is sampled with by default."""
+    from synsample import models
+    from synsample.errors import ConfigError
+
+    if method is not None:
+        return method
+    arch = models.ARCHS.get(config.get("arch", ""))
+    if arch is None or arch.method is None:
+        raise ConfigError(f"the {config.get('arch')} network is deterministic, there is nothing "
+                          "to sample; give --method scann to read its weights as coins")
+    return arch.method
+
+
+def sample_checkpoint(folder: str | Path, method: str | None = None, precision: str = "full",
                       samples: int = 1000, seed: int = 0, mode: str = "shared",
                       data_path: str | Path | None = None, limit: int | None = None,
                       progress: bool = True, **predict_kw: Any
                       ) -> tuple[Prediction, data.Dataset]:
-    """Convert the checkpoint in ``folder`` with ``method`` and a coin of ``precision``, sample
-    it ``samples`` times on the test split of its dataset (the first ``limit`` items if given)
-    and return the Prediction and that test set."""
+    """Convert the checkpoint in ``folder`` with ``method`` (default: its architecture's) and a
+    coin of ``precision``, sample it ``samples`` times on the test split of its dataset (the
+    first ``limit`` items if given) and return the Prediction and that test set."""
     model, config = checkpoint.load_model(folder)
+    method = method_for(config, method)
     test = data.load(config["dataset"], "test", path=data_path)
     if limit is not None:
         test = test.subset(limit)
@@ -51,7 +66,7 @@ def sample_checkpoint(folder: str | Path, method: str = "scann", precision: str 
     return pred, test
 
 
-def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str = "scann",
+def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None = None,
                         precision: str = "full", samples: int = 1000, seed: int = 0,
                         mode: str = "shared", score: str = "vote-entropy",
                         ood_items: int = 2000, ood_sets: tuple[str, ...] | None = None,
@@ -65,6 +80,7 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str = "scan
     from synsample.report.evaluation import write_evaluation
 
     model, config = checkpoint.load_model(folder)
+    method = method_for(config, method)
     test = data.load(config["dataset"], "test", path=data_path)
     if limit is not None:
         test = test.subset(limit)

@@ -2,8 +2,12 @@
 
 scANN (paper 000, section II.B): RMSprop, categorical cross-entropy, batch 100, dropout, and the
 weights of the layers to be sampled kept in [-1, 1] by clipping after every optimizer step (a
-Keras kernel constraint). Training is resumable: the checkpoint is written after every epoch,
-and each epoch's shuffling and dropout are seeded by ``(seed, epoch)``.
+Keras kernel constraint). Neural Sampling Machines (paper 002, sections 2.3 and 3): Adam at
+3e-4, batch 100, no constraint, the data-dependent initialisation of eq. 8 on one batch of 100
+before the first step, and sampled binary states in every training pass. An architecture
+brings its own defaults (:meth:`TrainConfig.for_arch`). Training is resumable: the checkpoint is
+written after every epoch, and each epoch's shuffling and noise are seeded by
+``(seed, epoch)``.
 """
 
 from __future__ import annotations
@@ -39,27 +43,83 @@ class TrainConfig:
     # reference [22] (Srivastava et al.) recommends. scANN accuracy depends on it (README).
     dropout: float = 0.5
     init: str = "glorot"
-    weight_bound: float = 1.0
+    #: clip the weights of nn.Linear layers into [-bound, bound] after every step (None: never)
+    weight_bound: float | None = 1.0
     #: under-represent one class (paper 000, III.C): drop this fraction of its training items
     holdout_class: int | None = None
     holdout_fraction: float = 0.0
+    #: ``rmsprop`` (paper 000) or ``adam`` (paper 002)
+    optimizer: str = "rmsprop"
+    #: eq. 8 of paper 002 on the first batch of 100 training items (NSM layers)
+    data_init: bool = False
+    #: the NSM layers' noise (``bernoulli:P`` or ``gaussian:SIGMA``), estimator, linear site
+    noise: str | None = None
+    estimator: str = "erf"
+    noise_site: str = "synapse"
+    #: record the 15/50/85th percentiles of the last stochastic hidden layer's input (the
+    #: argument of its firing probability) for this many first steps (paper 002, Fig. 2)
+    trace_steps: int = 0
+
+    @classmethod
+    def for_arch(cls, arch: str, **overrides: Any) -> TrainConfig:
+        """The config of ``arch`` with its own training defaults (``models.ARCHS``), then the
+        ``overrides`` that are not None."""
+        if arch not in models.ARCHS:
+            raise ConfigError(f"unknown architecture {arch!r}; available: "
+                              f"{', '.join(models.ARCHS)}")
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return cls(**{"arch": arch, **models.ARCHS[arch].train_defaults, **given})
 
     def job_config(self) -> dict[str, Any]:
-        """The fields that name a training job; the hold-out ones only when used, so that the
-        jobs of ordinary runs keep their cache keys."""
+        """The fields that name a training job; the optional ones only when they differ from
+        their defaults, so that the jobs of earlier runs keep their cache keys."""
         cfg = asdict(self)
         if self.holdout_class is None:
             cfg.pop("holdout_class")
             cfg.pop("holdout_fraction")
+        for name, default in _OPTIONAL.items():
+            if cfg[name] == default:
+                cfg.pop(name)
         return cfg
 
     def check(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch size must be positive integers")
-        if self.lr <= 0 or self.weight_bound <= 0:
+        if self.lr <= 0 or (self.weight_bound is not None and self.weight_bound <= 0):
             raise ConfigError("the learning rate and the weight bound must be positive")
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; use one of "
+                              f"{', '.join(OPTIMIZERS)}")
+        if self.trace_steps < 0:
+            raise ConfigError("trace_steps must be 0 or more")
         if not 0.0 <= self.holdout_fraction <= 1.0:
             raise ConfigError(f"holdout_fraction must be in [0, 1], got {self.holdout_fraction}")
+
+
+#: fields added after the first jobs were cached, left out of a job's config at their default
+_OPTIONAL: dict[str, Any] = {"optimizer": "rmsprop", "data_init": False, "noise": None,
+                             "estimator": "erf", "noise_site": "synapse", "trace_steps": 0}
+
+
+def _rmsprop(params, config: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.RMSprop(params, lr=config.lr, alpha=config.rho, eps=config.eps)
+
+
+def _adam(params, config: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.Adam(params, lr=config.lr)
+
+
+OPTIMIZERS: dict[str, Callable[[Any, TrainConfig], torch.optim.Optimizer]] = {
+    "rmsprop": _rmsprop, "adam": _adam}
+
+
+def traced_layer(model: nn.Module) -> nn.Module | None:
+    """The last stochastic hidden layer (the one paper 002's Fig. 2 looks at), if any."""
+    found = None
+    for m in model.modules():
+        if hasattr(m, "trace_argument"):
+            found = m
+    return found
 
 
 def holdout_indices(labels: torch.Tensor, cls: int, fraction: float, seed: int) -> torch.Tensor:
@@ -76,9 +136,12 @@ def holdout_indices(labels: torch.Tensor, cls: int, fraction: float, seed: int) 
     return torch.nonzero(keep)[:, 0]
 
 
-def constrain_(model: nn.Module, bound: float = 1.0,
+def constrain_(model: nn.Module, bound: float | None = 1.0,
                types: tuple[type, ...] = (nn.Linear,)) -> None:
-    """Clip the weights of every layer of ``types`` into [-bound, bound], in place."""
+    """Clip the weights of every layer of ``types`` into [-bound, bound], in place (None:
+    leave them)."""
+    if bound is None:
+        return
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, types):
@@ -88,7 +151,8 @@ def constrain_(model: nn.Module, bound: float = 1.0,
 @torch.no_grad()
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
              batch_size: int = 1000) -> float:
-    """Deterministic accuracy of ``model`` (eval mode) on uint8 images."""
+    """Accuracy of ``model`` (eval mode) on uint8 images: deterministic, or one sampled pass
+    for a stochastic network (an NSM samples in every pass)."""
     was = model.training
     model.eval()
     dev = next(model.parameters()).device
@@ -101,7 +165,8 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 
 _IMMUTABLE = ("dataset", "arch", "seed", "batch_size", "lr", "rho", "eps", "dropout", "init",
-              "weight_bound", "holdout_class", "holdout_fraction")
+              "weight_bound", "holdout_class", "holdout_fraction", "optimizer", "data_init",
+              "noise", "estimator", "noise_site")
 
 
 def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = None,
@@ -118,13 +183,13 @@ def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = N
     train_set = data.load(config.dataset, "train", path=data_path)
     test_set = data.load(config.dataset, "test", path=data_path)
     shape = tuple(train_set.images.shape[1:])
-    model = models.build(config.arch, input_shape=shape, num_classes=train_set.num_classes,
-                         dropout=config.dropout, init=config.init, seed=config.seed)
+    model = models.build_from_config(asdict(config), shape, train_set.num_classes,
+                                     seed=config.seed)
     dev = torch.device(device or "cpu")
     model.to(dev)
-    optimizer = torch.optim.RMSprop(model.parameters(), lr=config.lr, alpha=config.rho,
-                                    eps=config.eps)
+    optimizer = OPTIMIZERS[config.optimizer](model.parameters(), config)
     history: list[dict[str, Any]] = []
+    trace: list[list[float]] = []
     if checkpoint.exists(out):
         saved = checkpoint.read_config(out)
         defaults = TrainConfig()
@@ -140,14 +205,16 @@ def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = N
         if not checkpoint.load_optimizer(out, optimizer):
             log(f"{out}: no optimizer state, resuming with a fresh optimizer")
         history = list(saved.get("history", []))
+        trace = list(saved.get("argument_percentiles", []))
         if len(history) >= config.epochs:
             log(f"{out}: already trained for {len(history)} epochs")
             return {**saved, "epochs": max(config.epochs, saved.get("epochs", 0))}
         log(f"{out}: resuming at epoch {len(history) + 1} of {config.epochs}")
     meta = {**asdict(config), "input_shape": list(shape), "num_classes": train_set.num_classes,
             "classes": list(train_set.classes), "data_source": train_set.source,
-            "constraint": f"weights of nn.Linear layers clipped to [-{config.weight_bound}, "
-                          f"{config.weight_bound}] after every step"}
+            "constraint": "none" if config.weight_bound is None else
+            f"weights of nn.Linear layers clipped to [-{config.weight_bound}, "
+            f"{config.weight_bound}] after every step"}
     loss_fn = nn.CrossEntropyLoss()
     x_all, y_all = train_set.images, train_set.labels
     if config.holdout_class is not None:
@@ -155,13 +222,24 @@ def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = N
         x_all, y_all = x_all[keep], y_all[keep]
         meta["holdout_removed"] = len(train_set) - len(keep)
     n = len(y_all)
+    if config.data_init and not history:
+        from synsample.nn.nsm import data_dependent_init_
+
+        torch.manual_seed(derive_seed(config.seed, 0x1417))
+        first = torch.randperm(n, generator=torch.Generator().manual_seed(
+            derive_seed(config.seed, 0)))[:100]
+        meta["data_init_stats"] = data_dependent_init_(model.train(), x_all[first].to(dev))
+    elif history:
+        meta["data_init_stats"] = saved.get("data_init_stats")
+    traced = traced_layer(model) if config.trace_steps else None
+    step = len(history) * ((n + config.batch_size - 1) // config.batch_size)
     from tqdm.auto import tqdm
 
     for epoch in range(len(history), config.epochs):
         start = time.perf_counter()
         order = torch.randperm(n, generator=torch.Generator().manual_seed(
             derive_seed(config.seed, epoch)))
-        torch.manual_seed(derive_seed(config.seed, epoch, 1))  # dropout masks
+        torch.manual_seed(derive_seed(config.seed, epoch, 1))  # dropout masks, NSM noise
         model.train()
         total_loss, correct = 0.0, 0
         steps = range(0, n, config.batch_size)
@@ -170,7 +248,14 @@ def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = N
         for i in bar:
             idx = order[i:i + config.batch_size]
             x, y = x_all[idx].to(dev), y_all[idx].to(dev)
+            if traced is not None:
+                traced.trace_argument = step < config.trace_steps
             logits = model(x)
+            if traced is not None and traced.trace_argument:
+                q = torch.quantile(traced.last_argument.flatten().float(),
+                                   torch.tensor([0.15, 0.5, 0.85], device=dev))
+                trace.append([step, *q.tolist()])
+            step += 1
             loss = loss_fn(logits, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -182,8 +267,9 @@ def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = N
         record = {"epoch": epoch + 1, "loss": total_loss / n, "train_accuracy": correct / n,
                   "test_accuracy": test_acc, "seconds": time.perf_counter() - start}
         history.append(record)
-        checkpoint.save(out, model, {**meta, "epochs": config.epochs, "history": history},
-                        optimizer)
+        extra = {"argument_percentiles": trace} if trace else {}
+        checkpoint.save(out, model, {**meta, "epochs": config.epochs, "history": history,
+                                     **extra}, optimizer)
         log(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}, train "
             f"{record['train_accuracy']:.4f}, test {test_acc:.4f} ({record['seconds']:.1f} s)")
     return checkpoint.read_config(out)

@@ -1,6 +1,7 @@
 """The device-model interface: a source of random bits that says what it realises and counts.
 
-Methods never call ``torch.rand`` themselves: they ask a device model for Bernoulli draws, so the
+Methods never call ``torch.rand`` themselves: they ask a device model for draws (Bernoulli for
+coins, :class:`RandomSource`; other distributions subclass :class:`NoiseSource`), so the
 device decides what probabilities it can realise (precision, bias, spread) and counts every
 random bit it produced, for the cost model.
 """
@@ -13,8 +14,8 @@ from typing import Any
 import torch
 
 
-class RandomSource(ABC):
-    """A device model that makes Bernoulli draws and counts the random bits it used."""
+class NoiseSource(ABC):
+    """A device model that makes random draws and counts the random bits it used."""
 
     #: short name used in reports and configs
     name: str = "device"
@@ -25,7 +26,7 @@ class RandomSource(ABC):
     @property
     @abstractmethod
     def bits_per_draw(self) -> int:
-        """Random bits one Bernoulli draw consumes on this device."""
+        """Random bits one draw consumes on this device."""
 
     @property
     def random_bits(self) -> int:
@@ -34,6 +35,23 @@ class RandomSource(ABC):
 
     def reset_counts(self) -> None:
         self.draws = 0
+
+    def count(self, draws: int) -> None:
+        """Record ``draws`` draws made outside the device's own methods (counter-based kernels,
+        or draws a simulation replaces by an exact equivalent)."""
+        self.draws += int(draws)
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-able description (name, parameters, bits per draw) for reports."""
+        return {"device": self.name, "bits_per_draw": self.bits_per_draw}
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v}" for k, v in self.describe().items() if k != "device")
+        return f"{type(self).__name__}({params})"
+
+
+class RandomSource(NoiseSource):
+    """A device model that makes Bernoulli draws and counts the random bits it used."""
 
     @abstractmethod
     def probability(self, p: torch.Tensor) -> torch.Tensor:
@@ -51,10 +69,6 @@ class RandomSource(ABC):
         self.draws += u.numel()
         return u < prob
 
-    def count(self, draws: int) -> None:
-        """Record ``draws`` Bernoulli draws made outside :meth:`draw` (counter-based kernels)."""
-        self.draws += int(draws)
-
     def counter_thresholds(self, prob: torch.Tensor) -> tuple[int, torch.Tensor]:
         """The draw as an integer comparator, for counter-based generators.
 
@@ -67,11 +81,3 @@ class RandomSource(ABC):
         if not 1 <= bits <= 24:
             raise ValueError(f"{self!r}: counter-based draws support 1 to 24 bits per draw")
         return bits, torch.ceil(prob.to(torch.float64) * 2.0 ** bits).to(torch.int64)
-
-    def describe(self) -> dict[str, Any]:
-        """A JSON-able description (name, parameters, bits per draw) for reports."""
-        return {"device": self.name, "bits_per_draw": self.bits_per_draw}
-
-    def __repr__(self) -> str:
-        params = ", ".join(f"{k}={v}" for k, v in self.describe().items() if k != "device")
-        return f"{type(self).__name__}({params})"

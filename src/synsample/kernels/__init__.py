@@ -145,11 +145,12 @@ def _prepared_comparator(threshold: torch.Tensor, sign: torch.Tensor, bits: int
     return made
 
 
-def coinflip(x: torch.Tensor, n: int, threshold: torch.Tensor, sign: torch.Tensor, bits: int,
+def coinflip(x: torch.Tensor, n: int, threshold: torch.Tensor, value: torch.Tensor, bits: int,
              items: torch.Tensor, first_sample: int, key: int
              ) -> tuple[torch.Tensor, int] | None:
     """The compiled twin of :func:`synsample.nn.counter_rng.coinflip_reference` (same
     arguments, same bits), or None when it cannot run (no compiler, or a non-CPU tensor).
+    ``value``: what each coin gates (``sign(w)`` for scANN, ``w`` for NSM blank-out).
 
     Items are split over ``torch.get_num_threads()`` threads (ctypes releases the GIL)."""
     if x.device.type != "cpu":
@@ -159,7 +160,7 @@ def coinflip(x: torch.Tensor, n: int, threshold: torch.Tensor, sign: torch.Tenso
         return None
     x = x.to(torch.float32).contiguous()
     b, d_in, out = x.shape[0], x.shape[2], threshold.shape[1]
-    limit, sign = _prepared_comparator(threshold, sign, bits)
+    limit, sign = _prepared_comparator(threshold, value, bits)
     items = items.to(torch.int64).contiguous()
     y = torch.empty(b, n, out, dtype=torch.float32)
     sample_stride = 0 if x.shape[1] == 1 else d_in

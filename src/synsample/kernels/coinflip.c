@@ -7,8 +7,11 @@
  *   word        h = finish32(lo32(k) + (input * out + output) * 0x9E3779B9, hi32(k))
  *   coin        1 when (h >> (32 - bits)) < threshold, i.e. h <= limit = threshold << (32 - bits)
  *               minus 1 (the caller passes limit, and a zero sign where threshold is 0)
- *   y[item][sample][output] = sum over inputs, in increasing order, of coin * sign * x
+ *   y[item][sample][output] = sum over inputs, in increasing order, of coin * value * x
  *
+ * value is what a coin gates: sign(w) for scANN's coin-flip weights, the weight w itself for the
+ * blank-out synapses of a Neural Sampling Machine (paper 002, eq. 5). The arrays keep the name
+ * sign below.
  * Inputs equal to zero draw no coins (they cannot change the sum); the return value counts the
  * coins drawn, for the device's bit counter, or is -1 when out of memory.
  * limit and sign are [in][out_pad], out_pad = out rounded up to a multiple of LANES.

@@ -5,11 +5,11 @@ from __future__ import annotations
 from types import ModuleType
 
 from synsample.errors import ConfigError
-from synsample.methods import scann
+from synsample.methods import nsm, scann
 
-METHODS: dict[str, ModuleType] = {"scann": scann}
+METHODS: dict[str, ModuleType] = {"scann": scann, "nsm": nsm}
 
-__all__ = ["METHODS", "get", "scann"]
+__all__ = ["METHODS", "get", "nsm", "scann"]
 
 
 def get(name: str) -> ModuleType:

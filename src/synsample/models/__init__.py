@@ -1,28 +1,42 @@
 """The papers' architectures, by name. Every model takes raw uint8 images ``[N, C, H, W]`` and
 scales them in its first layer (:class:`ScaleInput`), so the engine sees integer inputs.
 
-=============  ==========================================================  ==================
-name           layers                                                      paper
-=============  ==========================================================  ==================
-``mlp``        784-400-10, ReLU, dropout                                   000, Table I
-``conv``       784-[32x3x3]-100-10 (no pooling: 26x26x32 = 21632 -> 100)   000, Table I
-``cifar-conv`` 32(3x3)-64(3x3)-128(3x3)-256-128-10, 2x2 max-pool per conv  000, section II.B
-=============  ==========================================================  ==================
+=============== ========================================================  ==================
+name            layers                                                    paper
+=============== ========================================================  ==================
+``mlp``         784-400-10, ReLU, dropout                                 000, Table I
+``conv``        784-[32x3x3]-100-10 (no pooling: 26x26x32 = 21632 -> 100) 000, Table I
+``cifar-conv``  32(3x3)-64(3x3)-128(3x3)-256-128-10, 2x2 max-pool / conv  000, section II.B
+``nsm-mlp``     784-300-300-300-10 NSM (sign units, noisy synapses)       002, Table 1
+``stnn-mlp``    784-300-300-300-10 sigmoid stochastic binary units        002, Table 1
+``relu-mlp``    784-300-300-300-10 ReLU, deterministic                    002, section 3.2
+``sigmoid-mlp`` 784-300-300-300-10 sigmoid, deterministic                 002, section 3.2
+``nsm-conv``    32(5x5)-pool-64(5x5)-pool-512-10 NSM                      002, Table 2 / 6
+``dcnn``        the same, deterministic ReLU (the paper's dCNN)           002, Table 2 / 6
+=============== ========================================================  ==================
+
+Paper 002's networks (``nsm-*``, ``stnn-mlp``, ``relu-mlp``, ``sigmoid-mlp``, ``dcnn``) binarise
+their inputs to -1/+1 (section 3.3) and end in an ordinary linear read-out, as the released code
+does. The stochastic ones (``nsm-*``, ``stnn-mlp``) sample in training and inference alike; their
+method is ``nsm``.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
 import torch
 from torch import nn
 
 from synsample.errors import ConfigError
+from synsample.nn.nsm import Binarize, NSMConv2d, NSMLinear, StochasticSigmoidLinear
 from synsample.nn.scale import ScaleInput
 
-__all__ = ["ARCHS", "Arch", "ScaleInput", "build"]
+__all__ = ["ARCHS", "Arch", "ScaleInput", "build", "build_from_config"]
 
 
 def init_glorot_(model: nn.Module) -> nn.Module:
@@ -51,7 +65,7 @@ INITS: dict[str, Callable[[nn.Module], nn.Module]] = {"glorot": init_glorot_,
 
 
 def _mlp(input_shape: tuple[int, ...], num_classes: int, dropout: float,
-         hidden: tuple[int, ...] = (400,)) -> nn.Sequential:
+         hidden: tuple[int, ...] = (400,), **_: Any) -> nn.Sequential:
     layers: list[nn.Module] = [ScaleInput(), nn.Flatten()]
     width = math.prod(input_shape)
     for h in hidden:
@@ -62,7 +76,7 @@ def _mlp(input_shape: tuple[int, ...], num_classes: int, dropout: float,
 
 
 def _conv(input_shape: tuple[int, ...], num_classes: int, dropout: float,
-          filters: int = 32, hidden: int = 100) -> nn.Sequential:
+          filters: int = 32, hidden: int = 100, **_: Any) -> nn.Sequential:
     c, h, w = input_shape
     flat = filters * (h - 2) * (w - 2)
     return nn.Sequential(
@@ -70,7 +84,8 @@ def _conv(input_shape: tuple[int, ...], num_classes: int, dropout: float,
         nn.Linear(flat, hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, num_classes))
 
 
-def _cifar_conv(input_shape: tuple[int, ...], num_classes: int, dropout: float) -> nn.Sequential:
+def _cifar_conv(input_shape: tuple[int, ...], num_classes: int, dropout: float,
+                **_: Any) -> nn.Sequential:
     c, h, w = input_shape
     layers: list[nn.Module] = [ScaleInput()]
     for cin, cout in ((c, 32), (32, 64), (64, 128)):
@@ -82,12 +97,71 @@ def _cifar_conv(input_shape: tuple[int, ...], num_classes: int, dropout: float) 
     return nn.Sequential(*layers)
 
 
+#: paper 002's hidden layers for permutation-invariant MNIST (section 3.1)
+PI_HIDDEN = (300, 300, 300)
+
+
+def _paper002_mlp(input_shape: tuple[int, ...], num_classes: int, dropout: float, unit: str,
+                  noise: str = "bernoulli:0.5", estimator: str = "erf", site: str = "synapse",
+                  **_: Any) -> nn.Sequential:
+    """784-300-300-300-10 on binarised inputs: ``unit`` is ``nsm``, ``stnn``, ``relu`` or
+    ``sigmoid``; the read-out is an ordinary linear layer. No dropout: the NSM's noise is its
+    regulariser, and the paper's baselines share the recipe."""
+    layers: list[nn.Module] = [Binarize(), nn.Flatten()]
+    width = math.prod(input_shape)
+    for h in PI_HIDDEN:
+        if unit == "nsm":
+            layers.append(NSMLinear(width, h, noise=noise, estimator=estimator, site=site))
+        elif unit == "stnn":
+            layers.append(StochasticSigmoidLinear(width, h))
+        else:
+            layers += [nn.Linear(width, h), nn.ReLU() if unit == "relu" else nn.Sigmoid()]
+        width = h
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)
+
+
+def _paper002_conv(input_shape: tuple[int, ...], num_classes: int, dropout: float,
+                   stochastic: bool, noise: str = "bernoulli:0.5", estimator: str = "erf",
+                   site: str = "synapse", **_: Any) -> nn.Sequential:
+    """SI 4.9, Table 6: 5x5 conv 32, 2x2 max-pool, 5x5 conv 64, 2x2 max-pool, FC 512, read-out;
+    NSM layers (``stochastic``) or Conv/Linear + ReLU (the dCNN)."""
+    c, h, w = input_shape
+    layers: list[nn.Module] = [Binarize()]
+    for cin, cout in ((c, 32), (32, 64)):
+        if stochastic:
+            layers.append(NSMConv2d(cin, cout, 5, (h, w), noise=noise, estimator=estimator))
+        else:
+            layers += [nn.Conv2d(cin, cout, 5), nn.ReLU()]
+        h, w = (h - 4) // 2, (w - 4) // 2
+        layers.append(nn.MaxPool2d(2))
+    flat = 64 * h * w
+    layers.append(nn.Flatten())
+    if stochastic:
+        layers.append(NSMLinear(flat, 512, noise=noise, estimator=estimator, site=site))
+    else:
+        layers += [nn.Linear(flat, 512), nn.ReLU()]
+    layers.append(nn.Linear(512, num_classes))
+    return nn.Sequential(*layers)
+
+
+#: how paper 002 trains (Adam, learning rate 3e-4, batch 100, data-dependent init, no clipping)
+NSM_TRAINING: dict[str, Any] = {"optimizer": "adam", "lr": 3e-4, "weight_bound": None,
+                                "dropout": 0.0, "data_init": True}
+#: the deterministic baselines of paper 002: the same recipe without the NSM's init
+PAPER002_TRAINING: dict[str, Any] = {**NSM_TRAINING, "data_init": False}
+
+
 @dataclass(frozen=True)
 class Arch:
     name: str
     builder: Callable[..., nn.Sequential]
     input_shape: tuple[int, int, int]
     description: str
+    #: the method that samples it by default (None: deterministic, nothing to sample)
+    method: str | None = "scann"
+    #: training settings that differ from :class:`synsample.train.TrainConfig`'s defaults
+    train_defaults: dict[str, Any] = field(default_factory=dict)
 
 
 ARCHS: dict[str, Arch] = {a.name: a for a in (
@@ -95,17 +169,40 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("conv", _conv, (1, 28, 28), "784-[32x3x3]-100-10 conv net (paper 000, Table I)"),
     Arch("cifar-conv", _cifar_conv, (3, 32, 32),
          "32(3x3)-64(3x3)-128(3x3)-256-128-10 conv net (paper 000, CIFAR-10)"),
+    Arch("nsm-mlp", partial(_paper002_mlp, unit="nsm"), (1, 28, 28),
+         "784-300-300-300-10 Neural Sampling Machine (paper 002, Table 1)", "nsm",
+         {**NSM_TRAINING, "noise": "bernoulli:0.5"}),
+    Arch("stnn-mlp", partial(_paper002_mlp, unit="stnn"), (1, 28, 28),
+         "784-300-300-300-10 sigmoid stochastic network, StNN (paper 002, Table 1)", "nsm",
+         PAPER002_TRAINING),
+    Arch("relu-mlp", partial(_paper002_mlp, unit="relu"), (1, 28, 28),
+         "784-300-300-300-10 ReLU network, binarised inputs (paper 002, section 3.2)", None,
+         PAPER002_TRAINING),
+    Arch("sigmoid-mlp", partial(_paper002_mlp, unit="sigmoid"), (1, 28, 28),
+         "784-300-300-300-10 sigmoid network, binarised inputs (paper 002, section 3.2)", None,
+         PAPER002_TRAINING),
+    Arch("nsm-conv", partial(_paper002_conv, stochastic=True), (1, 28, 28),
+         "32(5x5)-pool-64(5x5)-pool-512-10 NSM conv net (paper 002, Table 2, SI 4.9)", "nsm",
+         {**NSM_TRAINING, "noise": "bernoulli:0.5"}),
+    Arch("dcnn", partial(_paper002_conv, stochastic=False), (1, 28, 28),
+         "32(5x5)-pool-64(5x5)-pool-512-10 deterministic CNN (paper 002, Table 2)", None,
+         PAPER002_TRAINING),
 )}
 
 
 def build(name: str, input_shape: tuple[int, ...] | None = None, num_classes: int = 10,
-          dropout: float = 0.5, init: str = "glorot", seed: int | None = None) -> nn.Sequential:
+          dropout: float = 0.5, init: str = "glorot", seed: int | None = None,
+          **options: Any) -> nn.Sequential:
     """Build architecture ``name`` for inputs of ``input_shape`` (default: the paper's).
 
-    Returns an ``nn.Sequential`` whose first layer scales uint8 pixels by 1/255. ``init``:
-    ``glorot`` (Keras default, how we read paper 000) or ``uniform`` (U(-0.99, 0.99) dense
-    weights). ``seed`` makes the initialisation reproducible.
+    Returns an ``nn.Sequential`` whose first layer scales uint8 pixels by 1/255 (paper 000's
+    networks) or binarises them (paper 002's). ``init``: ``glorot`` (Keras default, how we read
+    paper 000) or ``uniform`` (U(-0.99, 0.99) dense weights); NSM layers keep PyTorch's default
+    and get eq. 8's data-dependent init in training. ``seed`` makes the initialisation
+    reproducible. ``options`` for NSM networks: ``noise`` (``bernoulli:P``, ``gaussian:SIGMA``),
+    ``estimator``, ``site`` (see :mod:`synsample.nn.nsm`); None values mean the default.
     """
+    options = {k: v for k, v in options.items() if v is not None}
     if name not in ARCHS:
         raise ConfigError(f"unknown architecture {name!r}; available: {', '.join(ARCHS)}")
     if init not in INITS:
@@ -114,14 +211,27 @@ def build(name: str, input_shape: tuple[int, ...] | None = None, num_classes: in
         raise ConfigError(f"dropout must be in [0, 1), got {dropout}")
     arch = ARCHS[name]
     shape = tuple(input_shape) if input_shape is not None else arch.input_shape
-    if len(shape) != 3 or min(shape) < 1 or (name == "conv" and min(shape[1:]) < 3):
+    if len(shape) != 3 or min(shape) < 1 or (name == "conv" and min(shape[1:]) < 3) or (
+            name in ("nsm-conv", "dcnn") and min(shape[1:]) < 16):
         raise ConfigError(f"{name} needs an input shape (C, H, W), got {shape}")
     state = torch.random.get_rng_state()
     if seed is not None:
         torch.manual_seed(seed)
     try:
-        model = INITS[init](arch.builder(shape, num_classes, dropout))
+        model = INITS[init](arch.builder(shape, num_classes, dropout, **options))
     finally:
         if seed is not None:
             torch.random.set_rng_state(state)
+    for qualified, module in model.named_modules():
+        if hasattr(module, "layer_name"):  # names key the counter-based draws of each layer
+            module.layer_name = qualified
     return model
+
+
+def build_from_config(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int,
+                      seed: int | None = None) -> nn.Sequential:
+    """The architecture a training (or checkpoint) config names, with its options."""
+    return build(config["arch"], input_shape=input_shape, num_classes=num_classes,
+                 dropout=config.get("dropout", 0.5), init=config.get("init", "glorot"),
+                 seed=seed, noise=config.get("noise"), estimator=config.get("estimator"),
+                 site=config.get("noise_site"))

@@ -9,7 +9,7 @@ from synsample import kernels
 from synsample.devices import IdealCoin, RandomSource
 from synsample.errors import ConfigError
 from synsample.nn import counter_rng
-from synsample.nn.sampling import SampledLayer, SamplingContext
+from synsample.nn.sampling import SampledLayer, SamplingContext, per_sample_linear
 
 
 class CoinFlipLinear(SampledLayer):
@@ -146,15 +146,7 @@ class CoinFlipLinear(SampledLayer):
         x = x.to(self.weight.dtype)
         if ctx.mode == "independent":
             return self._finish(self._independent(x, ctx))
-        weights = self._shared_draws(ctx, x.dtype)
-        if not ctx.expanded(x.shape[0]):
-            # the same input for every sample: one GEMM against the n stacked weight draws
-            y = x @ weights.reshape(n * out, self.in_features).T
-            return self._finish(y.reshape(ctx.batch * n, out))
-        # item-major rows: sample k of every item is a strided view, one GEMM per sample
-        xs = x.reshape(ctx.batch, n, self.in_features)
-        y = torch.stack([xs[:, k] @ weights[k].T for k in range(n)], dim=1)
-        return self._finish(y.reshape(ctx.batch * n, out))
+        return self._finish(per_sample_linear(x, self._shared_draws(ctx, x.dtype), ctx))
 
     def _counter_comparator(self) -> tuple[int, torch.Tensor, torch.Tensor]:
         """``(bits, thresholds [in, out], sign(w) [in, out])``, kept while weight and coin are

@@ -23,9 +23,10 @@ coinflip.c``) and the pure-PyTorch twin :func:`coinflip_reference` here:
   are the device's uniform number.
 
 The sum ``y[b, s, j] = sum_i coin * sign(w_ij) * x[b, s, i]`` is taken in float32 in increasing
-``i``, in both implementations, so they agree bit for bit (each term is exact: ``sign`` is -1,
-0 or 1). Zero inputs draw no coins (they cannot change the sum), which is both the saving and
-what the device counters count.
+``i``, in both implementations, so they agree bit for bit (each product is rounded once, the
+same way in both). The gated value may be any float matrix: paper 002's blank-out synapses
+gate the weight itself (:mod:`synsample.nn.nsm`). Zero inputs draw no coins (they cannot
+change the sum), which is both the saving and what the device counters count.
 """
 
 from __future__ import annotations
@@ -96,14 +97,15 @@ def words(keys: torch.Tensor, rows: torch.Tensor, outputs: int) -> torch.Tensor:
     return h ^ (h >> 16)
 
 
-def coinflip_reference(x: torch.Tensor, n: int, threshold: torch.Tensor, sign: torch.Tensor,
+def coinflip_reference(x: torch.Tensor, n: int, threshold: torch.Tensor, value: torch.Tensor,
                        bits: int, items: torch.Tensor, first_sample: int, key: int
                        ) -> tuple[torch.Tensor, int]:
-    """Independent-mode outputs ``[items, n, out]`` and the number of coins drawn.
+    """Independent-mode outputs ``y[b, s, j] = sum_i coin * value[i, j] * x[b, s, i]``
+    ``[items, n, out]`` and the number of coins drawn.
 
     ``x``: ``[items, n, in]`` float32, or ``[items, 1, in]`` for an input shared by the ``n``
-    samples;
-    ``threshold`` (int64) and ``sign`` (float32): ``[in, out]``; ``items``: the global index of
+    samples; ``threshold`` (int64) and ``value`` (float32, what each coin gates: ``sign(w)``
+    for scANN, ``w`` for NSM blank-out synapses): ``[in, out]``; ``items``: the global index of
     each item; samples are ``first_sample, first_sample + 1, ...``. Pure PyTorch, any device.
     """
     b = x.shape[0]
@@ -119,7 +121,7 @@ def coinflip_reference(x: torch.Tensor, n: int, threshold: torch.Tensor, sign: t
         h = words(keys, rows, out)  # [b, n, r, out]
         coins = (h >> (32 - bits)) < threshold[rows][None, None]
         for r, i in enumerate(rows.tolist()):
-            v = sign[i] * x[:, :, i, None]
+            v = value[i] * x[:, :, i, None]
             acc = acc + torch.where(coins[:, :, r], v, torch.zeros((), device=dev))
     coins_drawn = int((x != 0).sum()) * out * (n if x.shape[1] == 1 else 1)
     return acc, coins_drawn

@@ -115,3 +115,38 @@ class SampledLayer(nn.Module):
     """Base of every layer that draws during a sampled call; it reads ``self.context``."""
 
     context: SamplingContext | None = None
+
+    #: the draws this layer made for the context key it last saw (see :meth:`shared_draws`)
+    _shared: tuple[tuple, dict[str, object]] | None = None
+
+    def shared_draws(self, ctx: SamplingContext, make, tag: str = ""):
+        """``make()`` once per shared-mode context key (and ``tag``, for a layer that draws
+        several things): every tile of items of the same samples must see the same draws, and
+        the generators cannot replay them."""
+        if ctx.key is None:
+            return make()
+        if self._shared is None or self._shared[0] != ctx.key:
+            self._shared = (ctx.key, {})
+        store = self._shared[1]
+        if tag not in store:
+            store[tag] = make()
+        return store[tag]
+
+    def devices(self) -> list:
+        """The device models this layer draws from."""
+        coin = getattr(self, "coin", None)
+        return [] if coin is None else [coin]
+
+
+def per_sample_linear(x: torch.Tensor, weights: torch.Tensor, ctx: SamplingContext
+                      ) -> torch.Tensor:
+    """``x @ weights[k].T`` for every sample ``k`` of the context, item-major ``[batch * n, out]``.
+
+    ``x`` is ``[batch, in]`` (the same input for every sample: one GEMM against the stacked
+    weights) or ``[batch * n, in]`` (sample ``k`` of every item is a strided view: one GEMM per
+    sample); ``weights`` is ``[n, out, in]``."""
+    n, out, d_in = weights.shape
+    if not ctx.expanded(x.shape[0]):
+        return (x @ weights.reshape(n * out, d_in).T).reshape(ctx.batch * n, out)
+    xs = x.reshape(ctx.batch, n, d_in)
+    return torch.stack([xs[:, k] @ weights[k].T for k in range(n)], dim=1).reshape(-1, out)

@@ -19,6 +19,9 @@ class StochasticModel(nn.Module):
     """A network whose forward pass is random; ``sample`` returns ``[n, batch, classes]``."""
 
     method: str = "stochastic"
+    #: at most this many item-sample rows per call of :meth:`sample` (None: no limit), for
+    #: models whose per-row activations are large; the engine tiles items to respect it
+    rows_per_call: int | None = None
 
     def prefix(self, x: torch.Tensor) -> torch.Tensor:
         """The deterministic part before the first random layer, computed once per batch."""
@@ -83,9 +86,8 @@ class SampledNetwork(StochasticModel):
     def devices(self) -> list[RandomSource]:
         seen: dict[int, RandomSource] = {}
         for layer in self.sampled_layers():
-            coin = getattr(layer, "coin", None)
-            if coin is not None:
-                seen.setdefault(id(coin), coin)
+            for device in layer.devices():
+                seen.setdefault(id(device), device)
         return list(seen.values())
 
     def describe(self) -> dict[str, Any]:

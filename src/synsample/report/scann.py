@@ -33,9 +33,11 @@ def _label(precision: str) -> str:
 
 def row_figures(slug: str, folder: Path, classes: Sequence[str], labels: torch.Tensor,
                 det_pred: torch.Tensor | None, preds: dict[str, Prediction],
-                images: torch.Tensor, deterministic: float | None) -> dict[str, str]:
+                images: torch.Tensor, deterministic: float | None, method: str = "scANN",
+                reference: str = "deterministic") -> dict[str, str]:
     """Write a row's figures into ``folder / "figures"``; return their paths relative to
-    ``folder``."""
+    ``folder``. ``det_pred``: the reference predictions (the deterministic network's, or one
+    sampled pass of a network that always samples), titled ``reference``."""
     figs = folder / "figures"
     c = len(classes)
     main_precision = next(iter(preds))
@@ -46,10 +48,10 @@ def row_figures(slug: str, folder: Path, classes: Sequence[str], labels: torch.T
         mats, titles = [], []
         if det_pred is not None and p == main_precision:
             mats.append(metrics.confusion_matrix(labels, det_pred, c))
-            titles.append("deterministic")
+            titles.append(reference)
         fc, sc = pr.first_choice(), pr.second_choice()
         mats += [metrics.confusion_matrix(labels, fc, c), metrics.confusion_matrix(labels, sc, c)]
-        titles += [f"scANN first choice ({_label(p)})",
+        titles += [f"{method} first choice ({_label(p)})",
                    f"second choice ({int((sc >= 0).sum())} items have one)"]
         key = "confusion" if p == main_precision else f"confusion_{p}"
         out[key] = plots.confusion_matrices(mats, titles, classes, figs / f"{slug}-{key}.png")
@@ -195,25 +197,29 @@ def _row_section(ds: str, row: dict[str, Any], det_acc: float, train_res: dict[s
 
 def write_sample_report(out: Path, checkpoint_dir: Path, ck_config: dict[str, Any],
                         precision: str, pred: Prediction, test: data.Dataset,
-                        det_pred: torch.Tensor) -> dict[str, Any]:
-    """The report of ``synsample sample``: one trained network sampled at one precision."""
+                        det_pred: torch.Tensor, reference: str = "deterministic network"
+                        ) -> dict[str, Any]:
+    """The report of ``synsample sample``: one trained network sampled at one precision.
+    ``det_pred``: the reference predictions, named ``reference`` (for a network that always
+    samples, such as an NSM, one sampled pass)."""
     labels = test.labels
     summary = metrics.summarize(pred, labels)
     det_acc = metrics.accuracy(det_pred, labels)
     slug = f"{ck_config['dataset']}-{ck_config['arch']}-{precision}"
     figs = row_figures(slug, out, test.classes, labels, det_pred, {precision: pred}, test.images,
-                       det_acc)
+                       det_acc, method=str(pred.info.get("method", "sampled")),
+                       reference=reference)
     pred.save(out / "prediction.safetensors")
     result = {"checkpoint": str(checkpoint_dir), "dataset": ck_config["dataset"],
               "arch": ck_config["arch"], "epochs": len(ck_config.get("history", [])),
               "method": pred.info.get("method"), "precision": precision,
-              "deterministic_accuracy": det_acc, "sampled": summary, "figures": figs,
-              "versions": versions()}
+              "deterministic_accuracy": det_acc, "reference": reference, "sampled": summary,
+              "figures": figs, "versions": versions()}
     write_json(out / "metrics.json", result)
     md = [f"# {result['method']} sampling of `{checkpoint_dir}`", "",
           f"{ck_config['dataset']} test set ({len(labels)} items), {ck_config['arch']} trained "
           f"{result['epochs']} epochs; {pred.samples} passes, {pred.mode} mode, seed {pred.seed}."
-          f" Deterministic accuracy **{pct(det_acc, 2)}**.", "",
+          f" Accuracy of the {reference}: **{pct(det_acc, 2)}**.", "",
           precision_table({precision: summary}, None), "", entropy_table({precision: summary}),
           "", f"![confusion matrices]({figs['confusion']})", "",
           f"![accuracy versus samples]({figs['accuracy_vs_samples']})", "",

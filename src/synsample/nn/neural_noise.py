@@ -1,0 +1,60 @@
+"""Random fields over the rows of a sampled call: one uniform integer per (row, element).
+
+Stochastic neurons (an NSM's neural noise, paper 002 SI 4.3; the StNN's sigmoid units) need a
+random number per unit of every item and sample. Where it comes from follows the sampling mode:
+
+- **no context** (training, a plain call): independent draws from torch's default generator;
+- **shared**: one field per sample from the context's per-sample generator, the same for every
+  item (made once per context key, so every tile of items sees it);
+- **independent**: counter-based words keyed by ``(seed, layer, item, sample, element)``
+  (:mod:`synsample.nn.counter_rng`), so the draws do not depend on how items are blocked.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from synsample.nn import counter_rng
+from synsample.nn.sampling import SampledLayer
+
+
+def uniform_ints(layer: SampledLayer, name: str, source, rows: int, numel: int, bits: int,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """Uniform ``bits``-bit integers (int64) for ``rows`` rows of ``numel`` elements, counted
+    as draws of the device ``source`` (in shared mode once per sample, as the hardware would).
+
+    Returns a tensor that broadcasts to ``[batch, n, numel]`` under a context (``rows`` is then
+    ``batch`` or ``batch * n``), else ``[rows, 1, numel]``."""
+    ctx = layer.context
+    if ctx is None:
+        source.count(rows * numel)
+        return torch.randint(0, 2 ** bits, (rows, 1, numel), device=device)
+    if ctx.mode == "shared":
+        def make() -> torch.Tensor:
+            source.count(ctx.n * numel)
+            return torch.stack([torch.randint(0, 2 ** bits, (numel,), generator=g, device=device)
+                                for g in ctx.generators])
+        return layer.shared_draws(ctx, make, name)[None]  # [1, n, numel]
+    source.count(ctx.batch * ctx.n * numel)
+    key = counter_rng.layer_key(ctx.seed, counter_rng.layer_id(name))
+    samples = torch.arange(ctx.first, ctx.first + ctx.n, device=device)
+    keys = counter_rng.stream_keys(key, ctx.item_indices(device), samples)  # [batch, n]
+    words = counter_rng.words(keys, torch.arange(numel, device=device), 1)[..., 0]
+    return words >> (32 - bits)
+
+
+def bernoulli_field(layer: SampledLayer, name: str, coin, prob: torch.Tensor, rows: int,
+                    numel: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Bernoulli draws (bool) with the realised probability ``prob`` (broadcast to the field),
+    one per (row, element), counted on ``coin``."""
+    bits, thr = coin.counter_thresholds(coin.probability(prob))
+    return uniform_ints(layer, name, coin, rows, numel, bits, device) < thr.to(device)
+
+
+def normal_field(layer: SampledLayer, name: str, source, rows: int, numel: int,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """Standard-normal deviates of a :class:`~synsample.devices.GaussianSource`, one per (row,
+    element), from ``bits_per_draw``-bit uniforms (mid-point quantiles), counted."""
+    bits = source.bits_per_draw
+    return source.from_uniform_ints(uniform_ints(layer, name, source, rows, numel, bits, device),
+                                    bits)

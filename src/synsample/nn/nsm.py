@@ -1,0 +1,489 @@
+"""Neural Sampling Machines (paper 002): sign neurons with always-on multiplicative noise.
+
+A unit's pre-activation is ``u_i = sum_j (xi_ij + a_i) w_ij z_j + b_i`` (eq. 5) and its state
+``z_i = sgn(u_i)`` (eq. 1, ``sgn(0) = +1``). The noise ``xi`` is Bernoulli blank-out
+(``xi ~ Bernoulli(p)``) or Gaussian (``xi ~ N(1, sigma^2)``), drawn from a synsample device
+model, in training and inference alike. With ``z`` in {-1, +1} the firing probability is
+
+    P(z_i = 1 | z) = 1/2 (1 + erf(v_i . z + b_i / (sqrt(2 Var xi) ||w_i||)))      (eq. 3-4)
+
+with ``v_i = beta_i w_i / ||w_i||``: weight normalisation (section 2.2). ``beta`` is the trained
+parameter; ``a = beta sqrt(2 Var xi) - E xi`` follows from it (Bernoulli:
+``beta = (p + a) / sqrt(2 p (1 - p))``, Gaussian: ``beta = (1 + a) / sqrt(2 sigma^2)``), with the
+moments the device really realises (a 4-bit coin or Gaussian source has its own).
+
+Training (section 2.3, SI 4.2): the forward pass propagates the sampled binary states, the
+backward pass the gradient of their expectation ``E z_i = 2 P - 1 = erf(.)``; autograd
+through the normalised weights gives eq. 6-7 (tested). Linear layers put the noise on every
+synapse; convolutions on every input neuron (SI 4.3, eq. 9-11), as the paper does.
+
+Options that reproduce the released code (nmi-lab/neural_sampling_machines) where it departs
+from the paper, named so that nobody takes them for the paper's method:
+
+- ``site="input"``: one noise value per input neuron, shared by every output (the released
+  ``NSMLinear_`` multiplies the input by the mask); the paper's linear layers are per synapse.
+- ``estimator="released"``: the released forward pass returns ``2 X - 1`` with ``X`` a
+  BinConcrete sample of the firing probability, logit ``log(phi)``, in training *and* inference;
+  ``sgn(u)`` is computed there but not used. The paper propagates ``sgn(u)``.
+- ``estimator="binconcrete"``: SI 4.6 with the logit of the binary Concrete distribution
+  (Maddison et al.), ``log(phi) - log(1 - phi)``, temperature 1, in training; inference uses
+  ``sgn(u)``.
+- the released code leaves the data-dependent initialisation (eq. 8) switched off; here it is
+  :func:`data_dependent_init_`, and training runs it unless told not to.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from synsample import kernels
+from synsample.devices import GaussianSource, IdealCoin, NoiseSource, RandomSource
+from synsample.errors import ConfigError
+from synsample.nn import counter_rng
+from synsample.nn.neural_noise import bernoulli_field, normal_field, uniform_ints
+from synsample.nn.sampling import SampledLayer, per_sample_linear
+
+SITES = ("synapse", "input")
+ESTIMATORS = ("erf", "binconcrete", "released")
+#: floor of the batch standard deviation in the data-dependent initialisation (a unit whose
+#: input never varies on the batch, e.g. a convolution window on the blank border)
+INIT_MIN_STD = 1e-3
+
+
+def sgn(u: torch.Tensor) -> torch.Tensor:
+    """Eq. 1: +1 where ``u >= 0``, -1 elsewhere, as float32."""
+    return torch.where(u >= 0, 1.0, -1.0).to(torch.float32)
+
+
+@dataclass(frozen=True)
+class Noise:
+    """The multiplicative noise ``xi`` of paper 002: ``bernoulli`` with probability ``level``
+    (blank-out, bNSM) or ``gaussian`` with mean 1 and standard deviation ``level`` (gNSM)."""
+
+    kind: str
+    level: float
+
+    def __post_init__(self) -> None:
+        if self.kind == "bernoulli" and not 0.0 < self.level < 1.0:
+            raise ConfigError(f"blank-out noise needs 0 < p < 1, got {self.level}")
+        if self.kind == "gaussian" and not self.level > 0.0:
+            raise ConfigError(f"Gaussian noise needs sigma > 0, got {self.level}")
+        if self.kind not in ("bernoulli", "gaussian"):
+            raise ConfigError(f"unknown noise {self.kind!r}; use bernoulli:P or gaussian:SIGMA")
+
+    @classmethod
+    def parse(cls, spec: str | Noise) -> Noise:
+        """``"bernoulli:0.5"`` or ``"gaussian:1"``."""
+        if isinstance(spec, Noise):
+            return spec
+        kind, _, level = str(spec).partition(":")
+        try:
+            return cls(kind.strip().lower(), float(level))
+        except ValueError:
+            raise ConfigError(f"cannot read noise {spec!r}; write bernoulli:P (e.g. "
+                              "bernoulli:0.5) or gaussian:SIGMA (e.g. gaussian:1)") from None
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.level:g}"
+
+    def default_source(self) -> NoiseSource:
+        return IdealCoin() if self.kind == "bernoulli" else GaussianSource()
+
+    def check_source(self, source: NoiseSource) -> NoiseSource:
+        want = RandomSource if self.kind == "bernoulli" else GaussianSource
+        if not isinstance(source, want):
+            raise ConfigError(f"{self} noise needs a {want.__name__} device, got {source!r}")
+        return source
+
+
+class NSMLayer(SampledLayer):
+    """What NSM linear and convolution layers share: parameters ``weight``, ``bias``, ``beta``,
+    the noise, its device, and the sampled forward pass."""
+
+    def __init__(self, weight_shape: tuple[int, ...], unit_shape: tuple[int, ...], bias: bool,
+                 noise: str | Noise, source: NoiseSource | None, site: str, estimator: str,
+                 name: str) -> None:
+        super().__init__()
+        if site not in SITES:
+            raise ConfigError(f"unknown noise site {site!r}; use one of {', '.join(SITES)}")
+        if estimator not in ESTIMATORS:
+            raise ConfigError(f"unknown estimator {estimator!r}; use one of "
+                              f"{', '.join(ESTIMATORS)}")
+        self.noise = Noise.parse(noise)
+        self.source = self.noise.check_source(source or self.noise.default_source())
+        self.site = site
+        self.estimator = estimator
+        self.layer_name = name
+        self.weight = nn.Parameter(torch.empty(weight_shape))
+        self.bias = nn.Parameter(torch.zeros(weight_shape[0])) if bias else None
+        self.beta = nn.Parameter(torch.ones(unit_shape))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))  # PyTorch's Linear/Conv default
+        #: keep the argument of erf of the last training call in ``last_argument`` (Fig. 2)
+        self.trace_argument = False
+        self.last_argument: torch.Tensor | None = None
+        self._thresholds: tuple[tuple, torch.Tensor] | None = None
+
+    # -- what the subclasses define ------------------------------------------------------
+    def _op(self, z: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _per_channel(self, t: torch.Tensor) -> torch.Tensor:
+        """An ``[out]`` tensor shaped to broadcast over the op's output."""
+        raise NotImplementedError
+
+    def _check_input(self, z: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    # -- eq. 3-5 ---------------------------------------------------------------------------
+    def devices(self) -> list[NoiseSource]:
+        return [self.source]
+
+    def moments(self) -> tuple[float, float]:
+        """``(E xi, Var xi)`` as the device realises them."""
+        if self.noise.kind == "bernoulli":
+            p = float(self.source.probability(torch.tensor(self.noise.level)))
+            if not 0.0 < p < 1.0:
+                raise ConfigError(f"{self.source!r} realises p = {self.noise.level} as {p}: "
+                                  "the noise vanishes; use more bits")
+            return p, p * (1.0 - p)
+        return 1.0, self.noise.level ** 2 * self.source.variance
+
+    def a(self) -> torch.Tensor:
+        """``a = beta sqrt(2 Var xi) - E xi`` per unit (section 2.1)."""
+        mean, var = self.moments()
+        return self.beta * math.sqrt(2.0 * var) - mean
+
+    def norms(self) -> torch.Tensor:
+        """``||w_i||`` per output (eq. 4, 11)."""
+        return self.weight.flatten(1).norm(dim=1)
+
+    def argument(self, z: torch.Tensor) -> torch.Tensor:
+        """The argument of erf in eq. 3: ``E(u) / sqrt(2 Var(u))`` for inputs ``z`` in {-1, 1},
+        ``beta * (w / ||w||) . z + b / (sqrt(2 Var xi) ||w||)``."""
+        _, var = self.moments()
+        norms = self.norms()
+        shape = (-1,) + (1,) * (self.weight.ndim - 1)
+        s = self.beta * self._op(z, self.weight / norms.reshape(shape))
+        if self.bias is not None:
+            s = s + self._per_channel(self.bias / (math.sqrt(2.0 * var) * norms))
+        return s
+
+    def firing_probability(self, z: torch.Tensor) -> torch.Tensor:
+        """Eq. 3-4: ``P(z_i = 1 | z)``."""
+        return 0.5 * (1.0 + torch.erf(self.argument(z)))
+
+    # -- sampling --------------------------------------------------------------------------
+    def _rows(self, z: torch.Tensor) -> torch.Tensor:
+        """Every sample needs its own noise: under a context, inputs become ``[batch * n]``
+        rows (item-major)."""
+        ctx = self.context
+        if ctx is None or ctx.expanded(z.shape[0]):
+            return z
+        return z.repeat_interleave(ctx.n, dim=0)
+
+    def _field_shape(self, field: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """A field ``[batch | 1, n | 1, numel]`` as rows shaped like ``z``."""
+        ctx = self.context
+        lead = (z.shape[0], 1) if ctx is None else (ctx.batch, ctx.n)
+        return field.expand(*lead, field.shape[-1]).reshape(z.shape)
+
+    def _input_noise(self, z: torch.Tensor) -> torch.Tensor:
+        """``xi`` per input neuron of every row (SI 4.3)."""
+        numel = z[0].numel()
+        if self.noise.kind == "bernoulli":
+            xi = bernoulli_field(self, self.layer_name, self.source,
+                                 torch.tensor(self.noise.level), z.shape[0], numel, z.device)
+            return self._field_shape(xi, z).to(z.dtype)
+        e = normal_field(self, self.layer_name, self.source, z.shape[0], numel, z.device)
+        return 1.0 + self.noise.level * self._field_shape(e, z)
+
+    def _synapse_noise_sum(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def preactivation(self, z: torch.Tensor) -> torch.Tensor:
+        """One sample of ``u`` (eq. 5) per row of ``z`` (rows as :meth:`forward` makes them)."""
+        if self.site == "input":
+            z = self._rows(z)
+            u = self._op(self._input_noise(z) * z, self.weight)
+            u = u + self._op(z, self.weight) * self.a()
+        else:
+            u = self._synapse_noise_sum(z)
+        return u if self.bias is None else u + self._per_channel(self.bias)
+
+    def _logistic(self, rows: int, numel: int, device: torch.device) -> torch.Tensor:
+        """Logistic noise ``log U - log(1 - U)`` per (row, unit), from 24-bit uniforms."""
+        u = (uniform_ints(self, self.layer_name + "/logistic", self.source, rows, numel, 24,
+                          device).to(torch.float64) + 0.5) / 2.0 ** 24
+        return (torch.log(u) - torch.log1p(-u)).to(torch.float32)
+
+    def _binconcrete(self, z: torch.Tensor, released: bool) -> torch.Tensor:
+        """``2 X - 1``, ``X = sigmoid(L + logit)`` (SI 4.6, eq. 14, temperature 1)."""
+        z = self._rows(z)
+        phi = self.firing_probability(z)
+        logit = torch.log(phi + 1e-12)
+        if not released:
+            logit = logit - torch.log1p(-phi + 1e-12)
+        noise = self._logistic(z.shape[0], phi[0].numel(), z.device)
+        return 2.0 * torch.sigmoid(self._field_shape(noise, phi) + logit) - 1.0
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        self._check_input(z)
+        z = z.to(self.weight.dtype)
+        learning = self.context is None and torch.is_grad_enabled() and self.weight.requires_grad
+        if learning and self.trace_argument:
+            with torch.no_grad():
+                self.last_argument = self.argument(z)
+        if self.estimator == "released" or learning and self.estimator == "binconcrete":
+            return self._binconcrete(z, released=self.estimator == "released")
+        spikes = sgn(self.preactivation(z))
+        if not learning:
+            return spikes
+        s = self.argument(z)
+        expected = torch.erf(s)  # E z = 2 P(z = 1) - 1: the gradient path of section 2.3
+        return spikes + (expected - expected.detach())
+
+    # -- eq. 8 -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def init_from_(self, z: torch.Tensor) -> dict[str, float]:
+        """Eq. 8 on a batch of inputs ``z``: ``beta = 1 / sigma`` per unit and
+        ``b = -mu ||w|| sqrt(2 Var xi) / sigma``, with ``mu``, ``sigma`` the batch mean and
+        standard deviation of ``(w / ||w||) . z``, so that the argument of erf has zero mean
+        and unit variance on the batch (per unit; for a convolution, whose bias is per channel,
+        zero mean over the channel's positions). Returns its mean and std after the init."""
+        z = z.to(self.weight.dtype)
+        norms = self.norms()
+        t = self._op(z, self.weight / norms.reshape((-1,) + (1,) * (self.weight.ndim - 1)))
+        mu, sigma = t.mean(dim=0), t.std(dim=0).clamp(min=INIT_MIN_STD)
+        self.beta.copy_(1.0 / sigma)
+        if self.bias is not None:
+            _, var = self.moments()
+            shift = (mu / sigma).reshape(mu.shape[0], -1).mean(dim=1)
+            self.bias.copy_(-shift * norms * math.sqrt(2.0 * var))
+        s = self.argument(z)
+        return {"mean": s.mean().item(), "std": s.std(dim=0).mean().item()}
+
+
+class NSMLinear(NSMLayer):
+    """An NSM fully connected layer, noise on every synapse (eq. 5)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 noise: str | Noise = "bernoulli:0.5", source: NoiseSource | None = None,
+                 site: str = "synapse", estimator: str = "erf", name: str = "") -> None:
+        super().__init__((out_features, in_features), (out_features,), bias, noise, source,
+                         site, estimator, name)
+
+    @property
+    def in_features(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def out_features(self) -> int:
+        return self.weight.shape[0]
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.in_features}, out_features={self.out_features}, "
+                f"noise={self.noise}, source={self.source!r}, site={self.site}, "
+                f"estimator={self.estimator}")
+
+    def _op(self, z: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return F.linear(z, weight)
+
+    def _per_channel(self, t: torch.Tensor) -> torch.Tensor:
+        return t
+
+    def _check_input(self, z: torch.Tensor) -> None:
+        if z.ndim != 2 or z.shape[1] != self.in_features:
+            raise ConfigError(f"layer {self.layer_name or '?'} expects [batch, "
+                              f"{self.in_features}] inputs, got {tuple(z.shape)}")
+
+    def _thresholds_t(self) -> tuple[int, torch.Tensor]:
+        """The blank-out comparator ``[in, out]`` (the same threshold for every synapse)."""
+        key = (repr(self.source), self.noise, tuple(self.weight.shape))
+        if self._thresholds is None or self._thresholds[0] != key:
+            bits, t = self.source.counter_thresholds(
+                self.source.probability(torch.tensor(self.noise.level)))
+            thr = t.to(torch.int32).expand(self.in_features, self.out_features).contiguous()
+            self._thresholds = (key, (bits, thr))
+        return self._thresholds[1]
+
+    def _synapse_noise_sum(self, z: torch.Tensor) -> torch.Tensor:
+        """``sum_j (xi_ij + a_i) w_ij z_j`` with a fresh ``xi`` per synapse of every row."""
+        ctx = self.context
+        if ctx is not None and ctx.mode == "shared":
+            return per_sample_linear(z, self.shared_draws(ctx, lambda: self._shared_weights(ctx)),
+                                     ctx)
+        if ctx is None:
+            xs, n, items, first = z[:, None, :], 1, torch.arange(z.shape[0]), 0
+            seed = int(torch.randint(0, 2**62, (1,)).item())
+        else:
+            b = ctx.batch
+            xs = z.reshape(b, ctx.n, -1) if ctx.expanded(z.shape[0]) else z[:, None, :]
+            n, items, first, seed = ctx.n, ctx.item_indices(z.device), ctx.first, ctx.seed
+        rows = xs.shape[0] * n
+        linear = F.linear(xs, self.weight)  # [b, n | 1, out]
+        if self.noise.kind == "gaussian":
+            if not self.source.ideal:
+                raise ConfigError(f"layer {self.layer_name or '?'}: a {self.source.bits}-bit "
+                                  "Gaussian source on every synapse is sampled in shared mode "
+                                  "only; use --mode shared, or site='input'")
+            # xi = 1 + sigma e on every synapse: given z, sum_j sigma e_ij w_ij z_j is exactly
+            # N(0, sigma^2 sum_j w_ij^2 z_j^2), one normal per unit. The hardware draws one
+            # deviate per synapse: that is what the device counts.
+            e = normal_field(self, self.layer_name, self.source, rows, self.out_features,
+                             z.device).reshape(xs.shape[0], n, -1)
+            self.source.count(rows * self.out_features * (self.in_features - 1))
+            std = F.linear(xs * xs, self.weight * self.weight).sqrt() * (
+                self.noise.level * math.sqrt(self.source.variance))
+            u = linear * (1.0 + self.a()) + std * e
+        else:
+            bits, thr = self._thresholds_t()
+            key = counter_rng.layer_key(seed, counter_rng.layer_id(self.layer_name))
+            value = self.weight.detach().T.to(torch.float32).contiguous()
+            args = (xs.to(torch.float32).contiguous(), n, thr, value, bits, items, first, key)
+            done = kernels.coinflip(*args)
+            y, coins = done if done is not None else counter_rng.coinflip_reference(*args)
+            self.source.count(coins)
+            u = y.to(z.dtype) + linear * self.a()
+        return u.reshape(rows, self.out_features)
+
+    def _shared_weights(self, ctx) -> torch.Tensor:
+        """``(xi_k + a) * W`` for every sample ``k`` of a shared-mode context, ``[n, out, in]``."""
+        shape = (self.out_features, self.in_features)
+        if self.noise.kind == "bernoulli":
+            bits, thr = self._thresholds_t()
+            limit = int(thr.flatten()[0])
+            xi = torch.stack([torch.randint(0, 2 ** bits, shape, generator=g,
+                                            device=self.weight.device) < limit
+                              for g in ctx.generators]).to(self.weight.dtype)
+            self.source.count(ctx.n * self.weight.numel())
+        else:
+            xi = 1.0 + self.noise.level * torch.stack(
+                [self.source.normal(shape, g, self.weight.device) for g in ctx.generators])
+        return (xi + self.a()[None, :, None]) * self.weight
+
+
+class NSMConv2d(NSMLayer):
+    """An NSM convolution with noise on every input neuron (SI 4.3, eq. 9-11); ``beta`` is per
+    output unit (channel and position, as eq. 10 writes it), the bias per channel."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 input_size: tuple[int, int], stride: int = 1, padding: int = 0,
+                 bias: bool = True, noise: str | Noise = "bernoulli:0.5",
+                 source: NoiseSource | None = None, site: str = "input", estimator: str = "erf",
+                 name: str = "") -> None:
+        if site != "input":
+            raise ConfigError(f"layer {name or '?'}: convolutions put the noise on every input "
+                              "neuron (SI 4.3); synaptic noise is for linear layers")
+        self.stride, self.padding, self.input_size = stride, padding, tuple(input_size)
+        h, w = ((s + 2 * padding - kernel_size) // stride + 1 for s in input_size)
+        if h < 1 or w < 1:
+            raise ConfigError(f"a {kernel_size}x{kernel_size} convolution does not fit inputs of "
+                              f"{input_size}")
+        super().__init__((out_channels, in_channels, kernel_size, kernel_size),
+                         (out_channels, h, w), bias, noise, source, site, estimator, name)
+
+    def extra_repr(self) -> str:
+        c_out, c_in, k, _ = self.weight.shape
+        return (f"{c_in}, {c_out}, kernel_size={k}, input_size={self.input_size}, "
+                f"stride={self.stride}, padding={self.padding}, noise={self.noise}, "
+                f"source={self.source!r}, estimator={self.estimator}")
+
+    def _op(self, z: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(z, weight, stride=self.stride, padding=self.padding)
+
+    def _per_channel(self, t: torch.Tensor) -> torch.Tensor:
+        return t[:, None, None]
+
+    def _check_input(self, z: torch.Tensor) -> None:
+        c_in = self.weight.shape[1]
+        if z.ndim != 4 or z.shape[1] != c_in or tuple(z.shape[2:]) != self.input_size:
+            raise ConfigError(f"layer {self.layer_name or '?'} expects [batch, {c_in}, "
+                              f"{self.input_size[0]}, {self.input_size[1]}] inputs, got "
+                              f"{tuple(z.shape)}")
+
+
+class StochasticSigmoidLinear(SampledLayer):
+    """The StNN baseline of paper 002 section 3.1 (its ref. [27]): binary units in {-1, +1}
+    with ``P(z_i = 1 | z) = sigmoid(w_i . z)``, no bias; gradients through ``E z = 2 P - 1``,
+    as for the NSM. The draw is a device coin per unit."""
+
+    def __init__(self, in_features: int, out_features: int, coin: RandomSource | None = None,
+                 name: str = "") -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(out_features, in_features))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        self.coin = coin if coin is not None else IdealCoin()
+        self.layer_name = name
+        self.trace_argument = False
+        self.last_argument: torch.Tensor | None = None
+
+    def extra_repr(self) -> str:
+        return (f"in_features={self.weight.shape[1]}, out_features={self.weight.shape[0]}, "
+                f"coin={self.coin!r}")
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if z.ndim != 2 or z.shape[1] != self.weight.shape[1]:
+            raise ConfigError(f"layer {self.layer_name or '?'} expects [batch, "
+                              f"{self.weight.shape[1]}] inputs, got {tuple(z.shape)}")
+        ctx = self.context
+        z = z.to(self.weight.dtype)
+        if ctx is not None and not ctx.expanded(z.shape[0]):
+            z = z.repeat_interleave(ctx.n, dim=0)
+        s = F.linear(z, self.weight)
+        p = torch.sigmoid(s)
+        lead = (z.shape[0], 1) if ctx is None else (ctx.batch, ctx.n)
+        with torch.no_grad():
+            fire = bernoulli_field(self, self.layer_name, self.coin, p.reshape(*lead, -1),
+                                   z.shape[0], p.shape[1], z.device)
+            spikes = torch.where(fire, 1.0, -1.0).reshape(p.shape)
+        if ctx is not None or not torch.is_grad_enabled():
+            return spikes
+        if self.trace_argument:
+            self.last_argument = s.detach()
+        expected = 2.0 * p - 1.0
+        return spikes + (expected - expected.detach())
+
+
+class Binarize(nn.Module):
+    """Paper 002 section 3.3: inputs to -1/+1 with eq. 1, ``sgn(2x - 1)`` for ``x`` in [0, 1]
+    (the released code's reading): uint8 pixels ``>= 128`` become +1, the rest -1."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dtype == torch.uint8:
+            return torch.where(x >= 128, 1.0, -1.0)
+        return sgn(2.0 * x.to(torch.float32) - 1.0)
+
+
+class _Stop(Exception):
+    pass
+
+
+@torch.no_grad()
+def data_dependent_init_(model: nn.Module, x: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Eq. 8 for every NSM layer of ``model``, first to last, on the batch ``x`` (the paper
+    uses one batch of 100 training items): each layer is initialised on the inputs it gets
+    from the layers before it, already initialised. Returns, per layer, the mean and standard
+    deviation of the argument of erf on its batch after the initialisation (0 and 1)."""
+    stats = {}
+    for name, layer in [(n, m) for n, m in model.named_modules() if isinstance(m, NSMLayer)]:
+        seen: dict[str, torch.Tensor] = {}
+
+        def capture(module, args, seen=seen):
+            seen["z"] = args[0]
+            raise _Stop
+
+        handle = layer.register_forward_pre_hook(capture)
+        try:
+            model(x)
+        except _Stop:
+            pass
+        finally:
+            handle.remove()
+        stats[name] = layer.init_from_(seen["z"])
+    return stats
