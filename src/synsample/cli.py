@@ -63,6 +63,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    args.samples = args.samples or 1000
     from synsample import checkpoint
     from synsample.evaluate import deterministic_outputs, method_for, sample_checkpoint
     from synsample.report.scann import write_sample_report
@@ -92,6 +93,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    args.samples = args.samples or 1000
     from synsample import checkpoint
     from synsample.evaluate import evaluate_checkpoint, method_for
 
@@ -125,6 +127,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from synsample.experiments import scann_entropy
     from synsample.experiments import scann_table1 as t1
 
+    if args.experiment.startswith("nsm-"):
+        return _reproduce_nsm(args)
+    args.samples = args.samples or 1000
+
     if args.experiment == "scann-entropy":
         rows = ([(d, args.arch) for d in ("mnist", "fashion-mnist")] if args.dataset is None
                 else [(args.dataset, args.arch)])
@@ -151,6 +157,21 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     else:
         result = t1.run(cfg, log=_log(args))
         print("\nTable I, paper 000 (accuracy %; each cell: ours (paper, difference in points))")
+    print(result["terminal_table"])
+    print(f"\nreport: {out / 'report.md'}")
+    return 0
+
+
+def _reproduce_nsm(args: argparse.Namespace) -> int:
+    from synsample.experiments import nsm
+
+    out = Path(args.out or Path("runs") / args.experiment)
+    samples = args.samples or 100
+    result = nsm.run(nsm.NSMConfig(
+        experiment=args.experiment, epochs=args.epochs, samples=samples, seed=args.seed,
+        mode=args.mode, out=out, jobs=Path(args.jobs), data_path=args.data_path,
+        limit=args.limit, progress=_progress(args), device=args.device), log=_log(args))
+    print(f"\n{args.experiment}: test error (%), ours beside paper 002's")
     print(result["terminal_table"])
     print(f"\nreport: {out / 'report.md'}")
     return 0
@@ -270,7 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.set_defaults(func=cmd_train)
 
     sampling = argparse.ArgumentParser(add_help=False)
-    sampling.add_argument("--samples", type=_positive, default=1000, help="passes K (1000)")
+    sampling.add_argument("--samples", type=_positive,
+                          help="passes K (default 1000; 100 for the nsm-* experiments, as "
+                               "paper 002)")
     sampling.add_argument("--mode", default="shared", choices=["shared", "independent"],
                           help="shared: one draw per pass for all items; independent: fresh "
                                "draws per item (slow)")
@@ -325,8 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a paper experiment as a grid of cached jobs and write its report. "
                     "scann-table1: Table I of paper 000 (default: the MNIST MLP row). "
                     "scann-entropy: Fig. 6, entropy of correct and incorrect items. "
-                    "scann-holdout: Fig. 7, one class under-represented in training.")
-    p_rep.add_argument("experiment", choices=["scann-table1", "scann-entropy", "scann-holdout"])
+                    "scann-holdout: Fig. 7, one class under-represented in training. "
+                    "nsm-pi-mnist: paper 002 Table 1 and Fig. 2 (NSM vs StNN, 784-300x3-10). "
+                    "nsm-mnist-conv: paper 002 Table 2 (bNSM, gNSM, dCNN). "
+                    "nsm-scale-invariance: paper 002 section 3.2 (weights x 0.1 at inference).")
+    p_rep.add_argument("experiment", choices=["scann-table1", "scann-entropy", "scann-holdout",
+                                              "nsm-pi-mnist", "nsm-mnist-conv",
+                                              "nsm-scale-invariance"])
     p_rep.add_argument("--dataset", choices=["mnist", "fashion-mnist"],
                        help="one dataset (default: MNIST for scann-table1, both for "
                             "scann-entropy)")
@@ -334,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_rep.add_argument("--all-rows", action="store_true",
                        help="all four rows: MNIST and Fashion-MNIST x MLP and conv")
     p_rep.add_argument("--epochs", type=_positive,
-                       help="training epochs (default: 100 for the MLP, 10 for the conv net)")
+                       help="training epochs (default: scANN 100 for the MLP, 10 for the conv "
+                            "net; NSM 30 for the MLPs, 5 for the conv nets)")
     p_rep.add_argument("--holdout-class", type=int, default=9,
                        help="scann-holdout: the class to under-represent (default 9)")
     p_rep.add_argument("--fractions", default=(0.0, 0.5, 0.9, 0.99), type=_percentages,

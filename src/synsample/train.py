@@ -56,6 +56,8 @@ class TrainConfig:
     noise: str | None = None
     estimator: str = "erf"
     noise_site: str = "synapse"
+    #: NSM hidden layers with biases (False: the bias-free unit of eq. 4)
+    bias: bool = True
     #: record the 15/50/85th percentiles of the last stochastic hidden layer's input (the
     #: argument of its firing probability) for this many first steps (paper 002, Fig. 2)
     trace_steps: int = 0
@@ -98,7 +100,8 @@ class TrainConfig:
 
 #: fields added after the first jobs were cached, left out of a job's config at their default
 _OPTIONAL: dict[str, Any] = {"optimizer": "rmsprop", "data_init": False, "noise": None,
-                             "estimator": "erf", "noise_site": "synapse", "trace_steps": 0}
+                             "estimator": "erf", "noise_site": "synapse", "trace_steps": 0,
+                             "bias": True}
 
 
 def _rmsprop(params, config: TrainConfig) -> torch.optim.Optimizer:
@@ -166,7 +169,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 _IMMUTABLE = ("dataset", "arch", "seed", "batch_size", "lr", "rho", "eps", "dropout", "init",
               "weight_bound", "holdout_class", "holdout_fraction", "optimizer", "data_init",
-              "noise", "estimator", "noise_site")
+              "noise", "estimator", "noise_site", "bias")
 
 
 def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = None,

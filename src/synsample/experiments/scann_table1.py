@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from synsample import checkpoint, data, metrics
 from synsample.adaptive import AdaptiveStop
 from synsample.evaluate import (
@@ -65,6 +67,7 @@ def train_job(tc: TrainConfig, data_path: str | None, progress: bool,
         cfg = train(tc, ck, data_path=data_path, progress=progress, log=log, device=device)
         model, _ = checkpoint.load_model(ck)
         test = data.load(tc.dataset, "test", path=data_path)
+        torch.manual_seed(tc.seed)  # a network that samples in every pass (NSM) draws here
         logits = deterministic_outputs(model, test.images)
         save_deterministic(folder, logits, test.labels)
         return {"dataset": tc.dataset, "arch": tc.arch, "epochs": tc.epochs,

@@ -103,7 +103,7 @@ PI_HIDDEN = (300, 300, 300)
 
 def _paper002_mlp(input_shape: tuple[int, ...], num_classes: int, dropout: float, unit: str,
                   noise: str = "bernoulli:0.5", estimator: str = "erf", site: str = "synapse",
-                  **_: Any) -> nn.Sequential:
+                  bias: bool = True, **_: Any) -> nn.Sequential:
     """784-300-300-300-10 on binarised inputs: ``unit`` is ``nsm``, ``stnn``, ``relu`` or
     ``sigmoid``; the read-out is an ordinary linear layer. No dropout: the NSM's noise is its
     regulariser, and the paper's baselines share the recipe."""
@@ -111,7 +111,8 @@ def _paper002_mlp(input_shape: tuple[int, ...], num_classes: int, dropout: float
     width = math.prod(input_shape)
     for h in PI_HIDDEN:
         if unit == "nsm":
-            layers.append(NSMLinear(width, h, noise=noise, estimator=estimator, site=site))
+            layers.append(NSMLinear(width, h, bias=bias, noise=noise, estimator=estimator,
+                                    site=site))
         elif unit == "stnn":
             layers.append(StochasticSigmoidLinear(width, h))
         else:
@@ -200,7 +201,8 @@ def build(name: str, input_shape: tuple[int, ...] | None = None, num_classes: in
     paper 000) or ``uniform`` (U(-0.99, 0.99) dense weights); NSM layers keep PyTorch's default
     and get eq. 8's data-dependent init in training. ``seed`` makes the initialisation
     reproducible. ``options`` for NSM networks: ``noise`` (``bernoulli:P``, ``gaussian:SIGMA``),
-    ``estimator``, ``site`` (see :mod:`synsample.nn.nsm`); None values mean the default.
+    ``estimator``, ``site`` (see :mod:`synsample.nn.nsm`), ``bias`` (False: NSM hidden layers
+    without biases, as eq. 4 writes the unit); None values mean the default.
     """
     options = {k: v for k, v in options.items() if v is not None}
     if name not in ARCHS:
@@ -234,4 +236,4 @@ def build_from_config(config: dict[str, Any], input_shape: tuple[int, ...], num_
     return build(config["arch"], input_shape=input_shape, num_classes=num_classes,
                  dropout=config.get("dropout", 0.5), init=config.get("init", "glorot"),
                  seed=seed, noise=config.get("noise"), estimator=config.get("estimator"),
-                 site=config.get("noise_site"))
+                 site=config.get("noise_site"), bias=config.get("bias"))

@@ -57,7 +57,7 @@ INIT_MIN_STD = 1e-3
 
 def sgn(u: torch.Tensor) -> torch.Tensor:
     """Eq. 1: +1 where ``u >= 0``, -1 elsewhere, as float32."""
-    return torch.where(u >= 0, 1.0, -1.0).to(torch.float32)
+    return (u >= 0).to(torch.float32).mul_(2.0).sub_(1.0)  # faster than torch.where
 
 
 @dataclass(frozen=True)
@@ -209,9 +209,10 @@ class NSMLayer(SampledLayer):
     def preactivation(self, z: torch.Tensor) -> torch.Tensor:
         """One sample of ``u`` (eq. 5) per row of ``z`` (rows as :meth:`forward` makes them)."""
         if self.site == "input":
-            z = self._rows(z)
-            u = self._op(self._input_noise(z) * z, self.weight)
-            u = u + self._op(z, self.weight) * self.a()
+            rows = self._rows(z)  # the a-term is the same for every sample: once per item
+            u = self._op(self._input_noise(rows) * rows, self.weight)
+            u = u + (self._op(z, self.weight) * self.a()).repeat_interleave(
+                rows.shape[0] // z.shape[0], dim=0)
         else:
             u = self._synapse_noise_sum(z)
         return u if self.bias is None else u + self._per_channel(self.bias)

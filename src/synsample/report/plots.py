@@ -164,3 +164,33 @@ def holdout_curves(fractions: Sequence[float], series: dict[str, Sequence[float]
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def percentile_traces(traces: dict[str, Sequence[Sequence[float]]], path: Path) -> Path:
+    """Paper 002 Fig. 2: the 15th, 50th and 85th percentiles of the input to the last hidden
+    layer over training steps, one panel per network (rows: ``[step, p15, p50, p85]``)."""
+    fig, axes = plt.subplots(1, len(traces), figsize=(4.6 * len(traces), 3.4), squeeze=False,
+                             sharey=True)
+    for ax, (name, rows) in zip(axes[0], traces.items(), strict=True):
+        t = np.asarray(rows, dtype=float)
+        if len(t):
+            ax.fill_between(t[:, 0], t[:, 1], t[:, 3], alpha=0.25, label="15th-85th")
+            ax.plot(t[:, 0], t[:, 2], label="median")
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("training step (100 items each)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("input to the last hidden layer")
+    axes[0][0].legend(fontsize=8)
+    return _save(fig, path)
+
+
+def training_curves(curves: dict[str, Sequence[float]], path: Path, ylabel: str) -> Path:
+    """One line per network over epochs (e.g. test error of one pass, in %)."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    for name, values in curves.items():
+        ax.plot(range(1, len(values) + 1), values, marker=".", label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _save(fig, path)
