@@ -113,3 +113,42 @@ def test_bench_prints_every_row_and_writes_json(capsys, tmp_path):
         assert r["seconds"] > 0 and r["ratio_to_ceiling"] > 0
         assert r.get("exact") in (None, True)  # every exactness check that ran passed
     assert "x ceiling" in out and (tmp_path / "bench.md").is_file()
+
+
+def test_nsm_train_evaluate_and_sample_on_synthetic_data(capsys, synthetic, tmp_path):
+    ck = tmp_path / "nsm"
+    code, out, err = run(capsys, "-q", "train", "--arch", "nsm-mlp", "--noise", "gaussian:1",
+                         "--dataset", "synthetic", "--epochs", "1", "--lr", "0.01", "--out",
+                         str(ck), "--data-path", str(synthetic))
+    assert code == 0, err
+    config = json.loads((ck / "config.json").read_text())
+    assert config["optimizer"] == "adam" and config["noise"] == "gaussian:1"
+    code, out, err = run(capsys, "-q", "evaluate", "--checkpoint", str(ck), "--samples", "8",
+                         "--ood-items", "50", "--data-path", str(synthetic), "--out",
+                         str(tmp_path / "eval"))
+    assert code == 0, err
+    result = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert result["method"] == "nsm" and 0 <= result["calibration"]["ece"] <= 1
+    assert "gaussian-noise" in result["ood"]
+    code, out, err = run(capsys, "-q", "sample", "--checkpoint", str(ck), "--samples", "8",
+                         "--precision", "4", "--data-path", str(synthetic), "--out",
+                         str(tmp_path / "sample"))
+    assert code == 0 and "one sampled pass" in out, err
+    code, _, err = run(capsys, "-q", "train", "--arch", "nsm-mlp", "--noise", "poisson:2",
+                       "--dataset", "synthetic", "--out", str(tmp_path / "bad"),
+                       "--data-path", str(synthetic))
+    assert code == 2 and "bernoulli:P" in err
+
+
+def test_reproduce_nsm_scale_invariance_small_on_real_mnist(capsys, real_home, tmp_path):
+    require_cached("mnist")
+    out_dir = tmp_path / "scale"
+    code, out, err = run(capsys, "-q", "reproduce", "nsm-scale-invariance", "--epochs", "1",
+                         "--samples", "4", "--limit", "300", "--out", str(out_dir), "--jobs",
+                         str(tmp_path / "jobs"))
+    assert code == 0, err
+    rows = json.loads((out_dir / "metrics.json").read_text())["rows"]
+    # the bias-free NSM is exactly invariant; a ReLU network is not
+    assert rows["nsm-nobias"]["weights"]["error"] == rows["nsm-nobias"]["x1"]["error"]
+    assert rows["relu"]["weights"]["error"] > rows["relu"]["x1"]["error"] + 0.2
+    assert "report.md" in out

@@ -79,3 +79,29 @@ def test_damaged_checkpoints_give_clear_errors(synthetic, tmp_path):
     (tmp_path / "ck" / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):
         checkpoint.load_model(tmp_path / "ck")
+
+
+def test_nsm_training_uses_its_recipe_learns_and_resumes_exactly(synthetic, tmp_path):
+    cfg = TrainConfig.for_arch("nsm-mlp", dataset="synthetic", epochs=3, lr=1e-2, seed=1,
+                               trace_steps=5)
+    assert (cfg.optimizer, cfg.weight_bound, cfg.data_init, cfg.noise) == (
+        "adam", None, True, "bernoulli:0.5")
+    result = train(cfg, tmp_path / "once", data_path=synthetic, **QUIET)
+    assert result["history"][-1]["test_accuracy"] > 0.9  # one sampled pass
+    assert len(result["argument_percentiles"]) == 5  # Fig. 2's trace: step, p15, p50, p85
+    for stats in result["data_init_stats"].values():  # eq. 8 ran on the first batch
+        assert abs(stats["mean"]) < 1e-4 and abs(stats["std"] - 1) < 1e-3
+    train(TrainConfig.for_arch("nsm-mlp", dataset="synthetic", epochs=2, lr=1e-2, seed=1,
+                               trace_steps=5), tmp_path / "twice", data_path=synthetic, **QUIET)
+    train(cfg, tmp_path / "twice", data_path=synthetic, **QUIET)
+    a, _ = checkpoint.load_model(tmp_path / "once")
+    b, _ = checkpoint.load_model(tmp_path / "twice")
+    for (ka, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(va, vb), ka
+
+
+def test_scann_job_configs_keep_their_keys():
+    cfg = TrainConfig(dataset="mnist", arch="mlp")
+    assert set(cfg.job_config()) == {"dataset", "arch", "epochs", "seed", "batch_size", "lr",
+                                     "rho", "eps", "dropout", "init", "weight_bound"}
+    assert TrainConfig.for_arch("nsm-mlp").job_config()["noise"] == "bernoulli:0.5"

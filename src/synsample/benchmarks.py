@@ -9,6 +9,9 @@ linearly; the table says so. Run ``synsample bench`` (or ``make bench``).
 - naive: per pass, ``torch.bernoulli`` of the positive and negative parts, then the matmuls;
 - shared / independent: :func:`synsample.engine.predict` in each mode (independent: the
   compiled counter-based kernel, and its pure-PyTorch twin on a few items).
+
+A third case times a Neural Sampling Machine (paper 002, 784-300-300-300-10 with blank-out
+synapses) against K plain passes of the same layers with sign units and fixed weights.
 """
 
 from __future__ import annotations
@@ -242,6 +245,52 @@ def run_case(case: Case, repeats: int, independent_items: int, independent_sampl
     return rows
 
 
+def nsm_rows(items: int, samples: int, repeats: int, independent_items: int,
+             independent_samples: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The NSM case: ceiling, shared and independent sampling (one noise draw per synapse)."""
+    from synsample import methods, models
+    from synsample.nn.nsm import NSMLinear, sgn
+
+    x, _ = mnist_inputs(items)
+    net = models.build("nsm-mlp", seed=0)
+    sto = methods.nsm.convert(net)
+    layers = [m for m in net if isinstance(m, NSMLinear | nn.Linear)]
+    name = "NSM 784-300-300-300-10"
+
+    @torch.no_grad()
+    def ceiling_nsm(xs: torch.Tensor, k: int) -> torch.Tensor:
+        h0 = net[1](net[0](xs))
+        votes = torch.zeros(len(xs), 10, dtype=torch.int64)
+        for _ in range(k):
+            h = h0
+            for m in layers[:-1]:
+                h = sgn(torch.addmm(m.bias, h, m.weight.T))
+            out = torch.addmm(layers[-1].bias, h, layers[-1].weight.T)
+            votes[torch.arange(len(xs)), out.argmax(1)] += 1
+        return votes
+
+    rows = []
+    full = items * samples
+    for row, fn, n_items, k, note in (
+            ("ceiling (fp32, fixed weights, sign units)", ceiling_nsm, items, samples, ""),
+            ("synsample shared", None, items, samples, "one blank-out mask per synapse and pass"),
+            ("synsample independent", None, independent_items, independent_samples,
+             "compiled kernel" if kernels.available() else "pure-PyTorch twin")):
+        mode = "independent" if "independent" in row else "shared"
+        log(f"  {name}: {row} ({n_items} items x {k} passes)")
+        run_fn = (lambda fn=fn, n=n_items, k=k: fn(x[:n], k)) if fn is not None else (
+            lambda n=n_items, k=k, mode=mode: engine.predict(sto, x[:n], samples=k, seed=0,
+                                                             mode=mode))
+        seconds, peak = _timed(run_fn, repeats)
+        scale = full / (n_items * k)
+        rows.append({"case": name, "row": row, "seconds": seconds * scale,
+                     "measured_items": n_items, "measured_samples": k,
+                     "extrapolated": scale != 1, "peak_mib": peak, "note": note})
+    for r in rows:
+        r["ratio_to_ceiling"] = r["seconds"] / rows[0]["seconds"]
+    return rows
+
+
 def run(items: int = 10000, samples: int = 1000, conv_items: int = 2000, conv_samples: int = 200,
         repeats: int = 3, independent_items: int = 1000, independent_samples: int = 1000,
         log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -258,6 +307,9 @@ def run(items: int = 10000, samples: int = 1000, conv_items: int = 2000, conv_sa
                       (conv, (min(conv_items, 200), min(conv_samples, 50)))):
         log(f"{case.name}: {case.inputs.shape[0]} items, K = {case.samples}")
         rows += run_case(case, repeats, *ind, log)
+    nsm_samples = min(samples, 100)  # paper 002 samples 100 times
+    log(f"NSM 784-300-300-300-10: {items} items, K = {nsm_samples}")
+    rows += nsm_rows(items, nsm_samples, repeats, min(items, 200), nsm_samples, log)
     return {"rows": rows, "inputs": source, "repeats": repeats,
             "machine": {"platform": platform.platform(), "processor": platform.processor(),
                         "torch_threads": torch.get_num_threads()},

@@ -171,7 +171,7 @@ def _reproduce_nsm(args: argparse.Namespace) -> int:
         experiment=args.experiment, epochs=args.epochs, samples=samples, seed=args.seed,
         mode=args.mode, out=out, jobs=Path(args.jobs), data_path=args.data_path,
         limit=args.limit, progress=_progress(args), device=args.device), log=_log(args))
-    print(f"\n{args.experiment}: test error (%), ours beside paper 002's")
+    print(f"\n{args.experiment}: test error (%)")
     print(result["terminal_table"])
     print(f"\nreport: {out / 'report.md'}")
     return 0
