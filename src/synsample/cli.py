@@ -363,7 +363,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="all four rows: MNIST and Fashion-MNIST x MLP and conv")
     p_rep.add_argument("--epochs", type=_positive,
                        help="training epochs (default: scANN 100 for the MLP, 10 for the conv "
-                            "net; NSM 30 for the MLPs, 5 for the conv nets)")
+                            "net; NSM 30 for the MLPs, 10 for the conv nets)")
     p_rep.add_argument("--holdout-class", type=int, default=9,
                        help="scann-holdout: the class to under-represent (default 9)")
     p_rep.add_argument("--fractions", default=(0.0, 0.5, 0.9, 0.99), type=_percentages,

@@ -50,9 +50,10 @@ from synsample.nn.sampling import SampledLayer, per_sample_linear
 
 SITES = ("synapse", "input")
 ESTIMATORS = ("erf", "binconcrete", "released")
-#: floor of the batch standard deviation in the data-dependent initialisation (a unit whose
-#: input never varies on the batch, e.g. a convolution window on the blank border)
-INIT_MIN_STD = 1e-3
+#: floor of the batch standard deviation in the data-dependent initialisation, as a fraction
+#: of the layer's median: a unit whose input never varies on the batch (a convolution window on
+#: MNIST's blank border) would otherwise get beta = 1 / 0
+INIT_MIN_STD = 0.1
 
 
 def sgn(u: torch.Tensor) -> torch.Tensor:
@@ -256,15 +257,19 @@ class NSMLayer(SampledLayer):
         ``b = -mu ||w|| sqrt(2 Var xi) / sigma``, with ``mu``, ``sigma`` the batch mean and
         standard deviation of ``(w / ||w||) . z``, so that the argument of erf has zero mean
         and unit variance on the batch (per unit; for a convolution, whose bias is per channel,
-        zero mean over the channel's positions). Returns its mean and std after the init."""
+        zero median over the channel's positions, robust to the border units whose input never
+        varies). ``sigma`` is floored at :data:`INIT_MIN_STD` times the layer's median (a unit
+        whose input is constant on the batch would get ``beta = 1 / 0``); the floor does not
+        bind in the MLPs of paper 002. Returns the argument's mean and std after the init."""
         z = z.to(self.weight.dtype)
         norms = self.norms()
         t = self._op(z, self.weight / norms.reshape((-1,) + (1,) * (self.weight.ndim - 1)))
-        mu, sigma = t.mean(dim=0), t.std(dim=0).clamp(min=INIT_MIN_STD)
+        mu, sigma = t.mean(dim=0), t.std(dim=0)
+        sigma = sigma.clamp(min=max(INIT_MIN_STD * sigma.median().item(), 1e-6))
         self.beta.copy_(1.0 / sigma)
         if self.bias is not None:
             _, var = self.moments()
-            shift = (mu / sigma).reshape(mu.shape[0], -1).mean(dim=1)
+            shift = (mu / sigma).reshape(mu.shape[0], -1).median(dim=1).values
             self.bias.copy_(-shift * norms * math.sqrt(2.0 * var))
         s = self.argument(z)
         return {"mean": s.mean().item(), "std": s.std(dim=0).mean().item()}
