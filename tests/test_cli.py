@@ -108,7 +108,8 @@ def test_bench_prints_every_row_and_writes_json(capsys, tmp_path):
     assert code == 0
     result = json.loads((tmp_path / "bench.json").read_text())
     rows = {(r["case"], r["row"]) for r in result["rows"]}
-    assert len(rows) == 12 and ("MLP 784-400-10", "synsample independent") in rows
+    assert len(rows) == 15 and ("MLP 784-400-10", "synsample independent") in rows
+    assert ("NSM 784-300-300-300-10", "synsample shared") in rows
     for r in result["rows"]:
         assert r["seconds"] > 0 and r["ratio_to_ceiling"] > 0
         assert r.get("exact") in (None, True)  # every exactness check that ran passed
@@ -138,17 +139,3 @@ def test_nsm_train_evaluate_and_sample_on_synthetic_data(capsys, synthetic, tmp_
                        "--dataset", "synthetic", "--out", str(tmp_path / "bad"),
                        "--data-path", str(synthetic))
     assert code == 2 and "bernoulli:P" in err
-
-
-def test_reproduce_nsm_scale_invariance_small_on_real_mnist(capsys, real_home, tmp_path):
-    require_cached("mnist")
-    out_dir = tmp_path / "scale"
-    code, out, err = run(capsys, "-q", "reproduce", "nsm-scale-invariance", "--epochs", "1",
-                         "--samples", "4", "--limit", "300", "--out", str(out_dir), "--jobs",
-                         str(tmp_path / "jobs"))
-    assert code == 0, err
-    rows = json.loads((out_dir / "metrics.json").read_text())["rows"]
-    # the bias-free NSM is exactly invariant; a ReLU network is not
-    assert rows["nsm-nobias"]["weights"]["error"] == rows["nsm-nobias"]["x1"]["error"]
-    assert rows["relu"]["weights"]["error"] > rows["relu"]["x1"]["error"] + 0.2
-    assert "report.md" in out

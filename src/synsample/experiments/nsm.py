@@ -52,6 +52,8 @@ SCALE = 0.1
 @dataclass
 class NSMConfig:
     experiment: str = "nsm-pi-mnist"
+    #: the paper's dataset; another with MNIST's classes works too (the tests use a small one)
+    dataset: str = "mnist"
     epochs: int | None = None
     samples: int = 100
     seed: int = 0
@@ -84,7 +86,7 @@ def scaled(model: nn.Module, factor: float, biases: bool) -> nn.Module:
 
 def _network_config(arch: str, cfg: NSMConfig, noise: str | None = None,
                     bias: bool | None = None) -> TrainConfig:
-    return TrainConfig.for_arch(arch, dataset="mnist", epochs=cfg.train_epochs, seed=cfg.seed,
+    return TrainConfig.for_arch(arch, dataset=cfg.dataset, epochs=cfg.train_epochs, seed=cfg.seed,
                                 noise=noise, bias=bias, trace_steps=TRACE_STEPS
                                 if arch in ("nsm-mlp", "stnn-mlp") else None)
 
@@ -100,7 +102,7 @@ def evaluate_job(trained: Job, cfg: NSMConfig, scale: float = 1.0, biases: bool 
         model, ck_config = checkpoint.load_model(folder.parent / trained.name / "checkpoint")
         if scale != 1.0:
             model = scaled(model, scale, biases)
-        test = data.load("mnist", "test", path=cfg.data_path)
+        test = data.load(cfg.dataset, "test", path=cfg.data_path)
         if cfg.limit is not None:
             test = test.subset(cfg.limit)
         stochastic = any(isinstance(m, NSMLayer | StochasticSigmoidLinear)
@@ -131,7 +133,7 @@ def evaluate_job(trained: Job, cfg: NSMConfig, scale: float = 1.0, biases: bool 
 
 def _runner(cfg: NSMConfig, log: Callable[[str], None]) -> LocalRunner:
     if cfg.data_path is None:
-        data.fetch("mnist", log=log)
+        data.fetch(cfg.dataset, log=log)
     return LocalRunner(JobStore(cfg.jobs), log)
 
 

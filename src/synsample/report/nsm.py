@@ -27,7 +27,7 @@ def _setup(cfg, trained: dict[str, Any]) -> str:
     from synsample.experiments.nsm import PAPER_EPOCHS
 
     seconds = sum(t.get("train_seconds", 0.0) for t in trained.values())
-    return (f"MNIST, inputs binarised to -1/+1 (section 3.3). Each network trained "
+    return (f"{cfg.dataset}, inputs binarised to -1/+1 (section 3.3). Each network trained "
             f"{cfg.train_epochs} epochs (paper: {PAPER_EPOCHS[cfg.experiment]}; 2 CPU cores "
             f"here, {seconds / 60:.0f} min of training in all), Adam 3e-4, batch 100, seed "
             f"{cfg.seed}; NSMs start from the data-dependent init of eq. 8 on one batch of 100. "

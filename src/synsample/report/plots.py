@@ -140,8 +140,10 @@ def ratio_sweep(sweep: Sequence[dict], path: Path, score: str) -> Path:
 def score_histograms(scores: dict[str, torch.Tensor], path: Path, xlabel: str) -> Path:
     """Overlaid histograms of one uncertainty score on several sets (in-distribution, OoD)."""
     fig, ax = plt.subplots(figsize=(6, 3.8))
-    top = max(float(s.max()) for s in scores.values()) or 1.0
-    bins = np.linspace(0, top, 41)
+    # scores such as the mutual information can be a rounding error below 0
+    low = min(0.0, min(float(s.min()) for s in scores.values()))
+    top = max(float(s.max()) for s in scores.values())
+    bins = np.linspace(low, top if top > low else low + 1.0, 41)
     for name, s in scores.items():
         ax.hist(s.numpy(), bins=bins, density=True, histtype="step", lw=1.5, label=name)
     ax.set_xlabel(xlabel)
