@@ -120,8 +120,9 @@ def write_mnist_conv(cfg, trained: dict[str, Any], rows: dict[str, dict[str, Any
           "read-out. NSM convolutions carry the noise on every input neuron (SI 4.3), the dense "
           "NSM layer on every synapse; the read-out is an ordinary linear layer.", "",
           table(header, body), "",
-          "The paper averages 5 runs and its last 10 of 200 epochs; the ordering of the three "
-          "networks is what a short run can test.", "",
+          "The paper averages 5 runs and its last 10 of 200 epochs; ours are single runs of "
+          "far fewer epochs: the per-epoch one-pass errors below show where each network was "
+          "when training stopped.", "",
           f"![one-pass test error per epoch]({curve.relative_to(cfg.out)})", ""]
     return _finish(cfg, "nsm-mnist-conv", "Paper 002, Table 2: NSM conv nets on MNIST", md,
                    {"rows": rows, "paper": paper, "train": _brief(trained),

@@ -93,8 +93,10 @@ def entropy_histograms(entropy: torch.Tensor, correct: torch.Tensor, max_bits: f
     bins = np.linspace(0, max_bits, 31)
     e = entropy.numpy()
     c = correct.numpy()
-    ax.hist(e[c], bins=bins, alpha=0.6, density=True, label=f"correct ({int(c.sum())})")
-    ax.hist(e[~c], bins=bins, alpha=0.6, density=True, label=f"incorrect ({int((~c).sum())})")
+    for group, name in ((c, "correct"), (~c, "incorrect")):
+        if group.any():  # a density of no items is undefined
+            ax.hist(e[group], bins=bins, alpha=0.6, density=True,
+                    label=f"{name} ({int(group.sum())})")
     ax.set_xlabel("vote entropy (bits, eq. 4)")
     ax.set_ylabel("density")
     ax.set_title(title, fontsize=10)
