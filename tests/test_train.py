@@ -105,3 +105,5 @@ def test_scann_job_configs_keep_their_keys():
     assert set(cfg.job_config()) == {"dataset", "arch", "epochs", "seed", "batch_size", "lr",
                                      "rho", "eps", "dropout", "init", "weight_bound"}
     assert TrainConfig.for_arch("nsm-mlp").job_config()["noise"] == "bernoulli:0.5"
+    with pytest.raises(ConfigError, match="nsm-"):
+        TrainConfig.for_arch("mlp", noise="gaussian:1").check()

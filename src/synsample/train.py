@@ -94,6 +94,9 @@ class TrainConfig:
                               f"{', '.join(OPTIMIZERS)}")
         if self.trace_steps < 0:
             raise ConfigError("trace_steps must be 0 or more")
+        if self.noise is not None and not self.arch.startswith("nsm-"):
+            raise ConfigError(f"{self.arch} has no noisy synapses; --noise is for the nsm-* "
+                              "architectures")
         if not 0.0 <= self.holdout_fraction <= 1.0:
             raise ConfigError(f"holdout_fraction must be in [0, 1], got {self.holdout_fraction}")
 
