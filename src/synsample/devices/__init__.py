@@ -1,8 +1,16 @@
 """Device models: where random bits come from, what probability they realise, what they cost."""
 
 from synsample.devices.base import NoiseSource, RandomSource
+from synsample.devices.bitstreams import (
+    BitstreamSource,
+    IdealBitstream,
+    LFSRBitstream,
+    MTJBitstream,
+    bipolar_probability,
+)
 from synsample.devices.coins import IdealCoin, QuantizedCoin, coin_for_precision
 from synsample.devices.gaussian import GaussianSource
 
-__all__ = ["GaussianSource", "IdealCoin", "NoiseSource", "QuantizedCoin", "RandomSource",
+__all__ = ["BitstreamSource", "GaussianSource", "IdealBitstream", "IdealCoin", "LFSRBitstream",
+           "MTJBitstream", "NoiseSource", "QuantizedCoin", "RandomSource", "bipolar_probability",
            "coin_for_precision"]

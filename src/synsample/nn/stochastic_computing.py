@@ -1,0 +1,150 @@
+"""Quantized stochastic computing (paper 003): n-state quantization, XNOR multiplication of
+bipolar bitstreams, addition by a parallel counter, the sigmoid as a look-up table.
+
+A dense layer ``y_i = sigmoid(sum_j x_j w_ij)`` becomes: every input and weight, quantized to
+``n`` states on [-1, 1] (eq. 1-3), is a bipolar bitstream of L bits; each product is the XNOR
+of two streams (``P = p_x p_w + (1 - p_x)(1 - p_w)``, which is ``(1 + x w) / 2`` for ideal
+streams); a parallel counter adds the ones of all products; the estimate of ``sum_j x_j w_ij``
+is ``(2 count - n_in L) / L``; the LUT maps the count to one of the few quantized sigmoid
+states (3 for n = 5, 6 for n = 11, Fig. 4a).
+
+Two paths compute the counter:
+
+- :func:`xnor_popcount`: the bit level, streams packed into 64-bit words, XNOR and popcount:
+  what the hardware does, for checking and small runs;
+- :func:`counter_sample`: the counter's exact distribution without the bits. For one neuron the
+  product bits are independent (different streams), and with quantized operands a product bit's
+  probability takes few distinct values ``q``: the count is a sum of ``Binomial(L m_q, q)`` with
+  ``m_q`` the number of products of probability ``q``. Exact in distribution per neuron; the
+  bit level also keeps the correlation between neurons that share an input stream.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from synsample.errors import ConfigError
+
+_M64 = -1  # all 64 bits set, as int64
+
+
+def quantize(m: torch.Tensor, n: int, a: float = -1.0, b: float = 1.0) -> torch.Tensor:
+    """Eq. 1-3: clip to [a, b], then round to the nearest of ``n`` evenly spaced states
+    ``a, a + Delta, ..., b`` with ``Delta = (b - a) / (n - 1)`` (ties to even, as round)."""
+    if not isinstance(n, int) or n < 2:
+        raise ConfigError(f"quantization needs at least 2 states, got {n!r}")
+    delta = (b - a) / (n - 1)
+    return torch.round((m.clamp(a, b) - a) / delta) * delta + a
+
+
+class _QuantizeSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, m, n, a, b):
+        ctx.save_for_backward(m)
+        ctx.bounds = (a, b)
+        return quantize(m, n, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (m,) = ctx.saved_tensors
+        a, b = ctx.bounds
+        return grad * ((m >= a) & (m <= b)).to(grad.dtype), None, None, None
+
+
+def quantize_ste(m: torch.Tensor, n: int, a: float = -1.0, b: float = 1.0) -> torch.Tensor:
+    """:func:`quantize` forward, the straight-through estimator backward (section III, refs.
+    [28], [29]): the gradient passes unchanged inside [a, b] and is 0 where the clip acts."""
+    return _QuantizeSTE.apply(m, n, a, b)
+
+
+def levels(n: int, a: float = -1.0, b: float = 1.0) -> torch.Tensor:
+    """The ``n`` quantized states, ascending."""
+    return quantize(torch.linspace(a, b, n, dtype=torch.float64), n, a, b)
+
+
+# -- the bit level ---------------------------------------------------------------------------
+def pack_bits(bits: torch.Tensor) -> torch.Tensor:
+    """Bool streams ``[..., L]`` as int64 words ``[..., ceil(L / 64)]`` (bit t of word t // 64
+    is stream bit t; the padding bits are 0)."""
+    length = bits.shape[-1]
+    pad = -length % 64
+    b = torch.nn.functional.pad(bits.to(torch.int64), (0, pad)).reshape(*bits.shape[:-1], -1, 64)
+    return (b << torch.arange(64, device=bits.device)).sum(-1)
+
+
+def _shr(x: torch.Tensor, s: int) -> torch.Tensor:
+    return (x >> s) & ((1 << (64 - s)) - 1)
+
+
+def popcount(words: torch.Tensor) -> torch.Tensor:
+    """Ones in each int64 word (SWAR: pairs, nibbles, bytes, then a multiply-add)."""
+    x = words - (_shr(words, 1) & 0x5555555555555555)
+    x = (x & 0x3333333333333333) + (_shr(x, 2) & 0x3333333333333333)
+    x = (x + _shr(x, 4)) & 0x0F0F0F0F0F0F0F0F
+    return _shr(x * 0x0101010101010101, 56)
+
+
+def xnor_popcount(x_words: torch.Tensor, w_words: torch.Tensor, length: int) -> torch.Tensor:
+    """The parallel counter of a layer at the bit level: ``count[b, i]`` = ones of
+    ``XNOR(x_j, w_ij)`` over every input ``j`` and stream bit. ``x_words``: ``[B, in, words]``,
+    ``w_words``: ``[out, in, words]`` (from :func:`pack_bits`); returns int64 ``[B, out]``."""
+    words = x_words.shape[-1]
+    mask = torch.full((words,), _M64, dtype=torch.int64, device=x_words.device)
+    if length % 64:
+        mask[-1] = (1 << (length % 64)) - 1
+    same = ~(x_words[:, None] ^ w_words[None]) & mask  # [B, out, in, words]
+    return popcount(same).sum(dim=(-1, -2))
+
+
+# -- the counter's distribution --------------------------------------------------------------
+def product_probability(px: torch.Tensor, pw: torch.Tensor) -> torch.Tensor:
+    """``P(XNOR = 1)`` of two independent bits with ``P(1)`` ``px`` and ``pw``."""
+    return px * pw + (1 - px) * (1 - pw)
+
+
+def counter_sample(x_state: torch.Tensor, w_state: torch.Tensor, px_levels: torch.Tensor,
+                   pw_levels: torch.Tensor, length: int, generator: torch.Generator | None = None
+                   ) -> torch.Tensor:
+    """The parallel counter of a layer drawn from its exact distribution.
+
+    ``x_state`` ``[B, in]`` and ``w_state`` ``[out, in]``: the index of each operand's
+    quantized state; ``px_levels`` / ``pw_levels``: the ``P(1)`` each state's streams really
+    have (the source's realised probabilities). Returns int64 counts ``[B, out]``: a sum, over
+    the distinct product probabilities ``q``, of ``Binomial(length * m_q, q)``."""
+    nx, nw = len(px_levels), len(pw_levels)
+    q = product_probability(px_levels.double()[:, None], pw_levels.double()[None, :])  # [nx, nw]
+    onehot_x = torch.nn.functional.one_hot(x_state, nx).to(torch.float64)  # [B, in, nx]
+    onehot_w = torch.nn.functional.one_hot(w_state, nw).to(torch.float64)  # [out, in, nw]
+    # m[b, i, s, t]: products of input state s and weight state t in neuron i
+    m = torch.einsum("bjs,ijt->bist", onehot_x, onehot_w)
+    distinct, group = torch.unique(q.flatten(), return_inverse=True)
+    per_q = torch.zeros(*m.shape[:2], len(distinct), dtype=torch.float64, device=m.device)
+    per_q.index_add_(2, group, m.flatten(2))
+    trials = per_q * length
+    probs = distinct.expand_as(trials)
+    counts = torch.binomial(trials, probs, generator=generator)
+    return counts.sum(-1).round().to(torch.int64)
+
+
+# -- the LUT sigmoid -------------------------------------------------------------------------
+def sigmoid_lut(n: int, n_inputs: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The look-up table of the quantized sigmoid over the parallel counter (Fig. 4).
+
+    The neuron's output is ``quantize(sigmoid(s), n)`` with ``s = (2 count - n_inputs L) / L``;
+    since sigmoid is in (0, 1), only the states in [0, 1] occur (3 for n = 5, 6 for n = 11).
+    Returns ``(thresholds, states)``: the output is ``states[k]`` for the largest ``k`` with
+    ``count >= thresholds[k]`` (``thresholds[0] = 0``), integer comparisons only."""
+    counts = torch.arange(n_inputs * length + 1, dtype=torch.float64)
+    out = quantize(torch.sigmoid((2 * counts - n_inputs * length) / length), n)
+    states, first = [], []
+    for c, v in enumerate(out.tolist()):
+        if not states or v != states[-1]:
+            states.append(v)
+            first.append(c)
+    return torch.tensor(first, dtype=torch.int64), torch.tensor(states, dtype=torch.float32)
+
+
+def apply_lut(counts: torch.Tensor, thresholds: torch.Tensor, states: torch.Tensor
+              ) -> torch.Tensor:
+    """The LUT's output state for each counter value."""
+    return states[torch.searchsorted(thresholds, counts, right=True) - 1]
