@@ -36,10 +36,12 @@ class BitstreamSource(NoiseSource):
     def probability(self, p: torch.Tensor) -> torch.Tensor:
         """The ``P(1)`` this source realises when asked for ``p`` (one value per stream)."""
 
-    @abstractmethod
     def _bits(self, prob: torch.Tensor, length: int, generator: torch.Generator | None
               ) -> torch.Tensor:
-        """Stream bits for realised probabilities ``prob``."""
+        """Stream bits for realised probabilities ``prob``: independent Bernoulli bits (a
+        source whose bits are not independent, like the LFSR, overrides this)."""
+        u = torch.rand(prob.shape + (length,), generator=generator, device=prob.device)
+        return u < prob[..., None]
 
     def streams(self, p: torch.Tensor, length: int, generator: torch.Generator | None = None
                 ) -> torch.Tensor:
@@ -61,10 +63,6 @@ class IdealBitstream(BitstreamSource):
 
     def probability(self, p: torch.Tensor) -> torch.Tensor:
         return p.to(torch.float32).clamp(0.0, 1.0)
-
-    def _bits(self, prob, length, generator):
-        u = torch.rand(prob.shape + (length,), generator=generator, device=prob.device)
-        return u < prob[..., None]
 
 
 #: taps (Galois form, as a mask) of maximal-length LFSRs, by width
@@ -164,10 +162,6 @@ class MTJBitstream(BitstreamSource):
     def probability(self, p: torch.Tensor) -> torch.Tensor:
         volts = self.bias(p) + self.offsets(tuple(p.shape), p.device)
         return self.curve(volts).to(torch.float32)
-
-    def _bits(self, prob, length, generator):
-        u = torch.rand(prob.shape + (length,), generator=generator, device=prob.device)
-        return u < prob[..., None]
 
     def describe(self) -> dict[str, Any]:
         return {"device": self.name, "bias_levels": self.bias_levels, "spread_volts": self.spread,

@@ -71,6 +71,6 @@ def _info(net: nn.Module, coin: NoiseSource | None) -> dict:
             "units": "sign (eq. 1)" if layers else "sigmoid stochastic (StNN)"}
     if layers:
         info.update(noise=str(layers[0].noise), estimator=layers[0].estimator,
-                    linear_noise_site=next((m.site for m in layers if m.site == "synapse"),
-                                           "input"))
+                    linear_noise_site="synapse" if any(m.site == "synapse" for m in layers)
+                    else "input")
     return info

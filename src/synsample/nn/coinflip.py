@@ -48,8 +48,6 @@ class CoinFlipLinear(SampledLayer):
         self.integer_gemm = True
         #: use the compiled independent-mode kernel when it builds (False: the PyTorch twin)
         self.compiled_kernel = True
-        # (ctx.key, {int8: draws, other float dtypes: the same draws, int32: int-path row sums})
-        self._draws: tuple[tuple, dict[torch.dtype, torch.Tensor]] | None = None
         # (weight version, coin), (bits, thresholds^T, sign(w)^T) of the counter-based draws
         self._comparator: tuple[tuple, tuple[int, torch.Tensor, torch.Tensor]] | None = None
 
@@ -92,17 +90,13 @@ class CoinFlipLinear(SampledLayer):
                       ) -> torch.Tensor:
         """The weights ``[n, out, in]`` of the context's samples as ``dtype``, drawn once per
         key (every tile of items of the same samples reuses them)."""
-        cached = self._draws if ctx.key is not None and self._draws is not None and (
-            self._draws[0] == ctx.key) else None
-        if cached is None:
+        def draw() -> torch.Tensor:
             prob = self.probability()
-            w = torch.stack([self.sample_weight_int8(g, prob=prob) for g in ctx.generators])
-            cached = (ctx.key, {torch.int8: w})
-            self._draws = cached if ctx.key is not None else None
-        by_dtype = cached[1]
-        if dtype not in by_dtype:
-            by_dtype[dtype] = by_dtype[torch.int8].to(dtype)
-        return by_dtype[dtype]
+            return torch.stack([self.sample_weight_int8(g, prob=prob) for g in ctx.generators])
+
+        w8 = self.shared_draws(ctx, draw, "int8")
+        return w8 if dtype == torch.int8 else self.shared_draws(ctx, lambda: w8.to(dtype),
+                                                                str(dtype))
 
     def _finish(self, y: torch.Tensor) -> torch.Tensor:
         """``input_scale * y + bias``: the scale after the sum keeps integer sums exact.
@@ -126,12 +120,10 @@ class CoinFlipLinear(SampledLayer):
         """
         w = self._shared_draws(ctx).reshape(-1, self.in_features)
         # the correction for the shifted input, 128 * (row sums of every draw), once per draw
-        by_dtype = self._draws[1] if self._draws is not None else {}
-        if torch.int32 not in by_dtype:
-            by_dtype[torch.int32] = 128 * w.sum(dim=1, dtype=torch.int32)
+        correction = self.shared_draws(ctx, lambda: 128 * w.sum(dim=1, dtype=torch.int32),
+                                       "row sums")
         shifted = (x ^ 128).view(torch.int8)  # uint8 v -> int8 v - 128, one bitwise pass
-        acc = torch._int_mm(shifted, w.T)
-        return acc.add_(by_dtype[torch.int32])
+        return torch._int_mm(shifted, w.T).add_(correction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 2 or x.shape[1] != self.in_features:

@@ -127,7 +127,7 @@ class NSMLayer(SampledLayer):
         #: keep the argument of erf of the last training call in ``last_argument`` (Fig. 2)
         self.trace_argument = False
         self.last_argument: torch.Tensor | None = None
-        self._thresholds: tuple[tuple, torch.Tensor] | None = None
+        self._operands: tuple[tuple, tuple[int, torch.Tensor, torch.Tensor]] | None = None
 
     # -- what the subclasses define ------------------------------------------------------
     def _op(self, z: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -224,10 +224,17 @@ class NSMLayer(SampledLayer):
                           device).to(torch.float64) + 0.5) / 2.0 ** 24
         return (torch.log(u) - torch.log1p(-u)).to(torch.float32)
 
-    def _binconcrete(self, z: torch.Tensor, released: bool) -> torch.Tensor:
+    def _traced(self, s: torch.Tensor) -> torch.Tensor:
+        """``s``, kept in ``last_argument`` when the layer is traced (Fig. 2)."""
+        if self.trace_argument:
+            self.last_argument = s.detach()
+        return s
+
+    def _binconcrete(self, z: torch.Tensor, released: bool, learning: bool) -> torch.Tensor:
         """``2 X - 1``, ``X = sigmoid(L + logit)`` (SI 4.6, eq. 14, temperature 1)."""
         z = self._rows(z)
-        phi = self.firing_probability(z)
+        s = self.argument(z)
+        phi = 0.5 * (1.0 + torch.erf(self._traced(s) if learning else s))  # eq. 3
         logit = torch.log(phi + 1e-12)
         if not released:
             logit = logit - torch.log1p(-phi + 1e-12)
@@ -238,15 +245,13 @@ class NSMLayer(SampledLayer):
         self._check_input(z)
         z = z.to(self.weight.dtype)
         learning = self.context is None and torch.is_grad_enabled() and self.weight.requires_grad
-        if learning and self.trace_argument:
-            with torch.no_grad():
-                self.last_argument = self.argument(z)
         if self.estimator == "released" or learning and self.estimator == "binconcrete":
-            return self._binconcrete(z, released=self.estimator == "released")
+            return self._binconcrete(z, released=self.estimator == "released",
+                                     learning=learning)
         spikes = sgn(self.preactivation(z))
         if not learning:
             return spikes
-        s = self.argument(z)
+        s = self._traced(self.argument(z))
         expected = torch.erf(s)  # E z = 2 P(z = 1) - 1: the gradient path of section 2.3
         return spikes + (expected - expected.detach())
 
@@ -308,15 +313,24 @@ class NSMLinear(NSMLayer):
             raise ConfigError(f"layer {self.layer_name or '?'} expects [batch, "
                               f"{self.in_features}] inputs, got {tuple(z.shape)}")
 
-    def _thresholds_t(self) -> tuple[int, torch.Tensor]:
-        """The blank-out comparator ``[in, out]`` (the same threshold for every synapse)."""
-        key = (repr(self.source), self.noise, tuple(self.weight.shape))
-        if self._thresholds is None or self._thresholds[0] != key:
-            bits, t = self.source.counter_thresholds(
-                self.source.probability(torch.tensor(self.noise.level)))
-            thr = t.to(torch.int32).expand(self.in_features, self.out_features).contiguous()
-            self._thresholds = (key, (bits, thr))
-        return self._thresholds[1]
+    def _blank_out_threshold(self) -> tuple[int, int]:
+        """``(bits, t)``: a synapse transmits when a uniform ``bits``-bit integer is below
+        ``t`` (the device's comparator for ``p``, the same for every synapse)."""
+        bits, t = self.source.counter_thresholds(
+            self.source.probability(torch.tensor(self.noise.level)))
+        return bits, int(t)
+
+    def _kernel_operands(self) -> tuple[int, torch.Tensor, torch.Tensor]:
+        """``(bits, thresholds [in, out], w^T [in, out])`` for the counter-based kernel, kept
+        while weight, noise and device are unchanged (every chunk and tile of a run reuses
+        them, and the kernel then reuses its padded form of them too)."""
+        key = (self.weight._version, self.weight.data_ptr(), repr(self.source), self.noise)
+        if self._operands is None or self._operands[0] != key:
+            bits, t = self._blank_out_threshold()
+            thr = torch.full((self.in_features, self.out_features), t, dtype=torch.int32)
+            value = self.weight.detach().T.to(torch.float32).contiguous()
+            self._operands = (key, (bits, thr, value))
+        return self._operands[1]
 
     def _synapse_noise_sum(self, z: torch.Tensor) -> torch.Tensor:
         """``sum_j (xi_ij + a_i) w_ij z_j`` with a fresh ``xi`` per synapse of every row."""
@@ -348,9 +362,8 @@ class NSMLinear(NSMLayer):
                 self.noise.level * math.sqrt(self.source.variance))
             u = linear * (1.0 + self.a()) + std * e
         else:
-            bits, thr = self._thresholds_t()
+            bits, thr, value = self._kernel_operands()
             key = counter_rng.layer_key(seed, counter_rng.layer_id(self.layer_name))
-            value = self.weight.detach().T.to(torch.float32).contiguous()
             args = (xs.to(torch.float32).contiguous(), n, thr, value, bits, items, first, key)
             done = kernels.coinflip(*args)
             y, coins = done if done is not None else counter_rng.coinflip_reference(*args)
@@ -362,8 +375,7 @@ class NSMLinear(NSMLayer):
         """``(xi_k + a) * W`` for every sample ``k`` of a shared-mode context, ``[n, out, in]``."""
         shape = (self.out_features, self.in_features)
         if self.noise.kind == "bernoulli":
-            bits, thr = self._thresholds_t()
-            limit = int(thr.flatten()[0])
+            bits, limit = self._blank_out_threshold()
             xi = torch.stack([torch.randint(0, 2 ** bits, shape, generator=g,
                                             device=self.weight.device) < limit
                               for g in ctx.generators]).to(self.weight.dtype)
