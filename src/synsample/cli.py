@@ -53,7 +53,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         args.arch, dataset=args.dataset, epochs=args.epochs, seed=args.seed,
         batch_size=args.batch_size, lr=args.lr, dropout=args.dropout, init=args.init,
         optimizer=args.optimizer, noise=args.noise, estimator=args.estimator,
-        noise_site=args.noise_site, data_init=False if args.no_data_init else None)
+        noise_site=args.noise_site, data_init=False if args.no_data_init else None,
+        states=args.states, sc_length=args.sc_length, lr_decay=args.lr_decay)
     result = train(cfg, args.out, data_path=args.data_path, progress=_progress(args),
                    log=_log(args), device=args.device)
     last = result["history"][-1]
@@ -76,11 +77,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     pred, test = sample_checkpoint(ck, args.method, args.precision, args.samples, args.seed,
                                    args.mode, args.data_path, args.limit, _progress(args),
                                    batch_size=args.batch_size, adaptive=_adaptive(args),
-                                   device=args.device)
+                                   device=args.device, method_options=_method_options(args))
     model, _ = checkpoint.load_model(ck)
     det = deterministic_outputs(model, test.images).argmax(1)
-    reference = ("deterministic network" if args.method == "scann"
-                 else "network, one sampled pass")
+    reference = {"scann": "deterministic network",
+                 "sc": "quantized network without SC"}.get(args.method,
+                                                            "network, one sampled pass")
     res = write_sample_report(out, ck, ck_config, args.precision, pred, test, det,
                               reference=reference)
     s = res["sampled"]
@@ -104,7 +106,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     res = evaluate_checkpoint(ck, out, args.method, args.precision, args.samples, args.seed,
                               args.mode, args.score, args.ood_items, None, args.data_path,
                               args.limit, _progress(args), adaptive=_adaptive(args),
-                              device=args.device)
+                              device=args.device, method_options=_method_options(args))
     s = res["summary"]
     print(f"{res['dataset']} {res['arch']}, {args.method} {args.precision}: first choice "
           f"{100 * s['accuracy']:.2f}%, ECE {res['calibration']['ece']:.4f}")
@@ -113,6 +115,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
               f"paper 004 rule detects {100 * o['paper_004_rule']['detection_rate']:.1f}%")
     print(f"report: {out / 'report.md'}")
     return 0
+
+
+def _method_options(args: argparse.Namespace) -> dict:
+    """What the method needs beyond the coin precision (sc: stream length and source)."""
+    if args.method != "sc":
+        return {}
+    return {"stream_length": args.stream_length, "bitstream": args.bitstream}
 
 
 def _adaptive(args: argparse.Namespace):
@@ -129,6 +138,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
     if args.experiment.startswith("nsm-"):
         return _reproduce_nsm(args)
+    if args.experiment == "sc-mnist":
+        return _reproduce_sc(args)
     args.samples = args.samples or 1000
 
     if args.experiment == "scann-entropy":
@@ -157,6 +168,22 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     else:
         result = t1.run(cfg, log=_log(args))
         print("\nTable I, paper 000 (accuracy %; each cell: ours (paper, difference in points))")
+    print(result["terminal_table"])
+    print(f"\nreport: {out / 'report.md'}")
+    return 0
+
+
+def _reproduce_sc(args: argparse.Namespace) -> int:
+    from synsample.experiments import sc
+
+    out = Path(args.out or Path("runs") / args.experiment)
+    lengths = sc.PAPER_LENGTHS if args.full else args.lengths or sc.DEFAULT_LENGTHS
+    result = sc.run(sc.SCConfig(
+        lengths=tuple(lengths), epochs=args.epochs or sc.DEFAULT_EPOCHS,
+        samples=args.samples or 10, seed=args.seed, mode=args.mode, bitstream=args.bitstream,
+        out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
+        progress=_progress(args), device=args.device), log=_log(args))
+    print("\nFigure 6, paper 003: test accuracy (%) by stream length")
     print(result["terminal_table"])
     print(f"\nreport: {out / 'report.md'}")
     return 0
@@ -220,6 +247,17 @@ def _percentages(value: str) -> tuple[float, ...]:
     return out
 
 
+def _lengths(value: str) -> tuple[int, ...]:
+    try:
+        out = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected bit counts like 100,300,500, got {value!r}"
+                                         ) from None
+    if not out or min(out) < 1:
+        raise argparse.ArgumentTypeError(f"stream lengths must be positive, got {value!r}")
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     from synsample.data import DATASETS
     from synsample.models import ARCHS
@@ -256,7 +294,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "clipped to [-1, 1] after every step (paper 000 II.B). Paper 002's networks "
                     "(nsm-*, stnn-mlp, relu-mlp, sigmoid-mlp, dcnn): inputs binarised to -1/+1, "
                     "Adam 3e-4, no clipping; NSMs sample in every training pass and start with "
-                    "the data-dependent init of eq. 8. Writes a checkpoint after every epoch; "
+                    "the data-dependent init of eq. 8. Paper 003's networks (sc-*): inputs and "
+                    "weights quantized to 5 or 11 states, SGD on the sum of squared errors with "
+                    "a decaying rate, weights clipped to [-1, 1]; --sc-length trains with "
+                    "bitstreams (Method 2). Writes a checkpoint after every epoch; "
                     "the same command resumes it. Architectures: " + archs + ".")
     p_train.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
     p_train.add_argument("--arch", default="mlp", choices=sorted(ARCHS))
@@ -267,13 +308,18 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--batch-size", type=_positive, default=100)
     p_train.add_argument("--lr", type=float,
                          help="learning rate (default: the architecture's, 1e-3 or 3e-4)")
-    p_train.add_argument("--optimizer", choices=["rmsprop", "adam"],
+    p_train.add_argument("--optimizer", choices=["rmsprop", "adam", "sgd"],
                          help="default: the architecture's (rmsprop for scANN, adam for paper "
-                              "002's networks)")
+                              "002's networks, sgd for paper 003's)")
+    p_train.add_argument("--lr-decay", type=float,
+                         help="multiply the learning rate by this every epoch (default: the "
+                              "architecture's, 1 or 0.85 for sc-*)")
     p_train.add_argument("--dropout", type=float,
                          help="dropout rate after hidden layers (scANN networks; default 0.5)")
-    p_train.add_argument("--init", default="glorot", choices=["glorot", "uniform"],
-                         help="glorot (Keras default) or uniform (dense weights U(-0.99, 0.99))")
+    p_train.add_argument("--init", choices=["glorot", "uniform", "gaussian"],
+                         help="glorot (Keras default, scANN and NSM), uniform (dense weights "
+                              "U(-0.99, 0.99)) or gaussian (N(0, 0.2^2) clipped to [-1, 1], "
+                              "sc-*); default: the architecture's")
     p_train.add_argument("--noise", metavar="KIND:LEVEL",
                          help="NSM noise: bernoulli:P (blank-out, default bernoulli:0.5) or "
                               "gaussian:SIGMA (xi ~ N(1, SIGMA^2))")
@@ -286,6 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
                               "input neuron (the released code)")
     p_train.add_argument("--no-data-init", action="store_true",
                          help="NSM: skip eq. 8's data-dependent init (as the released code)")
+    p_train.add_argument("--states", type=int, choices=[3, 5, 7, 9, 11],
+                         help="sc-*: quantization states of inputs and weights (default 5)")
+    p_train.add_argument("--sc-length", type=_positive, metavar="BITS",
+                         help="sc-*: train with bitstreams of this length in the forward pass "
+                              "(paper 003's Method 2; default: Method 1, no SC in training)")
     p_train.add_argument("--data-path", help="local copy of the dataset instead of the cache")
     p_train.add_argument("--device", help="torch device, e.g. cuda (default cpu)")
     p_train.set_defaults(func=cmd_train)
@@ -293,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     sampling = argparse.ArgumentParser(add_help=False)
     sampling.add_argument("--samples", type=_positive,
                           help="passes K (default 1000; 100 for the nsm-* experiments, as "
-                               "paper 002)")
+                               "paper 002; 10 SC inferences per item for sc-mnist)")
     sampling.add_argument("--mode", default="shared", choices=["shared", "independent"],
                           help="shared: one draw per pass for all items; independent: fresh "
                                "draws per item (slow)")
@@ -315,7 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
                            help="how to sample the network (default: its architecture's: scann "
                                 "for mlp/conv, nsm for nsm-*/stnn-mlp)")
     converted.add_argument("--precision", default="full",
-                           help="coin precision: full, or bits such as 8 or 4 (default full)")
+                           help="coin precision: full, or bits such as 8 or 4 (default full); "
+                                "for sc: the LFSR width or the MTJ's bias DAC bits")
+    converted.add_argument("--stream-length", type=_positive, default=100, metavar="BITS",
+                           help="sc: bits per bitstream (default 100)")
+    converted.add_argument("--bitstream", default="ideal", choices=["ideal", "lfsr", "mtj"],
+                           help="sc: the bitstream source (default ideal)")
 
     p_sample = sub.add_parser(
         "sample", parents=[common, converted, sampling],
@@ -351,10 +407,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "scann-holdout: Fig. 7, one class under-represented in training. "
                     "nsm-pi-mnist: paper 002 Table 1 and Fig. 2 (NSM vs StNN, 784-300x3-10). "
                     "nsm-mnist-conv: paper 002 Table 2 (bNSM, gNSM, dCNN). "
-                    "nsm-scale-invariance: paper 002 section 3.2 (weights x 0.1 at inference).")
+                    "nsm-scale-invariance: paper 002 section 3.2 (weights x 0.1 at inference). "
+                    "sc-mnist: paper 003 Fig. 6 (quantized stochastic computing, Methods 1 and "
+                    "2, 5 and 11 states, stream lengths) and its bitstream energy.")
     p_rep.add_argument("experiment", choices=["scann-table1", "scann-entropy", "scann-holdout",
                                               "nsm-pi-mnist", "nsm-mnist-conv",
-                                              "nsm-scale-invariance"])
+                                              "nsm-scale-invariance", "sc-mnist"])
     p_rep.add_argument("--dataset", choices=["mnist", "fashion-mnist"],
                        help="one dataset (default: MNIST for scann-table1, both for "
                             "scann-entropy)")
@@ -363,11 +421,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="all four rows: MNIST and Fashion-MNIST x MLP and conv")
     p_rep.add_argument("--epochs", type=_positive,
                        help="training epochs (default: scANN 100 for the MLP, 10 for the conv "
-                            "net; NSM 30 for the MLPs, 10 for the conv nets)")
+                            "net; NSM 30 for the MLPs, 10 for the conv nets; SC 10)")
     p_rep.add_argument("--holdout-class", type=int, default=9,
                        help="scann-holdout: the class to under-represent (default 9)")
     p_rep.add_argument("--fractions", default=(0.0, 0.5, 0.9, 0.99), type=_percentages,
                        help="scann-holdout: percentages of the class removed (0,50,90,99)")
+    p_rep.add_argument("--lengths", type=_lengths,
+                       help="sc-mnist: stream lengths in bits (default 100,300,500)")
+    p_rep.add_argument("--full", action="store_true",
+                       help="sc-mnist: the paper's lengths 100,200,300,400,500")
+    p_rep.add_argument("--bitstream", default="ideal", choices=["ideal", "lfsr", "mtj"],
+                       help="sc-mnist: the bitstream source at inference (default ideal)")
     p_rep.add_argument("--out", help="report folder (default runs/EXPERIMENT)")
     p_rep.add_argument("--jobs", default=str(Path("runs") / "jobs"),
                        help="job store shared by experiments (default runs/jobs; finished jobs "

@@ -176,9 +176,10 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     plurality is settled (``Prediction.passes`` holds the passes each item got). In shared
     mode a stopped item has exactly the votes of the first passes of the full run.
 
-    ``Prediction.random_bits`` is what the hardware would draw: in shared mode one set of draws
-    per sample (the first item block's; later blocks re-create the same draws, counted in
-    ``info["random_bits_simulated"]``), in independent mode every draw.
+    ``Prediction.random_bits`` is what the hardware would draw: in shared mode one set of
+    per-sample draws (later item blocks re-create the first block's without counting them, see
+    :meth:`~synsample.nn.sampling.SampledLayer.shared_draws`) plus any per-item draws, in
+    independent mode every draw.
     """
     check_mode(mode)
     if not isinstance(samples, int) or samples < 1:
@@ -217,15 +218,11 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     for block, start in enumerate(range(0, n_items, batch_size)):
         h = model.prefix(x_all[start:start + batch_size].to(dev))
         blocks.append(_sample_block(model, h, chunks, checkpoints, base_seed, mode, block, start,
-                                    tile, adaptive,
-                                    rule_looks, bar))
-        if block == 0:
-            first_block_bits = sum(d.random_bits for d in devices) - bits_before
+                                    tile, adaptive, rule_looks, bar))
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - start_time
-    simulated_bits = sum(d.random_bits for d in devices) - bits_before
-    info = {**model.describe(), "random_bits_simulated": simulated_bits}
+    info = model.describe()
     per_item = torch.cat([b.passes for b in blocks])
     if adaptive is not None:
         info["adaptive"] = {"confidence": adaptive.confidence,
@@ -241,5 +238,5 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
         passes=per_item if adaptive is not None else None, samples=samples,
         votes_at={k: torch.cat([b.votes_at[k] for b in blocks]) for k in checkpoints},
         mode=mode,
-        seed=base_seed, random_bits=first_block_bits if mode == "shared" else simulated_bits,
+        seed=base_seed, random_bits=sum(d.random_bits for d in devices) - bits_before,
         seconds=seconds, info=info)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from synsample import checkpoint, data, devices, engine, methods
+from synsample import checkpoint, data, engine, methods
 from synsample.io import write_with
 from synsample.prediction import Prediction
 
@@ -49,8 +49,8 @@ def method_for(config: dict[str, Any], method: str | None) -> str:
 def sample_checkpoint(folder: str | Path, method: str | None = None, precision: str = "full",
                       samples: int = 1000, seed: int = 0, mode: str = "shared",
                       data_path: str | Path | None = None, limit: int | None = None,
-                      progress: bool = True, **predict_kw: Any
-                      ) -> tuple[Prediction, data.Dataset]:
+                      progress: bool = True, method_options: dict[str, Any] | None = None,
+                      **predict_kw: Any) -> tuple[Prediction, data.Dataset]:
     """Convert the checkpoint in ``folder`` with ``method`` (default: its architecture's) and a
     coin of ``precision``, sample it ``samples`` times on the test split of its dataset (the
     first ``limit`` items if given) and return the Prediction and that test set."""
@@ -59,8 +59,7 @@ def sample_checkpoint(folder: str | Path, method: str | None = None, precision: 
     test = data.load(config["dataset"], "test", path=data_path)
     if limit is not None:
         test = test.subset(limit)
-    coin = devices.coin_for_precision(precision)
-    sto = methods.get(method).convert(model, coin=coin)
+    sto = methods.convert(method, model, precision, **(method_options or {}))
     pred = engine.predict(sto, test, samples=samples, seed=seed, mode=mode, progress=progress,
                           desc=f"{method} {precision}", **predict_kw)
     return pred, test
@@ -71,7 +70,8 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
                         mode: str = "shared", score: str = "vote-entropy",
                         ood_items: int = 2000, ood_sets: tuple[str, ...] | None = None,
                         data_path: str | Path | None = None, limit: int | None = None,
-                        progress: bool = True, **predict_kw: Any) -> dict[str, Any]:
+                        progress: bool = True, method_options: dict[str, Any] | None = None,
+                        **predict_kw: Any) -> dict[str, Any]:
     """Every metric for one trained network and method: accuracy, calibration, uncertainty
     scores and ratios, OoD detection against every built-in OoD set. Writes ``report.md``,
     ``metrics.json`` and figures into ``out``; returns the metrics."""
@@ -84,7 +84,7 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
     test = data.load(config["dataset"], "test", path=data_path)
     if limit is not None:
         test = test.subset(limit)
-    sto = methods.get(method).convert(model, coin=devices.coin_for_precision(precision))
+    sto = methods.convert(method, model, precision, **(method_options or {}))
 
     def run(images: torch.Tensor, desc: str) -> Prediction:
         return engine.predict(sto, images, samples=samples, seed=seed, mode=mode,

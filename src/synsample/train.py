@@ -4,10 +4,12 @@ scANN (paper 000, section II.B): RMSprop, categorical cross-entropy, batch 100, 
 weights of the layers to be sampled kept in [-1, 1] by clipping after every optimizer step (a
 Keras kernel constraint). Neural Sampling Machines (paper 002, sections 2.3 and 3): Adam at
 3e-4, batch 100, no constraint, the data-dependent initialisation of eq. 8 on one batch of 100
-before the first step, and sampled binary states in every training pass. An architecture
-brings its own defaults (:meth:`TrainConfig.for_arch`). Training is resumable: the checkpoint is
-written after every epoch, and each epoch's shuffling and noise are seeded by
-``(seed, epoch)``.
+before the first step, and sampled binary states in every training pass. Quantized stochastic
+computing (paper 003, section III): SGD on the sum of squared errors of the sigmoid outputs
+(eq. 4-7) with a learning rate decaying by ``lr_decay`` every epoch, weights clipped to
+[-1, 1]. An architecture brings its own defaults (:meth:`TrainConfig.for_arch`). Training is
+resumable: the checkpoint is written after every epoch, and each epoch's shuffling and noise
+are seeded by ``(seed, epoch)``.
 """
 
 from __future__ import annotations
@@ -61,6 +63,13 @@ class TrainConfig:
     #: record the 15/50/85th percentiles of the last stochastic hidden layer's input (the
     #: argument of its firing probability) for this many first steps (paper 002, Fig. 2)
     trace_steps: int = 0
+    #: ``cross-entropy`` on the logits, or ``sse``: eq. 4 of paper 003 on their sigmoids
+    loss: str = "cross-entropy"
+    #: the learning rate of epoch ``e`` is ``lr * lr_decay ** e`` (paper 003's lambda)
+    lr_decay: float = 1.0
+    #: SC networks: quantization states and the training bitstream length (None: Method 1)
+    states: int | None = None
+    sc_length: int | None = None
 
     @classmethod
     def for_arch(cls, arch: str, **overrides: Any) -> TrainConfig:
@@ -92,6 +101,14 @@ class TrainConfig:
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; use one of "
                               f"{', '.join(OPTIMIZERS)}")
+        if self.loss not in LOSSES:
+            raise ConfigError(f"unknown loss {self.loss!r}; use one of {', '.join(LOSSES)}")
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise ConfigError(f"lr_decay must be in (0, 1], got {self.lr_decay}")
+        if (self.states is not None or self.sc_length is not None) and \
+                not self.arch.startswith("sc-"):
+            raise ConfigError(f"{self.arch} is not a stochastic-computing network; --states and "
+                              "--sc-length are for the sc-* architectures")
         if self.trace_steps < 0:
             raise ConfigError("trace_steps must be 0 or more")
         if self.noise is not None and not self.arch.startswith("nsm-"):
@@ -104,7 +121,8 @@ class TrainConfig:
 #: fields added after the first jobs were cached, left out of a job's config at their default
 _OPTIONAL: dict[str, Any] = {"optimizer": "rmsprop", "data_init": False, "noise": None,
                              "estimator": "erf", "noise_site": "synapse", "trace_steps": 0,
-                             "bias": True}
+                             "bias": True, "loss": "cross-entropy", "lr_decay": 1.0,
+                             "states": None, "sc_length": None}
 
 
 def _rmsprop(params, config: TrainConfig) -> torch.optim.Optimizer:
@@ -115,8 +133,23 @@ def _adam(params, config: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=config.lr)
 
 
+def _sgd(params, config: TrainConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=config.lr)
+
+
 OPTIMIZERS: dict[str, Callable[[Any, TrainConfig], torch.optim.Optimizer]] = {
-    "rmsprop": _rmsprop, "adam": _adam}
+    "rmsprop": _rmsprop, "adam": _adam, "sgd": _sgd}
+
+
+def sum_squared_error(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Paper 003, eq. 4: ``1/2 sum_i (sigmoid(s_i) - d_i)^2`` against one-hot targets ``d``,
+    averaged over the batch."""
+    target = nn.functional.one_hot(labels, logits.shape[1]).to(logits.dtype)
+    return 0.5 * ((torch.sigmoid(logits) - target) ** 2).sum(1).mean()
+
+
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "cross-entropy": nn.functional.cross_entropy, "sse": sum_squared_error}
 
 
 def traced_layer(model: nn.Module) -> nn.Module | None:
@@ -172,7 +205,8 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 _IMMUTABLE = ("dataset", "arch", "seed", "batch_size", "lr", "rho", "eps", "dropout", "init",
               "weight_bound", "holdout_class", "holdout_fraction", "optimizer", "data_init",
-              "noise", "estimator", "noise_site", "bias")
+              "noise", "estimator", "noise_site", "bias", "loss", "lr_decay", "states",
+              "sc_length")
 
 
 def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = None,
@@ -221,7 +255,7 @@ def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = N
             "constraint": "none" if config.weight_bound is None else
             f"weights of nn.Linear layers clipped to [-{config.weight_bound}, "
             f"{config.weight_bound}] after every step"}
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = LOSSES[config.loss]
     x_all, y_all = train_set.images, train_set.labels
     if config.holdout_class is not None:
         keep = holdout_indices(y_all, config.holdout_class, config.holdout_fraction, config.seed)
@@ -247,6 +281,8 @@ def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = N
             derive_seed(config.seed, epoch)))
         torch.manual_seed(derive_seed(config.seed, epoch, 1))  # dropout masks, NSM noise
         model.train()
+        for group in optimizer.param_groups:
+            group["lr"] = config.lr * config.lr_decay ** epoch
         total_loss, correct = 0.0, 0
         steps = range(0, n, config.batch_size)
         bar = tqdm(steps, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,

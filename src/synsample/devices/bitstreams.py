@@ -46,10 +46,16 @@ class BitstreamSource(NoiseSource):
     def streams(self, p: torch.Tensor, length: int, generator: torch.Generator | None = None
                 ) -> torch.Tensor:
         """Bitstreams of ``length`` bits for requested probabilities ``p``, counted."""
+        return self.realised_streams(self.probability(p), length, generator)
+
+    def realised_streams(self, prob: torch.Tensor, length: int,
+                         generator: torch.Generator | None = None) -> torch.Tensor:
+        """Bitstreams for probabilities ``prob`` that :meth:`probability` already returned
+        (a layer that realises each state once), counted."""
         if not isinstance(length, int) or length < 1:
             raise ConfigError(f"a bitstream needs a positive length, got {length!r}")
-        self.draws += p.numel() * length
-        return self._bits(self.probability(p), length, generator)
+        self.draws += prob.numel() * length
+        return self._bits(prob, length, generator)
 
 
 class IdealBitstream(BitstreamSource):

@@ -5,11 +5,44 @@ from __future__ import annotations
 from types import ModuleType
 
 from synsample.errors import ConfigError
-from synsample.methods import nsm, scann
+from synsample.methods import nsm, sc, scann
 
-METHODS: dict[str, ModuleType] = {"scann": scann, "nsm": nsm}
+METHODS: dict[str, ModuleType] = {"scann": scann, "nsm": nsm, "sc": sc}
 
-__all__ = ["METHODS", "get", "nsm", "scann"]
+__all__ = ["METHODS", "bitstream_for", "convert", "get", "nsm", "sc", "scann"]
+
+
+def bitstream_for(kind: str = "ideal", precision: str | int | None = "full"):
+    """The bitstream source of the ``sc`` method: ``ideal``, ``lfsr`` (``precision`` bits wide,
+    16 for full) or ``mtj`` (a continuous bias DAC for full, else ``2^precision`` bias
+    levels)."""
+    from synsample import devices
+
+    full = precision is None or str(precision).lower() in ("full", "ideal", "float", "fp32")
+    try:
+        bits = None if full else int(str(precision))
+    except ValueError:
+        raise ConfigError(f"unknown precision {precision!r}; use full or a number of bits") \
+            from None
+    if kind == "ideal":
+        return devices.IdealBitstream()
+    if kind == "lfsr":
+        return devices.LFSRBitstream(16 if bits is None else bits)
+    if kind == "mtj":
+        return devices.MTJBitstream(bias_levels=None if bits is None else 2 ** bits)
+    raise ConfigError(f"unknown bitstream source {kind!r}; use ideal, lfsr or mtj")
+
+
+def convert(name: str, model, precision: str | int | None = "full", stream_length: int = 100,
+            bitstream: str = "ideal"):
+    """The stochastic model of ``model`` under method ``name``: a coin of ``precision`` for
+    ``scann`` and ``nsm``; for ``sc`` streams of ``stream_length`` bits from a ``bitstream``
+    source of that precision."""
+    if name == "sc":
+        return sc.convert(model, length=stream_length, source=bitstream_for(bitstream, precision))
+    from synsample import devices
+
+    return get(name).convert(model, coin=devices.coin_for_precision(precision))
 
 
 def get(name: str) -> ModuleType:

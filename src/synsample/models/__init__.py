@@ -13,12 +13,19 @@ name            layers                                                    paper
 ``sigmoid-mlp`` 784-300-300-300-10 sigmoid, deterministic                 002, section 3.2
 ``nsm-conv``    32(5x5)-pool-64(5x5)-pool-512-10 NSM                      002, Table 2 / 6
 ``dcnn``        the same, deterministic ReLU (the paper's dCNN)           002, Table 2 / 6
+``sc-mlp``      784-128-10 quantized sigmoid, stochastic computing        003, Table 1
+``sc-mlp3``     784-392-196-98-10, the same                               003, Table 1
 =============== ========================================================  ==================
 
 Paper 002's networks (``nsm-*``, ``stnn-mlp``, ``relu-mlp``, ``sigmoid-mlp``, ``dcnn``) binarise
 their inputs to -1/+1 (section 3.3) and end in an ordinary linear read-out, as the released code
 does. The stochastic ones (``nsm-*``, ``stnn-mlp``) sample in training and inference alike; their
 method is ``nsm``.
+
+Paper 003's networks (``sc-*``) scale pixels to [0, 1] (``X / max X``) and quantize every
+layer's inputs and weights to ``states`` levels (5 or 11); ``sc_length`` gives their hidden and
+read-out layers bitstreams of that many bits in training (Method 2; None: Method 1, exact
+arithmetic). Their method is ``sc``, which sets the inference stream length.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from torch import nn
 
 from synsample.errors import ConfigError
 from synsample.nn.nsm import Binarize, NSMConv2d, NSMLinear, StochasticSigmoidLinear
+from synsample.nn.sc_linear import SCLinear
 from synsample.nn.scale import ScaleInput
 
 __all__ = ["ARCHS", "Arch", "ScaleInput", "build", "build_from_config"]
@@ -50,6 +58,18 @@ def init_glorot_(model: nn.Module) -> nn.Module:
     return model
 
 
+def init_gaussian_(model: nn.Module, std: float = 0.2) -> nn.Module:
+    """Paper 003's algorithm box, "W <- Gaussian distribution [-1, 1]": N(0, std^2) clipped to
+    [-1, 1] (the paper gives no std)."""
+    for m in model.modules():
+        if isinstance(m, nn.Linear):
+            with torch.no_grad():
+                m.weight.normal_(0.0, std).clamp_(-1.0, 1.0)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return model
+
+
 def init_uniform_(model: nn.Module, bound: float = 0.99) -> nn.Module:
     """The other reading of paper 000's sentence: dense weights drawn from U(-0.99, 0.99)."""
     for m in model.modules():
@@ -61,7 +81,8 @@ def init_uniform_(model: nn.Module, bound: float = 0.99) -> nn.Module:
 
 
 INITS: dict[str, Callable[[nn.Module], nn.Module]] = {"glorot": init_glorot_,
-                                                      "uniform": init_uniform_}
+                                                      "uniform": init_uniform_,
+                                                      "gaussian": init_gaussian_}
 
 
 def _mlp(input_shape: tuple[int, ...], num_classes: int, dropout: float,
@@ -146,6 +167,24 @@ def _paper002_conv(input_shape: tuple[int, ...], num_classes: int, dropout: floa
     return nn.Sequential(*layers)
 
 
+def _sc_mlp(input_shape: tuple[int, ...], num_classes: int, dropout: float,
+            hidden: tuple[int, ...], states: int = 5, sc_length: int | None = None,
+            **_: Any) -> nn.Sequential:
+    """Paper 003, Table 1: sigmoid layers computed by quantized SC, no biases."""
+    layers: list[nn.Module] = [ScaleInput(), nn.Flatten()]
+    widths = [math.prod(input_shape), *hidden, num_classes]
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+        layers.append(SCLinear(a, b, states=states, length=sc_length,
+                               readout=i == len(widths) - 2))
+    return nn.Sequential(*layers)
+
+
+#: how paper 003 trains (section III): SGD on the sum of squared errors (eq. 4-7) with the
+#: straight-through estimator, a decaying learning rate, weights kept in [-1, 1]; the paper
+#: gives neither the rate nor its decay
+SC_TRAINING: dict[str, Any] = {"optimizer": "sgd", "loss": "sse", "lr": 2.0, "lr_decay": 0.85,
+                               "dropout": 0.0, "init": "gaussian", "weight_bound": 1.0,
+                               "states": 5}
 #: how paper 002 trains (Adam, learning rate 3e-4, batch 100, data-dependent init, no clipping)
 NSM_TRAINING: dict[str, Any] = {"optimizer": "adam", "lr": 3e-4, "weight_bound": None,
                                 "dropout": 0.0, "data_init": True}
@@ -188,6 +227,12 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("dcnn", partial(_paper002_conv, stochastic=False), (1, 28, 28),
          "32(5x5)-pool-64(5x5)-pool-512-10 deterministic CNN (paper 002, Table 2)", None,
          PAPER002_TRAINING),
+    Arch("sc-mlp", partial(_sc_mlp, hidden=(128,)), (1, 28, 28),
+         "784-128-10 quantized sigmoid network for stochastic computing (paper 003, Table 1)",
+         "sc", SC_TRAINING),
+    Arch("sc-mlp3", partial(_sc_mlp, hidden=(392, 196, 98)), (1, 28, 28),
+         "784-392-196-98-10 quantized sigmoid network for stochastic computing (paper 003)",
+         "sc", SC_TRAINING),
 )}
 
 
@@ -202,7 +247,8 @@ def build(name: str, input_shape: tuple[int, ...] | None = None, num_classes: in
     and get eq. 8's data-dependent init in training. ``seed`` makes the initialisation
     reproducible. ``options`` for NSM networks: ``noise`` (``bernoulli:P``, ``gaussian:SIGMA``),
     ``estimator``, ``site`` (see :mod:`synsample.nn.nsm`), ``bias`` (False: NSM hidden layers
-    without biases, as eq. 4 writes the unit); None values mean the default.
+    without biases, as eq. 4 writes the unit); for SC networks: ``states`` (quantization
+    levels), ``sc_length`` (training bitstream length, Method 2); None values mean the default.
     """
     options = {k: v for k, v in options.items() if v is not None}
     if name not in ARCHS:
@@ -236,4 +282,5 @@ def build_from_config(config: dict[str, Any], input_shape: tuple[int, ...], num_
     return build(config["arch"], input_shape=input_shape, num_classes=num_classes,
                  dropout=config.get("dropout", 0.5), init=config.get("init", "glorot"),
                  seed=seed, noise=config.get("noise"), estimator=config.get("estimator"),
-                 site=config.get("noise_site"), bias=config.get("bias"))
+                 site=config.get("noise_site"), bias=config.get("bias"),
+                 states=config.get("states"), sc_length=config.get("sc_length"))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 
 from synsample.nn import counter_rng
-from synsample.nn.sampling import SampledLayer
+from synsample.nn.sampling import SampledLayer, SamplingContext
 
 
 def uniform_ints(layer: SampledLayer, name: str, source, rows: int, numel: int, bits: int,
@@ -36,6 +36,13 @@ def uniform_ints(layer: SampledLayer, name: str, source, rows: int, numel: int, 
                                 for g in ctx.generators])
         return layer.shared_draws(ctx, make, name)[None]  # [1, n, numel]
     source.count(ctx.batch * ctx.n * numel)
+    return counter_ints(ctx, name, numel, bits, device)
+
+
+def counter_ints(ctx: SamplingContext, name: str, numel: int, bits: int,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """Counter-based uniform ``bits``-bit integers ``[batch, n, numel]`` (int64) keyed by
+    ``(seed, name, item, sample, element)``: per item and sample, whatever the tiling."""
     key = counter_rng.layer_key(ctx.seed, counter_rng.layer_id(name))
     samples = torch.arange(ctx.first, ctx.first + ctx.n, device=device)
     keys = counter_rng.stream_keys(key, ctx.item_indices(device), samples)  # [batch, n]

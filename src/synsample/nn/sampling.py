@@ -122,14 +122,23 @@ class SampledLayer(nn.Module):
     def shared_draws(self, ctx: SamplingContext, make, tag: str = ""):
         """``make()`` once per shared-mode context key (and ``tag``, for a layer that draws
         several things): every tile of items of the same samples must see the same draws, and
-        the generators cannot replay them."""
+        the generators cannot replay them. Draws a later item block re-creates are not counted
+        on the layer's devices (per-item draws, counted outside ``make``, still are)."""
         if ctx.key is None:
             return make()
         if self._shared is None or self._shared[0] != ctx.key:
             self._shared = (ctx.key, {})
         store = self._shared[1]
         if tag not in store:
-            store[tag] = make()
+            if ctx.mode == "shared" and ctx.block > 0:
+                # a later item block re-creates the first block's draws: the hardware draws
+                # them once per sample, so they are not counted again
+                counts = [(d, d.draws) for d in self.devices()]
+                store[tag] = make()
+                for device, draws in counts:
+                    device.draws = draws
+            else:
+                store[tag] = make()
         return store[tag]
 
     def devices(self) -> list:

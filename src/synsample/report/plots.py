@@ -198,3 +198,23 @@ def training_curves(curves: dict[str, Sequence[float]], path: Path, ylabel: str)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def accuracy_by_length(lengths: Sequence[int], panels: dict[str, dict[str, Sequence]],
+                       path: Path) -> Path:
+    """Paper 003 Fig. 6: accuracy (%) against the bitstream length, one panel per network,
+    one line per setting (None values are left out)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
+    for ax, (name, series) in zip(axes[0], panels.items(), strict=True):
+        for label, values in series.items():
+            pts = [(L, 100 * v) for L, v in zip(lengths, values, strict=True) if v is not None]
+            if pts:
+                style = ":" if "without" in label else "-" if "Method 2" in label else "--"
+                ax.plot(*zip(*pts, strict=True), ls=style, marker="o" if style != ":" else None,
+                        label=label)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("bitstream length L (bits)")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("test accuracy (%)")
+    axes[0][0].legend(fontsize=7)
+    return _save(fig, path)

@@ -1,0 +1,64 @@
+"""Quantized stochastic computing (paper 003): a network of :class:`SCLinear` layers inferred
+with bitstreams of ``length`` bits from one bitstream source; every pass is one realisation of
+the streams.
+
+>>> import torch
+>>> from synsample import methods, devices, engine, models
+>>> net = models.build("sc-mlp", seed=0)                      # 784-128-10, 5 states
+>>> sto = methods.sc.convert(net, length=100, source=devices.MTJBitstream())
+>>> pred = engine.predict(sto, torch.zeros(4, 1, 28, 28, dtype=torch.uint8), samples=10)
+>>> pred.votes.shape
+torch.Size([4, 10])
+
+The logits are the read-out counters ``s = (2 count - n_in L) / L``: the class is the largest
+counter (the paper's sigmoid of the read-out is monotone, and its quantized LUT would tie).
+"""
+
+from __future__ import annotations
+
+import copy
+
+from torch import nn
+
+from synsample.devices import BitstreamSource, IdealBitstream
+from synsample.errors import ConfigError
+from synsample.nn import SampledNetwork, split_prefix
+from synsample.nn.sc_linear import SCLinear
+
+#: the paper's stream lengths (section IV)
+PAPER_LENGTHS = (100, 200, 300, 400, 500)
+
+
+def convert(model: nn.Module, length: int | None = 100, source: BitstreamSource | None = None,
+            path: str = "fast") -> SampledNetwork:
+    """The SC stochastic model of a trained ``sc-*`` network.
+
+    ``length``: bits per stream (None: inference "without SC", exact quantized arithmetic, the
+    same output every pass); ``source``: the bitstream device of every stream
+    (:class:`IdealBitstream` when None; one device, so its counter holds the run's stream
+    bits); ``path``: ``fast`` or ``bits`` (see :mod:`synsample.nn.sc_linear`).
+    """
+    net = copy.deepcopy(model).eval()
+    sampled = [name for name, m in net.named_modules() if isinstance(m, SCLinear)]
+    if not sampled:
+        raise ConfigError("the network has no stochastic-computing layer; train an sc-* "
+                          "architecture, or use --method scann or nsm")
+    source = source if source is not None else IdealBitstream()
+    for name in sampled:
+        layer = net.get_submodule(name)
+        layer.source = source
+        layer.layer_name = name
+        layer.set_stochastic(length, path)
+    prefix, body = split_prefix(net, sampled)
+    first = net.get_submodule(sampled[0])
+    info = {"bitstream": source.describe(), "length": length, "path": path,
+            "states": first.states,
+            "streams_per_inference": streams_per_inference(net)}
+    return SampledNetwork(prefix, body, sampled, method="sc", info=info)
+
+
+def streams_per_inference(model: nn.Module) -> int:
+    """Bitstreams one inference makes: one per input node and one per weight of every SC
+    layer (a hidden node's LUT state becomes the next layer's input stream)."""
+    return sum(m.in_features * (1 + m.out_features) for m in model.modules()
+               if isinstance(m, SCLinear))

@@ -1,0 +1,202 @@
+"""A dense layer computed by quantized stochastic computing (paper 003, sections II-III).
+
+:class:`SCLinear` quantizes its inputs and weights to ``states`` levels on [-1, 1] (eq. 1-3,
+the algorithm box's two ``Quantize`` lines) and computes ``s = sum_j x_j w_ij`` either exactly
+(``length`` None: the network "without SC") or as the parallel counter of the XNOR products of
+bipolar bitstreams of ``length`` bits: ``s = (2 count - n_in L) / L``. A hidden layer's output
+is the quantized sigmoid (the LUT of Fig. 4, a state in [0, 1]); the read-out returns ``s``
+itself, the counter, whose largest value is the predicted class.
+
+Three ways to get the counter, which agree in distribution (tests):
+
+- ``path="bits"``: the hardware, bit for bit. One stream per input node (shared by every
+  neuron, as the wires are) and one per weight, from the layer's :class:`BitstreamSource`
+  (an LFSR's streams with their real correlations), packed, XNOR-ed and popcounted
+  (:func:`~synsample.nn.stochastic_computing.xnor_popcount`). For checking and small runs.
+- ``path="fast"`` (default): the counter of each neuron drawn from its distribution without the
+  bits. Given the realised bipolar values ``x'``, ``w'`` of the streams, a product bit is 1 with
+  ``q_j = (1 + x'_j w'_j) / 2``, independently over ``j`` and the L clocks, so
+  ``E s = x' . w'`` and ``Var s = (n_in - x'^2 . w'^2) / L``: two matrix products, then one
+  normal deviate per neuron, rounded to an integer count. The count is a sum of
+  ``n_in L >= 12800`` independent bits in the paper's layers; Berry-Esseen bounds the
+  distance between its distribution and the normal by ``0.56 sum rho / sigma^3`` (about 0.002
+  for the first layer at L = 100, 0.005 for the read-out). The exact sum of binomials is
+  :func:`~synsample.nn.stochastic_computing.counter_sample`.
+
+Sampling modes (:class:`~synsample.nn.sampling.SamplingContext`): in ``shared`` mode a pass is
+one realisation of the *weight* streams for the whole batch (every weight's stream drawn once
+per pass; given it, an input stream with ``P(1) = p`` makes ``Bin(c, p) + Bin(L - c, 1 - p)``
+ones against a weight stream with ``c`` ones), and each item still has its own input streams;
+in ``independent`` mode every item and pass has its own streams of both. Per-item draws are
+counter-based (keyed by item and sample), so votes do not depend on how items are blocked.
+
+Device precision: each quantized state is one bias setting of the source, so the realised
+bipolar value of state ``v`` is ``2 P(v) - 1`` with ``P`` the source's realised probability
+(an s-MTJ at its 95% edge turns +1 into 0.9). The fast path assumes independent bits; only the
+bit path shows an LFSR's pseudo-random structure.
+
+Training (Method 2, section IV) calls the layer without a sampling context and with ``length``
+set: the forward pass draws the counter (from torch's generator), the backward pass sees the
+exact product (straight-through estimator for the quantizers and the counter noise).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from synsample.devices import BitstreamSource, GaussianSource, IdealBitstream
+from synsample.devices.bitstreams import bipolar_probability
+from synsample.errors import ConfigError
+from synsample.nn import counter_rng, neural_noise
+from synsample.nn.sampling import SampledLayer, SamplingContext, derive_seed, per_sample_linear
+from synsample.nn.stochastic_computing import (
+    apply_lut,
+    levels,
+    pack_bits,
+    quantize,
+    quantize_ste,
+    sigmoid_lut,
+    xnor_popcount,
+)
+
+PATHS = ("fast", "bits")
+#: uniform bits behind each simulated normal deviate of the fast path (not a device draw)
+_NORMAL_BITS = 32
+
+
+class SCLinear(SampledLayer, nn.Linear):
+    """``y = LUT(count)`` (hidden) or ``s`` (read-out) for inputs in [-1, 1]; no bias."""
+
+    def __init__(self, in_features: int, out_features: int, states: int = 5,
+                 length: int | None = None, source: BitstreamSource | None = None,
+                 readout: bool = False, path: str = "fast") -> None:
+        nn.Linear.__init__(self, in_features, out_features, bias=False)
+        quantize(torch.zeros(1), states)  # validates the number of states
+        self.states = states
+        self.readout = readout
+        self.source = source if source is not None else IdealBitstream()
+        self.layer_name = ""
+        self.set_stochastic(length, path)
+
+    def set_stochastic(self, length: int | None, path: str = "fast") -> None:
+        """Compute with bitstreams of ``length`` bits (None: exact arithmetic) by ``path``."""
+        if length is not None and (not isinstance(length, int) or length < 1):
+            raise ConfigError(f"a bitstream needs a positive length, got {length!r}")
+        if path not in PATHS:
+            raise ConfigError(f"unknown SC path {path!r}; use 'fast' (counter drawn from its "
+                              "distribution) or 'bits' (every stream bit, for small runs)")
+        self.length, self.path = length, path
+        self._lut = None if length is None else sigmoid_lut(self.states, self.in_features, length)
+
+    def devices(self) -> list:
+        return [self.source]
+
+    def extra_repr(self) -> str:
+        return (f"{super().extra_repr()}, states={self.states}, length={self.length}, "
+                f"readout={self.readout}, path={self.path}")
+
+    # -- values ----------------------------------------------------------------------------
+    def realised(self, v: torch.Tensor) -> torch.Tensor:
+        """The bipolar value ``2 P - 1`` the source's stream for each quantized state in ``v``
+        really carries (one bias setting per state); the gradient passes straight through."""
+        table = 2.0 * self.source.probability(bipolar_probability(levels(self.states))) - 1.0
+        index = torch.round((v.detach() + 1.0) * ((self.states - 1) / 2.0)).long()
+        return v + (table.to(v.device, v.dtype)[index] - v).detach()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xq = quantize_ste(x, self.states)
+        wq = quantize_ste(self.weight, self.states)
+        if self.length is None:
+            s = xq @ wq.T
+            return s if self.readout else quantize_ste(torch.sigmoid(s), self.states)
+        if self.context is None:
+            s = self._training_counter(xq, wq)
+            return s if self.readout else quantize_ste(torch.sigmoid(s), self.states)
+        count = self._counts(xq.detach(), wq.detach(), self.context)
+        if self.readout:
+            return (2 * count - self.in_features * self.length).to(torch.float32) / self.length
+        thresholds, states = self._lut
+        return apply_lut(count, thresholds, states)
+
+    # -- the counter -----------------------------------------------------------------------
+    def _to_count(self, mean_count: torch.Tensor, var_count: torch.Tensor,
+                  z: torch.Tensor) -> torch.Tensor:
+        top = self.in_features * self.length
+        return torch.round(mean_count + var_count.clamp_min(0).sqrt() * z).clamp(0, top)
+
+    def _training_counter(self, xq: torch.Tensor, wq: torch.Tensor) -> torch.Tensor:
+        """``s`` with the SC counter's noise in the forward pass, the exact gradient (Method 2);
+        independent streams for every item, from torch's default generator."""
+        xr, wr = self.realised(xq), self.realised(wq)
+        mean = xr @ wr.T
+        with torch.no_grad():
+            length = self.length
+            var = (self.in_features - (xr * xr) @ (wr * wr).T) * (length / 4.0)
+            count = self._to_count((self.in_features + mean) * (length / 2.0), var,
+                                   torch.randn_like(mean))
+            s = (2 * count - self.in_features * length) / length
+        self.source.count(xq.shape[0] * (1 + self.out_features) * self.in_features * length)
+        return mean + (s - mean).detach()
+
+    def _counts(self, xq: torch.Tensor, wq: torch.Tensor, ctx: SamplingContext) -> torch.Tensor:
+        """Counter values ``[batch * n, out]`` (float, integer-valued), item-major."""
+        if self.path == "bits":
+            return self._bit_counts(xq, wq, ctx).to(torch.float32)
+        length, d_in = self.length, self.in_features
+        expanded = ctx.expanded(xq.shape[0])
+        xr, wr = self.realised(xq), self.realised(wq)
+        px = bipolar_probability(xr)
+        rows = ctx.batch * ctx.n
+        # every input node's stream, per item and pass
+        self.source.count(rows * d_in * length)
+        if ctx.mode == "shared":
+            ones = self.shared_draws(ctx, lambda: self._weight_ones(wr, ctx), "weight-streams")
+            # against a weight stream with c ones: Bin(c, p) + Bin(L - c, 1 - p) ones
+            mean = per_sample_linear(xr, ones, ctx) + (length * (1 - px)).sum(1, keepdim=True) \
+                .repeat_interleave(1 if expanded else ctx.n, dim=0)
+            var = (length * px * (1 - px)).sum(1, keepdim=True)
+            var = var.repeat_interleave(1 if expanded else ctx.n, dim=0).expand_as(mean)
+        else:
+            self.source.count(rows * self.out_features * d_in * length)
+            mean = (d_in + xr @ wr.T) * (length / 2.0)
+            var = (d_in - (xr * xr) @ (wr * wr).T) * (length / 4.0)
+            if not expanded:
+                mean = mean.repeat_interleave(ctx.n, dim=0)
+                var = var.repeat_interleave(ctx.n, dim=0)
+        z = GaussianSource.from_uniform_ints(
+            neural_noise.counter_ints(ctx, self.layer_name, self.out_features, _NORMAL_BITS,
+                                      xq.device), _NORMAL_BITS)  # [batch, n, out]
+        return self._to_count(mean, var, z.reshape(rows, -1))
+
+    def _weight_ones(self, wr: torch.Tensor, ctx: SamplingContext) -> torch.Tensor:
+        """Ones in every weight's stream, one realisation per pass ``[n, out, in]``."""
+        self.source.count(ctx.n * wr.numel() * self.length)
+        trials = torch.full_like(wr, float(self.length))
+        prob = bipolar_probability(wr)
+        return torch.stack([torch.binomial(trials, prob, generator=g) for g in ctx.generators])
+
+    def _bit_counts(self, xq: torch.Tensor, wq: torch.Tensor, ctx: SamplingContext
+                    ) -> torch.Tensor:
+        """The bit level: streams made by the source, XNOR and popcount, one row at a time."""
+        length = self.length
+        pw = bipolar_probability(self.realised(wq))
+        if not ctx.expanded(xq.shape[0]):
+            xq = xq.repeat_interleave(ctx.n, dim=0)
+        px = bipolar_probability(self.realised(xq))
+        ident = counter_rng.layer_id(self.layer_name)
+        items = ctx.item_indices(xq.device).tolist()
+        out = torch.empty(len(px), self.out_features, dtype=torch.int64, device=xq.device)
+        for r in range(len(px)):
+            item, k = items[r // ctx.n], r % ctx.n
+            gen = torch.Generator(device=xq.device)
+            gen.manual_seed(derive_seed(ctx.seed, ident, ctx.first + k, item))
+            x_words = pack_bits(self.source.realised_streams(px[r], length, gen))[None]
+            if ctx.mode == "shared":
+                w_words = self.shared_draws(
+                    ctx, lambda: [pack_bits(self.source.realised_streams(pw, length, g))
+                                  for g in ctx.generators], "weight-bits")[k]
+            else:
+                w_words = pack_bits(self.source.realised_streams(pw, length, gen))
+            out[r] = xnor_popcount(x_words, w_words, length)[0]
+        return out
