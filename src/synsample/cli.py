@@ -295,8 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(nsm-*, stnn-mlp, relu-mlp, sigmoid-mlp, dcnn): inputs binarised to -1/+1, "
                     "Adam 3e-4, no clipping; NSMs sample in every training pass and start with "
                     "the data-dependent init of eq. 8. Paper 003's networks (sc-*): inputs and "
-                    "weights quantized to 5 or 11 states, SGD on the sum of squared errors with "
-                    "a decaying rate, weights clipped to [-1, 1]; --sc-length trains with "
+                    "weights quantized to 5 or 11 states, Adam 1e-2 on the sum of squared errors "
+                    "decaying 0.85 per epoch, weights clipped to [-1, 1]; --sc-length trains with "
                     "bitstreams (Method 2). Writes a checkpoint after every epoch; "
                     "the same command resumes it. Architectures: " + archs + ".")
     p_train.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
@@ -310,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="learning rate (default: the architecture's, 1e-3 or 3e-4)")
     p_train.add_argument("--optimizer", choices=["rmsprop", "adam", "sgd"],
                          help="default: the architecture's (rmsprop for scANN, adam for paper "
-                              "002's networks, sgd for paper 003's)")
+                              "002's and 003's; sgd is eq. 7 as written)")
     p_train.add_argument("--lr-decay", type=float,
                          help="multiply the learning rate by this every epoch (default: the "
                               "architecture's, 1 or 0.85 for sc-*)")

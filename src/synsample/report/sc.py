@@ -101,16 +101,20 @@ def write(cfg, cells: list[dict[str, Any]], trained: dict[str, Any],
     """Write ``report.md``, ``metrics.json`` and the figure into ``cfg.out``."""
     seconds = sum(t.get("train_seconds", 0.0) for t in trained.values())
     fig = _figure(cfg, cells)
+    from synsample.models import SC_TRAINING
+
     md = [f"{cfg.dataset}, pixels scaled to [0, 1] (X / max X), inputs and weights of every "
           f"layer quantized to 5 or 11 states on [-1, 1] (eq. 1-3), quantized sigmoid hidden "
-          f"units (the LUT of Fig. 4), no biases. Training: SGD on the sum of squared errors "
-          f"(eq. 4-7), straight-through estimator, learning rate 2 decaying by 0.85 per epoch, "
-          f"batch 100, weights clipped to [-1, 1], {cfg.epochs} epochs, seed {cfg.seed} "
-          f"({seconds / 60:.0f} min of training in all on this machine). Method 1 trains "
-          "without SC; Method 2 with SC streams of length L in the forward pass. Inference "
-          f"with SC: {cfg.bitstream} bitstreams, the read-out's counter picks the class; the "
-          f"accuracy of one inference, averaged over {cfg.samples} passes ({cfg.mode} mode), "
-          "and of their vote. Accuracy in %.", ""]
+          f"units (the LUT of Fig. 4), no biases. Training: the sum of squared errors "
+          f"(eq. 4-7) with the straight-through estimator, {SC_TRAINING['optimizer']} at "
+          f"{SC_TRAINING['lr']:g} decaying by {SC_TRAINING['lr_decay']:g} per epoch, batch "
+          f"100, weights N(0, 0.2^2) clipped to [-1, 1] and kept there, {cfg.epochs} epochs, "
+          f"seed {cfg.seed} ({seconds / 60:.0f} min of training in all on this machine). "
+          "Method 1 trains without SC; Method 2 with SC streams of length L in the forward "
+          "pass (the counter drawn from its distribution), the exact gradient backward. "
+          f"Inference with SC: {cfg.bitstream} bitstreams, the read-out's counter picks the "
+          f"class; the accuracy of one inference, averaged over {cfg.samples} passes "
+          f"({cfg.mode} mode), and of their vote. Accuracy in %.", ""]
     terminal_rows = []
     for net in cfg.networks:
         for states in cfg.states:
