@@ -108,8 +108,9 @@ def test_bench_prints_every_row_and_writes_json(capsys, tmp_path):
     assert code == 0
     result = json.loads((tmp_path / "bench.json").read_text())
     rows = {(r["case"], r["row"]) for r in result["rows"]}
-    assert len(rows) == 15 and ("MLP 784-400-10", "synsample independent") in rows
+    assert len(rows) == 18 and ("MLP 784-400-10", "synsample independent") in rows
     assert ("NSM 784-300-300-300-10", "synsample shared") in rows
+    assert ("SC 784-128-10, L = 100", "synsample independent") in rows
     for r in result["rows"]:
         assert r["seconds"] > 0 and r["ratio_to_ceiling"] > 0
         assert r.get("exact") in (None, True)  # every exactness check that ran passed
@@ -139,3 +140,27 @@ def test_nsm_train_evaluate_and_sample_on_synthetic_data(capsys, synthetic, tmp_
                        "--dataset", "synthetic", "--out", str(tmp_path / "bad"),
                        "--data-path", str(synthetic))
     assert code == 2 and "bernoulli:P" in err
+
+
+def test_sc_train_evaluate_and_sample_on_synthetic_data(capsys, synthetic, tmp_path):
+    ck = tmp_path / "sc"
+    code, out, err = run(capsys, "-q", "train", "--arch", "sc-mlp", "--states", "11",
+                         "--sc-length", "16", "--dataset", "synthetic", "--epochs", "1",
+                         "--out", str(ck), "--data-path", str(synthetic))
+    assert code == 0, err
+    config = json.loads((ck / "config.json").read_text())
+    assert (config["states"], config["sc_length"], config["loss"]) == (11, 16, "sse")
+    code, out, err = run(capsys, "-q", "evaluate", "--checkpoint", str(ck), "--samples", "4",
+                         "--stream-length", "32", "--bitstream", "mtj", "--ood-items", "40",
+                         "--data-path", str(synthetic), "--out", str(tmp_path / "eval"))
+    assert code == 0, err
+    result = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert result["method"] == "sc" and result["summary"]["samples"] == 4
+    code, out, err = run(capsys, "-q", "sample", "--checkpoint", str(ck), "--samples", "4",
+                         "--bitstream", "lfsr", "--precision", "8", "--stream-length", "20",
+                         "--data-path", str(synthetic), "--out", str(tmp_path / "sample"))
+    assert code == 0 and "without SC" in out, err
+    code, _, err = run(capsys, "-q", "train", "--arch", "mlp", "--states", "5", "--dataset",
+                       "synthetic", "--out", str(tmp_path / "bad"), "--data-path",
+                       str(synthetic))
+    assert code == 2 and "sc-* architectures" in err

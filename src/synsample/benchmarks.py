@@ -245,37 +245,19 @@ def run_case(case: Case, repeats: int, independent_items: int, independent_sampl
     return rows
 
 
-def nsm_rows(items: int, samples: int, repeats: int, independent_items: int,
-             independent_samples: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
-    """The NSM case: ceiling, shared and independent sampling (one noise draw per synapse)."""
-    from synsample import methods, models
-    from synsample.nn.nsm import NSMLinear, sgn
-
+def sampled_rows(name: str, sto, ceiling: Callable[[torch.Tensor, int], Any],
+                 ceiling_row: str, notes: tuple[str, str], items: int, samples: int,
+                 repeats: int, independent_items: int, independent_samples: int,
+                 log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """A method's case: its ceiling (K plain passes of the same layers), then shared and
+    independent sampling through the engine; slower rows are timed on fewer items and scaled."""
     x, _ = mnist_inputs(items)
-    net = models.build("nsm-mlp", seed=0)
-    sto = methods.nsm.convert(net)
-    layers = [m for m in net if isinstance(m, NSMLinear | nn.Linear)]
-    name = "NSM 784-300-300-300-10"
-
-    @torch.no_grad()
-    def ceiling_nsm(xs: torch.Tensor, k: int) -> torch.Tensor:
-        h0 = net[1](net[0](xs))
-        votes = torch.zeros(len(xs), 10, dtype=torch.int64)
-        for _ in range(k):
-            h = h0
-            for m in layers[:-1]:
-                h = sgn(torch.addmm(m.bias, h, m.weight.T))
-            out = torch.addmm(layers[-1].bias, h, layers[-1].weight.T)
-            votes[torch.arange(len(xs)), out.argmax(1)] += 1
-        return votes
-
     rows = []
     full = items * samples
     for row, fn, n_items, k, note in (
-            ("ceiling (fp32, fixed weights, sign units)", ceiling_nsm, items, samples, ""),
-            ("synsample shared", None, items, samples, "one blank-out mask per synapse and pass"),
-            ("synsample independent", None, independent_items, independent_samples,
-             "compiled kernel" if kernels.available() else "pure-PyTorch twin")):
+            (ceiling_row, ceiling, items, samples, ""),
+            ("synsample shared", None, items, samples, notes[0]),
+            ("synsample independent", None, independent_items, independent_samples, notes[1])):
         mode = "independent" if "independent" in row else "shared"
         log(f"  {name}: {row} ({n_items} items x {k} passes)")
         run_fn = (lambda fn=fn, n=n_items, k=k: fn(x[:n], k)) if fn is not None else (
@@ -289,6 +271,66 @@ def nsm_rows(items: int, samples: int, repeats: int, independent_items: int,
     for r in rows:
         r["ratio_to_ceiling"] = r["seconds"] / rows[0]["seconds"]
     return rows
+
+
+def _votes(out: torch.Tensor, votes: torch.Tensor) -> None:
+    votes[torch.arange(len(out)), out.argmax(1)] += 1
+
+
+def nsm_rows(items: int, samples: int, repeats: int, independent_items: int,
+             independent_samples: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The NSM case: ceiling, shared and independent sampling (one noise draw per synapse)."""
+    from synsample import methods, models
+    from synsample.nn.nsm import NSMLinear, sgn
+
+    net = models.build("nsm-mlp", seed=0)
+    layers = [m for m in net if isinstance(m, NSMLinear | nn.Linear)]
+
+    @torch.no_grad()
+    def ceiling(xs: torch.Tensor, k: int) -> torch.Tensor:
+        h0 = net[1](net[0](xs))
+        votes = torch.zeros(len(xs), 10, dtype=torch.int64)
+        for _ in range(k):
+            h = h0
+            for m in layers[:-1]:
+                h = sgn(torch.addmm(m.bias, h, m.weight.T))
+            _votes(torch.addmm(layers[-1].bias, h, layers[-1].weight.T), votes)
+        return votes
+
+    return sampled_rows(
+        "NSM 784-300-300-300-10", methods.nsm.convert(net), ceiling,
+        "ceiling (fp32, fixed weights, sign units)",
+        ("one blank-out mask per synapse and pass",
+         "compiled kernel" if kernels.available() else "pure-PyTorch twin"),
+        items, samples, repeats, independent_items, independent_samples, log)
+
+
+def sc_rows(items: int, samples: int, repeats: int, independent_items: int,
+            independent_samples: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """The stochastic-computing case (784-128-10, 5 states, 100-bit streams): the ceiling is
+    K passes of the exact quantized network; sampling draws every neuron's counter."""
+    from synsample import methods, models
+    from synsample.nn.sc_linear import SCLinear
+    from synsample.nn.stochastic_computing import quantize
+
+    net = models.build("sc-mlp", seed=0)
+    weights = [quantize(m.weight.detach(), m.states) for m in net if isinstance(m, SCLinear)]
+
+    @torch.no_grad()
+    def ceiling(xs: torch.Tensor, k: int) -> torch.Tensor:
+        h0 = quantize(net[1](net[0](xs)), 5)
+        votes = torch.zeros(len(xs), 10, dtype=torch.int64)
+        for _ in range(k):
+            h = quantize(torch.sigmoid(h0 @ weights[0].T), 5)
+            _votes(h @ weights[1].T, votes)
+        return votes
+
+    return sampled_rows(
+        "SC 784-128-10, L = 100", methods.sc.convert(net, length=100), ceiling,
+        "ceiling (fp32, quantized network, no SC)",
+        ("weight streams once per pass, input streams per item",
+         "every stream per item and pass"),
+        items, samples, repeats, independent_items, independent_samples, log)
 
 
 def run(items: int = 10000, samples: int = 1000, conv_items: int = 2000, conv_samples: int = 200,
@@ -310,6 +352,8 @@ def run(items: int = 10000, samples: int = 1000, conv_items: int = 2000, conv_sa
     nsm_samples = min(samples, 100)  # paper 002 samples 100 times
     log(f"NSM 784-300-300-300-10: {items} items, K = {nsm_samples}")
     rows += nsm_rows(items, nsm_samples, repeats, min(items, 200), nsm_samples, log)
+    log(f"SC 784-128-10: {items} items, K = {nsm_samples}")
+    rows += sc_rows(items, nsm_samples, repeats, items, nsm_samples, log)
     return {"rows": rows, "inputs": source, "repeats": repeats,
             "machine": {"platform": platform.platform(), "processor": platform.processor(),
                         "torch_threads": torch.get_num_threads()},

@@ -79,6 +79,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
                                    batch_size=args.batch_size, adaptive=_adaptive(args),
                                    device=args.device, method_options=_method_options(args))
     model, _ = checkpoint.load_model(ck)
+    if args.method == "sc":
+        from synsample.methods.sc import without_sc
+
+        model = without_sc(model)
     det = deterministic_outputs(model, test.images).argmax(1)
     reference = {"scann": "deterministic network",
                  "sc": "quantized network without SC"}.get(args.method,

@@ -57,6 +57,16 @@ def convert(model: nn.Module, length: int | None = 100, source: BitstreamSource 
     return SampledNetwork(prefix, body, sampled, method="sc", info=info)
 
 
+def without_sc(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` computing exactly (quantized, no bitstreams): the reference a SC
+    network's sampled accuracy is compared with."""
+    net = copy.deepcopy(model).eval()
+    for m in net.modules():
+        if isinstance(m, SCLinear):
+            m.set_stochastic(None)
+    return net
+
+
 def streams_per_inference(model: nn.Module) -> int:
     """Bitstreams one inference makes: one per input node and one per weight of every SC
     layer (a hidden node's LUT state becomes the next layer's input stream)."""
