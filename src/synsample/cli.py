@@ -125,7 +125,8 @@ def _method_options(args: argparse.Namespace) -> dict:
     """What the method needs beyond the coin precision (sc: stream length and source)."""
     if args.method != "sc":
         return {}
-    return {"stream_length": args.stream_length, "bitstream": args.bitstream}
+    return {"stream_length": args.stream_length, "bitstream": args.bitstream,
+            "sc_path": args.sc_path}
 
 
 def _adaptive(args: argparse.Namespace):
@@ -376,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="sc: bits per bitstream (default 100)")
     converted.add_argument("--bitstream", default="ideal", choices=["ideal", "lfsr", "mtj"],
                            help="sc: the bitstream source (default ideal)")
+    converted.add_argument("--sc-path", default="fast", choices=["fast", "bits"],
+                           help="sc: draw each counter from its distribution (fast, default) or "
+                                "simulate every stream bit (bits: exact for an LFSR, slow)")
 
     p_sample = sub.add_parser(
         "sample", parents=[common, converted, sampling],

@@ -139,3 +139,17 @@ def test_bad_settings_are_clear_errors():
         methods.sc.convert(models.build("mlp"))
     with pytest.raises(ConfigError, match="ideal, lfsr or mtj"):
         methods.bitstream_for("photonic")
+
+
+def test_an_lfsr_on_the_fast_path_is_a_warning_and_exact_on_the_bit_path():
+    from synsample.devices import LFSRBitstream
+
+    net = models.build("sc-mlp", input_shape=(1, 8, 8), num_classes=4, seed=0)
+    with pytest.warns(UserWarning, match="path='bits'"):
+        methods.sc.convert(net, length=20, source=LFSRBitstream(8))
+    sto = methods.sc.convert(net, length=20, source=LFSRBitstream(8), path="bits")
+    x = (torch.rand(3, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 255).to(
+        torch.uint8)
+    a = engine.predict(sto, x, samples=2, seed=1, mode="independent")
+    b = engine.predict(sto, x, samples=2, seed=1, mode="independent", batch_size=1)
+    assert torch.equal(a.votes, b.votes)

@@ -34,12 +34,13 @@ def bitstream_for(kind: str = "ideal", precision: str | int | None = "full"):
 
 
 def convert(name: str, model, precision: str | int | None = "full", stream_length: int = 100,
-            bitstream: str = "ideal"):
+            bitstream: str = "ideal", sc_path: str = "fast"):
     """The stochastic model of ``model`` under method ``name``: a coin of ``precision`` for
     ``scann`` and ``nsm``; for ``sc`` streams of ``stream_length`` bits from a ``bitstream``
-    source of that precision."""
+    source of that precision, computed by ``sc_path`` (``fast`` or ``bits``)."""
     if name == "sc":
-        return sc.convert(model, length=stream_length, source=bitstream_for(bitstream, precision))
+        return sc.convert(model, length=stream_length, source=bitstream_for(bitstream, precision),
+                          path=sc_path)
     from synsample import devices
 
     return get(name).convert(model, coin=devices.coin_for_precision(precision))
