@@ -158,6 +158,7 @@ def test_sc_train_evaluate_and_sample_on_synthetic_data(capsys, synthetic, tmp_p
     assert result["method"] == "sc" and result["summary"]["samples"] == 4
     code, out, err = run(capsys, "-q", "sample", "--checkpoint", str(ck), "--samples", "4",
                          "--bitstream", "lfsr", "--precision", "8", "--stream-length", "20",
+                         "--sc-path", "bits",
                          "--data-path", str(synthetic), "--out", str(tmp_path / "sample"))
     assert code == 0 and "without SC" in out, err
     code, _, err = run(capsys, "-q", "train", "--arch", "mlp", "--states", "5", "--dataset",
