@@ -5,11 +5,12 @@ weights of the layers to be sampled kept in [-1, 1] by clipping after every opti
 Keras kernel constraint). Neural Sampling Machines (paper 002, sections 2.3 and 3): Adam at
 3e-4, batch 100, no constraint, the data-dependent initialisation of eq. 8 on one batch of 100
 before the first step, and sampled binary states in every training pass. Quantized stochastic
-computing (paper 003, section III): SGD on the sum of squared errors of the sigmoid outputs
-(eq. 4-7) with a learning rate decaying by ``lr_decay`` every epoch, weights clipped to
-[-1, 1]. An architecture brings its own defaults (:meth:`TrainConfig.for_arch`). Training is
-resumable: the checkpoint is written after every epoch, and each epoch's shuffling and noise
-are seeded by ``(seed, epoch)``.
+computing (paper 003, section III): the sum of squared errors of the sigmoid outputs (eq. 4-7)
+with a learning rate decaying by ``lr_decay`` every epoch (Adam by default: the paper names no
+update rule; ``sgd`` is eq. 7 as written), weights clipped to [-1, 1]. An architecture
+brings its own defaults (:meth:`TrainConfig.for_arch`). Training is resumable: the checkpoint
+is written after every epoch, and each epoch's shuffling and noise are seeded by
+``(seed, epoch)``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ bipolar bitstreams of ``length`` bits: ``s = (2 count - n_in L) / L``. A hidden 
 is the quantized sigmoid (the LUT of Fig. 4, a state in [0, 1]); the read-out returns ``s``
 itself, the counter, whose largest value is the predicted class.
 
-Three ways to get the counter, which agree in distribution (tests):
+Two ways to get the counter, which agree in distribution (tests):
 
 - ``path="bits"``: the hardware, bit for bit. One stream per input node (shared by every
   neuron, as the wires are) and one per weight, from the layer's :class:`BitstreamSource`
@@ -125,45 +125,49 @@ class SCLinear(SampledLayer, nn.Linear):
         top = self.in_features * self.length
         return torch.round(mean_count + var_count.clamp_min(0).sqrt() * z).clamp(0, top)
 
+    def _moments(self, xr: torch.Tensor, wr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance of every neuron's count when all streams are independent: the
+        product bits are 1 with ``q_j = (1 + x'_j w'_j) / 2``, so ``E = L sum q`` and
+        ``Var = L sum q (1 - q)``."""
+        d_in, length = self.in_features, self.length
+        mean = (d_in + xr @ wr.T) * (length / 2.0)
+        var = (d_in - (xr * xr) @ (wr * wr).T) * (length / 4.0)
+        return mean, var
+
     def _training_counter(self, xq: torch.Tensor, wq: torch.Tensor) -> torch.Tensor:
         """``s`` with the SC counter's noise in the forward pass, the exact gradient (Method 2);
         independent streams for every item, from torch's default generator."""
         xr, wr = self.realised(xq), self.realised(wq)
-        mean = xr @ wr.T
+        exact = xr @ wr.T
         with torch.no_grad():
-            length = self.length
-            var = (self.in_features - (xr * xr) @ (wr * wr).T) * (length / 4.0)
-            count = self._to_count((self.in_features + mean) * (length / 2.0), var,
-                                   torch.randn_like(mean))
-            s = (2 * count - self.in_features * length) / length
-        self.source.count(xq.shape[0] * (1 + self.out_features) * self.in_features * length)
-        return mean + (s - mean).detach()
+            mean, var = self._moments(xr, wr)
+            count = self._to_count(mean, var, torch.randn_like(mean))
+            s = (2 * count - self.in_features * self.length) / self.length
+        self.source.count(xq.shape[0] * (1 + self.out_features) * self.in_features * self.length)
+        return exact + (s - exact).detach()
 
     def _counts(self, xq: torch.Tensor, wq: torch.Tensor, ctx: SamplingContext) -> torch.Tensor:
         """Counter values ``[batch * n, out]`` (float, integer-valued), item-major."""
         if self.path == "bits":
             return self._bit_counts(xq, wq, ctx).to(torch.float32)
         length, d_in = self.length, self.in_features
-        expanded = ctx.expanded(xq.shape[0])
+        per_pass = 1 if ctx.expanded(xq.shape[0]) else ctx.n  # rows to repeat per item
         xr, wr = self.realised(xq), self.realised(wq)
-        px = bipolar_probability(xr)
         rows = ctx.batch * ctx.n
         # every input node's stream, per item and pass
         self.source.count(rows * d_in * length)
         if ctx.mode == "shared":
             ones = self.shared_draws(ctx, lambda: self._weight_ones(wr, ctx), "weight-streams")
-            # against a weight stream with c ones: Bin(c, p) + Bin(L - c, 1 - p) ones
-            mean = per_sample_linear(xr, ones, ctx) + (length * (1 - px)).sum(1, keepdim=True) \
-                .repeat_interleave(1 if expanded else ctx.n, dim=0)
-            var = (length * px * (1 - px)).sum(1, keepdim=True)
-            var = var.repeat_interleave(1 if expanded else ctx.n, dim=0).expand_as(mean)
+            # against a weight stream with c ones, an input stream with P(1) = p makes
+            # Bin(c, p) + Bin(L - c, 1 - p) ones: mean L (1 - p) + c x', variance L p (1 - p)
+            px = bipolar_probability(xr)
+            offset = (length * (1 - px)).sum(1, keepdim=True).repeat_interleave(per_pass, 0)
+            mean = per_sample_linear(xr, ones, ctx) + offset
+            var = (length * px * (1 - px)).sum(1, keepdim=True).repeat_interleave(per_pass, 0)
+            var = var.expand_as(mean)
         else:
             self.source.count(rows * self.out_features * d_in * length)
-            mean = (d_in + xr @ wr.T) * (length / 2.0)
-            var = (d_in - (xr * xr) @ (wr * wr).T) * (length / 4.0)
-            if not expanded:
-                mean = mean.repeat_interleave(ctx.n, dim=0)
-                var = var.repeat_interleave(ctx.n, dim=0)
+            mean, var = (m.repeat_interleave(per_pass, 0) for m in self._moments(xr, wr))
         z = GaussianSource.from_uniform_ints(
             neural_noise.counter_ints(ctx, self.layer_name, self.out_features, _NORMAL_BITS,
                                       xq.device), _NORMAL_BITS)  # [batch, n, out]
