@@ -1,5 +1,6 @@
 """Device models: where random bits come from, what probability they realise, what they cost."""
 
+from synsample.devices.arbiter import Arbiter, SOTSwitch
 from synsample.devices.base import NoiseSource, RandomSource
 from synsample.devices.bitstreams import (
     BitstreamSource,
@@ -11,6 +12,6 @@ from synsample.devices.bitstreams import (
 from synsample.devices.coins import IdealCoin, QuantizedCoin, coin_for_precision
 from synsample.devices.gaussian import GaussianSource
 
-__all__ = ["BitstreamSource", "GaussianSource", "IdealBitstream", "IdealCoin", "LFSRBitstream",
-           "MTJBitstream", "NoiseSource", "QuantizedCoin", "RandomSource", "bipolar_probability",
-           "coin_for_precision"]
+__all__ = ["Arbiter", "BitstreamSource", "GaussianSource", "IdealBitstream", "IdealCoin",
+           "LFSRBitstream", "MTJBitstream", "NoiseSource", "QuantizedCoin", "RandomSource",
+           "SOTSwitch", "bipolar_probability", "coin_for_precision"]
