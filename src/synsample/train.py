@@ -26,6 +26,7 @@ from torch import nn
 
 from synsample import checkpoint, data, models
 from synsample.errors import CheckpointError, ConfigError
+from synsample.nn.bayes import kl_divergence
 from synsample.nn.sampling import derive_seed
 
 
@@ -273,6 +274,7 @@ def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = N
     elif history:
         meta["data_init_stats"] = saved.get("data_init_stats")
     traced = traced_layer(model) if config.trace_steps else None
+    bayesian = kl_divergence(model) is not None
     step = len(history) * ((n + config.batch_size - 1) // config.batch_size)
     from tqdm.auto import tqdm
 
@@ -300,6 +302,8 @@ def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = N
                 trace.append([step, *q.tolist()])
             step += 1
             loss = loss_fn(logits, y)
+            if bayesian:  # the ELBO: the KL term spread over the training items
+                loss = loss + kl_divergence(model) / n
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

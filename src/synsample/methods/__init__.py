@@ -5,11 +5,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from synsample.errors import ConfigError
-from synsample.methods import nsm, sc, scann
+from synsample.methods import bbb, nsm, sc, scann, spinbayes
 
-METHODS: dict[str, ModuleType] = {"scann": scann, "nsm": nsm, "sc": sc}
+METHODS: dict[str, ModuleType] = {"scann": scann, "nsm": nsm, "sc": sc, "bbb": bbb,
+                                  "spinbayes": spinbayes}
 
-__all__ = ["METHODS", "bitstream_for", "convert", "get", "nsm", "sc", "scann"]
+__all__ = ["METHODS", "bbb", "bitstream_for", "convert", "get", "nsm", "sc", "scann",
+           "spinbayes"]
 
 
 def bitstream_for(kind: str = "ideal", precision: str | int | None = "full"):

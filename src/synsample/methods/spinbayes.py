@@ -1,0 +1,90 @@
+"""SpinBayes (paper 004, sections 3.2-3.5): a trained Bayes-by-Backprop network sampled into N
+quantized crossbars per layer, one chosen at random per layer and pass by an SOT-MTJ arbiter.
+
+>>> import torch
+>>> from synsample import methods, engine, models
+>>> net = models.build("lenet5-bbb", seed=0)
+>>> sto = methods.spinbayes.convert(net, crossbars=8, bits=4)
+>>> images = torch.zeros(64, 1, 28, 28, dtype=torch.uint8)
+>>> _ = methods.spinbayes.recalibrate_batchnorm(sto, images, batches=2, batch_size=32)
+>>> engine.predict(sto, images[:4], samples=5).votes.shape
+torch.Size([4, 10])
+
+Every layer's parameters (weights and biases) are N samples of the posterior quantized to Q
+bits (eq. 3); a pass picks ``ways`` of them per layer (``n``-way inference, ``n = 1`` by
+default, as the paper recommends for uncertainty). Quantization shifts the activations that
+BatchNorm was trained on; :func:`recalibrate_batchnorm` re-estimates its statistics over a few
+mini-batches under the quantized crossbars and the chosen ``n`` (section 3.2), and is part of
+the method: call it before sampling.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from synsample.devices import Arbiter, RandomSource, SOTSwitch
+from synsample.errors import ConfigError
+from synsample.nn import SampledNetwork, split_prefix
+from synsample.nn.bayes import BayesLayer
+from synsample.nn.crossbar import CrossbarLayer
+from synsample.nn.sampling import SamplingContext, derive_seed
+
+#: section 3.5.1: log2 N = 3 arbiter bits per layer ("3 RNGs per layer"); Q = 4 (section 4.1)
+DEFAULT_CROSSBARS = 8
+DEFAULT_BITS = 4
+
+
+def convert(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, bits: int = DEFAULT_BITS,
+            ways: int = 1, coin: RandomSource | None = None, seed: int = 0) -> SampledNetwork:
+    """The SpinBayes model of a trained Bayes-by-Backprop network: each Bayesian layer becomes
+    ``crossbars`` posterior samples quantized to ``bits`` bits, chosen ``ways`` at a time by an
+    arbiter whose bits come from ``coin`` (an :class:`SOTSwitch` by default, one device for
+    every layer, so its counter holds the run's arbiter bits). ``seed`` fixes the samples."""
+    net = copy.deepcopy(model).eval()
+    names = [name for name, m in net.named_modules() if isinstance(m, BayesLayer)]
+    if not names:
+        raise ConfigError("SpinBayes samples a Bayes-by-Backprop posterior; train lenet5-bbb "
+                          "first")
+    coin = coin if coin is not None else SOTSwitch()
+    for index, name in enumerate(names):
+        gen = torch.Generator().manual_seed(derive_seed(seed, 0x5B1, index))
+        layer = CrossbarLayer.from_bayes(net.get_submodule(name), crossbars, bits,
+                                         Arbiter(crossbars, coin, ways), gen)
+        layer.layer_name = name
+        parent, _, child = name.rpartition(".")
+        setattr(net.get_submodule(parent) if parent else net, child, layer)
+    prefix, body = split_prefix(net, names)
+    return SampledNetwork(prefix, body, names, method="spinbayes",
+                          info={"crossbars": crossbars, "bits": bits, "ways": ways,
+                                "arbiter": coin.describe(), "recalibrated": False})
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(model: SampledNetwork, images: torch.Tensor, batches: int = 20,
+                          batch_size: int = 100, seed: int = 0) -> int:
+    """Section 3.2's re-calibration: reset every BatchNorm's running statistics and estimate
+    them again (a plain average) over ``batches`` mini-batches of ``images``, each one pass
+    with its own crossbar choice. Returns the number of BatchNorm layers re-calibrated."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if len(images) < batch_size:
+        raise ConfigError(f"re-calibration needs at least one batch of {batch_size} images, "
+                          f"got {len(images)}")
+    saved = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches
+        m.train()
+    try:
+        for i in range(min(batches, len(images) // batch_size)):
+            x = images[i * batch_size:(i + 1) * batch_size]
+            ctx = SamplingContext.for_samples(derive_seed(seed, 0xBA7C, i), 0, 1, len(x))
+            model.sample(model.prefix(x), ctx)
+    finally:
+        for m, momentum in zip(norms, saved, strict=True):
+            m.momentum = momentum
+            m.eval()
+    model.info["recalibrated"] = bool(norms)
+    return len(norms)

@@ -1,0 +1,134 @@
+"""SpinBayes' in-memory approximation (paper 004, sections 3.2-3.3): a Bayesian layer stored
+as N quantized crossbars, one (or ``n``) chosen by an arbiter per layer and pass.
+
+:meth:`CrossbarLayer.from_bayes` takes N samples ``theta ~ q(theta)`` of a trained
+Bayes-by-Backprop layer (weights and biases) and quantizes each to Q bits (eq. 3):
+
+    theta_hat = round(clip(theta, -1, 1) (2^(Q-1) - 1)),
+
+stored as integers (what the multi-level cells hold) with the scale ``1 / (2^(Q-1) - 1)``. In a
+sampled pass the layer's :class:`~synsample.devices.Arbiter` picks ``ways`` distinct crossbars
+and the layer outputs the mean of their outputs (``n``-way inference; eq. 4 with ``n = 1``).
+``shared`` mode: one choice per pass for the whole batch; ``independent``: one per item and
+pass, from counter-based bits (votes do not depend on tiling). Outside a sampled call the layer
+uses crossbar 0.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from synsample.devices import Arbiter
+from synsample.errors import ConfigError
+from synsample.nn import neural_noise
+from synsample.nn.bayes import BayesLayer
+from synsample.nn.sampling import SamplingContext
+from synsample.nn.weight_sampling import WeightSampledLayer
+
+#: uniform bits behind each simulated arbiter bit in independent mode (the device counts 1)
+_UNIFORM_BITS = 24
+
+
+def quantize_levels(theta: torch.Tensor, bits: int) -> torch.Tensor:
+    """Eq. 3: the integer level ``round(clip(theta, -1, 1) (2^(Q-1) - 1))``."""
+    if not isinstance(bits, int) or bits < 2:
+        raise ConfigError(f"SpinBayes needs at least 2 bits per weight (eq. 3), got {bits!r}")
+    return torch.round(theta.clamp(-1.0, 1.0) * (2 ** (bits - 1) - 1))
+
+
+class CrossbarLayer(WeightSampledLayer):
+    """N quantized samples of a Bayesian layer and the arbiter that picks among them."""
+
+    def __init__(self, levels: torch.Tensor, bias_levels: torch.Tensor | None, bits: int,
+                 arbiter: Arbiter, conv: bool = False, stride: int = 1, padding: int = 0
+                 ) -> None:
+        super().__init__()
+        if arbiter.crossbars != levels.shape[0]:
+            raise ConfigError(f"the arbiter chooses among {arbiter.crossbars} crossbars, the "
+                              f"layer has {levels.shape[0]}")
+        self.register_buffer("levels", levels.to(torch.int8))
+        self.register_buffer("bias_levels", None if bias_levels is None
+                             else bias_levels.to(torch.int8))
+        self.bits, self.arbiter = bits, arbiter
+        self.conv, self.stride, self.padding = conv, stride, padding
+        self.scale = 1.0 / (2 ** (bits - 1) - 1)
+        self.layer_name = ""
+
+    @classmethod
+    def from_bayes(cls, layer: BayesLayer, crossbars: int, bits: int, arbiter: Arbiter,
+                   generator: torch.Generator | None = None) -> CrossbarLayer:
+        with torch.no_grad():
+            w, b = layer.posterior_sample(generator, crossbars)
+        return cls(quantize_levels(w, bits), None if b is None else quantize_levels(b, bits),
+                   bits, arbiter, layer.conv, layer.stride, layer.padding)
+
+    @property
+    def crossbars(self) -> int:
+        return self.levels.shape[0]
+
+    def devices(self) -> list:
+        return [self.arbiter.coin]
+
+    def crossbar(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Mean weights (and biases) of the crossbars ``index`` (``[..., ways]``)."""
+        ways_dim = index.dim() - 1
+        w = self.levels[index].float().mean(ways_dim) * self.scale
+        b = None if self.bias_levels is None else (
+            self.bias_levels[index].float().mean(ways_dim) * self.scale)
+        return w, b
+
+    def extra_repr(self) -> str:
+        return (f"crossbars={self.crossbars}, bits={self.bits}, ways={self.arbiter.ways}, "
+                f"shape={tuple(self.levels.shape[1:])}")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ctx = self.context
+        if ctx is None:
+            w, b = self.crossbar(torch.zeros(1, dtype=torch.int64, device=x.device))
+            return self._op(x, w, b)
+        if ctx.mode == "shared":
+            choice = self.shared_draws(ctx, lambda: torch.cat(
+                [self.arbiter.choose(1, g, x.device) for g in ctx.generators]), "choice")
+            w, b = self.crossbar(choice)  # [n, ...]
+            return self.apply_per_sample(x, w, b, ctx)
+        rows = self.rows_of(x, ctx)
+        choice = self._row_choices(ctx, x.device)  # [rows, ways]
+        out = None
+        for c in range(self.crossbars):  # rows grouped by the crossbar they use
+            hits = (choice == c).sum(1)
+            use = hits.nonzero().flatten()
+            if len(use) == 0:
+                continue
+            w, b = self.crossbar(torch.tensor([c], device=x.device))
+            y = self._op(rows[use], w, b) * (hits[use] / self.arbiter.ways).view(
+                -1, *([1] * (rows.dim() - 1)))
+            if out is None:
+                out = torch.zeros(len(rows), *y.shape[1:], device=x.device)
+            out.index_add_(0, use, y)
+        return out
+
+    def _row_choices(self, ctx: SamplingContext, device) -> torch.Tensor:
+        """Each item-sample row's ``ways`` crossbars from counter-based arbiter bits; a
+        rejected draw (index >= N, or a repeat) is redrawn under the next attempt's key."""
+        arbiter = self.arbiter
+        rows = ctx.batch * ctx.n
+        prob = arbiter.coin.probability(torch.tensor(0.5))
+        threshold = int(torch.ceil(prob.double() * 2 ** _UNIFORM_BITS))
+        weights = 2 ** torch.arange(arbiter.bits, device=device)
+        picks = torch.full((rows, arbiter.ways), -1, dtype=torch.int64, device=device)
+        for way in range(arbiter.ways):
+            todo = torch.arange(rows, device=device)
+            attempt = 0  # a row's j-th try uses key (way, j) whatever the other rows do
+            while len(todo):
+                ints = neural_noise.counter_ints(
+                    ctx, f"{self.layer_name}/arbiter/{way}/{attempt}", arbiter.bits,
+                    _UNIFORM_BITS, device)
+                attempt += 1
+                bits = ints.reshape(rows, arbiter.bits)[todo] < threshold
+                arbiter.coin.count(bits.numel())
+                value = (bits.to(torch.int64) * weights).sum(-1)
+                ok = (value < arbiter.crossbars) & ~(picks[todo] == value[:, None]).any(1)
+                picks[todo[ok], way] = value[ok]
+                todo = todo[~ok]
+        return picks
+
