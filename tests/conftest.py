@@ -44,3 +44,15 @@ def synthetic(tmp_path, monkeypatch) -> Path:
                        note="synthetic test data")
     monkeypatch.setitem(catalog.DATASETS, "synthetic", spec)
     return folder
+
+
+@pytest.fixture
+def synthetic16(tmp_path, monkeypatch) -> Path:
+    """The same synthetic data at 16x16 (for LeNet-5), registered as ``synthetic16``."""
+    folder = write_synthetic_idx(tmp_path / "synthetic16", side=16)
+    spec = DatasetSpec(name="synthetic16", classes=("a", "b", "c", "d"), shape=(1, 16, 16),
+                       sizes={"train": 400, "test": 200}, sha256=None,
+                       sources=(), read_local=formats.read_idx_folder,
+                       note="synthetic test data")
+    monkeypatch.setitem(catalog.DATASETS, "synthetic16", spec)
+    return folder

@@ -46,6 +46,19 @@ def method_for(config: dict[str, Any], method: str | None) -> str:
     return arch.method
 
 
+#: training images SpinBayes re-calibrates its BatchNorm on (20 batches of 100)
+CALIBRATION_ITEMS = 2000
+
+
+def _convert(method: str, model: torch.nn.Module, config: dict[str, Any], precision: str,
+             method_options: dict[str, Any] | None, data_path: str | Path | None):
+    options = dict(method_options or {})
+    if method == "spinbayes":
+        train = data.load(config["dataset"], "train", path=data_path)
+        options.setdefault("calibration", train.images[:CALIBRATION_ITEMS])
+    return methods.convert(method, model, precision, **options)
+
+
 def sample_checkpoint(folder: str | Path, method: str | None = None, precision: str = "full",
                       samples: int = 1000, seed: int = 0, mode: str = "shared",
                       data_path: str | Path | None = None, limit: int | None = None,
@@ -59,7 +72,7 @@ def sample_checkpoint(folder: str | Path, method: str | None = None, precision: 
     test = data.load(config["dataset"], "test", path=data_path)
     if limit is not None:
         test = test.subset(limit)
-    sto = methods.convert(method, model, precision, **(method_options or {}))
+    sto = _convert(method, model, config, precision, method_options, data_path)
     pred = engine.predict(sto, test, samples=samples, seed=seed, mode=mode, progress=progress,
                           desc=f"{method} {precision}", **predict_kw)
     return pred, test
@@ -84,7 +97,7 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
     test = data.load(config["dataset"], "test", path=data_path)
     if limit is not None:
         test = test.subset(limit)
-    sto = methods.convert(method, model, precision, **(method_options or {}))
+    sto = _convert(method, model, config, precision, method_options, data_path)
 
     def run(images: torch.Tensor, desc: str) -> Prediction:
         return engine.predict(sto, images, samples=samples, seed=seed, mode=mode,

@@ -5,13 +5,24 @@ from __future__ import annotations
 from types import ModuleType
 
 from synsample.errors import ConfigError
-from synsample.methods import bbb, nsm, sc, scann, spinbayes
+from synsample.methods import (
+    bbb,
+    ensemble,
+    mc_dropconnect,
+    mc_dropout,
+    nsm,
+    sc,
+    scann,
+    spinbayes,
+)
 
+#: methods that convert one trained network (the ensemble takes several: methods.ensemble)
 METHODS: dict[str, ModuleType] = {"scann": scann, "nsm": nsm, "sc": sc, "bbb": bbb,
-                                  "spinbayes": spinbayes}
+                                  "spinbayes": spinbayes, "mc-dropout": mc_dropout,
+                                  "mc-dropconnect": mc_dropconnect}
 
-__all__ = ["METHODS", "bbb", "bitstream_for", "convert", "get", "nsm", "sc", "scann",
-           "spinbayes"]
+__all__ = ["METHODS", "bbb", "bitstream_for", "convert", "ensemble", "get", "mc_dropconnect",
+           "mc_dropout", "nsm", "sc", "scann", "spinbayes"]
 
 
 def bitstream_for(kind: str = "ideal", precision: str | int | None = "full"):
@@ -36,16 +47,32 @@ def bitstream_for(kind: str = "ideal", precision: str | int | None = "full"):
 
 
 def convert(name: str, model, precision: str | int | None = "full", stream_length: int = 100,
-            bitstream: str = "ideal", sc_path: str = "fast"):
+            bitstream: str = "ideal", sc_path: str = "fast", calibration=None):
     """The stochastic model of ``model`` under method ``name``: a coin of ``precision`` for
     ``scann`` and ``nsm``; for ``sc`` streams of ``stream_length`` bits from a ``bitstream``
-    source of that precision, computed by ``sc_path`` (``fast`` or ``bits``)."""
+    source of that precision, computed by ``sc_path`` (``fast`` or ``bits``); for
+    ``spinbayes`` crossbars of ``precision`` bits (Q, 4 for full), their BatchNorm re-calibrated
+    on the ``calibration`` images (required). ``bbb``, ``mc-dropout`` and ``mc-dropconnect``
+    take no precision."""
+    from synsample import devices
+
     if name == "sc":
         return sc.convert(model, length=stream_length, source=bitstream_for(bitstream, precision),
                           path=sc_path)
-    from synsample import devices
-
-    return get(name).convert(model, coin=devices.coin_for_precision(precision))
+    if name in ("scann", "nsm"):
+        return get(name).convert(model, coin=devices.coin_for_precision(precision))
+    full = precision is None or str(precision).lower() in ("full", "ideal", "float", "fp32")
+    if name == "spinbayes":
+        if calibration is None:
+            raise ConfigError("SpinBayes re-calibrates BatchNorm on training images: pass "
+                              "calibration images")
+        bits = spinbayes.DEFAULT_BITS if full else devices.QuantizedCoin(int(precision)).bits
+        sto = spinbayes.convert(model, bits=bits)
+        spinbayes.recalibrate_batchnorm(sto, calibration)
+        return sto
+    if not full:
+        raise ConfigError(f"{name} has no precision to set; leave --precision at full")
+    return get(name).convert(model)
 
 
 def get(name: str) -> ModuleType:

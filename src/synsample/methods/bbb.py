@@ -11,26 +11,17 @@ torch.Size([4, 10])
 
 from __future__ import annotations
 
-import copy
-
 from torch import nn
 
-from synsample.errors import ConfigError
-from synsample.nn import SampledNetwork, split_prefix
+from synsample.nn import SampledNetwork
 from synsample.nn.bayes import BayesLayer
+from synsample.nn.convert import sampling_network
 
 
 def convert(model: nn.Module) -> SampledNetwork:
     """The sampling model of a trained network with Bayes-by-Backprop layers."""
-    net = copy.deepcopy(model).eval()
-    sampled = [name for name, m in net.named_modules() if isinstance(m, BayesLayer)]
-    if not sampled:
-        raise ConfigError("the network has no Bayes-by-Backprop layer; train lenet5-bbb (or "
-                          "another Bayesian architecture) first")
-    for name in sampled:
-        net.get_submodule(name).layer_name = name
-    prefix, body = split_prefix(net, sampled)
-    layer = net.get_submodule(sampled[0])
-    return SampledNetwork(prefix, body, sampled, method="bbb",
-                          info={"posterior": "mean-field Gaussian",
-                                "prior": f"N(0, {layer.prior_sigma}^2)"})
+    prior = next((m.prior_sigma for m in model.modules() if isinstance(m, BayesLayer)), None)
+    return sampling_network(model, (BayesLayer,), "bbb",
+                            "the network has no Bayes-by-Backprop layer; train lenet5-bbb (or "
+                            "another Bayesian architecture) first",
+                            {"posterior": "mean-field Gaussian", "prior": f"N(0, {prior}^2)"})

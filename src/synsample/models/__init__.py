@@ -16,6 +16,8 @@ name            layers                                                    paper
 ``sc-mlp``      784-128-10 quantized sigmoid, stochastic computing        003, Table 1
 ``sc-mlp3``     784-392-196-98-10, the same                               003, Table 1
 ``lenet5-bbb``  LeNet-5 with BatchNorm, Bayes-by-Backprop layers          004, Table 1
+``lenet5``      the same, deterministic (deep-ensemble members)           004, Table 1
+``lenet5-dropout``, ``lenet5-dropconnect``: with MC-Dropout / DropConnect 004, Table 1
 =============== ========================================================  ==================
 
 Paper 002's networks (``nsm-*``, ``stnn-mlp``, ``relu-mlp``, ``sigmoid-mlp``, ``dcnn``) binarise
@@ -42,6 +44,7 @@ from torch import nn
 
 from synsample.errors import ConfigError
 from synsample.nn.bayes import BayesConv2d, BayesLinear
+from synsample.nn.dropout import DropConnectConv2d, DropConnectLinear, MCDropout
 from synsample.nn.nsm import Binarize, NSMConv2d, NSMLinear, StochasticSigmoidLinear
 from synsample.nn.sc_linear import SCLinear
 from synsample.nn.scale import ScaleInput
@@ -182,28 +185,42 @@ def _sc_mlp(input_shape: tuple[int, ...], num_classes: int, dropout: float,
 
 
 def _lenet5(input_shape: tuple[int, ...], num_classes: int, dropout: float,
-            bayesian: bool = True, prior_sigma: float = 0.1, **_: Any) -> nn.Sequential:
+            kind: str = "bbb", prior_sigma: float = 0.1, **_: Any) -> nn.Sequential:
     """LeNet-5 (6 and 16 5x5 convolutions with 2x2 max-pooling, 120-84-classes), BatchNorm
-    after every hidden layer (SpinBayes re-calibrates it, paper 004 section 3.2); every conv
-    and linear layer a Bayes-by-Backprop layer when ``bayesian``."""
+    after every hidden layer (SpinBayes re-calibrates it, paper 004 section 3.2). ``kind``:
+    ``bbb`` (every conv and linear layer Bayes-by-Backprop), ``plain`` (deterministic: deep
+    ensemble members), ``dropout`` (MC-Dropout at rate ``dropout`` after every hidden block)
+    or ``dropconnect`` (MC-DropConnect at rate ``dropout`` on every layer but the last)."""
     c, h, w = input_shape
     flat = 16 * ((h // 2 - 4) // 2) * ((w // 2 - 4) // 2)
-    if bayesian:
+    conv: Callable[..., nn.Module] = nn.Conv2d
+    dense: Callable[..., nn.Module] = nn.Linear
+    if kind == "bbb":
         conv = partial(BayesConv2d, prior_sigma=prior_sigma)
         dense = partial(BayesLinear, prior_sigma=prior_sigma)
-    else:
-        conv, dense = nn.Conv2d, nn.Linear
+    elif kind == "dropconnect":
+        conv = partial(DropConnectConv2d, p=dropout)
+        dense = partial(DropConnectLinear, p=dropout)
+
+    def drop() -> list[nn.Module]:
+        return [MCDropout(dropout)] if kind == "dropout" else []
+
+    last = BayesLinear(84, num_classes, prior_sigma=prior_sigma) if kind == "bbb" \
+        else nn.Linear(84, num_classes)
     return nn.Sequential(
         ScaleInput(), conv(c, 6, 5, padding=2), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
-        conv(6, 16, 5), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        dense(flat, 120), nn.BatchNorm1d(120), nn.ReLU(), dense(120, 84), nn.BatchNorm1d(84),
-        nn.ReLU(), dense(84, num_classes))
+        *drop(), conv(6, 16, 5), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2), *drop(),
+        nn.Flatten(), dense(flat, 120), nn.BatchNorm1d(120), nn.ReLU(), *drop(),
+        dense(120, 84), nn.BatchNorm1d(84), nn.ReLU(), *drop(), last)
 
 
 #: Bayes-by-Backprop (paper 004's reference [5]): Adam 1e-3 on the ELBO, no clipping (the
 #: Gaussian prior keeps the posterior small; SpinBayes clips its samples)
 BBB_TRAINING: dict[str, Any] = {"optimizer": "adam", "lr": 1e-3, "weight_bound": None,
                                 "dropout": 0.0}
+#: paper 004's other LeNet-5s: the same optimizer; ``dropout`` is the drop rate
+LENET_TRAINING: dict[str, Any] = {"optimizer": "adam", "lr": 1e-3, "weight_bound": None,
+                                  "dropout": 0.0}
 #: how paper 003 trains (section III): the sum of squared errors (eq. 4-7) with the
 #: straight-through estimator, a decaying learning rate, weights kept in [-1, 1]. The paper's
 #: update rule is "Update(W, dW)" with no rate or decay given; plain SGD (``--optimizer sgd``,
@@ -256,6 +273,15 @@ ARCHS: dict[str, Arch] = {a.name: a for a in (
     Arch("lenet5-bbb", _lenet5, (1, 28, 28),
          "LeNet-5 with BatchNorm, Bayes-by-Backprop layers (paper 004, Table 1)", "bbb",
          BBB_TRAINING),
+    Arch("lenet5", partial(_lenet5, kind="plain"), (1, 28, 28),
+         "LeNet-5 with BatchNorm, deterministic (paper 004's deep-ensemble members)", None,
+         LENET_TRAINING),
+    Arch("lenet5-dropout", partial(_lenet5, kind="dropout"), (1, 28, 28),
+         "LeNet-5 with BatchNorm and MC-Dropout (paper 004's baseline [9])", "mc-dropout",
+         {**LENET_TRAINING, "dropout": 0.25}),
+    Arch("lenet5-dropconnect", partial(_lenet5, kind="dropconnect"), (1, 28, 28),
+         "LeNet-5 with BatchNorm and MC-DropConnect (paper 004's baseline [20])",
+         "mc-dropconnect", {**LENET_TRAINING, "dropout": 0.2}),
     Arch("sc-mlp", partial(_sc_mlp, hidden=(128,)), (1, 28, 28),
          "784-128-10 quantized sigmoid network for stochastic computing (paper 003, Table 1)",
          "sc", SC_TRAINING),
@@ -289,7 +315,7 @@ def build(name: str, input_shape: tuple[int, ...] | None = None, num_classes: in
     arch = ARCHS[name]
     shape = tuple(input_shape) if input_shape is not None else arch.input_shape
     if len(shape) != 3 or min(shape) < 1 or (name == "conv" and min(shape[1:]) < 3) or (
-            name in ("nsm-conv", "dcnn", "lenet5-bbb") and min(shape[1:]) < 16):
+            name.startswith(("nsm-conv", "dcnn", "lenet5")) and min(shape[1:]) < 16):
         raise ConfigError(f"{name} needs an input shape (C, H, W), got {shape}")
     state = torch.random.get_rng_state()
     if seed is not None:

@@ -65,3 +65,21 @@ def split_prefix(model: nn.Module, sampled: list[str]) -> tuple[nn.Module, nn.Mo
     first = min(names.index(t) for t in tops)
     children = list(model.children())
     return nn.Sequential(*children[:first]), nn.Sequential(*children[first:])
+
+
+def sampling_network(model: nn.Module, layer_types: tuple[type, ...], method: str,
+                     missing: str, info: dict | None = None):
+    """The sampling model of a trained network whose ``layer_types`` layers already sample (a
+    Bayesian, dropout or DropConnect network): a deep copy in eval mode, each such layer named
+    (the names key its counter-based draws), split into prefix and body. ``missing``: the
+    error's advice when the network has no such layer."""
+    from synsample.nn.stochastic import SampledNetwork
+
+    net = copy.deepcopy(model).eval()
+    sampled = [name for name, m in net.named_modules() if isinstance(m, layer_types)]
+    if not sampled:
+        raise ConfigError(missing)
+    for name in sampled:
+        net.get_submodule(name).layer_name = name
+    prefix, body = split_prefix(net, sampled)
+    return SampledNetwork(prefix, body, sampled, method=method, info=info)

@@ -1,0 +1,26 @@
+"""MC-DropConnect (Mobiny et al. 2021; paper 004's baseline [20]): Bernoulli masks on the
+weights of every layer but the last, one mask per pass.
+
+>>> import torch
+>>> from synsample import methods, engine, models
+>>> sto = methods.mc_dropconnect.convert(models.build("lenet5-dropconnect", seed=0))
+>>> engine.predict(sto, torch.zeros(4, 1, 28, 28, dtype=torch.uint8), samples=5).votes.shape
+torch.Size([4, 10])
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from synsample.nn import SampledNetwork
+from synsample.nn.convert import sampling_network
+from synsample.nn.dropout import DropConnect
+
+
+def convert(model: nn.Module) -> SampledNetwork:
+    """The sampling model of a trained network with DropConnect layers."""
+    rate = next(m.p for m in model.modules() if isinstance(m, DropConnect)) if any(
+        isinstance(m, DropConnect) for m in model.modules()) else None
+    return sampling_network(model, (DropConnect,), "mc-dropconnect",
+                            "the network has no DropConnect layer; train lenet5-dropconnect first",
+                            {"rate": rate})

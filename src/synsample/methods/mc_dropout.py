@@ -1,0 +1,26 @@
+"""MC-Dropout (Gal and Ghahramani 2016; paper 004's baseline [9]): dropout stays on at
+inference, one mask per pass.
+
+>>> import torch
+>>> from synsample import methods, engine, models
+>>> sto = methods.mc_dropout.convert(models.build("lenet5-dropout", seed=0))
+>>> engine.predict(sto, torch.zeros(4, 1, 28, 28, dtype=torch.uint8), samples=5).votes.shape
+torch.Size([4, 10])
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from synsample.nn import SampledNetwork
+from synsample.nn.convert import sampling_network
+from synsample.nn.dropout import MCDropout
+
+
+def convert(model: nn.Module) -> SampledNetwork:
+    """The sampling model of a trained network with MCDropout layers."""
+    rate = next(m.p for m in model.modules() if isinstance(m, MCDropout)) if any(
+        isinstance(m, MCDropout) for m in model.modules()) else None
+    return sampling_network(model, (MCDropout,), "mc-dropout",
+                            "the network has no MCDropout layer; train lenet5-dropout first",
+                            {"rate": rate})

@@ -1,0 +1,124 @@
+"""The Monte Carlo baselines of paper 004: MC-Dropout (Gal and Ghahramani 2016, its reference
+[9]) and MC-DropConnect (Mobiny et al. 2021, its reference [20]), as layers that keep their
+masks on at inference and draw them from a device model.
+
+- :class:`MCDropout`: every unit kept with probability ``1 - p`` and scaled by ``1 / (1 - p)``;
+  a sampled call draws one mask per pass for the batch (``shared``) or per item and pass
+  (``independent``, counter-based, so votes do not depend on tiling).
+- :class:`DropConnectLinear` / :class:`DropConnectConv2d`: every *weight* kept with probability
+  ``1 - p`` and scaled by ``1 / (1 - p)``; one mask per pass (``shared``) or per item and pass
+  (``independent``, rows in chunks so the per-row weights stay small).
+
+Training uses the same masks (one per mini-batch for DropConnect) from torch's generator.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from synsample.devices import IdealCoin, RandomSource
+from synsample.errors import ConfigError
+from synsample.nn import neural_noise
+from synsample.nn.sampling import SampledLayer
+from synsample.nn.weight_sampling import WeightSampledLayer
+
+#: floats of per-row weights one independent-mode DropConnect chunk may hold
+_ROW_WEIGHT_BUDGET = 1 << 24
+
+
+def _check_rate(p: float) -> float:
+    if not 0.0 <= p < 1.0:
+        raise ConfigError(f"a drop rate must be in [0, 1), got {p}")
+    return float(p)
+
+
+class MCDropout(SampledLayer):
+    """Dropout that stays on in sampled passes."""
+
+    def __init__(self, p: float = 0.5, coin: RandomSource | None = None) -> None:
+        super().__init__()
+        self.p = _check_rate(p)
+        self.coin = coin if coin is not None else IdealCoin()
+        self.layer_name = ""
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ctx = self.context
+        if ctx is None:
+            return F.dropout(x, self.p, self.training)
+        if self.p == 0.0:
+            return x
+        unit_shape = x.shape[1:]
+        numel = math.prod(unit_shape)
+        keep = neural_noise.bernoulli_field(
+            self, self.layer_name, self.coin, torch.tensor(1.0 - self.p), ctx.batch, numel,
+            x.device)  # broadcasts to [batch, n, numel]
+        lead = (ctx.batch, ctx.n) if ctx.expanded(x.shape[0]) else (ctx.batch, 1)
+        y = x.reshape(*lead, numel) * keep / (1.0 - self.p)
+        return y.reshape(ctx.batch * ctx.n, *unit_shape)
+
+
+class DropConnect(WeightSampledLayer):
+    """Bernoulli masks on the weights of a linear or conv layer (its ``weight``, ``bias``)."""
+
+    def _init_dropconnect(self, p: float, coin: RandomSource | None) -> None:
+        self.p = _check_rate(p)
+        self.coin = coin if coin is not None else IdealCoin()
+        self.layer_name = ""
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, p={self.p}"
+
+    def _masked(self, keep: torch.Tensor) -> torch.Tensor:
+        return self.weight * keep / (1.0 - self.p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ctx = self.context
+        if ctx is None:
+            if not self.training or self.p == 0.0:
+                return self._op(x, self.weight, self.bias)
+            keep = torch.rand_like(self.weight) >= self.p
+            return self._op(x, self._masked(keep), self.bias)
+        prob = self.coin.probability(torch.tensor(1.0 - self.p))
+        if ctx.mode == "shared":
+            def make() -> torch.Tensor:
+                return torch.stack([self.coin.draw(prob.expand(self.weight.shape), g)
+                                    for g in ctx.generators])
+            keep = self.shared_draws(ctx, make, "masks")
+            biases = None if self.bias is None else self.bias.expand(ctx.n, -1)
+            return self.apply_per_sample(x, self._masked(keep), biases, ctx)
+        rows = self.rows_of(x, ctx)
+        numel = self.weight.numel()
+        bits, threshold = self.coin.counter_thresholds(prob)
+        ints = neural_noise.counter_ints(ctx, self.layer_name, numel, bits, x.device)
+        self.coin.count(len(rows) * numel)
+        keep = (ints < threshold).reshape(len(rows), *self.weight.shape)
+        chunk = max(1, _ROW_WEIGHT_BUDGET // numel)
+        return torch.cat([self.apply_per_row(rows[i:i + chunk], self._masked(keep[i:i + chunk]),
+                                             None if self.bias is None
+                                             else self.bias.expand(len(keep[i:i + chunk]), -1))
+                          for i in range(0, len(rows), chunk)])
+
+
+class DropConnectLinear(DropConnect, nn.Linear):
+    def __init__(self, in_features: int, out_features: int, p: float = 0.2, bias: bool = True,
+                 coin: RandomSource | None = None) -> None:
+        nn.Linear.__init__(self, in_features, out_features, bias)
+        self._init_dropconnect(p, coin)
+
+
+class DropConnectConv2d(DropConnect, nn.Conv2d):
+    conv = True
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
+                 padding: int = 0, p: float = 0.2, bias: bool = True,
+                 coin: RandomSource | None = None) -> None:
+        nn.Conv2d.__init__(self, in_channels, out_channels, kernel_size, stride, padding,
+                           bias=bias)
+        self._init_dropconnect(p, coin)
