@@ -165,3 +165,24 @@ def test_sc_train_evaluate_and_sample_on_synthetic_data(capsys, synthetic, tmp_p
                        "synthetic", "--out", str(tmp_path / "bad"), "--data-path",
                        str(synthetic))
     assert code == 2 and "sc-* architectures" in err
+
+
+def test_bayes_by_backprop_and_spinbayes_through_the_cli(capsys, synthetic16, tmp_path):
+    ck = tmp_path / "bbb"
+    code, out, err = run(capsys, "-q", "train", "--arch", "lenet5-bbb", "--dataset",
+                         "synthetic16", "--epochs", "1", "--out", str(ck), "--data-path",
+                         str(synthetic16))
+    assert code == 0, err
+    for method, precision in (("bbb", "full"), ("spinbayes", "3")):
+        out_dir = tmp_path / method
+        code, out, err = run(capsys, "-q", "evaluate", "--checkpoint", str(ck), "--method",
+                             method, "--precision", precision, "--samples", "4",
+                             "--ood-items", "30", "--data-path", str(synthetic16), "--out",
+                             str(out_dir))
+        assert code == 0, err
+        result = json.loads((out_dir / "metrics.json").read_text())
+        assert result["method"] == method and result["summary"]["samples"] == 4
+    code, _, err = run(capsys, "-q", "evaluate", "--checkpoint", str(ck), "--method", "bbb",
+                       "--precision", "4", "--data-path", str(synthetic16), "--out",
+                       str(tmp_path / "bad"))
+    assert code == 2 and "no precision" in err

@@ -369,10 +369,13 @@ def build_parser() -> argparse.ArgumentParser:
     converted.add_argument("--checkpoint", required=True, help="folder written by `train`")
     converted.add_argument("--method", choices=sorted(METHODS),
                            help="how to sample the network (default: its architecture's: scann "
-                                "for mlp/conv, nsm for nsm-*/stnn-mlp)")
+                                "for mlp/conv, nsm for nsm-*/stnn-mlp, sc for sc-*, bbb for "
+                                "lenet5-bbb, mc-dropout / mc-dropconnect for lenet5-dropout / "
+                                "-dropconnect); spinbayes samples a lenet5-bbb into crossbars")
     converted.add_argument("--precision", default="full",
                            help="coin precision: full, or bits such as 8 or 4 (default full); "
-                                "for sc: the LFSR width or the MTJ's bias DAC bits")
+                                "for sc: the LFSR width or the MTJ's bias DAC bits; for "
+                                "spinbayes: the crossbars' Q bits (full: 4)")
     converted.add_argument("--stream-length", type=_positive, default=100, metavar="BITS",
                            help="sc: bits per bitstream (default 100)")
     converted.add_argument("--bitstream", default="ideal", choices=["ideal", "lfsr", "mtj"],
