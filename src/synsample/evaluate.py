@@ -85,11 +85,8 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
                         data_path: str | Path | None = None, limit: int | None = None,
                         progress: bool = True, method_options: dict[str, Any] | None = None,
                         **predict_kw: Any) -> dict[str, Any]:
-    """Every metric for one trained network and method: accuracy, calibration, uncertainty
-    scores and ratios, OoD detection against every built-in OoD set. Writes ``report.md``,
-    ``metrics.json`` and figures into ``out``; returns the metrics."""
-    from synsample import metrics
-    from synsample.errors import DataError
+    """Every metric for one trained network and method (:func:`evaluate_model`). Writes
+    ``report.md``, ``metrics.json`` and figures into ``out``; returns the metrics."""
     from synsample.report.evaluation import write_evaluation
 
     model, config = checkpoint.load_model(folder)
@@ -98,18 +95,37 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
     if limit is not None:
         test = test.subset(limit)
     sto = _convert(method, model, config, precision, method_options, data_path)
+    result, scores_in, ood_scores = evaluate_model(
+        sto, test, samples=samples, seed=seed, mode=mode, score=score, ood_items=ood_items,
+        ood_sets=ood_sets, progress=progress, desc=f"{method} {precision}", **predict_kw)
+    result = {"checkpoint": str(folder), "dataset": config["dataset"], "arch": config["arch"],
+              "method": method, "precision": precision, **result}
+    write_evaluation(Path(out), result, scores_in, ood_scores)
+    return result
 
-    def run(images: torch.Tensor, desc: str) -> Prediction:
+
+def evaluate_model(sto, test: data.Dataset, samples: int = 1000, seed: int = 0,
+                   mode: str = "shared", score: str = "vote-entropy", ood_items: int = 2000,
+                   ood_sets: tuple[str, ...] | None = None, progress: bool = True,
+                   desc: str = "", **predict_kw: Any
+                   ) -> tuple[dict[str, Any], torch.Tensor, dict[str, torch.Tensor]]:
+    """Sample a stochastic model on ``test`` and on every built-in OoD set made from it:
+    accuracy, calibration, uncertainty scores and ratios (paper 004's R_cc, R_iu, UA), OoD
+    detection (AUROC, AUPR, FPR@95TPR, paper 004's quantile rule). Returns the metrics, the
+    test items' ``score`` and each OoD set's."""
+    from synsample import metrics
+    from synsample.errors import DataError
+
+    def run(images: torch.Tensor, what: str) -> Prediction:
         return engine.predict(sto, images, samples=samples, seed=seed, mode=mode,
-                              progress=progress, desc=desc, **predict_kw)
+                              progress=progress, desc=f"{desc} {what}".strip(), **predict_kw)
 
-    pred = run(test.images, f"{method} {precision} test")
+    pred = run(test.images, "test")
     correct = pred.first_choice() == test.labels
     scores_in = {name: metrics.uncertainty(pred, name) for name in metrics.SCORES}
     result: dict[str, Any] = {
-        "checkpoint": str(folder), "dataset": config["dataset"], "arch": config["arch"],
-        "method": method, "precision": precision, "samples": samples, "mode": mode,
-        "seed": seed, "items": len(test), "score": score,
+        "samples": samples, "mode": mode, "seed": seed, "items": len(test), "score": score,
+        "random_bits": pred.random_bits, "sampling_seconds": pred.seconds,
         "summary": metrics.summarize(pred, test.labels),
         "calibration": metrics.calibration_summary(pred.mean_probs, test.labels),
         "calibration_votes": metrics.calibration_summary(metrics.vote_probabilities(pred.votes),
@@ -127,7 +143,7 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
         except DataError as exc:
             result["ood_skipped"][name] = str(exc)
             continue
-        out_pred = run(ood.images, f"{method} {precision} {name}")
+        out_pred = run(ood.images, name)
         scores_out = {k: metrics.uncertainty(out_pred, k) for k in metrics.SCORES}
         ood_scores[name] = scores_out[score]
         result["ood"][name] = {
@@ -135,5 +151,4 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
             "by_score": {k: metrics.detection_metrics(scores_in[k], scores_out[k])
                          for k in metrics.SCORES},
             "paper_004_rule": metrics.rule_summary(pred, out_pred)}
-    write_evaluation(Path(out), result, scores_in[score], ood_scores)
-    return result
+    return result, scores_in[score], ood_scores
