@@ -115,3 +115,19 @@ def test_batchnorm_recalibration_averages_the_batch_statistics():
     assert torch.allclose(first.running_mean, h.mean((0, 2, 3)), atol=1e-5)
     with pytest.raises(ConfigError, match="at least one batch"):
         methods.spinbayes.recalibrate_batchnorm(sto, images[:10], batch_size=32)
+
+
+def test_the_layer_gain_fills_the_q_bit_range_and_eq3_as_written_does_not():
+    torch.manual_seed(0)
+    bayes = BayesLinear(50, 20)  # weights up to 1/sqrt(50) = 0.14: below eq. 3's 2nd level
+    arbiter = Arbiter.ideal(4)
+    literal = CrossbarLayer.from_bayes(bayes, 4, 4, arbiter, torch.Generator().manual_seed(0),
+                                       gain=None)
+    scaled = CrossbarLayer.from_bayes(bayes, 4, 4, arbiter, torch.Generator().manual_seed(0))
+    assert literal.levels.abs().max() <= 1 and literal.gain == 1.0
+    assert scaled.levels.abs().max() == 7
+    # the scaled crossbar is the quantized posterior sample: within half a level of it
+    w, _ = bayes.posterior_sample(torch.Generator().manual_seed(0), 4)
+    assert (scaled.levels.float() * scaled.scale - w).abs().max() <= scaled.scale / 2 + 1e-6
+    with pytest.raises(ConfigError, match="gain"):
+        CrossbarLayer.from_bayes(bayes, 4, 4, arbiter, gain="global")

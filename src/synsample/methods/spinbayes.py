@@ -38,11 +38,14 @@ DEFAULT_BITS = 4
 
 
 def convert(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, bits: int = DEFAULT_BITS,
-            ways: int = 1, coin: RandomSource | None = None, seed: int = 0) -> SampledNetwork:
+            ways: int = 1, coin: RandomSource | None = None, seed: int = 0,
+            gain: str | None = "layer") -> SampledNetwork:
     """The SpinBayes model of a trained Bayes-by-Backprop network: each Bayesian layer becomes
     ``crossbars`` posterior samples quantized to ``bits`` bits, chosen ``ways`` at a time by an
     arbiter whose bits come from ``coin`` (an :class:`SOTSwitch` by default, one device for
-    every layer, so its counter holds the run's arbiter bits). ``seed`` fixes the samples."""
+    every layer, so its counter holds the run's arbiter bits). ``seed`` fixes the samples;
+    ``gain``: ``layer`` (a per-layer gain so the samples span the Q-bit range) or None (eq. 3's
+    clip to [-1, 1] as written; see :mod:`synsample.nn.crossbar`)."""
     net = copy.deepcopy(model).eval()
     names = [name for name, m in net.named_modules() if isinstance(m, BayesLayer)]
     if not names:
@@ -52,14 +55,15 @@ def convert(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, bits: int = DE
     for index, name in enumerate(names):
         gen = torch.Generator().manual_seed(derive_seed(seed, 0x5B1, index))
         layer = CrossbarLayer.from_bayes(net.get_submodule(name), crossbars, bits,
-                                         Arbiter(crossbars, coin, ways), gen)
+                                         Arbiter(crossbars, coin, ways), gen, gain)
         layer.layer_name = name
         parent, _, child = name.rpartition(".")
         setattr(net.get_submodule(parent) if parent else net, child, layer)
     prefix, body = split_prefix(net, names)
     return SampledNetwork(prefix, body, names, method="spinbayes",
                           info={"crossbars": crossbars, "bits": bits, "ways": ways,
-                                "arbiter": coin.describe(), "recalibrated": False})
+                                "gain": gain, "arbiter": coin.describe(),
+                                "recalibrated": False})
 
 
 @torch.no_grad()

@@ -6,7 +6,12 @@ Bayes-by-Backprop layer (weights and biases) and quantizes each to Q bits (eq. 3
 
     theta_hat = round(clip(theta, -1, 1) (2^(Q-1) - 1)),
 
-stored as integers (what the multi-level cells hold) with the scale ``1 / (2^(Q-1) - 1)``. In a
+stored as integers (what the multi-level cells hold) with the scale ``1 / (2^(Q-1) - 1)``.
+Eq. 3 clips to [-1, 1]: a trained network's weights are usually far smaller (LeNet-5's under a
+N(0, 0.1^2) prior: |mu| < 0.3, most below 1/14, the first 4-bit level), so most would round to
+0. ``gain="layer"`` (the default) first divides a layer's samples by their largest magnitude
+and multiplies the crossbar's output back (a per-layer gain at the ADC; exact for the layer,
+and BatchNorm after it would absorb it anyway); ``gain=None`` is eq. 3 as written. In a
 sampled pass the layer's :class:`~synsample.devices.Arbiter` picks ``ways`` distinct crossbars
 and the layer outputs the mean of their outputs (``n``-way inference; eq. 4 with ``n = 1``).
 ``shared`` mode: one choice per pass for the whole batch; ``independent``: one per item and
@@ -40,8 +45,8 @@ class CrossbarLayer(WeightSampledLayer):
     """N quantized samples of a Bayesian layer and the arbiter that picks among them."""
 
     def __init__(self, levels: torch.Tensor, bias_levels: torch.Tensor | None, bits: int,
-                 arbiter: Arbiter, conv: bool = False, stride: int = 1, padding: int = 0
-                 ) -> None:
+                 arbiter: Arbiter, conv: bool = False, stride: int = 1, padding: int = 0,
+                 gain: float = 1.0) -> None:
         super().__init__()
         if arbiter.crossbars != levels.shape[0]:
             raise ConfigError(f"the arbiter chooses among {arbiter.crossbars} crossbars, the "
@@ -51,16 +56,25 @@ class CrossbarLayer(WeightSampledLayer):
                              else bias_levels.to(torch.int8))
         self.bits, self.arbiter = bits, arbiter
         self.conv, self.stride, self.padding = conv, stride, padding
-        self.scale = 1.0 / (2 ** (bits - 1) - 1)
+        self.gain = float(gain)
+        self.scale = self.gain / (2 ** (bits - 1) - 1)
         self.layer_name = ""
 
     @classmethod
     def from_bayes(cls, layer: BayesLayer, crossbars: int, bits: int, arbiter: Arbiter,
-                   generator: torch.Generator | None = None) -> CrossbarLayer:
+                   generator: torch.Generator | None = None, gain: str | None = "layer"
+                   ) -> CrossbarLayer:
+        if gain not in ("layer", None):
+            raise ConfigError(f"unknown crossbar gain {gain!r}; use 'layer' or None (eq. 3)")
         with torch.no_grad():
             w, b = layer.posterior_sample(generator, crossbars)
-        return cls(quantize_levels(w, bits), None if b is None else quantize_levels(b, bits),
-                   bits, arbiter, layer.conv, layer.stride, layer.padding)
+            g = 1.0
+            if gain == "layer":
+                g = float(max(w.abs().max(), 0.0 if b is None else b.abs().max()))
+                g = g if g > 0 else 1.0
+        return cls(quantize_levels(w / g, bits),
+                   None if b is None else quantize_levels(b / g, bits), bits, arbiter,
+                   layer.conv, layer.stride, layer.padding, g)
 
     @property
     def crossbars(self) -> int:
@@ -79,7 +93,7 @@ class CrossbarLayer(WeightSampledLayer):
 
     def extra_repr(self) -> str:
         return (f"crossbars={self.crossbars}, bits={self.bits}, ways={self.arbiter.ways}, "
-                f"shape={tuple(self.levels.shape[1:])}")
+                f"gain={self.gain:.4g}, shape={tuple(self.levels.shape[1:])}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ctx = self.context
