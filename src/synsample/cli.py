@@ -145,6 +145,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         return _reproduce_nsm(args)
     if args.experiment == "sc-mnist":
         return _reproduce_sc(args)
+    if args.experiment == "spinbayes-mnist":
+        return _reproduce_spinbayes(args)
     args.samples = args.samples or 1000
 
     if args.experiment == "scann-entropy":
@@ -189,6 +191,21 @@ def _reproduce_sc(args: argparse.Namespace) -> int:
         out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
         progress=_progress(args), device=args.device), log=_log(args))
     print("\nFigure 6, paper 003: test accuracy (%) by stream length")
+    print(result["terminal_table"])
+    print(f"\nreport: {out / 'report.md'}")
+    return 0
+
+
+def _reproduce_spinbayes(args: argparse.Namespace) -> int:
+    from synsample.experiments import spinbayes
+
+    out = Path(args.out or Path("runs") / args.experiment)
+    sweep = {"sweep_bits": (), "sweep_crossbars": ()} if args.no_sweep else {}
+    result = spinbayes.run(spinbayes.SpinBayesConfig(
+        epochs=args.epochs or 10, samples=args.samples or 20, seed=args.seed, mode=args.mode,
+        out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
+        progress=_progress(args), device=args.device, **sweep), log=_log(args))
+    print("\nTable 1, paper 004 (MNIST, LeNet-5; %, ours beside the paper's)")
     print(result["terminal_table"])
     print(f"\nreport: {out / 'report.md'}")
     return 0
@@ -349,7 +366,8 @@ def build_parser() -> argparse.ArgumentParser:
     sampling = argparse.ArgumentParser(add_help=False)
     sampling.add_argument("--samples", type=_positive,
                           help="passes K (default 1000; 100 for the nsm-* experiments, as "
-                               "paper 002; 10 SC inferences per item for sc-mnist)")
+                               "paper 002; 10 SC inferences per item for sc-mnist, 20 for "
+                               "spinbayes-mnist)")
     sampling.add_argument("--mode", default="shared", choices=["shared", "independent"],
                           help="shared: one draw per pass for all items; independent: fresh "
                                "draws per item (slow)")
@@ -420,10 +438,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "nsm-mnist-conv: paper 002 Table 2 (bNSM, gNSM, dCNN). "
                     "nsm-scale-invariance: paper 002 section 3.2 (weights x 0.1 at inference). "
                     "sc-mnist: paper 003 Fig. 6 (quantized stochastic computing, Methods 1 and "
-                    "2, 5 and 11 states, stream lengths) and its bitstream energy.")
+                    "2, 5 and 11 states, stream lengths) and its bitstream energy. "
+                    "spinbayes-mnist: paper 004 Tables 1 and 3 on MNIST with LeNet-5 (SpinBayes, "
+                    "Bayes-by-Backprop, MC-Dropout, MC-DropConnect, deep ensemble), n-way "
+                    "inference, a Q x N sweep, memory.")
     p_rep.add_argument("experiment", choices=["scann-table1", "scann-entropy", "scann-holdout",
                                               "nsm-pi-mnist", "nsm-mnist-conv",
-                                              "nsm-scale-invariance", "sc-mnist"])
+                                              "nsm-scale-invariance", "sc-mnist",
+                                              "spinbayes-mnist"])
     p_rep.add_argument("--dataset", choices=["mnist", "fashion-mnist"],
                        help="one dataset (default: MNIST for scann-table1, both for "
                             "scann-entropy)")
@@ -432,7 +454,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="all four rows: MNIST and Fashion-MNIST x MLP and conv")
     p_rep.add_argument("--epochs", type=_positive,
                        help="training epochs (default: scANN 100 for the MLP, 10 for the conv "
-                            "net; NSM 30 for the MLPs, 10 for the conv nets; SC 10)")
+                            "net; NSM 30 for the MLPs, 10 for the conv nets; SC and LeNet-5 "
+                            "10)")
     p_rep.add_argument("--holdout-class", type=int, default=9,
                        help="scann-holdout: the class to under-represent (default 9)")
     p_rep.add_argument("--fractions", default=(0.0, 0.5, 0.9, 0.99), type=_percentages,
@@ -443,6 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="sc-mnist: the paper's lengths 100,200,300,400,500")
     p_rep.add_argument("--bitstream", default="ideal", choices=["ideal", "lfsr", "mtj"],
                        help="sc-mnist: the bitstream source at inference (default ideal)")
+    p_rep.add_argument("--no-sweep", action="store_true",
+                       help="spinbayes-mnist: skip the Q x N quantization sweep")
     p_rep.add_argument("--out", help="report folder (default runs/EXPERIMENT)")
     p_rep.add_argument("--jobs", default=str(Path("runs") / "jobs"),
                        help="job store shared by experiments (default runs/jobs; finished jobs "

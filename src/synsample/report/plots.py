@@ -200,21 +200,23 @@ def training_curves(curves: dict[str, Sequence[float]], path: Path, ylabel: str)
     return _save(fig, path)
 
 
-def accuracy_by_length(lengths: Sequence[int], panels: dict[str, dict[str, Sequence]],
-                       path: Path) -> Path:
-    """Paper 003 Fig. 6: accuracy (%) against the bitstream length, one panel per network,
-    one line per setting (None values are left out)."""
+def line_panels(xs: Sequence[float], panels: dict[str, dict[str, Sequence]], path: Path,
+                xlabel: str, ylabel: str, percent: bool = True) -> Path:
+    """One panel per entry of ``panels``, one line per series against ``xs`` (None values are
+    left out; a series named "... without ..." is dotted, "Method 1" dashed), e.g. paper 003's
+    Fig. 6 (accuracy against the stream length)."""
     fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 3.8), squeeze=False)
     for ax, (name, series) in zip(axes[0], panels.items(), strict=True):
         for label, values in series.items():
-            pts = [(L, 100 * v) for L, v in zip(lengths, values, strict=True) if v is not None]
+            pts = [(x, 100 * v if percent else v) for x, v in zip(xs, values, strict=True)
+                   if v is not None]
             if pts:
-                style = ":" if "without" in label else "-" if "Method 2" in label else "--"
+                style = ":" if "without" in label else "--" if "Method 1" in label else "-"
                 ax.plot(*zip(*pts, strict=True), ls=style, marker="o" if style != ":" else None,
                         label=label)
         ax.set_title(name, fontsize=10)
-        ax.set_xlabel("bitstream length L (bits)")
+        ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("test accuracy (%)")
+    axes[0][0].set_ylabel(ylabel)
     axes[0][0].legend(fontsize=7)
     return _save(fig, path)

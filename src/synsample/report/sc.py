@@ -92,8 +92,8 @@ def _figure(cfg, cells: list[dict[str, Any]]):
             exact = _acc(cells, network=net, states=states, method=1, length=None)
             series[f"{states} states, Method 1, without SC"] = [exact for _ in cfg.lengths]
         panels[NAMES[net]] = series
-    return plots.accuracy_by_length(list(cfg.lengths), panels,
-                                    cfg.out / "figures" / "fig6-accuracy.png")
+    return plots.line_panels(list(cfg.lengths), panels, cfg.out / "figures" / "fig6-accuracy.png",
+                             "bitstream length L (bits)", "test accuracy (%)")
 
 
 def write(cfg, cells: list[dict[str, Any]], trained: dict[str, Any],

@@ -1,0 +1,150 @@
+"""Paper 004's experiments on MNIST with LeNet-5 (``spinbayes-mnist``): SpinBayes against
+Bayes-by-Backprop, MC-Dropout, MC-DropConnect and a deep ensemble, through one engine and one
+set of metrics.
+
+- Table 1 (MNIST row): prediction error (classification by the mean of the passes' softmax,
+  eq. 4), R_iu, R_cc and UA at the threshold fraction ``ratio_threshold`` of the predictive
+  entropy (the full sweep is in ``metrics.json``);
+- Table 3 (MNIST row): OoD detection with the paper's rule (an input is rejected when the 99%
+  quantile of its passes' maximum probability is below 90%) and by AUROC, on every OoD set we
+  have (SVHN and STL10 are not reachable from these machines);
+- section 4.4: n-way inference, n = 1, 2, 3;
+- a sweep of Q (bits) x N (crossbars): error, mean predictive entropy, OoD AUROC;
+- Fig. 7 / section 4.3.2: memory of each method from the parameter counts (LeNet-5 and a
+  ResNet-18-shaped network built locally), SpinBayes at N x Q bits per parameter against
+  32-bit MC methods, Bayes-by-Backprop (mean and standard deviation) and a 5-member ensemble.
+
+Every network is a cached train job and every evaluation a cached job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synsample import checkpoint, data, methods
+from synsample.evaluate import CALIBRATION_ITEMS, evaluate_model
+from synsample.experiments.jobs import Job, JobStore, LocalRunner
+from synsample.experiments.scann_table1 import train_job
+from synsample.report import spinbayes as report
+from synsample.train import TrainConfig
+
+METHODS = ("mc-dropout", "mc-dropconnect", "bbb", "spinbayes", "ensemble")
+ARCH_OF = {"mc-dropout": "lenet5-dropout", "mc-dropconnect": "lenet5-dropconnect",
+           "bbb": "lenet5-bbb", "spinbayes": "lenet5-bbb", "ensemble": "lenet5"}
+#: Table 1, MNIST, LeNet-5: error, R_iu, R_cc, UA (%)
+PAPER_TABLE1 = {"mc-dropout": (0.77, 31.24, 98.77, 97.48),
+                "mc-dropconnect": (0.57, 41.67, 99.57, 98.87),
+                "bbb": (0.75, 94.94, 99.95, 91.99), "spinbayes": (0.77, 96.81, 99.96, 85.10)}
+#: Table 3, MNIST, LeNet-5 (SpinBayes): detection rate (%) by our OoD set's name
+PAPER_TABLE3 = {"gaussian-noise": 100.0, "noisy": 99.21, "fake": 100.0, "other": 100.0}
+NOT_REACHABLE = ("SVHN", "STL10")
+WAYS = (1, 2, 3)
+SWEEP_BITS = (2, 3, 4, 6, 8)
+SWEEP_CROSSBARS = (2, 4, 8, 16)
+
+
+@dataclass
+class SpinBayesConfig:
+    dataset: str = "mnist"
+    epochs: int = 10
+    samples: int = 20
+    seed: int = 0
+    mode: str = "shared"
+    crossbars: int = methods.spinbayes.DEFAULT_CROSSBARS
+    bits: int = methods.spinbayes.DEFAULT_BITS
+    members: int = methods.ensemble.DEFAULT_MEMBERS
+    ratio_threshold: float = 0.1
+    ood_items: int = 2000
+    #: the Q x N sweep (empty: none)
+    sweep_bits: tuple[int, ...] = SWEEP_BITS
+    sweep_crossbars: tuple[int, ...] = SWEEP_CROSSBARS
+    out: Path = Path("runs") / "spinbayes-mnist"
+    jobs: Path = Path("runs") / "jobs"
+    data_path: str | None = None
+    limit: int | None = None
+    progress: bool = True
+    device: str | None = None
+
+
+def _train(arch: str, cfg: SpinBayesConfig, log: Callable[[str], None], seed: int) -> Job:
+    tc = TrainConfig.for_arch(arch, dataset=cfg.dataset, epochs=cfg.epochs, seed=seed)
+    return train_job(tc, cfg.data_path, cfg.progress, log, cfg.device)
+
+
+def eval_job(method: str, trained: list[Job], cfg: SpinBayesConfig,
+             log: Callable[[str], None], crossbars: int | None = None, bits: int | None = None,
+             ways: int = 1, ood_sets: tuple[str, ...] | None = None) -> Job:
+    """Every metric of one method (its model made from the ``trained`` jobs' checkpoints)."""
+    spin = method == "spinbayes"
+    config = {"method": method, "train": [j.key for j in trained], "samples": cfg.samples,
+              "seed": cfg.seed, "mode": cfg.mode, "limit": cfg.limit,
+              "ood_items": cfg.ood_items, "ood_sets": ood_sets,
+              **({"crossbars": crossbars or cfg.crossbars, "bits": bits or cfg.bits,
+                  "ways": ways} if spin else {})}
+
+    def run(folder: Path) -> dict[str, Any]:
+        nets = [checkpoint.load_model(folder.parent / j.name / "checkpoint")[0] for j in trained]
+        test = data.load(cfg.dataset, "test", path=cfg.data_path)
+        if cfg.limit is not None:
+            test = test.subset(cfg.limit)
+        if method == "ensemble":
+            sto = methods.ensemble.convert(nets)
+        elif spin:
+            sto = methods.spinbayes.convert(nets[0], config["crossbars"], config["bits"], ways,
+                                            seed=cfg.seed)
+            train = data.load(cfg.dataset, "train", path=cfg.data_path)
+            methods.spinbayes.recalibrate_batchnorm(sto, train.images[:CALIBRATION_ITEMS],
+                                                    seed=cfg.seed)
+        else:
+            sto = methods.get(method).convert(nets[0])
+        result, _, _ = evaluate_model(sto, test, samples=cfg.samples, seed=cfg.seed,
+                                      mode=cfg.mode, score="predictive-entropy",
+                                      ood_items=cfg.ood_items, ood_sets=ood_sets,
+                                      progress=cfg.progress, desc=method, device=cfg.device)
+        result.pop("reliability")
+        s = result["summary"]
+        setting = (f" N={config['crossbars']} Q={config['bits']} n={ways}" if spin else "")
+        log(f"{method}{setting}: error {100 * (1 - s['mean_probs_accuracy']):.2f}%")
+        return {"method": method, "model": sto.describe(), **result}
+
+    return Job("spinbayes-eval", config, run)
+
+
+def memory_rows(cfg: SpinBayesConfig) -> list[dict[str, Any]]:
+    """Model size (MB) of each method for LeNet-5 and larger topologies (parameter counts of
+    the networks, built locally)."""
+    from synsample.models.sizes import parameter_counts
+
+    rows = []
+    for name, params in parameter_counts().items():
+        bits = {"mc-dropout / mc-dropconnect": 32, "bbb": 64,
+                f"ensemble ({cfg.members} members)": 32 * cfg.members,
+                f"spinbayes (N = {cfg.crossbars}, Q = {cfg.bits})": cfg.crossbars * cfg.bits}
+        rows.append({"network": name, "parameters": params,
+                     "megabytes": {k: params * b / 8 / 1e6 for k, b in bits.items()}})
+    return rows
+
+
+def run(cfg: SpinBayesConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    if cfg.data_path is None:
+        data.fetch(cfg.dataset, log=log)
+        if cfg.dataset == "mnist":
+            data.fetch("fashion-mnist", log=log)
+    runner = LocalRunner(JobStore(cfg.jobs), log)
+    trained = {m: [_train(ARCH_OF[m], cfg, log, cfg.seed)] for m in METHODS if m != "ensemble"}
+    trained["ensemble"] = [_train("lenet5", cfg, log, cfg.seed + i) for i in range(cfg.members)]
+    training = {m: runner.run(jobs) for m, jobs in trained.items()}
+    main = {m: runner.run([eval_job(m, trained[m], cfg, log)])[0] for m in METHODS}
+    ways = {n: main["spinbayes"] if n == 1 else
+            runner.run([eval_job("spinbayes", trained["spinbayes"], cfg, log, ways=n)])[0]
+            for n in WAYS}
+    sweep = {}
+    for q in cfg.sweep_bits:
+        for n in cfg.sweep_crossbars:
+            job = eval_job("spinbayes", trained["spinbayes"], cfg, log, n, q,
+                           ood_sets=("gaussian-noise", "other"))
+            sweep[f"{q}x{n}"] = runner.run([job])[0]
+    return report.write(cfg, training, main, ways, sweep, memory_rows(cfg))

@@ -1,0 +1,129 @@
+"""The report of paper 004's MNIST experiments: Tables 1 and 3 beside the paper's, the n-way
+ablation, the Q x N sweep and the memory comparison, from the job results alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from synsample.checkpoint import versions
+from synsample.io import write_json, write_text
+from synsample.report import plots
+from synsample.report.markdown import table, text_table
+
+NAMES = {"mc-dropout": "MC-Dropout", "mc-dropconnect": "MC-DropConnect",
+         "bbb": "Bayes-by-Backprop", "spinbayes": "SpinBayes", "ensemble": "deep ensemble"}
+OOD_NAMES = {"gaussian-noise": "Gaussian", "uniform-noise": "uniform noise",
+             "noisy": "noisy MNIST", "fake": "FakeData", "other": "Fashion-MNIST"}
+
+
+def _p(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{100 * x:.{digits}f}"
+
+
+def error(result: dict[str, Any]) -> float:
+    return 1.0 - result["summary"]["mean_probs_accuracy"]
+
+
+def ratios_at(result: dict[str, Any], t: float) -> dict[str, Any]:
+    return min(result["ratios"], key=lambda r: abs(r["T"] - t))
+
+
+def _table1(cfg, main: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    from synsample.experiments.spinbayes import PAPER_TABLE1
+
+    header = ["method", "error", "paper", "R_iu", "paper", "R_cc", "paper", "UA", "paper"]
+    rows = []
+    for m, r in main.items():
+        ref = PAPER_TABLE1.get(m)
+        q = ratios_at(r, cfg.ratio_threshold)
+        ours = [error(r), q["R_iu"], q["R_cc"], q["UA"]]
+        rows.append([NAMES[m], *[c for i, v in enumerate(ours) for c in (
+            _p(v), "-" if ref is None else f"{ref[i]:.2f}")]])
+    return header, rows
+
+
+def _ood_table(results: dict[Any, dict[str, Any]], label: str, paper: dict[str, float] | None
+               ) -> tuple[list[str], list[list[Any]]]:
+    sets = [s for s in OOD_NAMES if any(s in r["ood"] for r in results.values())]
+    header = [label, *(f"{OOD_NAMES[s]}: rule / AUROC" for s in sets)]
+    rows = [[key if not isinstance(key, str) else NAMES.get(key, key),
+             *(f"{_p(r['ood'][s]['paper_004_rule']['detection_rate'], 1)} / "
+               f"{r['ood'][s]['by_score']['predictive-entropy']['auroc']:.3f}"
+               if s in r["ood"] else "-" for s in sets)] for key, r in results.items()]
+    if paper:
+        rows.append(["SpinBayes, paper (rule)", *(f"{paper[s]:.2f}" if s in paper else "-"
+                                                  for s in sets)])
+    return header, rows
+
+
+def _sweep(cfg, sweep: dict[str, Any]):
+    bits, crossbars = cfg.sweep_bits, cfg.sweep_crossbars
+    first = next(iter(sweep.values()))["ood"]
+    ood = next(s for s in ("other", "gaussian-noise") if s in first)
+
+    def auroc(q: int, n: int) -> float:
+        return sweep[f"{q}x{n}"]["ood"][ood]["by_score"]["predictive-entropy"]["auroc"]
+
+    header = ["Q \\ N", *(str(n) for n in crossbars)]
+    err = [[q, *(_p(error(sweep[f"{q}x{n}"])) for n in crossbars)] for q in bits]
+    aurocs = [[q, *(f"{auroc(q, n):.3f}" for n in crossbars)] for q in bits]
+    panels = {"test error (%)": {f"Q = {q}": [error(sweep[f"{q}x{n}"]) for n in crossbars]
+                                 for q in bits},
+              f"{OOD_NAMES[ood]} AUROC": {f"Q = {q}": [auroc(q, n) for n in crossbars]
+                                          for q in bits}}
+    fig = plots.line_panels(list(crossbars), panels,
+                            cfg.out / "figures" / "quantization-sweep.png",
+                            "crossbars N", "", percent=False)
+    return (header, err), (header, aurocs), OOD_NAMES[ood], fig
+
+
+def write(cfg, training: dict[str, Any], main: dict[str, Any], ways: dict[int, Any],
+          sweep: dict[str, Any], memory: list[dict[str, Any]]) -> dict[str, Any]:
+    from synsample.experiments.spinbayes import NOT_REACHABLE, PAPER_TABLE3
+
+    seconds = sum(t.get("train_seconds", 0.0) for jobs in training.values() for t in jobs)
+    md = [f"{cfg.dataset}, LeNet-5 with BatchNorm, {cfg.epochs} epochs of Adam 1e-3 for every "
+          f"network (seed {cfg.seed}; {cfg.members} ensemble members from seeds {cfg.seed} to "
+          f"{cfg.seed + cfg.members - 1}; {seconds / 60:.0f} min of training on this machine). "
+          f"Bayes-by-Backprop: mean-field Gaussian posterior, Gaussian prior N(0, 0.1^2), the "
+          f"ELBO. SpinBayes: N = {cfg.crossbars} posterior samples per layer quantized to "
+          f"Q = {cfg.bits} bits (eq. 3 with a per-layer gain), one crossbar per layer and pass "
+          f"chosen by the SOT-MTJ arbiter, BatchNorm re-calibrated on 20 training batches. "
+          f"{cfg.samples} passes per item ({cfg.mode} mode); the prediction is the mean of the "
+          f"passes' softmax (eq. 4). Uncertainty: the predictive entropy; R_iu, R_cc and UA at "
+          f"the threshold fraction T = {cfg.ratio_threshold} (paper 004 does not give its "
+          f"threshold; metrics.json has T = 0 ... 1). Percentages.", "",
+          "## Table 1: prediction error and uncertainty (MNIST, LeNet-5)", "",
+          table(*_table1(cfg, main)), "",
+          "## Table 3: out-of-distribution detection", "",
+          "Each cell: the share of OoD items the paper's rule rejects (the 99% quantile of the "
+          "passes' maximum probability below 90%), then the AUROC of the predictive entropy. "
+          f"{' and '.join(NOT_REACHABLE)} are not reachable from these machines.", "",
+          table(*_ood_table(main, "method", PAPER_TABLE3)), "",
+          "## n-way inference (section 4.4)", "",
+          table(*_ood_table(ways, "n", None)), "",
+          table(["n", "error", "mean predictive entropy"],
+                [[n, _p(error(r)), f"{r['summary']['mean_entropy']:.4f}"]
+                 for n, r in ways.items()]), ""]
+    if sweep:
+        (h, err), (_, auroc), ood_name, fig = _sweep(cfg, sweep)
+        md += ["## Quantization sweep: Q bits x N crossbars", "", "Test error (%):", "",
+               table(h, err), "", f"{ood_name} AUROC (predictive entropy):", "",
+               table(h, auroc), "", f"![sweep]({fig.relative_to(cfg.out)})", ""]
+    kinds = list(memory[0]["megabytes"])
+    md += ["## Memory (Fig. 7, section 4.3.2)", "",
+           "Model size in MB: parameters x bits per parameter (32-bit MC methods; "
+           "Bayes-by-Backprop's mean and standard deviation; the ensemble's members; "
+           "SpinBayes' N crossbars of Q bits).", "",
+           table(["network", "parameters", *kinds],
+                 [[r["network"], f"{r['parameters']:,}",
+                   *(f"{r['megabytes'][k]:.3f}" for k in kinds)] for r in memory]), ""]
+    result = {"experiment": "spinbayes-mnist", "config": {
+        k: str(v) if hasattr(v, "parts") else v for k, v in vars(cfg).items()},
+        "main": main, "ways": {str(k): v for k, v in ways.items()}, "sweep": sweep,
+        "memory": memory, "versions": versions()}
+    write_json(cfg.out / "metrics.json", result)
+    write_text(cfg.out / "report.md", "\n".join(
+        ["# SpinBayes and the Bayesian baselines on MNIST (paper 004)", "", *md]))
+    result["terminal_table"] = text_table(*_table1(cfg, main))
+    return result
