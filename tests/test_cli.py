@@ -186,3 +186,16 @@ def test_bayes_by_backprop_and_spinbayes_through_the_cli(capsys, synthetic16, tm
                        "--precision", "4", "--data-path", str(synthetic16), "--out",
                        str(tmp_path / "bad"))
     assert code == 2 and "no precision" in err
+    members = []
+    for seed in (0, 1):
+        members.append(str(tmp_path / f"member{seed}"))
+        assert run(capsys, "-q", "train", "--arch", "lenet5", "--dataset", "synthetic16",
+                   "--epochs", "1", "--seed", str(seed), "--out", members[-1],
+                   "--data-path", str(synthetic16))[0] == 0
+    code, out, err = run(capsys, "-q", "sample", "--checkpoint", *members, "--method",
+                         "ensemble", "--samples", "4", "--data-path", str(synthetic16),
+                         "--out", str(tmp_path / "ens"))
+    assert code == 0 and "first member" in out, err
+    code, _, err = run(capsys, "-q", "sample", "--checkpoint", str(ck), *members, "--method",
+                       "bbb", "--data-path", str(synthetic16), "--out", str(tmp_path / "bad2"))
+    assert code == 2 and "ensemble" in err

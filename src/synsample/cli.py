@@ -69,7 +69,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from synsample.evaluate import deterministic_outputs, method_for, sample_checkpoint
     from synsample.report.scann import write_sample_report
 
-    ck = Path(args.checkpoint)
+    ck = Path(args.checkpoint[0])
     ck_config = checkpoint.read_config(ck)
     args.method = method_for(ck_config, args.method)
     out = Path(args.out or Path("runs") / f"sample-{ck.name}-{args.method}-{args.precision}-"
@@ -84,8 +84,8 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
         model = without_sc(model)
     det = deterministic_outputs(model, test.images).argmax(1)
-    reference = {"scann": "deterministic network",
-                 "sc": "quantized network without SC"}.get(args.method,
+    reference = {"scann": "deterministic network", "sc": "quantized network without SC",
+                 "ensemble": "first member"}.get(args.method,
                                                             "network, one sampled pass")
     res = write_sample_report(out, ck, ck_config, args.precision, pred, test, det,
                               reference=reference)
@@ -103,7 +103,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from synsample import checkpoint
     from synsample.evaluate import evaluate_checkpoint, method_for
 
-    ck = Path(args.checkpoint)
+    ck = Path(args.checkpoint[0])
     args.method = method_for(checkpoint.read_config(ck), args.method)
     out = Path(args.out or Path("runs") / f"evaluate-{ck.name}-{args.method}-{args.precision}-"
                f"{time.strftime('%Y%m%d-%H%M%S')}")
@@ -122,11 +122,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _method_options(args: argparse.Namespace) -> dict:
-    """What the method needs beyond the coin precision (sc: stream length and source)."""
-    if args.method != "sc":
-        return {}
-    return {"stream_length": args.stream_length, "bitstream": args.bitstream,
-            "sc_path": args.sc_path}
+    """What the method needs beyond the coin precision (sc: stream length and source; an
+    ensemble: its other members)."""
+    options: dict = {"members": args.checkpoint[1:]} if len(args.checkpoint) > 1 else {}
+    if args.method == "sc":
+        options.update(stream_length=args.stream_length, bitstream=args.bitstream,
+                       sc_path=args.sc_path)
+    return options
 
 
 def _adaptive(args: argparse.Namespace):
@@ -384,7 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     from synsample.methods import METHODS
 
     converted = argparse.ArgumentParser(add_help=False)
-    converted.add_argument("--checkpoint", required=True, help="folder written by `train`")
+    converted.add_argument("--checkpoint", required=True, nargs="+", metavar="DIR",
+                           help="folder written by `train` (several: the members of "
+                                "--method ensemble)")
     converted.add_argument("--method", choices=sorted(METHODS),
                            help="how to sample the network (default: its architecture's: scann "
                                 "for mlp/conv, nsm for nsm-*/stnn-mlp, sc for sc-*, bbb for "

@@ -53,6 +53,13 @@ CALIBRATION_ITEMS = 2000
 def _convert(method: str, model: torch.nn.Module, config: dict[str, Any], precision: str,
              method_options: dict[str, Any] | None, data_path: str | Path | None):
     options = dict(method_options or {})
+    members = options.pop("members", ())
+    if members and method != "ensemble":
+        from synsample.errors import ConfigError
+
+        raise ConfigError(f"several checkpoints make an ensemble; {method} takes one")
+    if method == "ensemble":
+        model = [model, *(checkpoint.load_model(m)[0] for m in members)]
     if method == "spinbayes":
         train = data.load(config["dataset"], "train", path=data_path)
         options.setdefault("calibration", train.images[:CALIBRATION_ITEMS])

@@ -16,10 +16,10 @@ from synsample.methods import (
     spinbayes,
 )
 
-#: methods that convert one trained network (the ensemble takes several: methods.ensemble)
+#: every method; each module's ``convert`` takes one trained network (the ensemble's a list)
 METHODS: dict[str, ModuleType] = {"scann": scann, "nsm": nsm, "sc": sc, "bbb": bbb,
                                   "spinbayes": spinbayes, "mc-dropout": mc_dropout,
-                                  "mc-dropconnect": mc_dropconnect}
+                                  "mc-dropconnect": mc_dropconnect, "ensemble": ensemble}
 
 __all__ = ["METHODS", "bbb", "bitstream_for", "convert", "ensemble", "get", "mc_dropconnect",
            "mc_dropout", "nsm", "sc", "scann", "spinbayes"]
@@ -52,8 +52,8 @@ def convert(name: str, model, precision: str | int | None = "full", stream_lengt
     ``scann`` and ``nsm``; for ``sc`` streams of ``stream_length`` bits from a ``bitstream``
     source of that precision, computed by ``sc_path`` (``fast`` or ``bits``); for
     ``spinbayes`` crossbars of ``precision`` bits (Q, 4 for full), their BatchNorm re-calibrated
-    on the ``calibration`` images (required). ``bbb``, ``mc-dropout`` and ``mc-dropconnect``
-    take no precision."""
+    on the ``calibration`` images (required). ``bbb``, ``mc-dropout``, ``mc-dropconnect`` and
+    ``ensemble`` (``model``: a list of members) take no precision."""
     from synsample import devices
 
     if name == "sc":
@@ -72,6 +72,8 @@ def convert(name: str, model, precision: str | int | None = "full", stream_lengt
         return sto
     if not full:
         raise ConfigError(f"{name} has no precision to set; leave --precision at full")
+    if name == "ensemble":
+        return ensemble.convert(model if isinstance(model, list | tuple) else [model])
     return get(name).convert(model)
 
 
