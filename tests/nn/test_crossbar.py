@@ -125,9 +125,13 @@ def test_the_layer_gain_fills_the_q_bit_range_and_eq3_as_written_does_not():
                                        gain=None)
     scaled = CrossbarLayer.from_bayes(bayes, 4, 4, arbiter, torch.Generator().manual_seed(0))
     assert literal.levels.abs().max() <= 1 and literal.gain == 1.0
-    assert scaled.levels.abs().max() == 7
-    # the scaled crossbar is the quantized posterior sample: within half a level of it
+    assert scaled.levels.abs().max() == 7 and scaled.gain == bayes.weight_mu.abs().max()
+    # the scaled crossbar is the quantized, clipped posterior sample: within half a level
     w, _ = bayes.posterior_sample(torch.Generator().manual_seed(0), 4)
+    w = w.clamp(-scaled.gain, scaled.gain)
     assert (scaled.levels.float() * scaled.scale - w).abs().max() <= scaled.scale / 2 + 1e-6
+    # the gain does not depend on the number of crossbars
+    more = CrossbarLayer.from_bayes(bayes, 16, 4, Arbiter.ideal(16))
+    assert more.gain == scaled.gain
     with pytest.raises(ConfigError, match="gain"):
         CrossbarLayer.from_bayes(bayes, 4, 4, arbiter, gain="global")

@@ -9,9 +9,11 @@ Bayes-by-Backprop layer (weights and biases) and quantizes each to Q bits (eq. 3
 stored as integers (what the multi-level cells hold) with the scale ``1 / (2^(Q-1) - 1)``.
 Eq. 3 clips to [-1, 1]: a trained network's weights are usually far smaller (LeNet-5's under a
 N(0, 0.1^2) prior: |mu| < 0.3, most below 1/14, the first 4-bit level), so most would round to
-0. ``gain="layer"`` (the default) first divides a layer's samples by their largest magnitude
-and multiplies the crossbar's output back (a per-layer gain at the ADC; exact for the layer,
-and BatchNorm after it would absorb it anyway); ``gain=None`` is eq. 3 as written. In a
+0. ``gain="layer"`` (the default) first divides a layer's samples by the largest magnitude of
+its posterior mean (weights and biases; samples beyond it are clipped, as eq. 3 clips) and
+multiplies the crossbar's output back (a per-layer gain at the ADC; exact for the layer, and
+BatchNorm after it would absorb it anyway). The gain does not depend on N (the largest of N
+samples would grow with N and coarsen the levels). ``gain=None`` is eq. 3 as written. In a
 sampled pass the layer's :class:`~synsample.devices.Arbiter` picks ``ways`` distinct crossbars
 and the layer outputs the mean of their outputs (``n``-way inference; eq. 4 with ``n = 1``).
 ``shared`` mode: one choice per pass for the whole batch; ``independent``: one per item and
@@ -70,7 +72,8 @@ class CrossbarLayer(WeightSampledLayer):
             w, b = layer.posterior_sample(generator, crossbars)
             g = 1.0
             if gain == "layer":
-                g = float(max(w.abs().max(), 0.0 if b is None else b.abs().max()))
+                g = float(max(layer.weight_mu.abs().max(),
+                              0.0 if layer.bias_mu is None else layer.bias_mu.abs().max()))
                 g = g if g > 0 else 1.0
         return cls(quantize_levels(w / g, bits),
                    None if b is None else quantize_levels(b / g, bits), bits, arbiter,
