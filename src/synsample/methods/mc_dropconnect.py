@@ -19,8 +19,7 @@ from synsample.nn.dropout import DropConnect
 
 def convert(model: nn.Module) -> SampledNetwork:
     """The sampling model of a trained network with DropConnect layers."""
-    rate = next(m.p for m in model.modules() if isinstance(m, DropConnect)) if any(
-        isinstance(m, DropConnect) for m in model.modules()) else None
+    rate = next((m.p for m in model.modules() if isinstance(m, DropConnect)), None)
     return sampling_network(model, (DropConnect,), "mc-dropconnect",
                             "the network has no DropConnect layer; train lenet5-dropconnect first",
                             {"rate": rate})

@@ -19,8 +19,7 @@ from synsample.nn.dropout import MCDropout
 
 def convert(model: nn.Module) -> SampledNetwork:
     """The sampling model of a trained network with MCDropout layers."""
-    rate = next(m.p for m in model.modules() if isinstance(m, MCDropout)) if any(
-        isinstance(m, MCDropout) for m in model.modules()) else None
+    rate = next((m.p for m in model.modules() if isinstance(m, MCDropout)), None)
     return sampling_network(model, (MCDropout,), "mc-dropout",
                             "the network has no MCDropout layer; train lenet5-dropout first",
                             {"rate": rate})
