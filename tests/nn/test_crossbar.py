@@ -135,3 +135,22 @@ def test_the_layer_gain_fills_the_q_bit_range_and_eq3_as_written_does_not():
     assert more.gain == scaled.gain
     with pytest.raises(ConfigError, match="gain"):
         CrossbarLayer.from_bayes(bayes, 4, 4, arbiter, gain="global")
+
+
+def test_energy_per_image_from_counted_operations():
+    """LeNet-5 per pass: crossbar reads 28*28 + 10*10 + 3 positions, multiply-accumulates
+    117,600 + 240,000 + 48,000 + 10,080 + 840, hidden outputs 4704 + 1600 + 120 + 84; arbiter
+    bits 3 per try, a try accepted with probability 5/8 (N = 5)."""
+    net = models.build("lenet5-bbb", seed=0)
+    sto = methods.spinbayes.convert(net, coin=IdealCoin())
+    images = torch.zeros(40, 1, 28, 28, dtype=torch.uint8)
+    e = methods.spinbayes.energy_per_image(sto, images, passes=10)
+    c = e["counts_per_image"]
+    assert c["crossbar reads"] == 10 * 887
+    assert c["accumulations"] == 10 * 416_520 / 4
+    assert c["activations"] == 10 * 6508 and c["averagings"] == 51
+    assert abs(c["arbiter bits"] / (5 * 10 * 3 * 8 / 5) - 1) < 0.1
+    cheap = methods.spinbayes.EnergyAssumptions(sensing_pj=0.0)
+    e2 = methods.spinbayes.energy_per_image(sto, images, passes=10, assumptions=cheap)
+    assert e2["pj_per_image"]["crossbar reads"] == 0.0
+    assert abs(e["uj_per_image"] - e2["uj_per_image"] - 10 * 887 * 4.71e-6) < 1e-9

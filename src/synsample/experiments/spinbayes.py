@@ -12,7 +12,10 @@ set of metrics.
 - a sweep of Q (bits) x N (crossbars): error, mean predictive entropy, OoD AUROC;
 - Fig. 7 / section 4.3.2: memory of each method from the parameter counts (LeNet-5 and a
   ResNet-18-shaped network built locally), SpinBayes at N x Q bits per parameter against
-  32-bit MC methods, Bayes-by-Backprop (mean and standard deviation) and a 5-member ensemble.
+  32-bit MC methods, Bayes-by-Backprop (mean and standard deviation) and a 5-member ensemble;
+- Tables 4 and 5: SpinBayes' energy per image for 10 passes, from the operations and arbiter
+  bits counted on test images and Table 4's per-operation energies
+  (:class:`~synsample.methods.spinbayes.EnergyAssumptions`).
 
 Every network is a cached train job and every evaluation a cached job.
 """
@@ -45,6 +48,8 @@ WAYS = (1, 2, 3)
 #: how SpinBayes scales a layer before eq. 3 (part of the evaluation's cache key)
 GAIN_RULE = "per-layer max |posterior mean|"
 SWEEP_BITS = (2, 3, 4, 6, 8)
+#: Table 5 compares the energy of one MNIST image's 10 passes; counted on this many images
+ENERGY_PASSES, ENERGY_ITEMS = 10, 100
 SWEEP_CROSSBARS = (2, 4, 8, 16)
 
 
@@ -151,4 +156,9 @@ def run(cfg: SpinBayesConfig, log: Callable[[str], None] = print) -> dict[str, A
             job = eval_job("spinbayes", trained["spinbayes"], cfg, log, n, q,
                            ood_sets=("gaussian-noise", "other"))
             sweep[f"{q}x{n}"] = runner.run([job])[0]
-    return report.write(cfg, training, main, ways, sweep, memory_rows(cfg))
+    bbb, _ = checkpoint.load_model(runner.store.folder(trained["spinbayes"][0]) / "checkpoint")
+    test = data.load(cfg.dataset, "test", path=cfg.data_path)
+    energy = methods.spinbayes.energy_per_image(
+        methods.spinbayes.convert(bbb, cfg.crossbars, cfg.bits, seed=cfg.seed),
+        test.images[:ENERGY_ITEMS], passes=ENERGY_PASSES, seed=cfg.seed)
+    return report.write(cfg, training, main, ways, sweep, memory_rows(cfg), energy)
