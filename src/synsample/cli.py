@@ -85,7 +85,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         model = without_sc(model)
     det = deterministic_outputs(model, test.images).argmax(1)
     reference = {"scann": "deterministic network", "sc": "quantized network without SC",
-                 "ensemble": "first member"}.get(args.method,
+                 "ensemble": "first member", "bbb": "posterior-mean network",
+                 "spinbayes": "posterior-mean network", "mc-dropout": "network without masks",
+                 "mc-dropconnect": "network without masks"}.get(args.method,
                                                             "network, one sampled pass")
     res = write_sample_report(out, ck, ck_config, args.precision, pred, test, det,
                               reference=reference)
