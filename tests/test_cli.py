@@ -199,3 +199,17 @@ def test_bayes_by_backprop_and_spinbayes_through_the_cli(capsys, synthetic16, tm
     code, _, err = run(capsys, "-q", "sample", "--checkpoint", str(ck), *members, "--method",
                        "bbb", "--data-path", str(synthetic16), "--out", str(tmp_path / "bad2"))
     assert code == 2 and "ensemble" in err
+
+
+def test_export_writes_levels_and_a_manifest(capsys, synthetic, tmp_path):
+    ck = tmp_path / "mlp"
+    assert run(capsys, "-q", "train", "--dataset", "synthetic", "--epochs", "1", "--out",
+               str(ck), "--data-path", str(synthetic))[0] == 0
+    code, out, err = run(capsys, "export", "--checkpoint", str(ck), "--method", "scann",
+                         "--precision", "8", "--out", str(tmp_path / "mlp-8bit"))
+    assert code == 0 and "2 sampled layers" in out, err
+    manifest = json.loads((tmp_path / "mlp-8bit.json").read_text())
+    assert manifest["method"] == "scann" and manifest["precision"] == "8"
+    code, _, err = run(capsys, "export", "--checkpoint", str(ck), "--method", "sc",
+                       "--out", str(tmp_path / "bad"))
+    assert code == 2 and "stochastic-computing" in err

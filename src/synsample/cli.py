@@ -123,6 +123,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from synsample import export
+
+    manifest = export.export(args.checkpoint, args.method, args.out, args.precision,
+                             args.stream_length, args.bitstream, args.data_path)
+    out = Path(args.out).with_suffix(".safetensors")
+    print(f"{manifest['config']['arch']}, {args.method} {args.precision}: "
+          f"{len(manifest['layers'])} sampled layers written to {out} "
+          f"(manifest {out.with_suffix('.json')}); read back with synsample.export.load")
+    return 0
+
+
 def _method_options(args: argparse.Namespace) -> dict:
     """What the method needs beyond the coin precision (sc: stream length and source; an
     ensemble: its other members)."""
@@ -433,6 +445,29 @@ def build_parser() -> argparse.ArgumentParser:
                         help="items per OoD set (2000)")
     p_eval.add_argument("--out", help="report folder (default runs/evaluate-...)")
     p_eval.set_defaults(func=cmd_evaluate)
+
+    p_export = sub.add_parser(
+        "export", parents=[common], help="write a sampled network's levels for hardware",
+        description="Export a checkpoint as its method would run on hardware: per sampled "
+                    "layer the signed probability levels (scann), the quantized state indices "
+                    "(sc) or the N quantized crossbars (spinbayes), and the rest of the model, "
+                    "in a safetensors file with a versioned JSON manifest (shapes, encodings, "
+                    "levels) beside it. synsample.export.load reads it back into a model that "
+                    "gives the same votes for the same seed.")
+    p_export.add_argument("--checkpoint", required=True, help="folder written by `train`")
+    p_export.add_argument("--method", required=True, choices=["scann", "sc", "spinbayes"])
+    p_export.add_argument("--precision", default="full",
+                          help="coin bits (scann), LFSR/MTJ bits (sc) or crossbar Q bits "
+                               "(spinbayes); default full")
+    p_export.add_argument("--stream-length", type=_positive, default=100, metavar="BITS",
+                          help="sc: bits per bitstream (default 100)")
+    p_export.add_argument("--bitstream", default="ideal", choices=["ideal", "lfsr", "mtj"],
+                          help="sc: the bitstream source (default ideal)")
+    p_export.add_argument("--data-path", help="spinbayes: local copy of the training data for "
+                                              "the BatchNorm re-calibration")
+    p_export.add_argument("--out", required=True, help="file to write (.safetensors; the "
+                                                       "manifest goes beside it as .json)")
+    p_export.set_defaults(func=cmd_export)
 
     p_rep = sub.add_parser(
         "reproduce", parents=[common, sampling], help="reproduce a paper's table or figure",

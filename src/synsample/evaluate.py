@@ -50,8 +50,11 @@ def method_for(config: dict[str, Any], method: str | None) -> str:
 CALIBRATION_ITEMS = 2000
 
 
-def _convert(method: str, model: torch.nn.Module, config: dict[str, Any], precision: str,
-             method_options: dict[str, Any] | None, data_path: str | Path | None):
+def convert_checkpoint_model(method: str, model: torch.nn.Module, config: dict[str, Any],
+                             precision: str, method_options: dict[str, Any] | None,
+                             data_path: str | Path | None):
+    """``methods.convert`` for a checkpoint's network: an ensemble's other members loaded,
+    SpinBayes' BatchNorm re-calibrated on the checkpoint's training images."""
     options = dict(method_options or {})
     members = options.pop("members", ())
     if members and method != "ensemble":
@@ -79,7 +82,7 @@ def sample_checkpoint(folder: str | Path, method: str | None = None, precision: 
     test = data.load(config["dataset"], "test", path=data_path)
     if limit is not None:
         test = test.subset(limit)
-    sto = _convert(method, model, config, precision, method_options, data_path)
+    sto = convert_checkpoint_model(method, model, config, precision, method_options, data_path)
     pred = engine.predict(sto, test, samples=samples, seed=seed, mode=mode, progress=progress,
                           desc=f"{method} {precision}", **predict_kw)
     return pred, test
@@ -101,7 +104,7 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
     test = data.load(config["dataset"], "test", path=data_path)
     if limit is not None:
         test = test.subset(limit)
-    sto = _convert(method, model, config, precision, method_options, data_path)
+    sto = convert_checkpoint_model(method, model, config, precision, method_options, data_path)
     result, scores_in, ood_scores = evaluate_model(
         sto, test, samples=samples, seed=seed, mode=mode, score=score, ood_items=ood_items,
         ood_sets=ood_sets, progress=progress, desc=f"{method} {precision}", **predict_kw)

@@ -1,0 +1,165 @@
+"""Export a sampled network for hardware, and read it back (``synsample export``).
+
+A file ``NAME.safetensors`` holds, for every sampled layer, what the hardware stores:
+
+- ``scann`` (:class:`~synsample.nn.CoinFlipLinear`): ``<layer>.levels``, int32, the signed
+  probability level of each weight: ``P(1) = |level| / 2^b`` for a b-bit coin and the weight's
+  sign is the level's; at full precision ``<layer>.probabilities``, float32, ``P(1) = |p|``
+  with the sign of ``p``;
+- ``sc`` (:class:`~synsample.nn.sc_linear.SCLinear`): ``<layer>.states``, int8, the index
+  ``i`` of each weight's quantized state, value ``-1 + 2 i / (n - 1)``;
+- ``spinbayes`` (:class:`~synsample.nn.crossbar.CrossbarLayer`): ``<layer>.crossbars`` (and
+  ``<layer>.bias_crossbars``), int8 ``[N, ...]``, value ``level * gain / (2^(Q-1) - 1)``;
+
+and ``state.<key>`` for everything else the model needs (biases of scANN layers, BatchNorm
+statistics, deterministic layers), in the model's own names. ``NAME.json`` (also embedded in
+the file's metadata) is the manifest: format and version, method and its settings, the
+architecture's config, and per sampled layer its tensor names, shapes, encoding and levels.
+:func:`load` rebuilds the sampling model from the file alone; with the same seed it gives the
+same votes as the model that was exported (tested).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from synsample import methods, models
+from synsample.devices import QuantizedCoin
+from synsample.errors import CheckpointError, ConfigError
+from synsample.io import write_json, write_with
+from synsample.nn import CoinFlipLinear, SampledNetwork
+from synsample.nn.crossbar import CrossbarLayer
+from synsample.nn.sc_linear import SCLinear
+
+FORMAT = "synsample-export"
+VERSION = 1
+METHODS = ("scann", "sc", "spinbayes")
+_CONFIG_KEYS = ("arch", "input_shape", "num_classes", "dropout", "init", "noise", "estimator",
+                "noise_site", "bias", "states", "sc_length", "dataset")
+
+
+def _layer_entry(name: str, layer) -> tuple[dict[str, Any], dict[str, torch.Tensor], list[str]]:
+    """The manifest entry, tensors and state keys (relative to the layer) of a sampled layer."""
+    if isinstance(layer, CoinFlipLinear):
+        w = layer.weight.detach()
+        if isinstance(layer.coin, QuantizedCoin):
+            scale = 2 ** layer.coin.bits
+            level = (torch.round(w.abs() * scale).clamp(max=scale - 1) * torch.sign(w))
+            entry = {"encoding": f"P(1) = |level| / 2^{layer.coin.bits}, sign = sign(level)",
+                     "tensor": f"{name}.levels"}
+            return entry, {f"{name}.levels": level.to(torch.int32)}, ["weight"]
+        entry = {"encoding": "P(1) = |p|, sign = sign(p) (float32)",
+                 "tensor": f"{name}.probabilities"}
+        return entry, {f"{name}.probabilities": w.to(torch.float32)}, ["weight"]
+    if isinstance(layer, SCLinear):
+        n = layer.states
+        index = torch.round((layer.weight.detach().clamp(-1, 1) + 1) * (n - 1) / 2)
+        entry = {"encoding": f"value = -1 + 2 index / {n - 1}", "states": n,
+                 "tensor": f"{name}.states"}
+        return entry, {f"{name}.states": index.to(torch.int8)}, ["weight"]
+    entry = {"encoding": f"value = level * gain / {2 ** (layer.bits - 1) - 1}",
+             "gain": layer.gain, "bits": layer.bits, "crossbars": layer.crossbars,
+             "tensor": f"{name}.crossbars"}
+    tensors = {f"{name}.crossbars": layer.levels}
+    if layer.bias_levels is not None:
+        tensors[f"{name}.bias_crossbars"] = layer.bias_levels
+    return entry, tensors, ["levels", "bias_levels"]
+
+
+def export(folder: str | Path, method: str, out: str | Path, precision: str = "full",
+           stream_length: int = 100, bitstream: str = "ideal",
+           data_path: str | Path | None = None) -> dict[str, Any]:
+    """Export the checkpoint in ``folder`` sampled by ``method`` to ``out`` (``.safetensors``,
+    with the manifest beside it as ``.json``). Returns the manifest."""
+    from synsample import checkpoint
+    from synsample.evaluate import convert_checkpoint_model
+
+    if method not in METHODS:
+        raise ConfigError(f"export supports {', '.join(METHODS)}; got {method!r}")
+    model, config = checkpoint.load_model(folder)
+    options = {"stream_length": stream_length, "bitstream": bitstream} if method == "sc" else {}
+    sto = convert_checkpoint_model(method, model, config, precision, options, data_path)
+    tensors: dict[str, torch.Tensor] = {}
+    layers, stored = [], set()
+    for name, layer in sto.named_modules():
+        if isinstance(layer, CoinFlipLinear | SCLinear | CrossbarLayer):
+            entry, ts, keys = _layer_entry(name, layer)
+            layers.append({"name": name, "shape": list(next(iter(ts.values())).shape), **entry})
+            tensors.update(ts)
+            stored.update(f"{name}.{k}" for k in keys)
+    for key, value in sto.state_dict().items():
+        if key not in stored:
+            tensors[f"state.{key}"] = value.detach().cpu()
+    info = {k: v for k, v in sto.describe().items() if k != "devices"}
+    manifest = {"format": FORMAT, "version": VERSION, "method": method, "precision": precision,
+                "stream_length": stream_length if method == "sc" else None,
+                "bitstream": bitstream if method == "sc" else None,
+                "config": {k: config[k] for k in _CONFIG_KEYS if k in config}, "layers": layers,
+                "model": json.loads(json.dumps(info, default=str))}
+    out = Path(out).with_suffix(".safetensors")
+    tensors = {k: v.contiguous() for k, v in tensors.items()}
+    write_with(out, lambda tmp: save_file(tensors, str(tmp),
+                                          metadata={"manifest": json.dumps(manifest)}))
+    write_json(out.with_suffix(".json"), manifest)
+    return manifest
+
+
+def load(path: str | Path) -> SampledNetwork:
+    """The sampling model stored in an exported file."""
+    path = Path(path).with_suffix(".safetensors")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            manifest = json.loads(f.metadata()["manifest"])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (OSError, KeyError, ValueError, SafetensorError) as exc:
+        raise CheckpointError(f"{path} is not a synsample export ({exc}); export it again with "
+                              "`synsample export`") from exc
+    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+        raise CheckpointError(f"{path} is format {manifest.get('format')} version "
+                              f"{manifest.get('version')}; this synsample reads {FORMAT} "
+                              f"version {VERSION}")
+    config, method = manifest["config"], manifest["method"]
+    model = models.build_from_config(config, tuple(config["input_shape"]),
+                                     config["num_classes"])
+    if method == "spinbayes":
+        entry = manifest["layers"][0]
+        sto = methods.spinbayes.convert(model, entry["crossbars"], entry["bits"],
+                                        manifest["model"].get("ways", 1))
+    else:
+        options = ({"stream_length": manifest["stream_length"],
+                    "bitstream": manifest["bitstream"]} if method == "sc" else {})
+        sto = methods.convert(method, model, manifest["precision"], **options)
+    state = {k[len("state."):]: v for k, v in tensors.items() if k.startswith("state.")}
+    missing = sto.load_state_dict(state, strict=False).unexpected_keys
+    if missing:
+        raise CheckpointError(f"{path} holds state the {config['arch']} network lacks: "
+                              f"{missing[:3]}")
+    with torch.no_grad():
+        for entry in manifest["layers"]:
+            layer = sto.get_submodule(entry["name"])
+            _restore(layer, entry, tensors)
+    return sto
+
+
+def _restore(layer, entry: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
+    name = entry["name"]
+    if isinstance(layer, CoinFlipLinear):
+        if f"{name}.levels" in tensors:
+            layer.weight.copy_(tensors[f"{name}.levels"].float() / 2 ** layer.coin.bits)
+        else:
+            layer.weight.copy_(tensors[f"{name}.probabilities"])
+    elif isinstance(layer, SCLinear):
+        n = entry["states"]
+        layer.weight.copy_(-1 + 2 * tensors[f"{name}.states"].float() / (n - 1))
+    else:
+        layer.levels.copy_(tensors[f"{name}.crossbars"])
+        if layer.bias_levels is not None:
+            layer.bias_levels.copy_(tensors[f"{name}.bias_crossbars"])
+        layer.gain = float(entry["gain"])
+        layer.scale = layer.gain / (2 ** (layer.bits - 1) - 1)

@@ -1,0 +1,79 @@
+"""Export for hardware: the round trip gives the same votes, the levels are what the manifest
+says, a damaged file is a clear error."""
+
+import json
+
+import pytest
+import torch
+
+from synsample import checkpoint, engine, export, models
+from synsample.errors import CheckpointError, ConfigError
+from synsample.evaluate import convert_checkpoint_model
+
+
+def _checkpoint(folder, arch, shape=(1, 8, 8), **options):
+    net = models.build(arch, input_shape=shape, num_classes=4, seed=0, **options)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+        for m in net.modules():
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+                m.running_mean.normal_(0, 0.1)
+    config = {"arch": arch, "input_shape": list(shape), "num_classes": 4,
+              "dataset": "synthetic16" if shape[1] == 16 else "synthetic", **options}
+    if arch == "mlp":
+        config["dropout"] = 0.5
+    checkpoint.save(folder, net, config)
+    return folder
+
+
+@pytest.mark.parametrize("method,arch,precision,options", [
+    ("scann", "mlp", "8", {}), ("scann", "mlp", "full", {}),
+    ("sc", "sc-mlp", "full", {"states": 11}), ("spinbayes", "lenet5-bbb", "4", {})])
+def test_round_trip_gives_identical_votes(method, arch, precision, options, tmp_path,
+                                          synthetic16, synthetic):
+    shape = (1, 16, 16) if arch.startswith("lenet5") else (1, 8, 8)
+    ck = _checkpoint(tmp_path / "ck", arch, shape, **options)
+    data_path = synthetic16 if shape[1] == 16 else synthetic
+    manifest = export.export(ck, method, tmp_path / "model", precision, stream_length=40,
+                             data_path=data_path)
+    assert json.loads((tmp_path / "model.json").read_text()) == manifest
+    assert manifest["format"] == export.FORMAT and manifest["layers"]
+    model, config = checkpoint.load_model(ck)
+    original = convert_checkpoint_model(method, model, config, precision,
+                                        {"stream_length": 40} if method == "sc" else {},
+                                        data_path)
+    loaded = export.load(tmp_path / "model.safetensors")
+    x = (torch.rand(16, *shape, generator=torch.Generator().manual_seed(2)) * 255).to(
+        torch.uint8)
+    for mode in ("shared", "independent"):
+        a = engine.predict(original, x, samples=7, seed=11, mode=mode)
+        b = engine.predict(loaded, x, samples=7, seed=11, mode=mode)
+        assert torch.equal(a.votes, b.votes) and torch.equal(a.mean_probs, b.mean_probs)
+
+
+def test_levels_follow_their_encoding(tmp_path, synthetic):
+    from safetensors.torch import load_file
+
+    ck = _checkpoint(tmp_path / "ck", "mlp")
+    manifest = export.export(ck, "scann", tmp_path / "m", "4")
+    first = manifest["layers"][0]
+    assert first["encoding"].startswith("P(1) = |level| / 2^4")
+    tensors = load_file(str(tmp_path / "m.safetensors"))
+    levels = tensors[first["tensor"]]
+    assert list(levels.shape) == first["shape"] == [400, 64]
+    assert levels.dtype == torch.int32 and levels.abs().max() <= 15
+    net, _ = checkpoint.load_model(ck)
+    w = net[2].weight.detach()
+    assert torch.equal(levels.sign()[levels != 0], w.sign()[levels != 0].to(torch.int32))
+    assert torch.equal(levels.abs(), torch.round(w.abs() * 16).clamp(max=15).to(torch.int32))
+
+
+def test_bad_exports_are_clear_errors(tmp_path):
+    ck = _checkpoint(tmp_path / "ck", "mlp")
+    with pytest.raises(ConfigError, match="export supports"):
+        export.export(ck, "nsm", tmp_path / "m")
+    (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(CheckpointError, match="not a synsample export"):
+        export.load(tmp_path / "junk.safetensors")
