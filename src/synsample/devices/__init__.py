@@ -11,7 +11,9 @@ from synsample.devices.bitstreams import (
 )
 from synsample.devices.coins import IdealCoin, QuantizedCoin, coin_for_precision
 from synsample.devices.gaussian import GaussianSource
+from synsample.devices.nonideal import NonIdealCoin
 
 __all__ = ["Arbiter", "BitstreamSource", "GaussianSource", "IdealBitstream", "IdealCoin",
-           "LFSRBitstream", "MTJBitstream", "NoiseSource", "QuantizedCoin", "RandomSource",
+           "LFSRBitstream", "MTJBitstream", "NoiseSource", "NonIdealCoin", "QuantizedCoin",
+           "RandomSource",
            "SOTSwitch", "bipolar_probability", "coin_for_precision"]

@@ -1,0 +1,71 @@
+"""Imperfect coins (issue 8's device non-idealities, the static ones): a wrapper around any coin
+that changes the probability each device realises, so every method and sampling path that asks
+its device for ``probability`` (shared draws, counter-based thresholds, the compiled kernel)
+sees the same imperfect devices.
+
+Device ``k`` is element ``k`` (row-major) of the probability tensor a layer asks for, as in
+:class:`~synsample.devices.MTJBitstream`. For the asked ``p``:
+
+    p' = base.probability(clip(p + bias + offset_k, 0, 1)),
+
+with ``offset_k ~ N(0, spread^2)`` fixed per device by ``seed`` (device-to-device spread), and
+then a seeded fraction ``stuck_at_0`` of the devices always give 0 and ``stuck_at_1`` always 1.
+``base`` sets the precision (an :class:`IdealCoin` or a b-bit :class:`QuantizedCoin`); the
+offsets act on the analog setting before the device quantizes it. Correlation between
+successive bits and drift over time are not modelled here (they need a notion of time the
+sampling engine's independent passes do not have).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from synsample.devices.base import RandomSource
+from synsample.devices.coins import IdealCoin
+from synsample.errors import ConfigError
+
+
+class NonIdealCoin(RandomSource):
+    """``base`` with a bias, device-to-device spread and stuck devices, all seeded."""
+
+    name = "non-ideal"
+
+    def __init__(self, base: RandomSource | None = None, bias: float = 0.0,
+                 spread: float = 0.0, stuck_at_0: float = 0.0, stuck_at_1: float = 0.0,
+                 seed: int = 0) -> None:
+        super().__init__()
+        if spread < 0 or not 0 <= stuck_at_0 <= 1 or not 0 <= stuck_at_1 <= 1 or \
+                stuck_at_0 + stuck_at_1 > 1:
+            raise ConfigError("a non-ideal coin needs spread >= 0 and stuck-at rates in [0, 1] "
+                              "that sum to at most 1")
+        self.base = base if base is not None else IdealCoin()
+        self.bias, self.spread = bias, spread
+        self.stuck_at_0, self.stuck_at_1, self.seed = stuck_at_0, stuck_at_1, seed
+
+    @property
+    def bits_per_draw(self) -> int:
+        return self.base.bits_per_draw
+
+    def _devices(self, numel: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-device offsets and states (0 working, 1 stuck at 0, 2 stuck at 1)."""
+        g = torch.Generator().manual_seed(self.seed)
+        offsets = torch.randn(numel, generator=g, dtype=torch.float64) * self.spread
+        u = torch.rand(numel, generator=g, dtype=torch.float64)
+        state = torch.where(u < self.stuck_at_0, 1, torch.where(
+            u < self.stuck_at_0 + self.stuck_at_1, 2, 0))
+        return offsets.to(device), state.to(device)
+
+    def probability(self, p: torch.Tensor) -> torch.Tensor:
+        offsets, state = self._devices(p.numel(), p.device)
+        asked = (p.to(torch.float64).flatten() + self.bias + offsets).clamp(0.0, 1.0)
+        realised = self.base.probability(asked).to(torch.float64)
+        realised = torch.where(state == 1, 0.0, torch.where(state == 2, 1.0, realised))
+        return realised.reshape(p.shape).to(torch.float32)
+
+    def describe(self) -> dict[str, Any]:
+        return {"device": self.name, "base": self.base.describe(), "bias": self.bias,
+                "spread": self.spread, "stuck_at_0": self.stuck_at_0,
+                "stuck_at_1": self.stuck_at_1, "seed": self.seed,
+                "bits_per_draw": self.bits_per_draw}
