@@ -163,6 +163,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         return _reproduce_sc(args)
     if args.experiment == "spinbayes-mnist":
         return _reproduce_spinbayes(args)
+    if args.experiment == "robustness":
+        return _reproduce_robustness(args)
     args.samples = args.samples or 1000
 
     if args.experiment == "scann-entropy":
@@ -207,6 +209,21 @@ def _reproduce_sc(args: argparse.Namespace) -> int:
         out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
         progress=_progress(args), device=args.device), log=_log(args))
     print("\nFigure 6, paper 003: test accuracy (%) by stream length")
+    print(result["terminal_table"])
+    print(f"\nreport: {out / 'report.md'}")
+    return 0
+
+
+def _reproduce_robustness(args: argparse.Namespace) -> int:
+    from synsample.experiments import robustness
+
+    out = Path(args.out or Path("runs") / args.experiment)
+    result = robustness.run(robustness.RobustnessConfig(
+        datasets=(args.dataset,) if args.dataset else ("mnist", "fashion-mnist"),
+        samples=args.samples or 100, seed=args.seed, mode=args.mode, epochs=args.epochs,
+        out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
+        progress=_progress(args)), log=_log(args))
+    print("\nAccuracy (%) against each non-ideality's magnitude (columns: the report's)")
     print(result["terminal_table"])
     print(f"\nreport: {out / 'report.md'}")
     return 0
@@ -482,14 +499,16 @@ def build_parser() -> argparse.ArgumentParser:
                     "2, 5 and 11 states, stream lengths) and its bitstream energy. "
                     "spinbayes-mnist: paper 004 Tables 1 and 3 on MNIST with LeNet-5 (SpinBayes, "
                     "Bayes-by-Backprop, MC-Dropout, MC-DropConnect, deep ensemble), n-way "
-                    "inference, a Q x N sweep, memory.")
+                    "inference, a Q x N sweep, memory, energy. "
+                    "robustness: the scANN MLP against device bias, spread and stuck devices, "
+                    "and precision against the number of samples (paper 000, section IV).")
     p_rep.add_argument("experiment", choices=["scann-table1", "scann-entropy", "scann-holdout",
                                               "nsm-pi-mnist", "nsm-mnist-conv",
                                               "nsm-scale-invariance", "sc-mnist",
-                                              "spinbayes-mnist"])
+                                              "spinbayes-mnist", "robustness"])
     p_rep.add_argument("--dataset", choices=["mnist", "fashion-mnist"],
                        help="one dataset (default: MNIST for scann-table1, both for "
-                            "scann-entropy)")
+                            "scann-entropy and robustness)")
     p_rep.add_argument("--arch", default="mlp", choices=["mlp", "conv"])
     p_rep.add_argument("--all-rows", action="store_true",
                        help="all four rows: MNIST and Fashion-MNIST x MLP and conv")
