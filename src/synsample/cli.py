@@ -343,7 +343,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     archs = "; ".join(f"{a.name}: {a.description}" for a in ARCHS.values())
     p_train = sub.add_parser(
-        "train", parents=[common], help="train a network for a method (scANN, NSM, baselines)",
+        "train", parents=[common],
+        help="train a network for a method (scANN, NSM, SC, Bayesian, baselines)",
         description="Train an architecture on a dataset with the recipe of its paper. scANN "
                     "networks (mlp, conv, cifar-conv): RMSprop 1e-3, dropout 0.5, dense weights "
                     "clipped to [-1, 1] after every step (paper 000 II.B). Paper 002's networks "
