@@ -186,13 +186,19 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         result = scann_holdout.run(scann_holdout.HoldoutConfig(
             dataset=args.dataset or "mnist", arch=args.arch, holdout_class=args.holdout_class,
             fractions=fractions, sampling=cfg), log=_log(args))
-        print(f"\nClass {result['class_name']} under-represented, paper 000 Fig. 7")
+        title = f"\nClass {result['class_name']} under-represented, paper 000 Fig. 7"
     elif args.experiment == "scann-entropy":
         result = scann_entropy.run(cfg, log=_log(args))
-        print("\nVote entropy (bits) of correct and incorrect items, paper 000 Fig. 6")
+        title = "\nVote entropy (bits) of correct and incorrect items, paper 000 Fig. 6"
     else:
         result = t1.run(cfg, log=_log(args))
-        print("\nTable I, paper 000 (accuracy %; each cell: ours (paper, difference in points))")
+        title = "\nTable I, paper 000 (accuracy %; each cell: ours (paper, difference in points))"
+    return _print_result(title, result, out)
+
+
+def _print_result(title: str, result: dict, out: Path) -> int:
+    """An experiment's table on the terminal, and where its report is."""
+    print(title)
     print(result["terminal_table"])
     print(f"\nreport: {out / 'report.md'}")
     return 0
@@ -208,10 +214,7 @@ def _reproduce_sc(args: argparse.Namespace) -> int:
         samples=args.samples or 10, seed=args.seed, mode=args.mode, bitstream=args.bitstream,
         out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
         progress=_progress(args), device=args.device), log=_log(args))
-    print("\nFigure 6, paper 003: test accuracy (%) by stream length")
-    print(result["terminal_table"])
-    print(f"\nreport: {out / 'report.md'}")
-    return 0
+    return _print_result("\nFigure 6, paper 003: test accuracy (%) by stream length", result, out)
 
 
 def _reproduce_robustness(args: argparse.Namespace) -> int:
@@ -223,10 +226,8 @@ def _reproduce_robustness(args: argparse.Namespace) -> int:
         samples=args.samples or 100, seed=args.seed, mode=args.mode, epochs=args.epochs,
         out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
         progress=_progress(args)), log=_log(args))
-    print("\nAccuracy (%) against each non-ideality's magnitude (columns: the report's)")
-    print(result["terminal_table"])
-    print(f"\nreport: {out / 'report.md'}")
-    return 0
+    return _print_result("\nAccuracy (%) against each non-ideality's magnitude (columns: the "
+                         "report's)", result, out)
 
 
 def _reproduce_spinbayes(args: argparse.Namespace) -> int:
@@ -238,10 +239,8 @@ def _reproduce_spinbayes(args: argparse.Namespace) -> int:
         epochs=args.epochs or 10, samples=args.samples or 20, seed=args.seed, mode=args.mode,
         out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
         progress=_progress(args), device=args.device, **sweep), log=_log(args))
-    print("\nTable 1, paper 004 (MNIST, LeNet-5; %, ours beside the paper's)")
-    print(result["terminal_table"])
-    print(f"\nreport: {out / 'report.md'}")
-    return 0
+    return _print_result("\nTable 1, paper 004 (MNIST, LeNet-5; %, ours beside the paper's)",
+                         result, out)
 
 
 def _reproduce_nsm(args: argparse.Namespace) -> int:
@@ -253,10 +252,7 @@ def _reproduce_nsm(args: argparse.Namespace) -> int:
         experiment=args.experiment, epochs=args.epochs, samples=samples, seed=args.seed,
         mode=args.mode, out=out, jobs=Path(args.jobs), data_path=args.data_path,
         limit=args.limit, progress=_progress(args), device=args.device), log=_log(args))
-    print(f"\n{args.experiment}: test error (%)")
-    print(result["terminal_table"])
-    print(f"\nreport: {out / 'report.md'}")
-    return 0
+    return _print_result(f"\n{args.experiment}: test error (%)", result, out)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
