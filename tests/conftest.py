@@ -34,25 +34,23 @@ def require_cached(name: str) -> None:
                         f"{name}` to enable this test")
 
 
-@pytest.fixture
-def synthetic(tmp_path, monkeypatch) -> Path:
-    """A small synthetic 4-class 8x8 dataset in IDX format, registered as ``synthetic``."""
-    folder = write_synthetic_idx(tmp_path / "synthetic")
-    spec = DatasetSpec(name="synthetic", classes=("a", "b", "c", "d"), shape=(1, 8, 8),
+def _register_synthetic(tmp_path: Path, monkeypatch, name: str, side: int) -> Path:
+    folder = write_synthetic_idx(tmp_path / name, side=side)
+    spec = DatasetSpec(name=name, classes=("a", "b", "c", "d"), shape=(1, side, side),
                        sizes={"train": 400, "test": 200}, sha256=None,
                        sources=(), read_local=formats.read_idx_folder,
                        note="synthetic test data")
-    monkeypatch.setitem(catalog.DATASETS, "synthetic", spec)
+    monkeypatch.setitem(catalog.DATASETS, name, spec)
     return folder
+
+
+@pytest.fixture
+def synthetic(tmp_path, monkeypatch) -> Path:
+    """A small synthetic 4-class 8x8 dataset in IDX format, registered as ``synthetic``."""
+    return _register_synthetic(tmp_path, monkeypatch, "synthetic", 8)
 
 
 @pytest.fixture
 def synthetic16(tmp_path, monkeypatch) -> Path:
     """The same synthetic data at 16x16 (for LeNet-5), registered as ``synthetic16``."""
-    folder = write_synthetic_idx(tmp_path / "synthetic16", side=16)
-    spec = DatasetSpec(name="synthetic16", classes=("a", "b", "c", "d"), shape=(1, 16, 16),
-                       sizes={"train": 400, "test": 200}, sha256=None,
-                       sources=(), read_local=formats.read_idx_folder,
-                       note="synthetic test data")
-    monkeypatch.setitem(catalog.DATASETS, "synthetic16", spec)
-    return folder
+    return _register_synthetic(tmp_path, monkeypatch, "synthetic16", 16)

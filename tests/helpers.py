@@ -41,3 +41,16 @@ def write_synthetic_idx(folder: Path, n_train: int = 400, n_test: int = 200, cla
         write_idx(folder / (names[0] + suffix), images, compress)
         write_idx(folder / (names[1] + suffix), labels, compress)
     return folder
+
+
+def assert_votes_do_not_depend_on_tiling(sto, x, samples: int, mode: str, **tiling) -> None:
+    """The same votes and counted random bits (some drawn) whatever the item blocks, sample
+    chunks and tiles (``tiling``: the engine's batch_size, sample_chunk, tile)."""
+    import torch
+
+    from synsample import engine
+
+    a = engine.predict(sto, x, samples=samples, seed=3, mode=mode)
+    b = engine.predict(sto, x, samples=samples, seed=3, mode=mode, **tiling)
+    assert torch.equal(a.votes, b.votes)
+    assert a.random_bits == b.random_bits > 0

@@ -136,10 +136,10 @@ def load(path: str | Path) -> SampledNetwork:
                     "bitstream": manifest["bitstream"]} if method == "sc" else {})
         sto = methods.convert(method, model, manifest["precision"], **options)
     state = {k[len("state."):]: v for k, v in tensors.items() if k.startswith("state.")}
-    missing = sto.load_state_dict(state, strict=False).unexpected_keys
-    if missing:
+    unexpected = sto.load_state_dict(state, strict=False).unexpected_keys
+    if unexpected:
         raise CheckpointError(f"{path} holds state the {config['arch']} network lacks: "
-                              f"{missing[:3]}")
+                              f"{unexpected[:3]}")
     with torch.no_grad():
         for entry in manifest["layers"]:
             layer = sto.get_submodule(entry["name"])

@@ -8,10 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Normal, kl_divergence
 
-from synsample import engine, methods, models
+from synsample import methods, models
 from synsample.nn.bayes import BayesConv2d, BayesLinear
 from synsample.nn.bayes import kl_divergence as model_kl
 from synsample.nn.sampling import SamplingContext
+from tests.helpers import assert_votes_do_not_depend_on_tiling
 
 
 def test_kl_term_against_the_closed_form_of_torch_distributions():
@@ -87,11 +88,7 @@ def test_votes_do_not_depend_on_blocks_and_chunks(mode):
     sto = methods.bbb.convert(net)
     x = (torch.rand(20, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 255).to(
         torch.uint8)
-    a = engine.predict(sto, x, samples=6, seed=3, mode=mode)
-    b = engine.predict(sto, x, samples=6, seed=3, mode=mode, batch_size=7, sample_chunk=4,
-                       tile=3)
-    assert torch.equal(a.votes, b.votes)
-    assert a.random_bits == b.random_bits > 0
+    assert_votes_do_not_depend_on_tiling(sto, x, 6, mode, batch_size=7, sample_chunk=4, tile=3)
 
 
 def test_outside_a_sampled_call_training_samples_and_evaluation_uses_the_mean():

@@ -11,6 +11,7 @@ from synsample.errors import ConfigError
 from synsample.nn.bayes import BayesLinear
 from synsample.nn.crossbar import CrossbarLayer, quantize_levels
 from synsample.nn.sampling import SamplingContext
+from tests.helpers import assert_votes_do_not_depend_on_tiling
 
 
 def test_eq3_quantizer_on_its_boundaries():
@@ -87,11 +88,7 @@ def test_votes_do_not_depend_on_blocks_and_chunks(mode):
     sto = methods.spinbayes.convert(net, crossbars=6, ways=2)
     x = (torch.rand(20, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 255).to(
         torch.uint8)
-    a = engine.predict(sto, x, samples=6, seed=3, mode=mode)
-    b = engine.predict(sto, x, samples=6, seed=3, mode=mode, batch_size=7, sample_chunk=4,
-                       tile=3)
-    assert torch.equal(a.votes, b.votes)
-    assert a.random_bits == b.random_bits > 0
+    assert_votes_do_not_depend_on_tiling(sto, x, 6, mode, batch_size=7, sample_chunk=4, tile=3)
 
 
 def test_batchnorm_recalibration_averages_the_batch_statistics():

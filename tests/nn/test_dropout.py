@@ -11,6 +11,7 @@ from synsample.devices import QuantizedCoin
 from synsample.errors import ConfigError
 from synsample.nn.dropout import DropConnectConv2d, DropConnectLinear, MCDropout
 from synsample.nn.sampling import SamplingContext
+from tests.helpers import assert_votes_do_not_depend_on_tiling
 
 
 def _call(layer, x, n, mode, seed=0):
@@ -64,11 +65,7 @@ def test_votes_do_not_depend_on_blocks_and_chunks(arch, mode):
     sto = methods.get(models.ARCHS[arch].method).convert(net)
     x = (torch.rand(12, 1, 28, 28, generator=torch.Generator().manual_seed(1)) * 255).to(
         torch.uint8)
-    a = engine.predict(sto, x, samples=6, seed=3, mode=mode)
-    b = engine.predict(sto, x, samples=6, seed=3, mode=mode, batch_size=5, sample_chunk=4,
-                       tile=2)
-    assert torch.equal(a.votes, b.votes)
-    assert a.random_bits == b.random_bits > 0
+    assert_votes_do_not_depend_on_tiling(sto, x, 6, mode, batch_size=5, sample_chunk=4, tile=2)
 
 
 def test_the_ensemble_cycles_through_its_members():
