@@ -135,19 +135,25 @@ def test_the_layer_gain_fills_the_q_bit_range_and_eq3_as_written_does_not():
 
 
 def test_energy_per_image_from_counted_operations():
-    """LeNet-5 per pass: crossbar reads 28*28 + 10*10 + 3 positions, multiply-accumulates
-    117,600 + 240,000 + 48,000 + 10,080 + 840, hidden outputs 4704 + 1600 + 120 + 84; arbiter
-    bits 3 per try, a try accepted with probability 5/8 (N = 5)."""
+    """LeNet-5 per pass: crossbar reads 28*28 + 10*10 + 3 positions, crossbar cells
+    117,600 + 240,000 + 48,000 + 10,080 + 840, comparisons 4704 + 1600 + 120 + 84 (ReLU),
+    3 * (1176 + 400) (2x2 max-pools) and 9 (the vote); one averaging per layer; arbiter bits 3
+    per try, a try accepted with probability 5/8 (N = 5)."""
+    from synsample import hardware
+
     net = models.build("lenet5-bbb", seed=0)
     sto = methods.spinbayes.convert(net, coin=IdealCoin())
     images = torch.zeros(40, 1, 28, 28, dtype=torch.uint8)
     e = methods.spinbayes.energy_per_image(sto, images, passes=10)
-    c = e["counts_per_image"]
-    assert c["crossbar reads"] == 10 * 887
-    assert c["accumulations"] == 10 * 416_520 / 4
-    assert c["activations"] == 10 * 6508 and c["averagings"] == 51
-    assert abs(c["arbiter bits"] / (5 * 10 * 3 * 8 / 5) - 1) < 0.1
-    cheap = methods.spinbayes.EnergyAssumptions(sensing_pj=0.0)
+    c = e["per_inference"]["counts"]
+    assert c["crossbar_read"] == 10 * 887
+    assert c["crossbar_cell"] == 10 * 416_520
+    assert c["compare"] == 10 * (6508 + 3 * 1576 + 9) and c["averaging"] == 50
+    assert abs(c["random bits (cmos)"] / (5 * 10 * 3 * 8 / 5 * 24) - 1) < 0.1
+    assert "mac" not in c and "weight bits read" not in c  # BatchNorm folds, crossbars compute
+    cheap = hardware.CostAssumptions(pj_per_op={**hardware.DEFAULT.pj_per_op,
+                                                "crossbar_read": 0.0})
     e2 = methods.spinbayes.energy_per_image(sto, images, passes=10, assumptions=cheap)
-    assert e2["pj_per_image"]["crossbar reads"] == 0.0
-    assert abs(e["uj_per_image"] - e2["uj_per_image"] - 10 * 887 * 4.71e-6) < 1e-9
+    assert e2["per_inference"]["energy_pj"]["crossbar_read"] == 0.0
+    assert abs(e["per_inference"]["energy_nj"] - e2["per_inference"]["energy_nj"]
+               - 10 * 887 * 4.71e-3) < 1e-6

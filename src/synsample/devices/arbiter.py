@@ -34,6 +34,7 @@ class SOTSwitch(RandomSource):
     """A stochastic SOT-MTJ read once per draw (1 random bit), ``P(1) = p_sw(I)`` (eq. 5)."""
 
     name = "sot-mtj"
+    technology = "sot-mtj"
 
     def __init__(self, delta: float = 40.0, pulse_ns: float = 10.0, attempt_ns: float = 1.0,
                  ic0_ua: float | None = None, half_at_ua: float = 230.0,

@@ -19,6 +19,10 @@ class NoiseSource(ABC):
 
     #: short name used in reports and configs
     name: str = "device"
+    #: what makes the bits, for the cost model's energy per random bit
+    #: (:data:`synsample.hardware.assumptions.TECHNOLOGIES`): a CMOS generator unless a
+    #: device says otherwise
+    technology: str = "cmos"
 
     def __init__(self) -> None:
         self.draws = 0

@@ -6,7 +6,8 @@ Each source says which probability it really realises and counts the stream bits
 
 - :class:`IdealBitstream`: a float comparator, ``P(1)`` exactly as asked (24 random bits);
 - :class:`LFSRBitstream`: CMOS, a ``width``-bit maximal-length LFSR per stream compared with a
-  ``width``-bit threshold each clock (pseudo-random: its bits are not independent);
+  ``width``-bit threshold each clock; a clock shifts one new bit in (1 random bit per stream
+  bit, paper 003's ~10 fJ), so successive stream bits are not independent;
 - :class:`MTJBitstream`: a stochastic MTJ read once per bit (1 random bit), whose ``P(1)`` (the
   antiparallel state) is a sigmoid of the bias voltage, from above 95% at -1 V to below 5% at
   +1 V (Fig. 2c), set from a finite set of bias levels, optionally with device-to-device spread.
@@ -92,7 +93,7 @@ class LFSRBitstream(BitstreamSource):
 
     @property
     def bits_per_draw(self) -> int:
-        return self.width
+        return 1
 
     def probability(self, p: torch.Tensor) -> torch.Tensor:
         top = 2 ** self.width - 1
@@ -129,6 +130,7 @@ class MTJBitstream(BitstreamSource):
     """
 
     name = "mtj"
+    technology = "s-mtj"
 
     def __init__(self, bias_levels: int | None = None, spread: float = 0.0, v_max: float = 1.0,
                  p_edge: float = 0.05, seed: int = 0) -> None:

@@ -48,6 +48,10 @@ class NonIdealCoin(RandomSource):
     def bits_per_draw(self) -> int:
         return self.base.bits_per_draw
 
+    @property
+    def technology(self) -> str:
+        return self.base.technology
+
     def _devices(self, numel: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-device offsets and states (0 working, 1 stuck at 0, 2 stuck at 1)."""
         g = torch.Generator().manual_seed(self.seed)

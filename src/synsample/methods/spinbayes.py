@@ -21,7 +21,6 @@ the method: call it before sampling.
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -98,66 +97,20 @@ def recalibrate_batchnorm(model: SampledNetwork, images: torch.Tensor, batches: 
     return len(norms)
 
 
-@dataclass(frozen=True)
-class EnergyAssumptions:
-    """Paper 004's Table 4 (dynamic energy per operation, pJ; TSMC 40 nm synthesis and circuit
-    simulation) and how each operation is counted here; replace any value to model another
-    circuit. The paper's own totals come from NVSim, whose unit counts it does not give.
-
-    - ``sensing_pj``: memory decoding and sensing, per crossbar read (one MVM of a layer at one
-      output position, per chosen crossbar);
-    - ``rng_pj``: the spintronic RNG, per arbiter bit;
-    - ``averaging_pj``: the averaging block, once per layer and pass (the n-way average) and
-      once per image (the mean of the T passes, eq. 4);
-    - ``adder_pj``: the adder-accumulator, per group of ``cells_per_sense`` multiply-accumulates
-      (the cells one bitline senses in parallel, section 3.5.2);
-    - ``comparator_pj``: per output of a hidden layer (its activation).
-    """
-
-    sensing_pj: float = 4.71
-    rng_pj: float = 3.80
-    averaging_pj: float = 18.42
-    adder_pj: float = 0.06
-    comparator_pj: float = 0.01
-    cells_per_sense: int = 4
-
-
 #: Table 5: energy per MNIST image (uJ) and random number generators of the compared designs
 PAPER_TABLE5 = {"H. Awano et al. [4], FPGA": (21.09, "-"), "A. Malhotra [18], RRAM": (9.30, "64"),
                 "K. Yang et al. [27], domain-wall MTJ": (0.79, "array (2 x 2)"),
                 "SpinBayes (paper), SOT-MRAM": (0.26, "3")}
 
 
-@torch.no_grad()
 def energy_per_image(model: SampledNetwork, images: torch.Tensor, passes: int = 10,
-                     assumptions: EnergyAssumptions | None = None, seed: int = 0
-                     ) -> dict[str, Any]:
-    """Energy of one image's ``passes`` passes (pJ by component), from the operations and
-    arbiter bits counted while sampling ``images`` in independent mode (each image draws its
-    own crossbar choices, as the hardware does)."""
-    from synsample import engine
+                     assumptions=None, seed: int = 0) -> dict[str, Any]:
+    """Tables 4-5: the cost of one image's ``passes`` passes, measured by
+    :func:`synsample.hardware.measure` over ``images`` in independent mode (each image draws
+    its own crossbar choices, as the hardware does) and priced by ``assumptions`` (default:
+    :data:`synsample.hardware.DEFAULT`, whose crossbar, RNG, averaging, adder and comparator
+    energies are Table 4's)."""
+    from synsample import hardware
 
-    a = assumptions or EnergyAssumptions()
-    layers = [m for m in model.modules() if isinstance(m, CrossbarLayer)]
-    before = [dict(m.ops) for m in layers]
-    coins = {id(m.arbiter.coin): m.arbiter.coin for m in layers}
-    bits_before = sum(c.draws for c in coins.values())
-    engine.predict(model, images, samples=passes, seed=seed, mode="independent",
-                   progress=False)
-    n = len(images)
-    ops = {k: sum(m.ops[k] - b[k] for m, b in zip(layers, before, strict=True)) / n
-           for k in before[0]}
-    hidden_outputs = sum(m.ops["outputs"] - b["outputs"]
-                         for m, b in zip(layers[:-1], before[:-1], strict=True)) / n
-    counts = {"crossbar reads": ops["crossbar_reads"],
-              "arbiter bits": (sum(c.draws for c in coins.values()) - bits_before) / n,
-              "averagings": len(layers) * passes + 1,
-              "accumulations": ops["macs"] / a.cells_per_sense,
-              "activations": hidden_outputs}
-    per_op = {"crossbar reads": a.sensing_pj, "arbiter bits": a.rng_pj,
-              "averagings": a.averaging_pj, "accumulations": a.adder_pj,
-              "activations": a.comparator_pj}
-    energy = {k: counts[k] * per_op[k] for k in counts}
-    return {"passes": passes, "counts_per_image": counts, "pj_per_op": per_op,
-            "pj_per_image": energy, "uj_per_image": sum(energy.values()) * 1e-6,
-            "assumptions": asdict(a)}
+    return hardware.measure(model, images, passes, seed=seed,
+                            assumptions=assumptions or hardware.DEFAULT, items=len(images))

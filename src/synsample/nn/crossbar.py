@@ -59,8 +59,6 @@ class CrossbarLayer(WeightSampledLayer):
         self.bits, self.arbiter = bits, arbiter
         self.conv, self.stride, self.padding = conv, stride, padding
         self.gain = float(gain)
-        #: operations of sampled calls since construction (see :meth:`_counted`)
-        self.ops = {"crossbar_reads": 0, "macs": 0, "outputs": 0}
         self.scale = self.gain / (2 ** (bits - 1) - 1)
         self.layer_name = ""
 
@@ -109,19 +107,8 @@ class CrossbarLayer(WeightSampledLayer):
             choice = self.shared_draws(ctx, lambda: torch.cat(
                 [self.arbiter.choose(1, g, x.device) for g in ctx.generators]), "choice")
             w, b = self.crossbar(choice)  # [n, ...]
-            return self._counted(self.apply_per_sample(x, w, b, ctx))
-        return self._counted(self._per_row(x, ctx))
-
-    def _counted(self, out: torch.Tensor) -> torch.Tensor:
-        """Count what the hardware does for these rows: crossbar reads (one MVM of the layer
-        at one output position, per chosen crossbar), multiply-accumulates and outputs."""
-        rows, per_row = out.shape[0], out[0].numel()
-        fan_in = self.levels[0].numel() // self.levels.shape[1]
-        ways = self.arbiter.ways
-        self.ops["crossbar_reads"] += rows * (per_row // out.shape[1]) * ways
-        self.ops["macs"] += rows * per_row * fan_in * ways
-        self.ops["outputs"] += rows * per_row
-        return out
+            return self.apply_per_sample(x, w, b, ctx)
+        return self._per_row(x, ctx)
 
     def _per_row(self, x: torch.Tensor, ctx: SamplingContext) -> torch.Tensor:
         rows = self.rows_of(x, ctx)

@@ -8,6 +8,7 @@ from typing import Any
 from synsample.checkpoint import versions
 from synsample.io import write_json, write_text
 from synsample.report import plots
+from synsample.report.cost import cost_lines
 from synsample.report.markdown import table, text_table
 
 NAMES = {"mc-dropout": "MC-Dropout", "mc-dropconnect": "MC-DropConnect",
@@ -80,15 +81,11 @@ def _sweep(cfg, sweep: dict[str, Any]):
 def _energy(energy: dict[str, Any]) -> list[str]:
     from synsample.methods.spinbayes import PAPER_TABLE5
 
-    rows = [[k, f"{energy['counts_per_image'][k]:,.1f}", f"{energy['pj_per_op'][k]:g}",
-             f"{energy['pj_per_image'][k] / 1000:.2f}"] for k in energy["pj_per_image"]]
-    ours = energy["uj_per_image"]
-    return ["## Energy per image (Tables 4 and 5)", "",
-            f"Operations and arbiter bits counted over 100 test images, {energy['passes']} "
-            "passes each, in independent mode (every image draws its own crossbar choices); "
-            "energies per operation from Table 4 (how each is counted: "
-            "`synsample.methods.spinbayes.EnergyAssumptions`).", "",
-            table(["operation", "count per image", "pJ each", "nJ per image"], rows), "",
+    ours = energy["per_inference"]["energy_nj"] * 1e-3
+    return [*cost_lines(energy, "## Energy per image (Tables 4 and 5)"),
+            "The crossbar, RNG, averaging, adder and comparator energies are Table 4's; BatchNorm "
+            "folds into the comparators and the crossbars compute in place (no weight reads).",
+            "",
             table(["design", "uJ per image", "random number generators"],
                   [*([k, f"{v[0]:.2f}", v[1]] for k, v in PAPER_TABLE5.items()),
                    ["SpinBayes, ours (counted)", f"{ours:.3f}",
