@@ -95,9 +95,26 @@ def test_evaluate_reports_every_metric_and_ood_set(capsys, synthetic, tmp_path):
     assert {"nll", "brier", "ece", "adaptive_ece"} <= set(m["calibration"])
     assert len(m["ratios"]) == 21
     report = (out_dir / "report.md").read_text()
-    assert "AUROC" in report and "R_cc" in report
+    assert "AUROC" in report and "R_cc" in report and "## Cost per inference" in report
     for png in ("reliability.png", "uncertainty-ratios.png", "ood-scores.png"):
         assert (out_dir / "figures" / png).stat().st_size > 1000
+    cost = m["cost"]
+    assert cost["samples"] == 20 and cost["per_inference"]["energy_nj"] > 0
+    assert cost["assumption_set"]["name"] == "synsample defaults" and "nJ" in out
+    # the user's figures replace the defaults: free additions, and the bad file is one line
+    chip = tmp_path / "chip.json"
+    chip.write_text('{"name": "free adds", "pj_per_op": {"add": 0}}')
+    code, out, err = run(capsys, "-q", "evaluate", "--checkpoint", str(ck), "--samples", "20",
+                         "--ood-items", "50", "--data-path", str(synthetic), "--out",
+                         str(tmp_path / "eval2"), "--cost-assumptions", str(chip))
+    assert code == 0, err
+    cheap = json.loads((tmp_path / "eval2" / "metrics.json").read_text())["cost"]
+    assert cheap["per_inference"]["energy_pj"]["add"] == 0
+    assert cheap["per_inference"]["counts"] == cost["per_inference"]["counts"]
+    chip.write_text('{"pj_per_op": {"teleport": 1}}')
+    code, _, err = run(capsys, "-q", "evaluate", "--checkpoint", str(ck), "--samples", "20",
+                       "--data-path", str(synthetic), "--cost-assumptions", str(chip))
+    assert code != 0 and "teleport" in err and len(err.strip().splitlines()) == 1
 
 
 def test_bench_prints_every_row_and_writes_json(capsys, tmp_path):

@@ -112,13 +112,18 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     res = evaluate_checkpoint(ck, out, args.method, args.precision, args.samples, args.seed,
                               args.mode, args.score, args.ood_items, None, args.data_path,
                               args.limit, _progress(args), adaptive=_adaptive(args),
-                              device=args.device, method_options=_method_options(args))
+                              device=args.device, method_options=_method_options(args),
+                              cost_assumptions=args.cost_assumptions)
     s = res["summary"]
     print(f"{res['dataset']} {res['arch']}, {args.method} {args.precision}: first choice "
           f"{100 * s['accuracy']:.2f}%, ECE {res['calibration']['ece']:.4f}")
     for name, o in res["ood"].items():
         print(f"  OoD {name}: AUROC {o['by_score'][args.score]['auroc']:.4f} ({args.score}), "
               f"paper 004 rule detects {100 * o['paper_004_rule']['detection_rate']:.1f}%")
+    cost = res["cost"]["per_inference"]
+    print(f"  cost per inference ({args.samples} passes): {cost['energy_nj']:,.1f} nJ, "
+          f"{sum(cost['random_bits'].values()):,.0f} random bits, weight memory "
+          f"{res['cost']['memory_bytes'] / 1024:,.1f} KiB")
     print(f"report: {out / 'report.md'}")
     return 0
 
@@ -457,6 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="uncertainty score for the ratios and the main OoD columns")
     p_eval.add_argument("--ood-items", type=_positive, default=2000,
                         help="items per OoD set (2000)")
+    p_eval.add_argument("--cost-assumptions", metavar="FILE",
+                        help="JSON file of energies per operation, random bit and weight bit "
+                             "read that replace the defaults (see synsample.hardware)")
     p_eval.add_argument("--out", help="report folder (default runs/evaluate-...)")
     p_eval.set_defaults(func=cmd_evaluate)
 

@@ -94,11 +94,16 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
                         ood_items: int = 2000, ood_sets: tuple[str, ...] | None = None,
                         data_path: str | Path | None = None, limit: int | None = None,
                         progress: bool = True, method_options: dict[str, Any] | None = None,
+                        cost_assumptions: str | Path | None = None,
                         **predict_kw: Any) -> dict[str, Any]:
-    """Every metric for one trained network and method (:func:`evaluate_model`). Writes
-    ``report.md``, ``metrics.json`` and figures into ``out``; returns the metrics."""
+    """Every metric for one trained network and method (:func:`evaluate_model`), with its
+    hardware cost priced by the assumption file ``cost_assumptions`` (None: the defaults of
+    :mod:`synsample.hardware`). Writes ``report.md``, ``metrics.json`` and figures into
+    ``out``; returns the metrics."""
+    from synsample import hardware
     from synsample.report.evaluation import write_evaluation
 
+    assumptions = hardware.load_assumptions(cost_assumptions)
     model, config = checkpoint.load_model(folder)
     method = method_for(config, method)
     test = data.load(config["dataset"], "test", path=data_path)
@@ -107,7 +112,8 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
     sto = convert_checkpoint_model(method, model, config, precision, method_options, data_path)
     result, scores_in, ood_scores = evaluate_model(
         sto, test, samples=samples, seed=seed, mode=mode, score=score, ood_items=ood_items,
-        ood_sets=ood_sets, progress=progress, desc=f"{method} {precision}", **predict_kw)
+        ood_sets=ood_sets, progress=progress, desc=f"{method} {precision}",
+        cost_assumptions=assumptions, **predict_kw)
     result = {"checkpoint": str(folder), "dataset": config["dataset"], "arch": config["arch"],
               "method": method, "precision": precision, **result}
     write_evaluation(Path(out), result, scores_in, ood_scores)
@@ -117,12 +123,14 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
 def evaluate_model(sto, test: data.Dataset, samples: int = 1000, seed: int = 0,
                    mode: str = "shared", score: str = "vote-entropy", ood_items: int = 2000,
                    ood_sets: tuple[str, ...] | None = None, progress: bool = True,
-                   desc: str = "", **predict_kw: Any
+                   desc: str = "", cost_assumptions=None, **predict_kw: Any
                    ) -> tuple[dict[str, Any], torch.Tensor, dict[str, torch.Tensor]]:
     """Sample a stochastic model on ``test`` and on every built-in OoD set made from it:
     accuracy, calibration, uncertainty scores and ratios (paper 004's R_cc, R_iu, UA), OoD
-    detection (AUROC, AUPR, FPR@95TPR, paper 004's quantile rule). Returns the metrics, the
-    test items' ``score`` and each OoD set's."""
+    detection (AUROC, AUPR, FPR@95TPR, paper 004's quantile rule), and, given
+    ``cost_assumptions`` (a :class:`~synsample.hardware.CostAssumptions`), the hardware cost
+    of one inference of ``samples`` passes (:func:`synsample.hardware.measure`, under
+    ``cost``). Returns the metrics, the test items' ``score`` and each OoD set's."""
     from synsample import metrics
     from synsample.errors import DataError
 
@@ -161,4 +169,10 @@ def evaluate_model(sto, test: data.Dataset, samples: int = 1000, seed: int = 0,
             "by_score": {k: metrics.detection_metrics(scores_in[k], scores_out[k])
                          for k in metrics.SCORES},
             "paper_004_rule": metrics.rule_summary(pred, out_pred)}
+    if cost_assumptions is not None:
+        from synsample import hardware
+
+        result["cost"] = hardware.measure(sto, test.images, samples, seed=seed,
+                                          assumptions=cost_assumptions)
+        result["cost"]["assumption_set"] = cost_assumptions.as_dict()
     return result, scores_in[score], ood_scores

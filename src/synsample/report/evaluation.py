@@ -10,6 +10,7 @@ import torch
 from synsample.checkpoint import versions
 from synsample.io import write_json, write_text
 from synsample.report import plots
+from synsample.report.cost import cost_lines
 from synsample.report.markdown import pct, table
 
 
@@ -71,8 +72,10 @@ def write_evaluation(out: Path, result: dict[str, Any], in_scores: torch.Tensor,
                f"{pct(rule['false_rejection_rate'], 2)} of the in-distribution test items.", ""]
     for name, why in result["ood_skipped"].items():
         md += [f"- {name}: skipped ({why})"]
-    md += ["", f"![OoD scores]({hist.relative_to(out)})", "",
-           f"Versions: {', '.join(f'{k} {v}' for k, v in versions().items())}.", ""]
+    md += ["", f"![OoD scores]({hist.relative_to(out)})", ""]
+    if "cost" in result:
+        md += cost_lines(result["cost"])
+    md += [f"Versions: {', '.join(f'{k} {v}' for k, v in versions().items())}.", ""]
     write_text(out / "report.md", "\n".join(md))
 
 
