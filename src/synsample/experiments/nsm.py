@@ -84,7 +84,7 @@ def scaled(model: nn.Module, factor: float, biases: bool) -> nn.Module:
     return model
 
 
-def _network_config(arch: str, cfg: NSMConfig, noise: str | None = None,
+def network_config(arch: str, cfg: NSMConfig, noise: str | None = None,
                     bias: bool | None = None) -> TrainConfig:
     return TrainConfig.for_arch(arch, dataset=cfg.dataset, epochs=cfg.train_epochs, seed=cfg.seed,
                                 noise=noise, bias=bias, trace_steps=TRACE_STEPS
@@ -139,7 +139,7 @@ def _runner(cfg: NSMConfig, log: Callable[[str], None]) -> LocalRunner:
 
 def _train(arch: str, cfg: NSMConfig, log: Callable[[str], None],
            noise: str | None = None, bias: bool | None = None) -> Job:
-    return train_job(_network_config(arch, cfg, noise, bias), cfg.data_path, cfg.progress, log,
+    return train_job(network_config(arch, cfg, noise, bias), cfg.data_path, cfg.progress, log,
                      cfg.device)
 
 

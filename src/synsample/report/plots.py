@@ -220,3 +220,25 @@ def line_panels(xs: Sequence[float], panels: dict[str, dict[str, Sequence]], pat
     axes[0][0].set_ylabel(ylabel)
     axes[0][0].legend(fontsize=7)
     return _save(fig, path)
+
+
+def labelled_scatter(points: dict[str, tuple[float, dict[str, float | None]]], path: Path,
+                     xlabel: str) -> Path:
+    """One panel per measure: each labelled point at ``x`` (log scale) against that measure
+    (None: left out; a measure with no value is no panel), e.g. accuracy and OoD AUROC against
+    the energy of an inference."""
+    measures = [m for m in next(iter(points.values()))[1]
+                if any(ys[m] is not None for _, ys in points.values())]
+    fig, axes = plt.subplots(1, len(measures), figsize=(6.0 * len(measures), 4.2),
+                             squeeze=False)
+    for ax, measure in zip(axes[0], measures, strict=True):
+        for i, (label, (x, ys)) in enumerate(points.items()):
+            if ys[measure] is None:
+                continue
+            ax.scatter(x, ys[measure], color=f"C{i % 10}", label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_title(measure, fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    return _save(fig, path)

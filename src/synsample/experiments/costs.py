@@ -1,0 +1,166 @@
+"""Every method on one task, at one number of passes: accuracy, OoD AUROC and what an
+inference costs (``synsample reproduce costs``).
+
+One row per method as its paper would run it on MNIST: scANN's MLP with 8- and 4-bit coins
+(paper 000), the NSM MLP with blank-out synapses (paper 002), the deep stochastic-computing
+MLP with s-MTJ streams of 100 bits (paper 003), and LeNet-5 under SpinBayes, Bayes-by-Backprop,
+MC-Dropout, MC-DropConnect and a deep ensemble (paper 004). Each network is the cached training
+job of its own experiment; each row's metrics (:func:`~synsample.evaluate.evaluate_model`) and
+its cost (:func:`~synsample.hardware.measure`, priced by the assumption set, which is part of
+the cost job's key) are cached jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from synsample import checkpoint, data, hardware, methods
+from synsample.evaluate import CALIBRATION_ITEMS, evaluate_model
+from synsample.experiments import nsm
+from synsample.experiments.jobs import Job, JobStore, LocalRunner
+from synsample.experiments.scann_table1 import DEFAULT_EPOCHS, train_job
+from synsample.report import costs as report
+from synsample.train import TrainConfig
+
+
+@dataclass(frozen=True)
+class Row:
+    """One method as the comparison runs it: ``train(dataset, seed)`` gives its network's
+    training config (one per ensemble member), ``options`` go to :func:`methods.convert`."""
+
+    label: str
+    method: str
+    randomness: str
+    train: Callable[[str, int], TrainConfig]
+    options: dict[str, Any] = field(default_factory=dict)
+    members: int = 1
+
+
+def _scann(dataset: str, seed: int) -> TrainConfig:
+    return TrainConfig(dataset=dataset, arch="mlp", seed=seed, epochs=DEFAULT_EPOCHS["mlp"])
+
+
+def _nsm(dataset: str, seed: int) -> TrainConfig:
+    return nsm.network_config("nsm-mlp", nsm.NSMConfig(dataset=dataset, seed=seed),
+                              "bernoulli:0.5")
+
+
+def _sc(dataset: str, seed: int) -> TrainConfig:
+    return TrainConfig.for_arch("sc-mlp3", dataset=dataset, epochs=10, seed=seed, states=5,
+                                sc_length=100)
+
+
+def _lenet(arch: str) -> Callable[[str, int], TrainConfig]:
+    return lambda dataset, seed: TrainConfig.for_arch(arch, dataset=dataset, epochs=10,
+                                                      seed=seed)
+
+
+ROWS = (
+    Row("scANN, MLP 784-400-10", "scann", "8-bit coins (CMOS)", _scann, {"precision": "8"}),
+    Row("scANN, MLP 784-400-10", "scann", "4-bit coins (CMOS)", _scann, {"precision": "4"}),
+    Row("NSM, MLP 784-300x3-10", "nsm", "blank-out coins, p = 0.5 (CMOS)", _nsm),
+    Row("SC, MLP 784-392-196-98-10", "sc", "s-MTJ streams, L = 100, 5 states", _sc,
+        {"stream_length": 100, "bitstream": "mtj"}),
+    Row("SpinBayes, LeNet-5", "spinbayes", "SOT-MTJ arbiter, N = 5, Q = 4",
+        _lenet("lenet5-bbb")),
+    Row("Bayes-by-Backprop, LeNet-5", "bbb", "Gaussian weights (CMOS)", _lenet("lenet5-bbb")),
+    Row("MC-Dropout, LeNet-5", "mc-dropout", "dropout coins (CMOS)", _lenet("lenet5-dropout")),
+    Row("MC-DropConnect, LeNet-5", "mc-dropconnect", "DropConnect coins (CMOS)",
+        _lenet("lenet5-dropconnect")),
+    Row("deep ensemble, 5 x LeNet-5", "ensemble", "none (pass k: member k mod 5)",
+        _lenet("lenet5"), members=5),
+)
+OOD_SETS = ("other", "gaussian-noise")
+#: the uncertainty score every row's OoD AUROC uses (defined for every method)
+SCORE = "predictive-entropy"
+
+
+@dataclass
+class CostsConfig:
+    dataset: str = "mnist"
+    samples: int = 20
+    seed: int = 0
+    mode: str = "shared"
+    ood_items: int = 2000
+    #: training epochs of every network (None: each experiment's own default)
+    epochs: int | None = None
+    assumptions: hardware.CostAssumptions = hardware.DEFAULT
+    rows: tuple[Row, ...] = ROWS
+    out: Path = Path("runs") / "costs"
+    jobs: Path = Path("runs") / "jobs"
+    data_path: str | None = None
+    limit: int | None = None
+    progress: bool = True
+
+
+def _model(row: Row, trained: list[Job], folder: Path, cfg: CostsConfig):
+    nets = [checkpoint.load_model(folder.parent / j.name / "checkpoint")[0] for j in trained]
+    options = dict(row.options)
+    if row.method == "spinbayes":
+        train = data.load(cfg.dataset, "train", path=cfg.data_path)
+        options["calibration"] = train.images[:CALIBRATION_ITEMS]
+    return methods.convert(row.method, nets if row.method == "ensemble" else nets[0],
+                           **options)
+
+
+def _test(cfg: CostsConfig) -> data.Dataset:
+    test = data.load(cfg.dataset, "test", path=cfg.data_path)
+    return test if cfg.limit is None else test.subset(cfg.limit)
+
+
+def _config(row: Row, trained: list[Job], cfg: CostsConfig) -> dict[str, Any]:
+    return {"method": row.method, "options": row.options, "train": [j.key for j in trained],
+            "samples": cfg.samples, "seed": cfg.seed}
+
+
+def eval_job(row: Row, trained: list[Job], cfg: CostsConfig, log: Callable[[str], None]) -> Job:
+    config = {**_config(row, trained, cfg), "mode": cfg.mode, "limit": cfg.limit,
+              "ood_items": cfg.ood_items, "ood_sets": OOD_SETS, "score": SCORE}
+
+    def run(folder: Path) -> dict[str, Any]:
+        result, _, _ = evaluate_model(_model(row, trained, folder, cfg), _test(cfg),
+                                      samples=cfg.samples, seed=cfg.seed, mode=cfg.mode,
+                                      score=SCORE, ood_items=cfg.ood_items, ood_sets=OOD_SETS,
+                                      progress=cfg.progress, desc=row.label)
+        result.pop("reliability")
+        log(f"{row.label}, {row.randomness}: accuracy "
+            f"{100 * result['summary']['accuracy']:.2f}%")
+        return result
+
+    return Job("costs-eval", config, run)
+
+
+def cost_job(row: Row, trained: list[Job], cfg: CostsConfig, log: Callable[[str], None]) -> Job:
+    config = {**_config(row, trained, cfg), "assumptions": cfg.assumptions.as_dict()}
+
+    def run(folder: Path) -> dict[str, Any]:
+        cost = hardware.measure(_model(row, trained, folder, cfg), _test(cfg).images,
+                                cfg.samples, seed=cfg.seed, assumptions=cfg.assumptions)
+        log(f"{row.label}, {row.randomness}: {cost['per_inference']['energy_nj']:,.1f} nJ per "
+            "inference")
+        return cost
+
+    return Job("costs-measure", config, run)
+
+
+def run(cfg: CostsConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    if cfg.data_path is None:
+        data.fetch(cfg.dataset, log=log)
+        if cfg.dataset == "mnist":
+            data.fetch("fashion-mnist", log=log)
+    runner = LocalRunner(JobStore(cfg.jobs), log)
+    rows = []
+    for row in cfg.rows:
+        configs = [row.train(cfg.dataset, cfg.seed + i) for i in range(row.members)]
+        if cfg.epochs is not None:
+            configs = [replace(tc, epochs=cfg.epochs) for tc in configs]
+        trained = [train_job(tc, cfg.data_path, cfg.progress, log) for tc in configs]
+        runner.run(trained)
+        metrics = runner.run([eval_job(row, trained, cfg, log)])[0]
+        cost = runner.run([cost_job(row, trained, cfg, log)])[0]
+        rows.append({"label": row.label, "method": row.method, "randomness": row.randomness,
+                     "metrics": metrics, "cost": cost})
+    return report.write(cfg, rows)
