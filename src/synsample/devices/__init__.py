@@ -12,8 +12,9 @@ from synsample.devices.bitstreams import (
 from synsample.devices.coins import IdealCoin, QuantizedCoin, coin_for_precision
 from synsample.devices.gaussian import GaussianSource
 from synsample.devices.nonideal import NonIdealCoin
+from synsample.devices.temporal import TemporalCoin
 
 __all__ = ["Arbiter", "BitstreamSource", "GaussianSource", "IdealBitstream", "IdealCoin",
            "LFSRBitstream", "MTJBitstream", "NoiseSource", "NonIdealCoin", "QuantizedCoin",
            "RandomSource",
-           "SOTSwitch", "bipolar_probability", "coin_for_precision"]
+           "SOTSwitch", "TemporalCoin", "bipolar_probability", "coin_for_precision"]

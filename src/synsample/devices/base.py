@@ -73,6 +73,13 @@ class RandomSource(NoiseSource):
         self.draws += u.numel()
         return u < prob
 
+    def draw_passes(self, prob: torch.Tensor, ctx, tag: str = "") -> torch.Tensor:
+        """Shared-mode draws of the passes of the sampling context ``ctx``, a bool tensor
+        ``[ctx.n, *prob.shape]``: one :meth:`draw` per pass generator. ``tag`` names the
+        devices (the layer), for a device whose bits depend on their history (see
+        :class:`~synsample.devices.temporal.TemporalCoin`)."""
+        return torch.stack([self.draw(prob, g) for g in ctx.generators])
+
     def counter_thresholds(self, prob: torch.Tensor) -> tuple[int, torch.Tensor]:
         """The draw as an integer comparator, for counter-based generators.
 

@@ -77,8 +77,11 @@ class CoinFlipLinear(SampledLayer):
                            ) -> torch.Tensor:
         """One signed binary weight matrix per leading index, int8 values in {-1, 0, 1}."""
         prob = self.probability() if prob is None else prob
-        keep = self.coin.draw(prob, generator, leading)
-        # -keep is 0 or -1 (all bits set), so the AND keeps sign(w) where the coin says 1
+        return self._signed(self.coin.draw(prob, generator, leading))
+
+    def _signed(self, keep: torch.Tensor) -> torch.Tensor:
+        """``sign(w)`` where the coin says 1, else 0 (int8): -keep is 0 or -1 (all bits set),
+        so the AND keeps the sign."""
         return keep.view(torch.int8).neg() & torch.sign(self.weight).to(torch.int8)
 
     def sample_weight(self, generator: torch.Generator | None, leading: tuple[int, ...] = (),
@@ -91,8 +94,7 @@ class CoinFlipLinear(SampledLayer):
         """The weights ``[n, out, in]`` of the context's samples as ``dtype``, drawn once per
         key (every tile of items of the same samples reuses them)."""
         def draw() -> torch.Tensor:
-            prob = self.probability()
-            return torch.stack([self.sample_weight_int8(g, prob=prob) for g in ctx.generators])
+            return self._signed(self.coin.draw_passes(self.probability(), ctx, self.layer_name))
 
         w8 = self.shared_draws(ctx, draw, "int8")
         return w8 if dtype == torch.int8 else self.shared_draws(ctx, lambda: w8.to(dtype),

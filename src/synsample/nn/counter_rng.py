@@ -58,11 +58,11 @@ def layer_key(seed: int, layer: int) -> int:
     return splitmix64(splitmix64(seed & ((1 << 64) - 1)) ^ layer)
 
 
-def _as_int64(key: int) -> int:
+def as_int64(key: int) -> int:
     return key - (1 << 64) if key >= 1 << 63 else key
 
 
-def _shr(x: torch.Tensor, s: int) -> torch.Tensor:
+def shr(x: torch.Tensor, s: int) -> torch.Tensor:
     """Logical right shift of int64 tensors holding 64-bit words."""
     return (x >> s) & ((1 << (64 - s)) - 1)
 
@@ -70,14 +70,14 @@ def _shr(x: torch.Tensor, s: int) -> torch.Tensor:
 def mix64(x: torch.Tensor) -> torch.Tensor:
     """:func:`~synsample.nn.sampling.splitmix64` on an int64 tensor (wrapping arithmetic)."""
     x = x + _S_ADD
-    x = (x ^ _shr(x, 30)) * _S_MUL1
-    x = (x ^ _shr(x, 27)) * _S_MUL2
-    return x ^ _shr(x, 31)
+    x = (x ^ shr(x, 30)) * _S_MUL1
+    x = (x ^ shr(x, 27)) * _S_MUL2
+    return x ^ shr(x, 31)
 
 
 def stream_keys(key: int, items: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
     """The 64-bit stream keys ``[items, samples]`` (int64) of a layer with key ``key``."""
-    item_key = mix64(items.to(torch.int64) ^ _as_int64(key))
+    item_key = mix64(items.to(torch.int64) ^ as_int64(key))
     return mix64(item_key[:, None] ^ samples.to(torch.int64)[None, :])
 
 
@@ -85,7 +85,7 @@ def words(keys: torch.Tensor, rows: torch.Tensor, outputs: int) -> torch.Tensor:
     """The 32-bit words ``[..., rows, outputs]`` (in int64) of weights ``(i, j)``, ``i`` in
     ``rows``, ``j < outputs``, for stream keys ``keys`` (any shape)."""
     lo = (keys & _M32)[..., None, None]
-    hi = _shr(keys, 32)[..., None, None]
+    hi = shr(keys, 32)[..., None, None]
     counter = (rows.to(torch.int64)[:, None] * outputs
                + torch.arange(outputs, dtype=torch.int64, device=keys.device))
     h = (lo + counter * _GOLDEN32) & _M32

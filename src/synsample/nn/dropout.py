@@ -87,10 +87,8 @@ class DropConnect(WeightSampledLayer):
             return self._op(x, self._masked(keep), self.bias)
         prob = self.coin.probability(torch.tensor(1.0 - self.p))
         if ctx.mode == "shared":
-            def make() -> torch.Tensor:
-                return torch.stack([self.coin.draw(prob.expand(self.weight.shape), g)
-                                    for g in ctx.generators])
-            keep = self.shared_draws(ctx, make, "masks")
+            keep = self.shared_draws(ctx, lambda: self.coin.draw_passes(
+                prob.expand(self.weight.shape), ctx, self.layer_name), "masks")
             biases = None if self.bias is None else self.bias.expand(ctx.n, -1)
             return self.apply_per_sample(x, self._masked(keep), biases, ctx)
         rows = self.rows_of(x, ctx)

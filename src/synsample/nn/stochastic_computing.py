@@ -24,6 +24,7 @@ from __future__ import annotations
 import torch
 
 from synsample.errors import ConfigError
+from synsample.nn.counter_rng import shr
 
 _M64 = -1  # all 64 bits set, as int64
 
@@ -72,16 +73,12 @@ def pack_bits(bits: torch.Tensor) -> torch.Tensor:
     return (b << torch.arange(64, device=bits.device)).sum(-1)
 
 
-def _shr(x: torch.Tensor, s: int) -> torch.Tensor:
-    return (x >> s) & ((1 << (64 - s)) - 1)
-
-
 def popcount(words: torch.Tensor) -> torch.Tensor:
     """Ones in each int64 word (SWAR: pairs, nibbles, bytes, then a multiply-add)."""
-    x = words - (_shr(words, 1) & 0x5555555555555555)
-    x = (x & 0x3333333333333333) + (_shr(x, 2) & 0x3333333333333333)
-    x = (x + _shr(x, 4)) & 0x0F0F0F0F0F0F0F0F
-    return _shr(x * 0x0101010101010101, 56)
+    x = words - (shr(words, 1) & 0x5555555555555555)
+    x = (x & 0x3333333333333333) + (shr(x, 2) & 0x3333333333333333)
+    x = (x + shr(x, 4)) & 0x0F0F0F0F0F0F0F0F
+    return shr(x * 0x0101010101010101, 56)
 
 
 def xnor_popcount(x_words: torch.Tensor, w_words: torch.Tensor, length: int) -> torch.Tensor:
