@@ -227,9 +227,11 @@ def _reproduce_sc(args: argparse.Namespace) -> int:
 def _reproduce_robustness(args: argparse.Namespace) -> int:
     from synsample.experiments import robustness
 
-    out = Path(args.out or Path("runs") / args.experiment)
+    method = args.method or "scann"
+    out = Path(args.out or Path("runs") / (
+        args.experiment if method == "scann" else f"{args.experiment}-{method}"))
     result = robustness.run(robustness.RobustnessConfig(
-        datasets=(args.dataset,) if args.dataset else ("mnist", "fashion-mnist"),
+        method=method, datasets=(args.dataset,) if args.dataset else ("mnist", "fashion-mnist"),
         samples=args.samples or 100, seed=args.seed, mode=args.mode, epochs=args.epochs,
         out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
         progress=_progress(args)), log=_log(args))
@@ -522,7 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "spinbayes-mnist: paper 004 Tables 1 and 3 on MNIST with LeNet-5 (SpinBayes, "
                     "Bayes-by-Backprop, MC-Dropout, MC-DropConnect, deep ensemble), n-way "
                     "inference, a Q x N sweep, memory, energy. "
-                    "robustness: the scANN MLP against device bias, spread and stuck devices, "
+                    "robustness: the scANN MLP (or --method mc-dropconnect) against device "
+                    "bias, spread, stuck devices, correlated bits and drift, "
                     "and precision against the number of samples (paper 000, section IV). "
                     "costs: every method on MNIST at 20 passes, accuracy and OoD AUROC beside "
                     "the energy, random bits and weight memory of one inference.")
@@ -552,6 +555,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="sc-mnist: the bitstream source at inference (default ideal)")
     p_rep.add_argument("--no-sweep", action="store_true",
                        help="spinbayes-mnist: skip the Q x N quantization sweep")
+    p_rep.add_argument("--method", choices=["scann", "mc-dropconnect"],
+                       help="robustness: the method whose coins are imperfect (default scann; "
+                            "mc-dropconnect: LeNet-5's mask coins)")
     p_rep.add_argument("--cost-assumptions", metavar="FILE",
                        help="costs: JSON file of energies that replace the defaults (see "
                             "synsample.hardware)")

@@ -35,3 +35,31 @@ def test_catch_up_finds_the_first_k_that_matches_full_precision():
             "4": {"accuracy_vs_samples": {"1": 0.7, "10": 0.85, "100": 0.9}},
             "2": {"accuracy_vs_samples": {"1": 0.5, "10": 0.6, "100": 0.7}}}
     assert catch_up(grid, 10) == {"full": 10, "4": 100, "2": None}
+
+
+def test_robustness_of_mc_dropconnect_to_correlated_and_drifting_coins(synthetic16, tmp_path):
+    out_dir = tmp_path / "rob"
+    cfg = robustness.RobustnessConfig(
+        method="mc-dropconnect", datasets=("synthetic16",), samples=6, epochs=1, ood_items=20,
+        nonidealities={"correlation": (0.0, 0.99), "drift": (0.0, 0.2)}, precisions=("full",),
+        sample_counts=(1, 6), reference_k=6, limit=60, out=out_dir, jobs=tmp_path / "jobs",
+        data_path=str(synthetic16), progress=False)
+    result = robustness.run(cfg, log=lambda m: None)
+    sweep = result["sweeps"]["synthetic16"]
+    # nearly fully correlated masks repeat one pass: the votes spread less
+    assert sweep["correlation"][1]["mean_entropy"] < sweep["correlation"][0]["mean_entropy"]
+    # a drift of 0.2 per pass keeps every mask coin on from the second pass: the passes agree
+    assert sweep["drift"][1]["mean_entropy"] < sweep["drift"][0]["mean_entropy"]
+    report = (out_dir / "report.md").read_text()
+    assert report.startswith("# Robustness of mc-dropconnect") and "Drift of P(1)" in report
+
+
+def test_an_unknown_method_or_non_ideality_is_a_clear_error(tmp_path):
+    import pytest
+
+    from synsample.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="not 'bbb'"):
+        robustness.run(robustness.RobustnessConfig(method="bbb", datasets=()))
+    with pytest.raises(ConfigError, match="unknown non-ideality"):
+        robustness.coin_for("noise", 0.1, 0)

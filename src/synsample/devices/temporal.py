@@ -104,6 +104,11 @@ class TemporalCoin(RandomSource):
         return (u < self.probability_at(prob, passes).reshape(ctx.n, numel)).reshape(
             ctx.n, *prob.shape)
 
+    def draw(self, prob: torch.Tensor, generator: torch.Generator | None,
+             leading: tuple[int, ...] = ()) -> torch.Tensor:
+        raise ConfigError("a temporal coin's bits run along passes: use it with a method that "
+                          "draws its coins per pass (scANN, MC-DropConnect) through the engine")
+
     def counter_thresholds(self, prob: torch.Tensor) -> tuple[int, torch.Tensor]:
         raise ConfigError("a temporal coin's bits run along passes, not items: sample in shared "
                           "mode, with a method that draws its coins per pass (scANN, "

@@ -1,10 +1,13 @@
 """What imperfect devices do to a sampled network (``synsample reproduce robustness``).
 
-For the scANN MLP of Table I (paper 000) on each dataset:
+For the scANN MLP of Table I (paper 000), or another method whose coins are per-weight devices
+(:data:`METHODS`: MC-DropConnect's LeNet-5), on each dataset:
 
 - accuracy, mean vote entropy and OoD AUROC (vote entropy against the other dataset) as each
-  static non-ideality of :class:`~synsample.devices.NonIdealCoin` grows: a bias of every coin,
-  device-to-device spread, stuck devices (half at 0, half at 1);
+  non-ideality grows: the static ones of :class:`~synsample.devices.NonIdealCoin` (a bias of
+  every coin, device-to-device spread, stuck devices, half at 0 and half at 1) and the dynamic
+  ones of :class:`~synsample.devices.TemporalCoin` (correlated successive bits, drift per
+  pass);
 - paper 000's open question (section IV): how precision trades against the number of
   samples. Accuracy over bits x K from one run per precision (the votes after k passes are
   recorded on the way to K), and for each precision the K at which it first reaches the
@@ -22,6 +25,7 @@ from typing import Any
 
 from synsample import checkpoint, data, devices, engine, methods
 from synsample.data.ood import OTHER
+from synsample.errors import ConfigError
 from synsample.evaluate import evaluate_model
 from synsample.experiments.jobs import Job, JobStore, LocalRunner
 from synsample.experiments.scann_table1 import DEFAULT_EPOCHS, train_job
@@ -29,13 +33,40 @@ from synsample.report import robustness as report
 from synsample.train import TrainConfig
 
 NONIDEALITIES = {"bias": (0.0, 0.02, 0.05, 0.1, 0.2), "spread": (0.0, 0.02, 0.05, 0.1, 0.2),
-                 "stuck": (0.0, 0.01, 0.02, 0.05, 0.1)}
+                 "stuck": (0.0, 0.01, 0.02, 0.05, 0.1),
+                 "correlation": (0.0, 0.5, 0.8, 0.9, 0.95),
+                 "drift": (0.0, 2e-4, 5e-4, 1e-3, 2e-3)}
+
+
+@dataclass(frozen=True)
+class Method:
+    """A method the sweep runs: its network's training config on a dataset (``epochs`` None:
+    the default) and its conversion with one device model for every coin."""
+
+    network: str
+    train: Callable[[str, int, int | None], TrainConfig]
+    convert: Callable[[Any, devices.RandomSource], Any]
+
+
+METHODS = {
+    "scann": Method("MLP 784-400-10 (paper 000, Table I)",
+                    lambda dataset, seed, epochs: TrainConfig(
+                        dataset=dataset, arch="mlp", seed=seed,
+                        epochs=epochs or DEFAULT_EPOCHS["mlp"]),
+                    lambda model, coin: methods.scann.convert(model, coin)),
+    "mc-dropconnect": Method("LeNet-5 with DropConnect (paper 004's baseline)",
+                             lambda dataset, seed, epochs: TrainConfig.for_arch(
+                                 "lenet5-dropconnect", dataset=dataset, seed=seed,
+                                 epochs=epochs or 10),
+                             lambda model, coin: methods.mc_dropconnect.convert(model, coin)),
+}
 PRECISIONS = ("2", "3", "4", "6", "8", "full")
 SAMPLE_COUNTS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 
 @dataclass
 class RobustnessConfig:
+    method: str = "scann"
     datasets: tuple[str, ...] = ("mnist", "fashion-mnist")
     samples: int = 100
     seed: int = 0
@@ -54,13 +85,32 @@ class RobustnessConfig:
     progress: bool = True
 
 
-def coin_for(kind: str, magnitude: float, seed: int) -> devices.NonIdealCoin:
+def coin_for(kind: str, magnitude: float, seed: int) -> devices.RandomSource:
     """The imperfect coin of one sweep point."""
     if kind == "bias":
         return devices.NonIdealCoin(bias=magnitude, seed=seed)
     if kind == "spread":
         return devices.NonIdealCoin(spread=magnitude, seed=seed)
-    return devices.NonIdealCoin(stuck_at_0=magnitude / 2, stuck_at_1=magnitude / 2, seed=seed)
+    if kind == "stuck":
+        return devices.NonIdealCoin(stuck_at_0=magnitude / 2, stuck_at_1=magnitude / 2,
+                                    seed=seed)
+    if kind == "correlation":
+        return devices.TemporalCoin(autocorrelation=magnitude, seed=seed)
+    if kind == "drift":
+        return devices.TemporalCoin(drift=magnitude, seed=seed)
+    raise ConfigError(f"unknown non-ideality {kind!r}; use one of {', '.join(NONIDEALITIES)}")
+
+
+def _method(cfg: RobustnessConfig) -> Method:
+    if cfg.method not in METHODS:
+        raise ConfigError(f"the robustness sweep runs {', '.join(METHODS)} (methods whose coins "
+                          f"are per-weight devices), not {cfg.method!r}")
+    return METHODS[cfg.method]
+
+
+def _keyed(config: dict[str, Any], cfg: RobustnessConfig) -> dict[str, Any]:
+    """A job config, naming the method unless it is scANN (whose jobs came first)."""
+    return config if cfg.method == "scann" else {**config, "method": cfg.method}
 
 
 def _test_set(cfg: RobustnessConfig, dataset: str) -> data.Dataset:
@@ -70,13 +120,13 @@ def _test_set(cfg: RobustnessConfig, dataset: str) -> data.Dataset:
 
 def nonideal_job(trained: Job, dataset: str, kind: str, magnitude: float,
                  cfg: RobustnessConfig, log: Callable[[str], None]) -> Job:
-    config = {"train": trained.key, "kind": kind, "magnitude": magnitude,
-              "samples": cfg.samples, "seed": cfg.seed, "mode": cfg.mode, "limit": cfg.limit,
-              "ood_items": cfg.ood_items}
+    config = _keyed({"train": trained.key, "kind": kind, "magnitude": magnitude,
+                     "samples": cfg.samples, "seed": cfg.seed, "mode": cfg.mode,
+                     "limit": cfg.limit, "ood_items": cfg.ood_items}, cfg)
 
     def run(folder: Path) -> dict[str, Any]:
         model, _ = checkpoint.load_model(folder.parent / trained.name / "checkpoint")
-        sto = methods.scann.convert(model, coin_for(kind, magnitude, cfg.seed))
+        sto = _method(cfg).convert(model, coin_for(kind, magnitude, cfg.seed))
         ood = "other" if dataset in OTHER else "gaussian-noise"
         result, _, _ = evaluate_model(sto, _test_set(cfg, dataset), samples=cfg.samples,
                                       seed=cfg.seed, mode=cfg.mode, ood_items=cfg.ood_items,
@@ -95,14 +145,14 @@ def nonideal_job(trained: Job, dataset: str, kind: str, magnitude: float,
 def precision_job(trained: Job, dataset: str, precision: str, cfg: RobustnessConfig,
                   log: Callable[[str], None]) -> Job:
     top = max(cfg.sample_counts)
-    config = {"train": trained.key, "precision": precision, "samples": top,
-              "checkpoints": sorted(cfg.sample_counts), "seed": cfg.seed, "mode": cfg.mode,
-              "limit": cfg.limit}
+    config = _keyed({"train": trained.key, "precision": precision, "samples": top,
+                     "checkpoints": sorted(cfg.sample_counts), "seed": cfg.seed,
+                     "mode": cfg.mode, "limit": cfg.limit}, cfg)
 
     def run(folder: Path) -> dict[str, Any]:
         model, _ = checkpoint.load_model(folder.parent / trained.name / "checkpoint")
         test = _test_set(cfg, dataset)
-        sto = methods.scann.convert(model, devices.coin_for_precision(precision))
+        sto = _method(cfg).convert(model, devices.coin_for_precision(precision))
         pred = engine.predict(sto, test, samples=top, seed=cfg.seed, mode=cfg.mode,
                               checkpoints=cfg.sample_counts, progress=cfg.progress,
                               desc=f"{dataset} {precision} bits")
@@ -115,15 +165,15 @@ def precision_job(trained: Job, dataset: str, precision: str, cfg: RobustnessCon
 
 
 def run(cfg: RobustnessConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    method = _method(cfg)
     runner = LocalRunner(JobStore(cfg.jobs), log)
     sweeps: dict[str, Any] = {}
     grids: dict[str, Any] = {}
     for dataset in cfg.datasets:
         if cfg.data_path is None:
             data.fetch(dataset, log=log)
-        trained = train_job(TrainConfig(dataset=dataset, arch="mlp", seed=cfg.seed,
-                                        epochs=cfg.epochs or DEFAULT_EPOCHS["mlp"]),
-                            cfg.data_path, cfg.progress, log)
+        trained = train_job(method.train(dataset, cfg.seed, cfg.epochs), cfg.data_path,
+                            cfg.progress, log)
         runner.run([trained])
         sweeps[dataset] = {kind: [runner.run([nonideal_job(trained, dataset, kind, m, cfg,
                                                            log)])[0] for m in magnitudes]

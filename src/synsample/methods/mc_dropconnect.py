@@ -12,14 +12,21 @@ from __future__ import annotations
 
 from torch import nn
 
+from synsample.devices import RandomSource
 from synsample.nn import SampledNetwork
 from synsample.nn.convert import sampling_network
 from synsample.nn.dropout import DropConnect
 
 
-def convert(model: nn.Module) -> SampledNetwork:
-    """The sampling model of a trained network with DropConnect layers."""
+def convert(model: nn.Module, coin: RandomSource | None = None) -> SampledNetwork:
+    """The sampling model of a trained network with DropConnect layers; ``coin``: the device
+    of every mask bit (one device per weight; default: each layer's own ideal coin)."""
     rate = next((m.p for m in model.modules() if isinstance(m, DropConnect)), None)
-    return sampling_network(model, (DropConnect,), "mc-dropconnect",
-                            "the network has no DropConnect layer; train lenet5-dropconnect first",
-                            {"rate": rate})
+    sto = sampling_network(model, (DropConnect,), "mc-dropconnect",
+                           "the network has no DropConnect layer; train lenet5-dropconnect first",
+                           {"rate": rate})
+    if coin is not None:
+        for layer in sto.sampled_layers():
+            layer.coin = coin
+        sto.info["coin"] = coin.describe()
+    return sto

@@ -12,7 +12,9 @@ from synsample.report.markdown import table, text_table
 
 KINDS = {"bias": "bias of every coin (added to P(1))",
          "spread": "device-to-device spread (std of a per-device offset of P(1))",
-         "stuck": "stuck devices (fraction; half at 0, half at 1)"}
+         "stuck": "stuck devices (fraction; half at 0, half at 1)",
+         "correlation": "correlated successive bits (lag-1 autocorrelation of each device)",
+         "drift": "drift of P(1) per pass (after K passes: K x drift)"}
 
 
 def _p(x: float | None) -> str:
@@ -32,10 +34,13 @@ def catch_up(grid: dict[str, Any], reference_k: int) -> dict[str, int | None]:
 
 def write(cfg, sweeps: dict[str, Any], grids: dict[str, Any]) -> dict[str, Any]:
     figs = cfg.out / "figures"
-    md = [f"scANN (paper 000) MLP 784-400-10 of Table I on each dataset, {cfg.samples} passes "
-          f"({cfg.mode} mode), seed {cfg.seed}; coins are `NonIdealCoin`s around an ideal "
-          "coin. OoD AUROC: the vote entropy of the test set against the other dataset "
-          "(MNIST against Fashion-MNIST and back). Percentages.", ""]
+    from synsample.experiments.robustness import METHODS
+
+    md = [f"{cfg.method}, {METHODS[cfg.method].network}, on each dataset, {cfg.samples} passes "
+          f"({cfg.mode} mode), seed {cfg.seed}. Coins: `NonIdealCoin`s (bias, spread, stuck "
+          "devices) or `TemporalCoin`s (correlation, drift) around an ideal coin, one device per "
+          "weight; time is the pass index. OoD AUROC: the vote entropy of the test set against "
+          "the other dataset (MNIST against Fashion-MNIST and back). Percentages.", ""]
     terminal = []
     for kind, label in KINDS.items():
         if kind not in cfg.nonidealities:
@@ -72,14 +77,16 @@ def write(cfg, sweeps: dict[str, Any], grids: dict[str, Any]) -> dict[str, Any]:
                                  for ds, g in grids.items()},
                             figs / "precision-vs-samples.png", "passes K", "accuracy (%)")
     md += [f"![precision against samples]({fig.relative_to(cfg.out)})", ""]
-    result = {"experiment": "robustness", "samples": cfg.samples, "seed": cfg.seed,
-              "mode": cfg.mode, "nonidealities": cfg.nonidealities, "sweeps": sweeps,
+    result = {"experiment": "robustness", "method": cfg.method, "samples": cfg.samples,
+              "seed": cfg.seed, "mode": cfg.mode, "nonidealities": cfg.nonidealities,
+              "sweeps": sweeps,
               "precision_grid": grids,
               "catch_up": {ds: catch_up(g, cfg.reference_k) for ds, g in grids.items()},
               "versions": versions()}
     write_json(cfg.out / "metrics.json", result)
     write_text(cfg.out / "report.md", "\n".join(
-        ["# Robustness to imperfect devices, and precision against samples", "", *md]))
+        [f"# Robustness of {cfg.method} to imperfect devices, and precision against samples",
+         "", *md]))
     mags = {k: v for k, v in cfg.nonidealities.items()}
     width = max(len(v) for v in mags.values())
     result["terminal_table"] = text_table(
