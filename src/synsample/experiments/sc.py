@@ -14,7 +14,8 @@ the passes' vote is reported beside it.
 Energy: the stream bits one inference makes, counted by the bitstream device in an
 independent-mode run (every stream made for that inference), times an energy per stream bit
 (``SCConfig.energy_fj``: the paper's ~20 fJ for an s-MTJ at a 10 ns retention time and ~10 fJ
-for a CMOS LFSR, both assumptions one can change), recomputing the paper's comparison of
+for a CMOS LFSR, the cost model's figures per random bit of each technology,
+:data:`synsample.hardware.DEFAULT`), recomputing the paper's comparison of
 ~2100 nJ (784-128-10 at 1024 bits, its reference [24]) against 810-820 nJ (three hidden
 layers at 100 bits).
 """
@@ -28,7 +29,7 @@ from typing import Any
 
 import torch
 
-from synsample import checkpoint, data, engine, methods, metrics
+from synsample import checkpoint, data, engine, hardware, methods, metrics
 from synsample.experiments.jobs import Job, JobStore, LocalRunner
 from synsample.experiments.scann_table1 import train_job
 from synsample.report import sc as sc_report
@@ -63,7 +64,9 @@ class SCConfig:
     mode: str = "shared"
     bitstream: str = "ideal"
     #: energy per stream bit (fJ) by source: assumptions, the paper's figures by default
-    energy_fj: dict[str, float] = field(default_factory=lambda: {"mtj": 20.0, "lfsr": 10.0})
+    energy_fj: dict[str, float] = field(default_factory=lambda: {
+        "mtj": 1000 * hardware.DEFAULT.random_bit("s-mtj"),
+        "lfsr": 1000 * hardware.DEFAULT.random_bit("cmos")})
     out: Path = Path("runs") / "sc-mnist"
     jobs: Path = Path("runs") / "jobs"
     data_path: str | None = None
