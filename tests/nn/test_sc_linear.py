@@ -31,14 +31,16 @@ def _passes(layer, x, n, mode, path, seed=1):
         layer.context = None
 
 
-@pytest.mark.parametrize("source", [IdealBitstream(), MTJBitstream()], ids=["ideal", "mtj"])
+@pytest.mark.parametrize("source", [IdealBitstream(), MTJBitstream(), MTJBitstream(spread=0.3)],
+                         ids=["ideal", "mtj", "mtj-spread"])
 @pytest.mark.parametrize("mode", ["shared", "independent"])
 def test_bit_level_and_fast_paths_agree_with_the_counter_moments(source, mode):
     """E s = x' . w', Var s = (n_in - x'^2 . w'^2) / L for the realised bipolar values; both
     paths within 4.5 standard errors (mean) and 4.5 (variance, normal theory: sqrt(2 / n))."""
     layer = _layer(source)
     x = torch.rand(1, 40, generator=torch.Generator().manual_seed(3))
-    xr, wr = layer.realised(quantize(x, 5)), layer.realised(quantize(layer.weight.data, 5))
+    xr = layer.realised(quantize(x, 5), "inputs")
+    wr = layer.realised(quantize(layer.weight.data, 5), "weights")
     mean = (xr @ wr.T)[0].double()
     var = ((40 - (xr * xr) @ (wr * wr).T) / 64)[0].double()
     n = 1500
@@ -53,10 +55,30 @@ def test_bit_level_and_fast_paths_agree_with_the_counter_moments(source, mode):
 
 def test_an_mtj_at_its_edge_carries_less_than_the_asked_value():
     layer = _layer(MTJBitstream())
-    realised = layer.realised(torch.tensor([-1.0, 0.0, 1.0]))
+    realised = layer.realised(torch.tensor([-1.0, 0.0, 1.0]), "weights")
     assert torch.allclose(realised, torch.tensor([-0.9, 0.0, 0.9]), atol=1e-6)
-    ideal = _layer(IdealBitstream()).realised(torch.tensor([-1.0, -0.5, 0.5, 1.0]))
+    ideal = _layer(IdealBitstream()).realised(torch.tensor([-1.0, -0.5, 0.5, 1.0]), "weights")
     assert torch.equal(ideal, torch.tensor([-1.0, -0.5, 0.5, 1.0]))
+
+
+def test_mtj_spread_gives_every_weight_and_every_input_wire_its_own_device():
+    """One device per weight and one per input node (shared by every item on that wire); the
+    spread of the realised values is the curve's slope times the voltage spread."""
+    layer = _layer(MTJBitstream(spread=0.05, seed=2), in_features=4000)
+    layer.layer_name = "fc1"
+    w = torch.zeros(3, 4000)
+    wr = layer.realised(w, "weights")
+    # at P = 1/2 the curve's slope is 1 / (4 slope_volts): 2P - 1 has std 0.05 / (2 slope)
+    want = 0.05 / (2 * layer.source.slope)
+    assert abs(wr.std().item() / want - 1) < 5 / math.sqrt(2 * wr.numel())
+    assert len(torch.unique(wr)) > 1000  # not one value per state
+    x = torch.zeros(5, 4000)
+    xr = layer.realised(x, "inputs")
+    assert torch.equal(xr, xr[:1].expand_as(xr))  # every item on a wire meets the same device
+    assert not torch.equal(xr[0], wr[0])  # the input wires are another pool of devices
+    other = _layer(MTJBitstream(spread=0.05, seed=2), in_features=4000)
+    other.layer_name = "fc2"
+    assert not torch.equal(other.realised(w, "weights"), wr)  # each layer its own devices
 
 
 @pytest.mark.parametrize("path", ["fast", "bits"])

@@ -37,6 +37,18 @@ class BitstreamSource(NoiseSource):
     def probability(self, p: torch.Tensor) -> torch.Tensor:
         """The ``P(1)`` this source realises when asked for ``p`` (one value per stream)."""
 
+    #: whether devices of one source realise different probabilities for the same request
+    varies_per_device: bool = False
+
+    def device_probability(self, p: torch.Tensor, devices: tuple[int, ...], pool: int = 0
+                           ) -> torch.Tensor:
+        """The ``P(1)`` each device of a pool realises: ``p``'s trailing dimensions are the
+        pool's ``devices`` (one device per element), its leading ones the requests each device
+        gets in turn (e.g. one per item for the stream of an input node). ``pool`` tells pools
+        apart (a layer's input nodes, its weights). A source without device-to-device
+        variation realises :meth:`probability`."""
+        return self.probability(p)
+
     def _bits(self, prob: torch.Tensor, length: int, generator: torch.Generator | None
               ) -> torch.Tensor:
         """Stream bits for realised probabilities ``prob``: independent Bernoulli bits (a
@@ -160,15 +172,28 @@ class MTJBitstream(BitstreamSource):
             volts = torch.round((volts + self.v_max) / step) * step - self.v_max
         return volts
 
-    def offsets(self, shape: tuple[int, ...], device: torch.device | str = "cpu") -> torch.Tensor:
-        """Each device's curve offset (volts), fixed by ``seed``."""
+    @property
+    def varies_per_device(self) -> bool:
+        return self.spread > 0
+
+    def offsets(self, shape: tuple[int, ...], device: torch.device | str = "cpu",
+                pool: int = 0) -> torch.Tensor:
+        """Each device's curve offset (volts), fixed by ``seed`` (and ``pool``: another pool of
+        devices draws its own)."""
         if self.spread == 0:
             return torch.zeros(shape, dtype=torch.float64, device=device)
-        g = torch.Generator().manual_seed(self.seed)
+        from synsample.nn.sampling import derive_seed
+
+        g = torch.Generator().manual_seed(derive_seed(self.seed, pool) if pool else self.seed)
         return (torch.randn(shape, generator=g, dtype=torch.float64) * self.spread).to(device)
 
     def probability(self, p: torch.Tensor) -> torch.Tensor:
         volts = self.bias(p) + self.offsets(tuple(p.shape), p.device)
+        return self.curve(volts).to(torch.float32)
+
+    def device_probability(self, p: torch.Tensor, devices: tuple[int, ...], pool: int = 0
+                           ) -> torch.Tensor:
+        volts = self.bias(p) + self.offsets(tuple(devices), p.device, pool)
         return self.curve(volts).to(torch.float32)
 
     def describe(self) -> dict[str, Any]:

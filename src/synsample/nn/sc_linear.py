@@ -32,8 +32,10 @@ counter-based (keyed by item and sample), so votes do not depend on how items ar
 
 Device precision: each quantized state is one bias setting of the source, so the realised
 bipolar value of state ``v`` is ``2 P(v) - 1`` with ``P`` the source's realised probability
-(an s-MTJ at its 95% edge turns +1 into 0.9). The fast path assumes independent bits; only the
-bit path shows an LFSR's pseudo-random structure.
+(an s-MTJ at its 95% edge turns +1 into 0.9). An MTJ with device-to-device spread realises
+each device's own curve: one device per input node (all items' streams on that wire) and one
+per weight, each pool of each layer with its own offsets. The fast path assumes independent
+bits; only the bit path shows an LFSR's pseudo-random structure.
 
 Training (Method 2, section IV) calls the layer without a sampling context and with ``length``
 set: the forward pass draws the counter (from torch's generator), the backward pass sees the
@@ -97,9 +99,18 @@ class SCLinear(SampledLayer, nn.Linear):
                 f"readout={self.readout}, path={self.path}")
 
     # -- values ----------------------------------------------------------------------------
-    def realised(self, v: torch.Tensor) -> torch.Tensor:
-        """The bipolar value ``2 P - 1`` the source's stream for each quantized state in ``v``
-        really carries (one bias setting per state); the gradient passes straight through."""
+    def realised(self, v: torch.Tensor, pool: str) -> torch.Tensor:
+        """The bipolar value ``2 P - 1`` the stream for each quantized state in ``v`` really
+        carries (one bias setting per state); the gradient passes straight through. ``pool``:
+        ``inputs`` (``v`` is ``[rows, in]``, one device per input node, as the wires share
+        it) or ``weights`` (one device per weight), for a source whose devices differ (an
+        MTJ with spread)."""
+        if self.source.varies_per_device:
+            devices = tuple(v.shape) if pool == "weights" else tuple(v.shape[-1:])
+            key = counter_rng.layer_id(f"{self.layer_name}/{pool}")
+            real = 2.0 * self.source.device_probability(bipolar_probability(v.detach()),
+                                                        devices, key) - 1.0
+            return v + (real.to(v.dtype) - v).detach()
         table = 2.0 * self.source.probability(bipolar_probability(levels(self.states))) - 1.0
         index = torch.round((v.detach() + 1.0) * ((self.states - 1) / 2.0)).long()
         return v + (table.to(v.device, v.dtype)[index] - v).detach()
@@ -137,7 +148,7 @@ class SCLinear(SampledLayer, nn.Linear):
     def _training_counter(self, xq: torch.Tensor, wq: torch.Tensor) -> torch.Tensor:
         """``s`` with the SC counter's noise in the forward pass, the exact gradient (Method 2);
         independent streams for every item, from torch's default generator."""
-        xr, wr = self.realised(xq), self.realised(wq)
+        xr, wr = self.realised(xq, "inputs"), self.realised(wq, "weights")
         exact = xr @ wr.T
         with torch.no_grad():
             mean, var = self._moments(xr, wr)
@@ -152,7 +163,7 @@ class SCLinear(SampledLayer, nn.Linear):
             return self._bit_counts(xq, wq, ctx).to(torch.float32)
         length, d_in = self.length, self.in_features
         per_pass = 1 if ctx.expanded(xq.shape[0]) else ctx.n  # rows to repeat per item
-        xr, wr = self.realised(xq), self.realised(wq)
+        xr, wr = self.realised(xq, "inputs"), self.realised(wq, "weights")
         rows = ctx.batch * ctx.n
         # every input node's stream, per item and pass
         self.source.count(rows * d_in * length)
@@ -184,10 +195,10 @@ class SCLinear(SampledLayer, nn.Linear):
                     ) -> torch.Tensor:
         """The bit level: streams made by the source, XNOR and popcount, one row at a time."""
         length = self.length
-        pw = bipolar_probability(self.realised(wq))
+        pw = bipolar_probability(self.realised(wq, "weights"))
         if not ctx.expanded(xq.shape[0]):
             xq = xq.repeat_interleave(ctx.n, dim=0)
-        px = bipolar_probability(self.realised(xq))
+        px = bipolar_probability(self.realised(xq, "inputs"))
         ident = counter_rng.layer_id(self.layer_name)
         items = ctx.item_indices(xq.device).tolist()
         out = torch.empty(len(px), self.out_features, dtype=torch.int64, device=xq.device)
