@@ -26,7 +26,8 @@ def test_reproduce_spinbayes_on_synthetic_data(synthetic16, tmp_path):
     mb = memory["LeNet-5 (MNIST)"]["megabytes"]
     # bits per parameter: 2 members x 32 against N Q = 20 (8x for the paper's 5 members)
     assert abs(mb["ensemble (2 members)"] / mb["spinbayes (N = 5, Q = 4)"] - 64 / 20) < 1e-9
-    assert result["energy"]["counts_per_image"]["crossbar reads"] == 10 * (16 * 16 + 4 * 4 + 3)
+    reads = result["energy"]["per_inference"]["counts"]["crossbar_read"]
+    assert reads == 10 * (16 * 16 + 4 * 4 + 3)
     report = (out_dir / "report.md").read_text()
     assert "Energy per image" in report and "0.26" in report
     assert "Table 1" in report and "n-way" in report and "96.81" in report
