@@ -90,3 +90,22 @@ def test_bad_rates_and_methods_are_clear_errors():
     with pytest.raises(ConfigError, match="calibration"):
         methods.convert("spinbayes", models.build("lenet5-bbb"))
     assert isinstance(MCDropout(0.1, QuantizedCoin(4)).coin, QuantizedCoin)
+
+
+@pytest.mark.parametrize("mode", ["shared", "independent"])
+def test_every_mask_bit_is_its_own_device_for_an_imperfect_coin(mode):
+    """Stuck-at-0 devices: a fraction of the weights (DropConnect) or units (dropout) that is
+    never kept, whatever the pass; the others keep at 1 - p."""
+    from synsample.devices import NonIdealCoin
+
+    coin = NonIdealCoin(stuck_at_0=0.3, seed=1)
+    probe = DropConnectLinear(1, 3000, p=0.25)
+    probe.coin = coin
+    probe.bias.data.zero_()
+    never = (_call(probe, torch.ones(1, 1), 30, mode) == 0).all(0).double().mean().item()
+    # a working weight is dropped in all 30 passes with probability 0.25^30, never in practice
+    assert abs(never - 0.3) < 4.5 * math.sqrt(0.21 / 3000)
+    dropout = MCDropout(0.25, coin=coin)
+    units = _call(dropout, torch.ones(2, 3000), 30, mode).reshape(2, 30, 3000)
+    never = (units == 0).all(1).double().mean().item()
+    assert abs(never - 0.3) < 4.5 * math.sqrt(0.21 / 3000)

@@ -4,7 +4,11 @@ its device for ``probability`` (shared draws, counter-based thresholds, the comp
 sees the same imperfect devices.
 
 Device ``k`` is element ``k`` (row-major) of the probability tensor a layer asks for, as in
-:class:`~synsample.devices.MTJBitstream`. For the asked ``p``:
+:class:`~synsample.devices.MTJBitstream`: one per weight for scANN coins and DropConnect
+masks, one per unit for dropout masks, one per bit for the SpinBayes arbiter; a layer that
+asks for one scalar probability (NSM blank-out) has one device. Layers sharing one wrapper
+share its devices' offsets and states element by element (device ``k`` of each layer is the
+same draw). For the asked ``p``:
 
     p' = base.probability(clip(p + bias + offset_k, 0, 1)),
 

@@ -56,9 +56,9 @@ class MCDropout(SampledLayer):
             return x
         unit_shape = x.shape[1:]
         numel = math.prod(unit_shape)
-        keep = neural_noise.bernoulli_field(
-            self, self.layer_name, self.coin, torch.tensor(1.0 - self.p), ctx.batch, numel,
-            x.device)  # broadcasts to [batch, n, numel]
+        keep = neural_noise.bernoulli_field(  # one device per unit
+            self, self.layer_name, self.coin, torch.full((numel,), 1.0 - self.p), ctx.batch,
+            numel, x.device)  # [batch, n, numel]
         lead = (ctx.batch, ctx.n) if ctx.expanded(x.shape[0]) else (ctx.batch, 1)
         y = x.reshape(*lead, numel) * keep / (1.0 - self.p)
         return y.reshape(ctx.batch * ctx.n, *unit_shape)
@@ -85,10 +85,11 @@ class DropConnect(WeightSampledLayer):
                 return self._op(x, self.weight, self.bias)
             keep = torch.rand_like(self.weight) >= self.p
             return self._op(x, self._masked(keep), self.bias)
-        prob = self.coin.probability(torch.tensor(1.0 - self.p))
+        # one device per weight: an imperfect coin gives each its own P(keep)
+        prob = self.coin.probability(torch.full_like(self.weight, 1.0 - self.p))
         if ctx.mode == "shared":
             keep = self.shared_draws(ctx, lambda: self.coin.draw_passes(
-                prob.expand(self.weight.shape), ctx, self.layer_name), "masks")
+                prob, ctx, self.layer_name), "masks")
             biases = None if self.bias is None else self.bias.expand(ctx.n, -1)
             return self.apply_per_sample(x, self._masked(keep), biases, ctx)
         rows = self.rows_of(x, ctx)
@@ -96,7 +97,7 @@ class DropConnect(WeightSampledLayer):
         bits, threshold = self.coin.counter_thresholds(prob)
         ints = neural_noise.counter_ints(ctx, self.layer_name, numel, bits, x.device)
         self.coin.count(len(rows) * numel)
-        keep = (ints < threshold).reshape(len(rows), *self.weight.shape)
+        keep = (ints < threshold.reshape(-1)).reshape(len(rows), *self.weight.shape)
         chunk = max(1, _ROW_WEIGHT_BUDGET // numel)
         return torch.cat([self.apply_per_row(rows[i:i + chunk], self._masked(keep[i:i + chunk]),
                                              None if self.bias is None
