@@ -555,9 +555,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="sc-mnist: the bitstream source at inference (default ideal)")
     p_rep.add_argument("--no-sweep", action="store_true",
                        help="spinbayes-mnist: skip the Q x N quantization sweep")
-    p_rep.add_argument("--method", choices=["scann", "mc-dropconnect"],
+    p_rep.add_argument("--method", choices=["scann", "mc-dropconnect", "mc-dropout"],
                        help="robustness: the method whose coins are imperfect (default scann; "
-                            "mc-dropconnect: LeNet-5's mask coins)")
+                            "mc-dropconnect, mc-dropout: LeNet-5's mask coins)")
     p_rep.add_argument("--cost-assumptions", metavar="FILE",
                        help="costs: JSON file of energies that replace the defaults (see "
                             "synsample.hardware)")

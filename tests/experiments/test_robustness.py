@@ -54,6 +54,19 @@ def test_robustness_of_mc_dropconnect_to_correlated_and_drifting_coins(synthetic
     assert report.startswith("# Robustness of mc-dropconnect") and "Drift of P(1)" in report
 
 
+def test_mc_dropout_sweeps_the_static_non_idealities_only(synthetic16, tmp_path):
+    cfg = robustness.RobustnessConfig(
+        method="mc-dropout", datasets=("synthetic16",), samples=4, epochs=1, ood_items=20,
+        nonidealities={"stuck": (0.0, 0.6), "drift": (0.0, 0.1)}, precisions=("full",),
+        sample_counts=(1, 4), reference_k=4, limit=40, out=tmp_path / "rob",
+        jobs=tmp_path / "jobs", data_path=str(synthetic16), progress=False)
+    result = robustness.run(cfg, log=lambda m: None)
+    sweep = result["sweeps"]["synthetic16"]
+    assert set(sweep) == {"stuck"}
+    assert sweep["stuck"][1] != sweep["stuck"][0]  # stuck units change the votes
+    assert "Not swept for mc-dropout: drift" in (tmp_path / "rob" / "report.md").read_text()
+
+
 def test_an_unknown_method_or_non_ideality_is_a_clear_error(tmp_path):
     import pytest
 

@@ -41,11 +41,13 @@ NONIDEALITIES = {"bias": (0.0, 0.02, 0.05, 0.1, 0.2), "spread": (0.0, 0.02, 0.05
 @dataclass(frozen=True)
 class Method:
     """A method the sweep runs: its network's training config on a dataset (``epochs`` None:
-    the default) and its conversion with one device model for every coin."""
+    the default), its conversion with one device model for every coin, and the
+    non-idealities its coins can have (a method drawing per item has no time axis)."""
 
     network: str
     train: Callable[[str, int, int | None], TrainConfig]
     convert: Callable[[Any, devices.RandomSource], Any]
+    kinds: tuple[str, ...] = tuple(NONIDEALITIES)
 
 
 METHODS = {
@@ -59,6 +61,11 @@ METHODS = {
                                  "lenet5-dropconnect", dataset=dataset, seed=seed,
                                  epochs=epochs or 10),
                              lambda model, coin: methods.mc_dropconnect.convert(model, coin)),
+    "mc-dropout": Method("LeNet-5 with dropout (paper 004's baseline)",
+                         lambda dataset, seed, epochs: TrainConfig.for_arch(
+                             "lenet5-dropout", dataset=dataset, seed=seed, epochs=epochs or 10),
+                         lambda model, coin: methods.mc_dropout.convert(model, coin),
+                         kinds=("bias", "spread", "stuck")),
 }
 PRECISIONS = ("2", "3", "4", "6", "8", "full")
 SAMPLE_COUNTS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
@@ -177,7 +184,8 @@ def run(cfg: RobustnessConfig, log: Callable[[str], None] = print) -> dict[str, 
         runner.run([trained])
         sweeps[dataset] = {kind: [runner.run([nonideal_job(trained, dataset, kind, m, cfg,
                                                            log)])[0] for m in magnitudes]
-                           for kind, magnitudes in cfg.nonidealities.items()}
+                           for kind, magnitudes in cfg.nonidealities.items()
+                           if kind in method.kinds}
         grids[dataset] = {p: runner.run([precision_job(trained, dataset, p, cfg, log)])[0]
                           for p in cfg.precisions}
     return report.write(cfg, sweeps, grids)

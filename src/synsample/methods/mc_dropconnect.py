@@ -22,11 +22,6 @@ def convert(model: nn.Module, coin: RandomSource | None = None) -> SampledNetwor
     """The sampling model of a trained network with DropConnect layers; ``coin``: the device
     of every mask bit (one device per weight; default: each layer's own ideal coin)."""
     rate = next((m.p for m in model.modules() if isinstance(m, DropConnect)), None)
-    sto = sampling_network(model, (DropConnect,), "mc-dropconnect",
-                           "the network has no DropConnect layer; train lenet5-dropconnect first",
-                           {"rate": rate})
-    if coin is not None:
-        for layer in sto.sampled_layers():
-            layer.coin = coin
-        sto.info["coin"] = coin.describe()
-    return sto
+    return sampling_network(model, (DropConnect,), "mc-dropconnect",
+                            "the network has no DropConnect layer; train lenet5-dropconnect first",
+                            {"rate": rate}, coin)

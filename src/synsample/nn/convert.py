@@ -68,11 +68,12 @@ def split_prefix(model: nn.Module, sampled: list[str]) -> tuple[nn.Module, nn.Mo
 
 
 def sampling_network(model: nn.Module, layer_types: tuple[type, ...], method: str,
-                     missing: str, info: dict | None = None):
+                     missing: str, info: dict | None = None, coin=None):
     """The sampling model of a trained network whose ``layer_types`` layers already sample (a
     Bayesian, dropout or DropConnect network): a deep copy in eval mode, each such layer named
     (the names key its counter-based draws), split into prefix and body. ``missing``: the
-    error's advice when the network has no such layer."""
+    error's advice when the network has no such layer. ``coin``: when given, the device of
+    every such layer's coin."""
     from synsample.nn.stochastic import SampledNetwork
 
     net = copy.deepcopy(model).eval()
@@ -81,5 +82,9 @@ def sampling_network(model: nn.Module, layer_types: tuple[type, ...], method: st
         raise ConfigError(missing)
     for name in sampled:
         net.get_submodule(name).layer_name = name
+        if coin is not None:
+            net.get_submodule(name).coin = coin
+    if coin is not None:
+        info = {**(info or {}), "coin": coin.describe()}
     prefix, body = split_prefix(net, sampled)
     return SampledNetwork(prefix, body, sampled, method=method, info=info)

@@ -42,8 +42,12 @@ def write(cfg, sweeps: dict[str, Any], grids: dict[str, Any]) -> dict[str, Any]:
           "weight; time is the pass index. OoD AUROC: the vote entropy of the test set against "
           "the other dataset (MNIST against Fashion-MNIST and back). Percentages.", ""]
     terminal = []
+    skipped = [k for k in cfg.nonidealities if not all(k in s for s in sweeps.values())]
+    if skipped:
+        md += [f"Not swept for {cfg.method}: {', '.join(skipped)} (its coins are drawn per item, "
+               "so its bits have no time axis).", ""]
     for kind, label in KINDS.items():
-        if kind not in cfg.nonidealities:
+        if kind not in cfg.nonidealities or kind in skipped:
             continue
         mags = list(cfg.nonidealities[kind])
         header = ["dataset", "measure", *(f"{m:g}" for m in mags)]
