@@ -524,8 +524,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "spinbayes-mnist: paper 004 Tables 1 and 3 on MNIST with LeNet-5 (SpinBayes, "
                     "Bayes-by-Backprop, MC-Dropout, MC-DropConnect, deep ensemble), n-way "
                     "inference, a Q x N sweep, memory, energy. "
-                    "robustness: the scANN MLP (or --method mc-dropconnect) against device "
-                    "bias, spread, stuck devices, correlated bits and drift, "
+                    "robustness: the scANN MLP (or --method mc-dropconnect, mc-dropout) against "
+                    "device bias, spread, stuck devices, correlated bits and drift, "
                     "and precision against the number of samples (paper 000, section IV). "
                     "costs: every method on MNIST at 20 passes, accuracy and OoD AUROC beside "
                     "the energy, random bits and weight memory of one inference.")
