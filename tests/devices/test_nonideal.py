@@ -74,3 +74,19 @@ def test_bad_settings_are_clear_errors():
         NonIdealCoin(stuck_at_0=0.7, stuck_at_1=0.5)
     with pytest.raises(ConfigError, match="spread"):
         NonIdealCoin(spread=-1)
+
+
+def test_every_layer_is_its_own_pool_of_devices():
+    """Two layers asking one wrapper get independent devices (their offsets uncorrelated);
+    the same layer always gets the same ones."""
+    coin = NonIdealCoin(spread=0.1, stuck_at_1=0.1, seed=3)
+    p = torch.full((20000,), 0.5)
+    a, b = coin.probability(p, "fc1"), coin.probability(p, "fc2")
+    assert torch.equal(a, coin.probability(p, "fc1"))
+    corr = torch.corrcoef(torch.stack([a, b]).double())[0, 1].item()
+    assert abs(corr) < 5 / math.sqrt(20000)
+    net = models.build("mlp", input_shape=(1, 8, 8), num_classes=4, seed=0)
+    sto = methods.scann.convert(net, coin)
+    first, second = [m.probability() for m in sto.sampled_layers()]
+    stuck = [(q == 1.0).double().mean().item() for q in (first, second)]
+    assert all(abs(s - 0.1) < 0.05 for s in stuck)  # each layer has its stuck share

@@ -71,7 +71,7 @@ class SOTSwitch(RandomSource):
         """The write current (uA) the driver applies for switching probability ``p``."""
         return self._reduced_current(p) * self.ic0_ua
 
-    def probability(self, p: torch.Tensor) -> torch.Tensor:
+    def probability(self, p: torch.Tensor, pool: str = "") -> torch.Tensor:
         current = self.current_for(p) + self.current_error_ua
         return self.switching_probability(current).to(torch.float32)
 

@@ -58,8 +58,10 @@ class RandomSource(NoiseSource):
     """A device model that makes Bernoulli draws and counts the random bits it used."""
 
     @abstractmethod
-    def probability(self, p: torch.Tensor) -> torch.Tensor:
-        """The probability of a 1 that this device realises when asked for ``p`` in [0, 1]."""
+    def probability(self, p: torch.Tensor, pool: str = "") -> torch.Tensor:
+        """The probability of a 1 that this device realises when asked for ``p`` in [0, 1]:
+        one device per element of ``p``. ``pool`` names the devices (a layer's name), for a
+        model whose devices differ from one another: two layers are two pools of devices."""
 
     def draw(self, prob: torch.Tensor, generator: torch.Generator | None,
              leading: tuple[int, ...] = ()) -> torch.Tensor:

@@ -23,7 +23,7 @@ class IdealCoin(RandomSource):
     def bits_per_draw(self) -> int:
         return 24
 
-    def probability(self, p: torch.Tensor) -> torch.Tensor:
+    def probability(self, p: torch.Tensor, pool: str = "") -> torch.Tensor:
         return p.to(torch.float32).clamp(0.0, 1.0)
 
 
@@ -60,7 +60,7 @@ class QuantizedCoin(RandomSource):
         """Every probability this coin can realise, ascending."""
         return torch.arange(2 ** self.bits, dtype=torch.float64) / 2 ** self.bits
 
-    def probability(self, p: torch.Tensor) -> torch.Tensor:
+    def probability(self, p: torch.Tensor, pool: str = "") -> torch.Tensor:
         scale = float(2 ** self.bits)
         m = torch.round(p.to(torch.float32).clamp(0.0, 1.0) * scale).clamp(max=scale - 1)
         return m / scale

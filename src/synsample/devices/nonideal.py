@@ -6,9 +6,9 @@ sees the same imperfect devices.
 Device ``k`` is element ``k`` (row-major) of the probability tensor a layer asks for, as in
 :class:`~synsample.devices.MTJBitstream`: one per weight for scANN coins and DropConnect
 masks, one per unit for dropout masks, one per bit for the SpinBayes arbiter; a layer that
-asks for one scalar probability (NSM blank-out) has one device. Layers sharing one wrapper
-share its devices' offsets and states element by element (device ``k`` of each layer is the
-same draw). For the asked ``p``:
+asks for one scalar probability (NSM blank-out) has one device. Each layer is its own pool of
+devices (the ``pool`` a layer names when it asks), with its own offsets and stuck devices.
+For the asked ``p``:
 
     p' = base.probability(clip(p + bias + offset_k, 0, 1)),
 
@@ -56,19 +56,23 @@ class NonIdealCoin(RandomSource):
     def technology(self) -> str:
         return self.base.technology
 
-    def _devices(self, numel: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-device offsets and states (0 working, 1 stuck at 0, 2 stuck at 1)."""
-        g = torch.Generator().manual_seed(self.seed)
+    def _devices(self, numel: int, device, pool: str = "") -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-device offsets and states (0 working, 1 stuck at 0, 2 stuck at 1) of a pool."""
+        from synsample.nn.counter_rng import layer_id
+        from synsample.nn.sampling import derive_seed
+
+        g = torch.Generator().manual_seed(derive_seed(self.seed, layer_id(pool)) if pool
+                                          else self.seed)
         offsets = torch.randn(numel, generator=g, dtype=torch.float64) * self.spread
         u = torch.rand(numel, generator=g, dtype=torch.float64)
         state = torch.where(u < self.stuck_at_0, 1, torch.where(
             u < self.stuck_at_0 + self.stuck_at_1, 2, 0))
         return offsets.to(device), state.to(device)
 
-    def probability(self, p: torch.Tensor) -> torch.Tensor:
-        offsets, state = self._devices(p.numel(), p.device)
+    def probability(self, p: torch.Tensor, pool: str = "") -> torch.Tensor:
+        offsets, state = self._devices(p.numel(), p.device, pool)
         asked = (p.to(torch.float64).flatten() + self.bias + offsets).clamp(0.0, 1.0)
-        realised = self.base.probability(asked).to(torch.float64)
+        realised = self.base.probability(asked, pool).to(torch.float64)
         realised = torch.where(state == 1, 0.0, torch.where(state == 2, 1.0, realised))
         return realised.reshape(p.shape).to(torch.float32)
 

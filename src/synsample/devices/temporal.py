@@ -62,9 +62,9 @@ class TemporalCoin(RandomSource):
     def technology(self) -> str:
         return self.base.technology
 
-    def probability(self, p: torch.Tensor) -> torch.Tensor:
+    def probability(self, p: torch.Tensor, pool: str = "") -> torch.Tensor:
         """``P(1)`` at pass 0, as the base device realises it."""
-        return self.base.probability(p)
+        return self.base.probability(p, pool)
 
     def probability_at(self, prob: torch.Tensor, passes: torch.Tensor) -> torch.Tensor:
         """``[len(passes), *prob.shape]``: the drifted ``P(1)`` of every device at each pass."""

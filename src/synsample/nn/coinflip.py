@@ -70,7 +70,7 @@ class CoinFlipLinear(SampledLayer):
 
     def probability(self) -> torch.Tensor:
         """``|w|`` as realised by the coin (quantized for a b-bit coin)."""
-        return self.coin.probability(self.weight.abs())
+        return self.coin.probability(self.weight.abs(), self.layer_name)
 
     def sample_weight_int8(self, generator: torch.Generator | None,
                            leading: tuple[int, ...] = (), prob: torch.Tensor | None = None

@@ -86,7 +86,7 @@ class DropConnect(WeightSampledLayer):
             keep = torch.rand_like(self.weight) >= self.p
             return self._op(x, self._masked(keep), self.bias)
         # one device per weight: an imperfect coin gives each its own P(keep)
-        prob = self.coin.probability(torch.full_like(self.weight, 1.0 - self.p))
+        prob = self.coin.probability(torch.full_like(self.weight, 1.0 - self.p), self.layer_name)
         if ctx.mode == "shared":
             keep = self.shared_draws(ctx, lambda: self.coin.draw_passes(
                 prob, ctx, self.layer_name), "masks")

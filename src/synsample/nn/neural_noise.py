@@ -54,7 +54,7 @@ def bernoulli_field(layer: SampledLayer, name: str, coin, prob: torch.Tensor, ro
                     numel: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """Bernoulli draws (bool) with the realised probability ``prob`` (broadcast to the field),
     one per (row, element), counted on ``coin``."""
-    bits, thr = coin.counter_thresholds(coin.probability(prob))
+    bits, thr = coin.counter_thresholds(coin.probability(prob, name))
     return uniform_ints(layer, name, coin, rows, numel, bits, device) < thr.to(device)
 
 
