@@ -16,8 +16,8 @@ with ``offset_k ~ N(0, spread^2)`` fixed per device by ``seed`` (device-to-devic
 then a seeded fraction ``stuck_at_0`` of the devices always give 0 and ``stuck_at_1`` always 1.
 ``base`` sets the precision (an :class:`IdealCoin` or a b-bit :class:`QuantizedCoin`); the
 offsets act on the analog setting before the device quantizes it. Correlation between
-successive bits and drift over time are not modelled here (they need a notion of time the
-sampling engine's independent passes do not have).
+successive bits and drift over time are :class:`~synsample.devices.TemporalCoin`'s (wrap a
+``NonIdealCoin`` in one to have both).
 """
 
 from __future__ import annotations
