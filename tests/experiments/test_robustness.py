@@ -12,11 +12,16 @@ def test_reproduce_robustness_on_synthetic_data(synthetic, tmp_path):
     cfg = robustness.RobustnessConfig(
         datasets=("synthetic",), samples=4, epochs=1, ood_items=40,
         nonidealities={"bias": (0.0, 0.3), "stuck": (0.0, 0.5)}, precisions=("2", "full"),
-        sample_counts=(1, 2, 4), reference_k=2, out=out_dir, jobs=tmp_path / "jobs",
-        data_path=str(synthetic), progress=False)
-    result = robustness.run(cfg, log=lambda m: None)
+        sample_counts=(1, 2, 4), reference_k=2, device_draws=2, out=out_dir,
+        jobs=tmp_path / "jobs", data_path=str(synthetic), progress=False)
+    logs: list[str] = []
+    result = robustness.run(cfg, log=logs.append)
     sweep = result["sweeps"]["synthetic"]
     assert [len(sweep[k]) for k in ("bias", "stuck")] == [2, 2]
+    # stuck devices are drawn: the point is the mean of two draws, each its own job
+    assert sweep["stuck"][1]["draws"] == 2 and sweep["stuck"][1]["accuracy_std"] is not None
+    assert "draws" not in sweep["bias"][1] and "draws" not in sweep["stuck"][0]
+    assert sum("stuck 0.5 (devices" in line for line in logs) == 2
     assert sweep["bias"][0]["ood_set"] == "gaussian-noise"
     # half the coins stuck changes what the network does
     assert sweep["stuck"][1]["accuracy"] != sweep["stuck"][0]["accuracy"] or \
@@ -26,6 +31,7 @@ def test_reproduce_robustness_on_synthetic_data(synthetic, tmp_path):
     assert result["catch_up"]["synthetic"]["full"] in (1, 2)
     report = (out_dir / "report.md").read_text()
     assert "Bias of every coin" in report and "Precision against the number" in report
+    assert " ± " in report
     assert (out_dir / "figures" / "precision-vs-samples.png").is_file()
     assert json.loads((out_dir / "metrics.json").read_text())["experiment"] == "robustness"
 

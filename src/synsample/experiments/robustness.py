@@ -18,6 +18,7 @@ Every training and evaluation is a cached job.
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,8 @@ METHODS = {
                          lambda model, coin: methods.mc_dropout.convert(model, coin),
                          kinds=("bias", "spread", "stuck")),
 }
+#: the non-idealities whose devices are drawn at random: each point averages several draws
+DRAWN = ("spread", "stuck")
 PRECISIONS = ("2", "3", "4", "6", "8", "full")
 SAMPLE_COUNTS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
@@ -83,6 +86,8 @@ class RobustnessConfig:
     precisions: tuple[str, ...] = PRECISIONS
     sample_counts: tuple[int, ...] = SAMPLE_COUNTS
     reference_k: int = 100
+    #: device draws (seeds) averaged per point of a drawn non-ideality (:data:`DRAWN`)
+    device_draws: int = 3
     ood_items: int = 2000
     epochs: int | None = None
     out: Path = Path("runs") / "robustness"
@@ -126,14 +131,20 @@ def _test_set(cfg: RobustnessConfig, dataset: str) -> data.Dataset:
 
 
 def nonideal_job(trained: Job, dataset: str, kind: str, magnitude: float,
-                 cfg: RobustnessConfig, log: Callable[[str], None]) -> Job:
+                 cfg: RobustnessConfig, log: Callable[[str], None],
+                 device_seed: int | None = None) -> Job:
+    """One point of a sweep: the devices drawn with ``device_seed`` (default: the run's
+    seed), the passes with the run's seed."""
+    device_seed = cfg.seed if device_seed is None else device_seed
     config = _keyed({"train": trained.key, "kind": kind, "magnitude": magnitude,
                      "samples": cfg.samples, "seed": cfg.seed, "mode": cfg.mode,
                      "limit": cfg.limit, "ood_items": cfg.ood_items}, cfg)
+    if device_seed != cfg.seed:
+        config["device_seed"] = device_seed
 
     def run(folder: Path) -> dict[str, Any]:
         model, _ = checkpoint.load_model(folder.parent / trained.name / "checkpoint")
-        sto = _method(cfg).convert(model, coin_for(kind, magnitude, cfg.seed))
+        sto = _method(cfg).convert(model, coin_for(kind, magnitude, device_seed))
         ood = "other" if dataset in OTHER else "gaussian-noise"
         result, _, _ = evaluate_model(sto, _test_set(cfg, dataset), samples=cfg.samples,
                                       seed=cfg.seed, mode=cfg.mode, ood_items=cfg.ood_items,
@@ -142,11 +153,29 @@ def nonideal_job(trained: Job, dataset: str, kind: str, magnitude: float,
         s = result["summary"]
         auroc = result["ood"][ood]["by_score"]["vote-entropy"]["auroc"] \
             if ood in result["ood"] else None
-        log(f"{dataset} {kind} {magnitude:g}: accuracy {100 * s['accuracy']:.2f}%")
+        log(f"{dataset} {kind} {magnitude:g} (devices {device_seed}): accuracy "
+            f"{100 * s['accuracy']:.2f}%")
         return {"accuracy": s["accuracy"], "mean_entropy": s["mean_entropy"],
                 "ood_set": ood, "auroc": auroc}
 
     return Job("robustness-eval", config, run)
+
+
+def sweep_point(runner: LocalRunner, trained: Job, dataset: str, kind: str, magnitude: float,
+                cfg: RobustnessConfig, log: Callable[[str], None]) -> dict[str, Any]:
+    """One point: the mean over ``cfg.device_draws`` draws of the devices for a drawn
+    non-ideality (with the standard deviation between draws), else the one run."""
+    draws = cfg.device_draws if kind in DRAWN and magnitude > 0 else 1
+    runs = runner.run([nonideal_job(trained, dataset, kind, magnitude, cfg, log, cfg.seed + i)
+                       for i in range(draws)])
+    if draws == 1:
+        return runs[0]
+    out: dict[str, Any] = {"ood_set": runs[0]["ood_set"], "draws": draws}
+    for key in ("accuracy", "mean_entropy", "auroc"):
+        values = [r[key] for r in runs if r[key] is not None]
+        out[key] = sum(values) / len(values) if values else None
+        out[f"{key}_std"] = (statistics.stdev(values) if len(values) > 1 else None)
+    return out
 
 
 def precision_job(trained: Job, dataset: str, precision: str, cfg: RobustnessConfig,
@@ -182,8 +211,8 @@ def run(cfg: RobustnessConfig, log: Callable[[str], None] = print) -> dict[str, 
         trained = train_job(method.train(dataset, cfg.seed, cfg.epochs), cfg.data_path,
                             cfg.progress, log)
         runner.run([trained])
-        sweeps[dataset] = {kind: [runner.run([nonideal_job(trained, dataset, kind, m, cfg,
-                                                           log)])[0] for m in magnitudes]
+        sweeps[dataset] = {kind: [sweep_point(runner, trained, dataset, kind, m, cfg, log)
+                                  for m in magnitudes]
                            for kind, magnitudes in cfg.nonidealities.items()
                            if kind in method.kinds}
         grids[dataset] = {p: runner.run([precision_job(trained, dataset, p, cfg, log)])[0]

@@ -21,6 +21,15 @@ def _p(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f}"
 
 
+def _cell(point: dict[str, Any], key: str, scale: float = 100.0, digits: int = 2) -> str:
+    """A point's value, with the standard deviation between device draws when it has one."""
+    value, std = point[key], point.get(f"{key}_std")
+    if value is None:
+        return "-"
+    text = f"{scale * value:.{digits}f}"
+    return text if std is None else f"{text} ± {scale * std:.{digits}f}"
+
+
 def catch_up(grid: dict[str, Any], reference_k: int) -> dict[str, int | None]:
     """For each precision, the first K whose accuracy reaches full precision's at
     ``reference_k`` passes (None: not within the recorded K)."""
@@ -40,7 +49,10 @@ def write(cfg, sweeps: dict[str, Any], grids: dict[str, Any]) -> dict[str, Any]:
           f"({cfg.mode} mode), seed {cfg.seed}. Coins: `NonIdealCoin`s (bias, spread, stuck "
           "devices) or `TemporalCoin`s (correlation, drift) around an ideal coin, one device per "
           "weight; time is the pass index. OoD AUROC: the vote entropy of the test set against "
-          "the other dataset (MNIST against Fashion-MNIST and back). Percentages.", ""]
+          "the other dataset (MNIST against Fashion-MNIST and back). Percentages. Spread and "
+          f"stuck devices are drawn at random: each of their points is the mean over "
+          f"{cfg.device_draws} draws of the devices, ± the standard deviation between draws.",
+          ""]
     terminal = []
     skipped = [k for k in cfg.nonidealities if not all(k in s for s in sweeps.values())]
     if skipped:
@@ -54,10 +66,10 @@ def write(cfg, sweeps: dict[str, Any], grids: dict[str, Any]) -> dict[str, Any]:
         rows = []
         for ds, sweep in sweeps.items():
             pts = sweep[kind]
-            rows += [[ds, "accuracy", *(_p(r["accuracy"]) for r in pts)],
+            rows += [[ds, "accuracy", *(_cell(r, "accuracy") for r in pts)],
                      [ds, "mean vote entropy (bits)",
-                      *(f"{r['mean_entropy']:.3f}" for r in pts)],
-                     [ds, "OoD AUROC", *(_p(r["auroc"]) for r in pts)]]
+                      *(_cell(r, "mean_entropy", 1.0, 3) for r in pts)],
+                     [ds, "OoD AUROC", *(_cell(r, "auroc") for r in pts)]]
         fig = plots.line_panels(mags, {
             "accuracy (%)": {ds: [r["accuracy"] for r in s[kind]] for ds, s in sweeps.items()},
             "OoD AUROC (%)": {ds: [r["auroc"] for r in s[kind]] for ds, s in sweeps.items()}},
