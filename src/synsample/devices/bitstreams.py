@@ -40,7 +40,7 @@ class BitstreamSource(NoiseSource):
     #: whether devices of one source realise different probabilities for the same request
     varies_per_device: bool = False
 
-    def device_probability(self, p: torch.Tensor, devices: tuple[int, ...], pool: int = 0
+    def device_probability(self, p: torch.Tensor, devices: tuple[int, ...], pool: str = ""
                            ) -> torch.Tensor:
         """The ``P(1)`` each device of a pool realises: ``p``'s trailing dimensions are the
         pool's ``devices`` (one device per element), its leading ones the requests each device
@@ -177,21 +177,23 @@ class MTJBitstream(BitstreamSource):
         return self.spread > 0
 
     def offsets(self, shape: tuple[int, ...], device: torch.device | str = "cpu",
-                pool: int = 0) -> torch.Tensor:
+                pool: str = "") -> torch.Tensor:
         """Each device's curve offset (volts), fixed by ``seed`` (and ``pool``: another pool of
         devices draws its own)."""
         if self.spread == 0:
             return torch.zeros(shape, dtype=torch.float64, device=device)
+        from synsample.nn.counter_rng import layer_id
         from synsample.nn.sampling import derive_seed
 
-        g = torch.Generator().manual_seed(derive_seed(self.seed, pool) if pool else self.seed)
+        g = torch.Generator().manual_seed(derive_seed(self.seed, layer_id(pool)) if pool
+                                          else self.seed)
         return (torch.randn(shape, generator=g, dtype=torch.float64) * self.spread).to(device)
 
     def probability(self, p: torch.Tensor) -> torch.Tensor:
         volts = self.bias(p) + self.offsets(tuple(p.shape), p.device)
         return self.curve(volts).to(torch.float32)
 
-    def device_probability(self, p: torch.Tensor, devices: tuple[int, ...], pool: int = 0
+    def device_probability(self, p: torch.Tensor, devices: tuple[int, ...], pool: str = ""
                            ) -> torch.Tensor:
         volts = self.bias(p) + self.offsets(tuple(devices), p.device, pool)
         return self.curve(volts).to(torch.float32)

@@ -107,9 +107,8 @@ class SCLinear(SampledLayer, nn.Linear):
         MTJ with spread)."""
         if self.source.varies_per_device:
             devices = tuple(v.shape) if pool == "weights" else tuple(v.shape[-1:])
-            key = counter_rng.layer_id(f"{self.layer_name}/{pool}")
             real = 2.0 * self.source.device_probability(bipolar_probability(v.detach()),
-                                                        devices, key) - 1.0
+                                                        devices, f"{self.layer_name}/{pool}") - 1.0
             return v + (real.to(v.dtype) - v).detach()
         table = 2.0 * self.source.probability(bipolar_probability(levels(self.states))) - 1.0
         index = torch.round((v.detach() + 1.0) * ((self.states - 1) / 2.0)).long()
