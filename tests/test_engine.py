@@ -92,3 +92,19 @@ def test_bad_arguments_are_clear_errors(model, x):
         engine.predict(model, x, samples=2, mode="per-item")
     with pytest.raises(ConfigError, match="at least one item"):
         engine.predict(model, x[:0], samples=2)
+
+
+def test_a_run_draws_and_counts_anew_whatever_the_run_before():
+    """Layers keep a chunk's draws for the tiles of that chunk only: a second run with the same
+    seed and one chunk counts its draws again, and a changed coin is not served stale draws."""
+    net = models.build("mlp", input_shape=(1, 8, 8), num_classes=4, seed=0)
+    sto = scann.convert(net, devices.IdealCoin())
+    x = torch.randint(0, 256, (6, 1, 8, 8), dtype=torch.uint8)
+    runs = [engine.predict(sto, x, samples=5, seed=0, sample_chunk=5, checkpoints=())
+            for _ in range(2)]
+    assert runs[0].random_bits == runs[1].random_bits > 0
+    for layer in sto.sampled_layers():
+        layer.coin = devices.NonIdealCoin(stuck_at_0=1.0)  # every coin says 0
+    dead = engine.predict(sto, x, samples=5, seed=0, sample_chunk=5, checkpoints=())
+    assert not torch.equal(dead.votes, runs[0].votes)
+    assert dead.votes.argmax(1).unique().numel() == 1  # the bias alone decides

@@ -215,10 +215,17 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     model.eval()
     rule_looks = looks(samples, chunks, adaptive.min_samples) if adaptive else 0
     blocks: list[_Block] = []
-    for block, start in enumerate(range(0, n_items, batch_size)):
-        h = model.prefix(x_all[start:start + batch_size].to(dev))
-        blocks.append(_sample_block(model, h, chunks, checkpoints, base_seed, mode, block, start,
-                                    tile, adaptive, rule_looks, bar))
+    layers = [m for m in model.modules() if isinstance(m, SampledLayer)]
+    for layer in layers:
+        layer.forget_draws()
+    try:
+        for block, start in enumerate(range(0, n_items, batch_size)):
+            h = model.prefix(x_all[start:start + batch_size].to(dev))
+            blocks.append(_sample_block(model, h, chunks, checkpoints, base_seed, mode, block,
+                                        start, tile, adaptive, rule_looks, bar))
+    finally:
+        for layer in layers:
+            layer.forget_draws()
     if bar is not None:
         bar.close()
     seconds = time.perf_counter() - start_time

@@ -141,6 +141,11 @@ class SampledLayer(nn.Module):
                 store[tag] = make()
         return store[tag]
 
+    def forget_draws(self) -> None:
+        """Drop the draws kept for the last context key (the engine does, before and after a
+        run: a later run with the same key must draw, and count, anew)."""
+        self._shared = None
+
     def devices(self) -> list:
         """The device models this layer draws from."""
         coin = getattr(self, "coin", None)
