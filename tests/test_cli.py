@@ -51,6 +51,11 @@ def test_train_then_sample_end_to_end_on_synthetic_data(capsys, synthetic, tmp_p
     for fig in metrics["figures"].values():
         assert (out_dir / fig).stat().st_size > 1000
     assert "report.md" in out
+    # the cost of an inference of 30 passes of 4-bit coins: 4 bits per drawn coin, every
+    # pass reading 4 + 1 bits per weight
+    cost = metrics["cost"]["per_inference"]
+    assert cost["random_bits"]["cmos"] % 4 == 0 and cost["energy_nj"] > 0
+    assert "## Cost per inference" in (out_dir / "report.md").read_text() and "nJ" in out
 
 
 def test_reproduce_table1_small_on_real_mnist(capsys, real_home, tmp_path):

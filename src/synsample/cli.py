@@ -65,7 +65,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_sample(args: argparse.Namespace) -> int:
     args.samples = args.samples or 1000
-    from synsample import checkpoint
+    from synsample import checkpoint, hardware
     from synsample.evaluate import deterministic_outputs, method_for, sample_checkpoint
     from synsample.report.scann import write_sample_report
 
@@ -74,10 +74,14 @@ def cmd_sample(args: argparse.Namespace) -> int:
     args.method = method_for(ck_config, args.method)
     out = Path(args.out or Path("runs") / f"sample-{ck.name}-{args.method}-{args.precision}-"
                f"{time.strftime('%Y%m%d-%H%M%S')}")
-    pred, test = sample_checkpoint(ck, args.method, args.precision, args.samples, args.seed,
-                                   args.mode, args.data_path, args.limit, _progress(args),
-                                   batch_size=args.batch_size, adaptive=_adaptive(args),
-                                   device=args.device, method_options=_method_options(args))
+    assumptions = hardware.load_assumptions(args.cost_assumptions)
+    pred, test, sto = sample_checkpoint(ck, args.method, args.precision, args.samples,
+                                        args.seed, args.mode, args.data_path, args.limit,
+                                        _progress(args), batch_size=args.batch_size,
+                                        adaptive=_adaptive(args), device=args.device,
+                                        method_options=_method_options(args))
+    cost = hardware.measure(sto, test.images, args.samples, seed=args.seed,
+                            assumptions=assumptions)
     model, _ = checkpoint.load_model(ck)
     if args.method == "sc":
         from synsample.methods.sc import without_sc
@@ -90,14 +94,22 @@ def cmd_sample(args: argparse.Namespace) -> int:
                  "mc-dropconnect": "network without masks"}.get(args.method,
                                                             "network, one sampled pass")
     res = write_sample_report(out, ck, ck_config, args.precision, pred, test, det,
-                              reference=reference)
+                              reference=reference, cost=cost)
     s = res["sampled"]
     print(f"{ck_config['dataset']} {ck_config['arch']}: {reference} "
           f"{100 * res['deterministic_accuracy']:.2f}%, {args.method} {args.precision} "
           f"first choice {100 * s['accuracy']:.2f}% over {args.samples} passes "
           f"(mean entropy {s['mean_entropy']:.3f} bits, {s['sampling_seconds']:.1f} s)")
+    _print_cost(cost, args.samples)
     print(f"report: {out / 'report.md'}")
     return 0
+
+
+def _print_cost(cost: dict, samples: int) -> None:
+    per = cost["per_inference"]
+    print(f"  cost per inference ({samples} passes): {per['energy_nj']:,.1f} nJ, "
+          f"{sum(per['random_bits'].values()):,.0f} random bits, weight memory "
+          f"{cost['memory_bytes'] / 1024:,.1f} KiB")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -120,10 +132,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     for name, o in res["ood"].items():
         print(f"  OoD {name}: AUROC {o['by_score'][args.score]['auroc']:.4f} ({args.score}), "
               f"paper 004 rule detects {100 * o['paper_004_rule']['detection_rate']:.1f}%")
-    cost = res["cost"]["per_inference"]
-    print(f"  cost per inference ({args.samples} passes): {cost['energy_nj']:,.1f} nJ, "
-          f"{sum(cost['random_bits'].values()):,.0f} random bits, weight memory "
-          f"{res['cost']['memory_bytes'] / 1024:,.1f} KiB")
+    _print_cost(res["cost"], args.samples)
     print(f"report: {out / 'report.md'}")
     return 0
 
@@ -454,6 +463,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="sc: bits per bitstream (default 100)")
     converted.add_argument("--bitstream", default="ideal", choices=["ideal", "lfsr", "mtj"],
                            help="sc: the bitstream source (default ideal)")
+    converted.add_argument("--cost-assumptions", metavar="FILE",
+                           help="JSON file of energies per operation, random bit and weight bit "
+                                "read that replace the defaults (see synsample.hardware)")
     converted.add_argument("--sc-path", default="fast", choices=["fast", "bits"],
                            help="sc: draw each counter from its distribution (fast, default) or "
                                 "simulate every stream bit (bits: exact for an LFSR, slow)")
@@ -481,9 +493,6 @@ def build_parser() -> argparse.ArgumentParser:
                         help="uncertainty score for the ratios and the main OoD columns")
     p_eval.add_argument("--ood-items", type=_positive, default=2000,
                         help="items per OoD set (2000)")
-    p_eval.add_argument("--cost-assumptions", metavar="FILE",
-                        help="JSON file of energies per operation, random bit and weight bit "
-                             "read that replace the defaults (see synsample.hardware)")
     p_eval.add_argument("--out", help="report folder (default runs/evaluate-...)")
     p_eval.set_defaults(func=cmd_evaluate)
 

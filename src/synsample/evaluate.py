@@ -73,10 +73,11 @@ def sample_checkpoint(folder: str | Path, method: str | None = None, precision: 
                       samples: int = 1000, seed: int = 0, mode: str = "shared",
                       data_path: str | Path | None = None, limit: int | None = None,
                       progress: bool = True, method_options: dict[str, Any] | None = None,
-                      **predict_kw: Any) -> tuple[Prediction, data.Dataset]:
+                      **predict_kw: Any) -> tuple[Prediction, data.Dataset, Any]:
     """Convert the checkpoint in ``folder`` with ``method`` (default: its architecture's) and a
     coin of ``precision``, sample it ``samples`` times on the test split of its dataset (the
-    first ``limit`` items if given) and return the Prediction and that test set."""
+    first ``limit`` items if given) and return the Prediction, that test set and the
+    stochastic model."""
     model, config = checkpoint.load_model(folder)
     method = method_for(config, method)
     test = data.load(config["dataset"], "test", path=data_path)
@@ -85,7 +86,7 @@ def sample_checkpoint(folder: str | Path, method: str | None = None, precision: 
     sto = convert_checkpoint_model(method, model, config, precision, method_options, data_path)
     pred = engine.predict(sto, test, samples=samples, seed=seed, mode=mode, progress=progress,
                           desc=f"{method} {precision}", **predict_kw)
-    return pred, test
+    return pred, test, sto
 
 
 def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None = None,
@@ -174,5 +175,4 @@ def evaluate_model(sto, test: data.Dataset, samples: int = 1000, seed: int = 0,
 
         result["cost"] = hardware.measure(sto, test.images, samples, seed=seed,
                                           assumptions=cost_assumptions)
-        result["cost"]["assumption_set"] = cost_assumptions.as_dict()
     return result, scores_in[score], ood_scores

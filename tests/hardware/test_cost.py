@@ -64,3 +64,21 @@ def test_the_prefix_is_counted_once_per_inference_and_the_sample_part_per_pass(i
     inference = many["per_inference"]["energy_nj"]
     assert inference == pytest.approx(many["prefix"]["energy_nj"]
                                       + 6 * many["per_sample"]["energy_nj"])
+
+
+def test_a_model_that_cannot_draw_per_item_is_measured_item_by_item_in_shared_mode():
+    """A 4-bit Gaussian source on every synapse samples in shared mode only: one item per run
+    is one inference, every synapse drawn once per pass."""
+    from synsample.devices import QuantizedCoin
+
+    net = models.build("nsm-mlp", input_shape=(1, 8, 8), num_classes=4, seed=0,
+                       noise="gaussian:1")
+    sto = methods.nsm.convert(net, coin=QuantizedCoin(4))
+    x = torch.randint(0, 256, (3, 1, 8, 8), dtype=torch.uint8)
+    cost = hardware.measure(sto, x, samples=5)
+    synapses = 64 * 300 + 300 * 300 + 300 * 300
+    assert cost["mode"] == "shared (one item at a time)" and cost["items"] == 3
+    assert cost["per_inference"]["random_bits"] == {"cmos": 5 * synapses * 4}
+    # Gaussian synapses multiply; the sign neurons compare; the read-out is a plain layer
+    ops = cost["per_inference"]["operations"]
+    assert ops["mac"] == 5 * (synapses + 300 * 4)

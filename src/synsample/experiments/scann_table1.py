@@ -88,9 +88,9 @@ def sample_job(trained: Job, precision: str, cfg: Table1Config,
 
     def run(folder: Path) -> dict[str, Any]:
         ck = folder.parent / trained.name / "checkpoint"
-        pred, test = sample_checkpoint(ck, "scann", precision, cfg.samples, cfg.seed, cfg.mode,
-                                       cfg.data_path, cfg.limit, cfg.progress,
-                                       adaptive=cfg.adaptive, device=cfg.device)
+        pred, test, _ = sample_checkpoint(ck, "scann", precision, cfg.samples, cfg.seed,
+                                          cfg.mode, cfg.data_path, cfg.limit, cfg.progress,
+                                          adaptive=cfg.adaptive, device=cfg.device)
         pred.save(folder / "prediction.safetensors")
         summary = metrics.summarize(pred, test.labels)
         log(f"scANN {precision}: first choice {100 * summary['accuracy']:.2f}% over "

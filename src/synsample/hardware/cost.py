@@ -5,8 +5,10 @@
 
 The run is in independent mode, every item with its own draws, as a device that serves one
 inference at a time does; its counts divided by the items are one inference's, and the sampled
-part divided by the passes is one sample's. Each pass also votes: ``C - 1`` comparisons (the
-argmax) and one add (the vote counter).
+part divided by the passes is one sample's. A model that cannot draw per item (an NSM with a
+b-bit Gaussian source on every synapse, coins with a time axis) runs in shared mode one item at
+a time instead: the same device serving one inference. Each pass also votes: ``C - 1``
+comparisons (the argmax) and one add (the vote counter).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import torch
 
+from synsample.errors import ConfigError
 from synsample.hardware.assumptions import DEFAULT, CostAssumptions
 from synsample.hardware.memory import memory_bits
 from synsample.hardware.operations import OperationCounter
@@ -47,32 +50,45 @@ def _priced(ops: Counter, bits: Counter, reads: float, per: float,
 @torch.no_grad()
 def measure(model, images: torch.Tensor, samples: int, seed: int = 0,
             assumptions: CostAssumptions = DEFAULT, items: int = COST_ITEMS) -> dict[str, Any]:
-    """The cost of one inference of ``samples`` passes of ``model`` and of one pass, from an
-    independent-mode run over the first ``items`` of ``images`` (fewer when ``items x
+    """The cost of one inference of ``samples`` passes of ``model`` and of one pass, from a
+    run (independent mode, else shared mode item by item; ``mode``) over the first ``items``
+    of ``images`` (fewer when ``items x
     samples`` exceeds :data:`COST_ROWS`). Returns ``per_inference``, ``per_sample`` (the
     sampled part over one pass), ``prefix`` (the deterministic part, once per inference), each
     with operations, random bits by technology, weight bits read and energy (pJ by component,
-    nJ in all), and ``memory_bits``."""
+    nJ in all), ``memory_bits`` and the assumption set (``assumption_set``)."""
     from synsample import engine
 
     items = max(1, min(items, COST_ROWS // samples, len(images)))
     images = images[:items]
     devices = model.devices()
-    before = [d.random_bits for d in devices]
-    with OperationCounter(model, assumptions) as counter:
-        pred = engine.predict(model, images, samples=samples, seed=seed, mode="independent",
+    before = [d.draws for d in devices]
+
+    def run(batch: torch.Tensor, mode: str):
+        return engine.predict(model, batch, samples=samples, seed=seed, mode=mode,
                               sample_chunk=samples, checkpoints=(), progress=False)
+
+    mode = "independent"
+    with OperationCounter(model, assumptions) as counter:
+        try:
+            classes = run(images, mode).votes.shape[1]
+        except ConfigError:
+            counter.reset()
+            for device, draws in zip(devices, before, strict=True):
+                device.draws = draws
+            mode = "shared (one item at a time)"
+            classes = [run(images[i:i + 1], "shared") for i in range(items)][0].votes.shape[1]
     bits: Counter = Counter()
     for device, start in zip(devices, before, strict=True):
-        bits[device.technology] += device.random_bits - start
+        bits[device.technology] += (device.draws - start) * device.bits_per_draw
     passes = items * samples
     sampled = counter.ops["sampled"] + Counter(
-        {"compare": passes * (pred.votes.shape[1] - 1), "add": passes})
+        {"compare": passes * (classes - 1), "add": passes})
     prefix, reads = counter.ops["prefix"], counter.weight_bits_read
     memory = memory_bits(model, assumptions)
     return {
-        "assumptions": assumptions.name, "items": items, "samples": samples,
-        "mode": "independent",
+        "assumptions": assumptions.name, "assumption_set": assumptions.as_dict(),
+        "items": items, "samples": samples, "mode": mode,
         "per_inference": _priced(prefix + sampled, bits, reads["prefix"] + reads["sampled"],
                                  items, assumptions),
         "per_sample": _priced(sampled, bits, reads["sampled"], passes, assumptions),

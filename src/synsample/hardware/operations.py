@@ -143,6 +143,12 @@ class OperationCounter:
                                                                          bits)))
         return self
 
+    def reset(self) -> None:
+        """Forget what was counted (a run that failed part way)."""
+        for part in self.ops.values():
+            part.clear()
+        self.weight_bits_read.clear()
+
     def __exit__(self, *exc) -> None:
         for handle in self._handles:
             handle.remove()

@@ -23,8 +23,9 @@ def cost_lines(cost: dict[str, Any], heading: str = "## Cost per inference") -> 
     sample, prefix = cost["per_sample"], cost["prefix"]
     return [heading, "",
             f"Measured by `synsample.hardware` over {cost['items']} test items, "
-            f"{cost['samples']} passes each, in independent mode (every item draws its own, as "
-            "a device serving one inference at a time); energies from the assumption set "
+            f"{cost['samples']} passes each, in {cost.get('mode', 'independent')} mode (every "
+            "item draws its own, as a device serving one inference at a time); energies from the "
+            "assumption set "
             f"*{cost['assumptions']}* (figures and sources in the JSON).", "",
             table(["component", "count per inference", "pJ each", "nJ per inference", "%"],
                   rows), "",

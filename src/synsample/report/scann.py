@@ -19,6 +19,7 @@ from synsample.experiments.jobs import JobStore
 from synsample.io import write_json, write_text
 from synsample.prediction import Prediction
 from synsample.report import plots
+from synsample.report.cost import cost_lines
 from synsample.report.markdown import pct, signed, table, text_table
 
 if TYPE_CHECKING:
@@ -197,11 +198,12 @@ def _row_section(ds: str, row: dict[str, Any], det_acc: float, train_res: dict[s
 
 def write_sample_report(out: Path, checkpoint_dir: Path, ck_config: dict[str, Any],
                         precision: str, pred: Prediction, test: data.Dataset,
-                        det_pred: torch.Tensor, reference: str = "deterministic network"
-                        ) -> dict[str, Any]:
+                        det_pred: torch.Tensor, reference: str = "deterministic network",
+                        cost: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report of ``synsample sample``: one trained network sampled at one precision.
     ``det_pred``: the reference predictions, named ``reference`` (for a network that always
-    samples, such as an NSM, one sampled pass)."""
+    samples, such as an NSM, one sampled pass); ``cost``: :func:`synsample.hardware.measure`'s
+    result, reported when given."""
     labels = test.labels
     summary = metrics.summarize(pred, labels)
     det_acc = metrics.accuracy(det_pred, labels)
@@ -214,7 +216,8 @@ def write_sample_report(out: Path, checkpoint_dir: Path, ck_config: dict[str, An
               "arch": ck_config["arch"], "epochs": len(ck_config.get("history", [])),
               "method": pred.info.get("method"), "precision": precision,
               "deterministic_accuracy": det_acc, "reference": reference, "sampled": summary,
-              "figures": figs, "versions": versions()}
+              "figures": figs, **({"cost": cost} if cost is not None else {}),
+              "versions": versions()}
     write_json(out / "metrics.json", result)
     md = [f"# {result['method']} sampling of `{checkpoint_dir}`", "",
           f"{ck_config['dataset']} test set ({len(labels)} items), {ck_config['arch']} trained "
@@ -226,5 +229,7 @@ def write_sample_report(out: Path, checkpoint_dir: Path, ck_config: dict[str, An
           f"![vote entropy]({figs['entropy']})", ""]
     if "misclassified" in figs:
         md += [f"![misclassified]({figs['misclassified']})", ""]
+    if cost is not None:
+        md += cost_lines(cost)
     write_text(out / "report.md", "\n".join(md))
     return result
