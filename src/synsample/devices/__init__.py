@@ -9,12 +9,12 @@ from synsample.devices.bitstreams import (
     MTJBitstream,
     bipolar_probability,
 )
-from synsample.devices.coins import IdealCoin, QuantizedCoin, coin_for_precision
+from synsample.devices.coins import CoinWrapper, IdealCoin, QuantizedCoin, coin_for_precision
 from synsample.devices.gaussian import GaussianSource
 from synsample.devices.nonideal import NonIdealCoin
 from synsample.devices.temporal import TemporalCoin
 
-__all__ = ["Arbiter", "BitstreamSource", "GaussianSource", "IdealBitstream", "IdealCoin",
-           "LFSRBitstream", "MTJBitstream", "NoiseSource", "NonIdealCoin", "QuantizedCoin",
-           "RandomSource",
-           "SOTSwitch", "TemporalCoin", "bipolar_probability", "coin_for_precision"]
+__all__ = ["Arbiter", "BitstreamSource", "CoinWrapper", "GaussianSource", "IdealBitstream",
+           "IdealCoin", "LFSRBitstream", "MTJBitstream", "NoiseSource", "NonIdealCoin",
+           "QuantizedCoin", "RandomSource", "SOTSwitch", "TemporalCoin", "bipolar_probability",
+           "coin_for_precision"]

@@ -14,6 +14,17 @@ from typing import Any
 import torch
 
 
+def pool_seed(seed: int, pool: str) -> int:
+    """The seed of one named pool of devices (a layer's) drawn from a device model's ``seed``;
+    the unnamed pool keeps ``seed`` itself."""
+    if not pool:
+        return seed
+    from synsample.nn.counter_rng import layer_id
+    from synsample.nn.sampling import derive_seed
+
+    return derive_seed(seed, layer_id(pool))
+
+
 class NoiseSource(ABC):
     """A device model that makes random draws and counts the random bits it used."""
 

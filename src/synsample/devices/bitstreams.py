@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from synsample.devices.base import NoiseSource
+from synsample.devices.base import NoiseSource, pool_seed
 from synsample.errors import ConfigError
 
 
@@ -182,11 +182,7 @@ class MTJBitstream(BitstreamSource):
         devices draws its own)."""
         if self.spread == 0:
             return torch.zeros(shape, dtype=torch.float64, device=device)
-        from synsample.nn.counter_rng import layer_id
-        from synsample.nn.sampling import derive_seed
-
-        g = torch.Generator().manual_seed(derive_seed(self.seed, layer_id(pool)) if pool
-                                          else self.seed)
+        g = torch.Generator().manual_seed(pool_seed(self.seed, pool))
         return (torch.randn(shape, generator=g, dtype=torch.float64) * self.spread).to(device)
 
     def probability(self, p: torch.Tensor) -> torch.Tensor:

@@ -69,6 +69,24 @@ class QuantizedCoin(RandomSource):
         return {"device": self.name, "bits": self.bits, "bits_per_draw": self.bits_per_draw}
 
 
+class CoinWrapper(RandomSource):
+    """A device model around another coin (``base``, an ideal coin by default) that keeps its
+    precision and technology and changes what it realises (see :class:`NonIdealCoin`,
+    :class:`TemporalCoin`)."""
+
+    def __init__(self, base: RandomSource | None = None) -> None:
+        super().__init__()
+        self.base = base if base is not None else IdealCoin()
+
+    @property
+    def bits_per_draw(self) -> int:
+        return self.base.bits_per_draw
+
+    @property
+    def technology(self) -> str:
+        return self.base.technology
+
+
 def coin_for_precision(precision: str | int | None) -> RandomSource:
     """The coin of a precision as the CLI and the reports name it: ``full``, ``8``, ``4``, ..."""
     if precision is None or str(precision).lower() in ("full", "ideal", "float", "fp32"):

@@ -26,12 +26,12 @@ from typing import Any
 
 import torch
 
-from synsample.devices.base import RandomSource
-from synsample.devices.coins import IdealCoin
+from synsample.devices.base import RandomSource, pool_seed
+from synsample.devices.coins import CoinWrapper
 from synsample.errors import ConfigError
 
 
-class NonIdealCoin(RandomSource):
+class NonIdealCoin(CoinWrapper):
     """``base`` with a bias, device-to-device spread and stuck devices, all seeded."""
 
     name = "non-ideal"
@@ -39,30 +39,17 @@ class NonIdealCoin(RandomSource):
     def __init__(self, base: RandomSource | None = None, bias: float = 0.0,
                  spread: float = 0.0, stuck_at_0: float = 0.0, stuck_at_1: float = 0.0,
                  seed: int = 0) -> None:
-        super().__init__()
+        super().__init__(base)
         if spread < 0 or not 0 <= stuck_at_0 <= 1 or not 0 <= stuck_at_1 <= 1 or \
                 stuck_at_0 + stuck_at_1 > 1:
             raise ConfigError("a non-ideal coin needs spread >= 0 and stuck-at rates in [0, 1] "
                               "that sum to at most 1")
-        self.base = base if base is not None else IdealCoin()
         self.bias, self.spread = bias, spread
         self.stuck_at_0, self.stuck_at_1, self.seed = stuck_at_0, stuck_at_1, seed
 
-    @property
-    def bits_per_draw(self) -> int:
-        return self.base.bits_per_draw
-
-    @property
-    def technology(self) -> str:
-        return self.base.technology
-
     def _devices(self, numel: int, device, pool: str = "") -> tuple[torch.Tensor, torch.Tensor]:
         """Per-device offsets and states (0 working, 1 stuck at 0, 2 stuck at 1) of a pool."""
-        from synsample.nn.counter_rng import layer_id
-        from synsample.nn.sampling import derive_seed
-
-        g = torch.Generator().manual_seed(derive_seed(self.seed, layer_id(pool)) if pool
-                                          else self.seed)
+        g = torch.Generator().manual_seed(pool_seed(self.seed, pool))
         offsets = torch.randn(numel, generator=g, dtype=torch.float64) * self.spread
         u = torch.rand(numel, generator=g, dtype=torch.float64)
         state = torch.where(u < self.stuck_at_0, 1, torch.where(

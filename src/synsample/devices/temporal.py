@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from synsample.devices.base import RandomSource
-from synsample.devices.coins import IdealCoin
+from synsample.devices.coins import CoinWrapper
 from synsample.errors import ConfigError
 
 _UNIFORM_BITS = 24
@@ -40,27 +40,18 @@ def _uniform(key: int, stream: int, passes: torch.Tensor, elements: torch.Tensor
     return counter_rng.shr(x, 64 - _UNIFORM_BITS).to(torch.float64) / 2.0 ** _UNIFORM_BITS
 
 
-class TemporalCoin(RandomSource):
+class TemporalCoin(CoinWrapper):
     """``base`` read once per pass, with correlated successive bits and drift, all seeded."""
 
     name = "temporal"
 
     def __init__(self, base: RandomSource | None = None, autocorrelation: float = 0.0,
                  drift: float = 0.0, seed: int = 0) -> None:
-        super().__init__()
+        super().__init__(base)
         if not 0.0 <= autocorrelation < 1.0 or not math.isfinite(drift):
             raise ConfigError("a temporal coin needs 0 <= autocorrelation < 1 and a finite drift "
                               "(change of P(1) per pass)")
-        self.base = base if base is not None else IdealCoin()
         self.autocorrelation, self.drift, self.seed = autocorrelation, drift, seed
-
-    @property
-    def bits_per_draw(self) -> int:
-        return self.base.bits_per_draw
-
-    @property
-    def technology(self) -> str:
-        return self.base.technology
 
     def probability(self, p: torch.Tensor, pool: str = "") -> torch.Tensor:
         """``P(1)`` at pass 0, as the base device realises it."""
