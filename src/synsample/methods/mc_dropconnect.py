@@ -14,14 +14,10 @@ from torch import nn
 
 from synsample.devices import RandomSource
 from synsample.nn import SampledNetwork
-from synsample.nn.convert import sampling_network
-from synsample.nn.dropout import DropConnect
+from synsample.nn.dropout import DropConnect, masked_network
 
 
 def convert(model: nn.Module, coin: RandomSource | None = None) -> SampledNetwork:
-    """The sampling model of a trained network with DropConnect layers; ``coin``: the device
-    of every mask bit (one device per weight; default: each layer's own ideal coin)."""
-    rate = next((m.p for m in model.modules() if isinstance(m, DropConnect)), None)
-    return sampling_network(model, (DropConnect,), "mc-dropconnect",
-                            "the network has no DropConnect layer; train lenet5-dropconnect first",
-                            {"rate": rate}, coin)
+    """The sampling model of a trained network with DropConnect layers; ``coin``: the device of
+    every mask bit (one device per weight; default: each layer's own ideal coin)."""
+    return masked_network(model, DropConnect, "mc-dropconnect", "lenet5-dropconnect", coin)

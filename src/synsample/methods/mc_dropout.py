@@ -14,14 +14,10 @@ from torch import nn
 
 from synsample.devices import RandomSource
 from synsample.nn import SampledNetwork
-from synsample.nn.convert import sampling_network
-from synsample.nn.dropout import MCDropout
+from synsample.nn.dropout import MCDropout, masked_network
 
 
 def convert(model: nn.Module, coin: RandomSource | None = None) -> SampledNetwork:
     """The sampling model of a trained network with MCDropout layers; ``coin``: the device of
     every mask bit (one device per unit; default: each layer's own ideal coin)."""
-    rate = next((m.p for m in model.modules() if isinstance(m, MCDropout)), None)
-    return sampling_network(model, (MCDropout,), "mc-dropout",
-                            "the network has no MCDropout layer; train lenet5-dropout first",
-                            {"rate": rate}, coin)
+    return masked_network(model, MCDropout, "mc-dropout", "lenet5-dropout", coin)

@@ -121,3 +121,16 @@ class DropConnectConv2d(DropConnect, nn.Conv2d):
         nn.Conv2d.__init__(self, in_channels, out_channels, kernel_size, stride, padding,
                            bias=bias)
         self._init_dropconnect(p, coin)
+
+
+def masked_network(model: nn.Module, layer_type: type, method: str, arch: str,
+                   coin: RandomSource | None = None):
+    """The sampling model of a trained network whose ``layer_type`` masks (MCDropout or
+    DropConnect) stay on, each mask bit from ``coin`` when given; ``arch``: the network to
+    train when ``model`` has no such layer."""
+    from synsample.nn.convert import sampling_network
+
+    rate = next((m.p for m in model.modules() if isinstance(m, layer_type)), None)
+    return sampling_network(model, (layer_type,), method,
+                            f"the network has no {layer_type.__name__} layer; train {arch} first",
+                            {"rate": rate}, coin)
