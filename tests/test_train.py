@@ -39,11 +39,11 @@ def test_resumed_training_equals_uninterrupted_training(synthetic, tmp_path):
 def test_a_different_run_in_the_folder_is_refused_and_kept(synthetic, tmp_path):
     train(TrainConfig(dataset="synthetic", epochs=1), tmp_path / "ck", data_path=synthetic,
           **QUIET)
-    before = (tmp_path / "ck" / "model.safetensors").read_bytes()
+    before = checkpoint.file(tmp_path / "ck").read_bytes()
     with pytest.raises(CheckpointError, match="different run.*seed: 0 there, 5 asked"):
         train(TrainConfig(dataset="synthetic", epochs=2, seed=5), tmp_path / "ck",
               data_path=synthetic, **QUIET)
-    assert (tmp_path / "ck" / "model.safetensors").read_bytes() == before
+    assert checkpoint.file(tmp_path / "ck").read_bytes() == before
 
 
 def test_bad_configs(synthetic, tmp_path):
@@ -72,9 +72,16 @@ def test_damaged_checkpoints_give_clear_errors(synthetic, tmp_path):
         checkpoint.load_model(tmp_path / "empty")
     train(TrainConfig(dataset="synthetic", epochs=1), tmp_path / "ck", data_path=synthetic,
           **QUIET)
-    model_file = tmp_path / "ck" / "model.safetensors"
-    model_file.write_bytes(model_file.read_bytes()[:100])
-    with pytest.raises(CheckpointError, match="model.safetensors is corrupt"):
+    model_file = checkpoint.file(tmp_path / "ck")
+    good = model_file.read_bytes()
+    model_file.write_bytes(good[:100])
+    with pytest.raises(CheckpointError, match="model-e0001.safetensors does not match the SHA"):
+        checkpoint.load_model(tmp_path / "ck")
+    flipped = bytearray(good)
+    for i in range(len(good) - 20, len(good)):  # 20 flipped bytes in the last weights
+        flipped[i] ^= 0xFF
+    model_file.write_bytes(bytes(flipped))
+    with pytest.raises(CheckpointError, match="does not match the SHA-256"):
         checkpoint.load_model(tmp_path / "ck")
     (tmp_path / "ck" / "config.json").write_text("{not json")
     with pytest.raises(CheckpointError, match="not valid JSON"):
@@ -107,3 +114,69 @@ def test_scann_job_configs_keep_their_keys():
     assert TrainConfig.for_arch("nsm-mlp").job_config()["noise"] == "bernoulli:0.5"
     with pytest.raises(ConfigError, match="nsm-"):
         TrainConfig.for_arch("mlp", noise="gaussian:1").check()
+
+
+class _Killed(BaseException):
+    """Stands for SIGKILL: nothing after the write it follows runs."""
+
+
+@pytest.mark.parametrize("instant", [("write_bytes", 3), ("write_bytes", 4), ("write_json", 2)],
+                         ids=["after-new-weights", "after-new-optimizer-state",
+                              "after-config-switch"])
+def test_a_kill_while_a_checkpoint_is_written_resumes_to_the_uninterrupted_result(
+        synthetic, tmp_path, monkeypatch, instant):
+    cfg = TrainConfig(dataset="synthetic", arch="mlp", epochs=3, seed=4)
+    train(cfg, tmp_path / "once", data_path=synthetic, **QUIET)
+    name, nth = instant
+    real = getattr(checkpoint, name)
+    calls = []
+
+    def write_then_die(*args, **kwargs):
+        real(*args, **kwargs)
+        calls.append(args[0])
+        if len(calls) == nth:
+            raise _Killed
+    monkeypatch.setattr(checkpoint, name, write_then_die)
+    with pytest.raises(_Killed):
+        train(cfg, tmp_path / "killed", data_path=synthetic, **QUIET)
+    monkeypatch.setattr(checkpoint, name, real)
+    saved = checkpoint.read_config(tmp_path / "killed")  # old or new, whole
+    assert checkpoint.load_model(tmp_path / "killed")
+    assert len(saved["history"]) == (2 if name == "write_json" else 1)
+    train(cfg, tmp_path / "killed", data_path=synthetic, **QUIET)
+    a, _ = checkpoint.load_model(tmp_path / "once")
+    b, _ = checkpoint.load_model(tmp_path / "killed")
+    for (ka, va), (_, vb) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(va, vb), ka
+    files = sorted(p.name for p in (tmp_path / "killed").glob("*.safetensors"))
+    assert files == ["model-e0003.safetensors", "training_state-e0003.safetensors"]
+
+
+def test_a_second_writer_of_the_same_folder_fails_at_once(synthetic, tmp_path):
+    from synsample.io import folder_lock
+
+    with folder_lock(tmp_path / "ck"):
+        import subprocess
+        import sys
+
+        code = ("from synsample.train import TrainConfig, train\n"
+                f"train(TrainConfig(epochs=1), {str(tmp_path / 'ck')!r}, progress=False)")
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert "is in use by another synsample run (pid" in proc.stderr
+    assert not checkpoint.exists(tmp_path / "ck")
+
+
+def test_a_diverging_run_is_stopped_and_keeps_its_last_finite_epoch(synthetic, tmp_path):
+    with pytest.raises(ConfigError, match="lr must be finite"):
+        train(TrainConfig(dataset="synthetic", lr=float("nan")), tmp_path / "x",
+              data_path=synthetic, **QUIET)
+    train(TrainConfig(dataset="synthetic", epochs=1, lr=1e-3), tmp_path / "ck",
+          data_path=synthetic, **QUIET)
+    before = checkpoint.file(tmp_path / "ck").read_bytes()
+    with pytest.raises(ConfigError, match="training diverged"):
+        train(TrainConfig(dataset="synthetic", epochs=1, lr=1e38, weight_bound=None,
+                          optimizer="sgd", init="uniform"), tmp_path / "big",
+              data_path=synthetic, **QUIET)
+    assert not checkpoint.exists(tmp_path / "big")
+    assert checkpoint.file(tmp_path / "ck").read_bytes() == before

@@ -1,24 +1,35 @@
-"""Checkpoints: a folder with ``model.safetensors``, ``config.json`` and, while training can
-still resume, ``training_state.safetensors`` (optimizer state). Written atomically."""
+"""Checkpoints: a folder whose ``config.json`` names the weights and, while training can still
+resume, the optimizer state of one epoch, with the SHA-256 of each file.
+
+A checkpoint is written as a unit: the new epoch's files go under new names first, then
+``config.json`` is replaced atomically (the one switch), then the files it no longer names are
+removed. A kill at any instant leaves either the old checkpoint or the new one, never a mix.
+Loading checks each file against its SHA-256, so flipped bytes are an error, not a weight.
+Folders written before this layout (``model.safetensors`` beside the config, no checksums) are
+still read.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import platform
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save as save_bytes
 from torch import nn
 
 from synsample import __version__
 from synsample.errors import CheckpointError
-from synsample.io import read_json, write_json, write_with
+from synsample.io import read_json, write_bytes, write_json
 
 FORMAT = "synsample-checkpoint/1"
-MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+#: the file names of the layout before checkpoints were written as a unit
+MODEL_FILE = "model.safetensors"
 STATE_FILE = "training_state.safetensors"
 
 
@@ -30,32 +41,68 @@ def versions() -> dict[str, str]:
 
 
 def exists(folder: str | Path) -> bool:
-    return (Path(folder) / CONFIG_FILE).is_file() and (Path(folder) / MODEL_FILE).is_file()
+    """Whether ``folder`` holds a checkpoint: a config and the weights it names."""
+    config = Path(folder) / CONFIG_FILE
+    if not config.is_file():
+        return False
+    try:
+        files = read_json(config).get("files", {})
+    except (ValueError, OSError, AttributeError):
+        return True  # a damaged config is a checkpoint that read_config reports as damaged
+    return (Path(folder) / files.get("model", MODEL_FILE)).is_file()
+
+
+def _serialise(tensors: dict[str, torch.Tensor]) -> tuple[bytes, str]:
+    blob = save_bytes({k: v.detach().cpu().contiguous() for k, v in tensors.items()})
+    return blob, hashlib.sha256(blob).hexdigest()
+
+
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
+    flat = {}
+    for i, st in optimizer.state_dict()["state"].items():
+        for key, value in st.items():
+            flat[f"{i}.{key}"] = torch.as_tensor(value)
+    return flat
 
 
 def save(folder: str | Path, model: nn.Module, config: dict[str, Any],
-         optimizer: torch.optim.Optimizer | None = None) -> None:
-    """Write weights first, then the optimizer state, then the config that names them."""
+         optimizer: torch.optim.Optimizer | None = None, tag: str = "") -> None:
+    """Write a checkpoint of ``model`` (and ``optimizer``) into ``folder`` as a unit.
+
+    Args:
+        folder: the checkpoint folder (created if missing).
+        model: its ``state_dict`` is stored.
+        config: what the checkpoint records (architecture, dataset, history, ...).
+        optimizer: its state is stored too, so that training can resume exactly.
+        tag: names this version's files (``model-TAG.safetensors``); the trainer passes the
+            epoch. Files named by no config are removed once the new config is in place.
+    """
     folder = Path(folder)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    write_with(folder / MODEL_FILE, lambda tmp: save_file(state, str(tmp)))
+    suffix = f"-{tag}" if tag else ""
+    parts = {"model": (f"model{suffix}.safetensors", model.state_dict())}
     if optimizer is not None:
-        opt = {}
-        for i, st in optimizer.state_dict()["state"].items():
-            for key, value in st.items():
-                opt[f"{i}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-        write_with(folder / STATE_FILE, lambda tmp: save_file(opt, str(tmp)))
-    write_json(folder / CONFIG_FILE, {"format": FORMAT, **config, "versions": versions()})
+        parts["state"] = (f"training_state{suffix}.safetensors", _optimizer_tensors(optimizer))
+    files, digests = {}, {}
+    for role, (name, tensors) in parts.items():
+        blob, digest = _serialise(tensors)
+        write_bytes(folder / name, blob)
+        files[role], digests[role] = name, digest
+    write_json(folder / CONFIG_FILE, {"format": FORMAT, **config, "files": files,
+                                      "sha256": digests, "versions": versions()})
+    for stale in [*folder.glob("model*.safetensors"), *folder.glob("training_state*.safetensors")]:
+        if stale.name not in files.values():
+            stale.unlink(missing_ok=True)
 
 
 def read_config(folder: str | Path) -> dict[str, Any]:
+    """The checkpoint's ``config.json`` (architecture, dataset, training history, files)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"{folder} is not a folder; give the --out folder of "
                               "`synsample train`")
     if not exists(folder):
-        raise CheckpointError(f"{folder} holds no checkpoint ({CONFIG_FILE} and {MODEL_FILE}); "
-                              "train one with `synsample train --out` first")
+        raise CheckpointError(f"{folder} holds no checkpoint ({CONFIG_FILE} and the weights it "
+                              "names); train one with `synsample train --out` first")
     try:
         config = read_json(folder / CONFIG_FILE)
     except ValueError as exc:
@@ -67,31 +114,64 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     return config
 
 
-def load_weights(folder: str | Path, model: nn.Module) -> nn.Module:
-    path = Path(folder) / MODEL_FILE
+def file(folder: str | Path, role: str = "model") -> Path | None:
+    """The path of the checkpoint's ``model`` weights or optimizer ``state`` (None: none)."""
+    config = read_config(folder)
+    legacy = {"model": MODEL_FILE, "state": STATE_FILE}[role]
+    name = config.get("files", {}).get(role, legacy if "files" not in config else None)
+    return None if name is None else Path(folder) / name
+
+
+def _read_tensors(folder: Path, role: str, fix: str) -> dict[str, torch.Tensor] | None:
+    """The tensors of ``role`` (``model`` or ``state``) checked against their SHA-256; None
+    when the checkpoint has none. ``fix`` ends the error message."""
+    path = file(folder, role)
+    if path is None:
+        return None
     try:
-        state = load_file(str(path))
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{path} is corrupt ({exc}); train again or restore it") from exc
+        blob = path.read_bytes()
+    except FileNotFoundError:
+        if role == "state":
+            return None
+        raise CheckpointError(f"{path} is missing; {fix}") from None
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path} ({exc.strerror}); {fix}") from exc
+    expected = read_config(folder).get("sha256", {}).get(role)
+    if expected is not None and hashlib.sha256(blob).hexdigest() != expected:
+        raise CheckpointError(f"{path} does not match the SHA-256 in {CONFIG_FILE} (the file is "
+                              f"damaged); {fix}")
+    try:
+        return load_bytes(blob)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is corrupt ({exc}); {fix}") from exc
+
+
+def load_weights(folder: str | Path, model: nn.Module) -> nn.Module:
+    """Load the checkpoint's weights into ``model``, checked against their SHA-256.
+
+    Args:
+        folder: a checkpoint folder written by :func:`save`.
+        model: a network of the checkpoint's architecture.
+
+    Returns:
+        ``model``, with the weights loaded.
+    """
+    folder = Path(folder)
+    state = _read_tensors(folder, "model", "train again or restore the folder")
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f"{path} does not fit the architecture in its config ({first})"
+        raise CheckpointError(f"{folder} does not fit the architecture in its config ({first})"
                               ) from exc
     return model
 
 
 def load_optimizer(folder: str | Path, optimizer: torch.optim.Optimizer) -> bool:
     """Restore the optimizer state if the folder has one; return whether it did."""
-    path = Path(folder) / STATE_FILE
-    if not path.is_file():
+    flat = _read_tensors(Path(folder), "state", "delete the folder to train again from the start")
+    if flat is None:
         return False
-    try:
-        flat = load_file(str(path))
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{path} is corrupt ({exc}); delete it to restart training "
-                              "from the saved weights with a fresh optimizer") from exc
     sd = optimizer.state_dict()
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, value in flat.items():

@@ -67,3 +67,62 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"cannot write {type(obj).__name__} as JSON")
+
+
+LOCK_FILE = ".synsample.lock"
+#: folders whose lock this process holds
+_held: set[Path] = set()
+
+
+class FolderBusy(Exception):
+    """Another live process holds the folder's lock; ``holder`` says which, as it wrote."""
+
+    def __init__(self, folder: Path, holder: str) -> None:
+        super().__init__(f"{folder} is in use by another synsample run ({holder})")
+        self.folder, self.holder = folder, holder
+
+
+@contextmanager
+def folder_lock(folder: str | Path, wait: bool = False) -> Iterator[Path]:
+    """Hold the one-writer lock of ``folder`` (created if missing) while the block runs.
+
+    The lock is an advisory ``flock`` on ``folder/.synsample.lock``, which the kernel releases
+    when its holder exits, however it exits: a lock left by a killed run is stale by
+    construction and is simply taken over. The file records who holds it (pid, host, command,
+    start time) for the error message. ``wait``: block until the holder is done instead of
+    raising :class:`FolderBusy` at once. A folder this process already holds is re-entered
+    (a job runner holds a job's folder while the job trains into it).
+    """
+    import fcntl
+    import socket
+    import sys
+    import time
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    key = folder.resolve()
+    if key in _held:
+        yield folder
+        return
+    path = folder / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown"
+            if not wait:
+                raise FolderBusy(folder, holder) from None
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        command = " ".join(Path(a).name if i == 0 else a for i, a in enumerate(sys.argv))
+        info = (f"pid {os.getpid()} on {socket.gethostname()}, since "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {command}")[:4000].encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, info, 0)
+        _held.add(key)
+        try:
+            yield folder
+        finally:
+            _held.discard(key)
+    finally:
+        os.close(fd)  # releases the flock

@@ -24,8 +24,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from synsample import checkpoint, data, models
+from synsample import checkpoint, checks, data, models
 from synsample.errors import CheckpointError, ConfigError
+from synsample.io import FolderBusy, folder_lock
 from synsample.nn.bayes import kl_divergence
 from synsample.nn.sampling import derive_seed
 
@@ -96,6 +97,11 @@ class TrainConfig:
         return cfg
 
     def check(self) -> None:
+        """Refuse settings that cannot train (one line naming the fix)."""
+        for name in ("lr", "lr_decay", "rho", "eps", "dropout", "holdout_fraction"):
+            checks.finite(getattr(self, name), name.replace("_", "-"))
+        if self.weight_bound is not None:
+            checks.finite(self.weight_bound, "weight bound")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch size must be positive integers")
         if self.lr <= 0 or (self.weight_bound is not None and self.weight_bound <= 0):
@@ -221,13 +227,22 @@ def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = N
     is an error (nothing is overwritten).
     """
     config.check()
-    out = Path(out)
+    out = checks.writable_folder(out, "checkpoint folder")
+    dev = checks.device(device)
+    try:
+        with folder_lock(out):
+            return _train(config, out, data_path, progress, log, dev)
+    except FolderBusy as busy:
+        raise CheckpointError(f"{busy}; wait for it to finish or choose another --out") from None
+
+
+def _train(config: TrainConfig, out: Path, data_path: str | Path | None, progress: bool,
+           log: Callable[[str], None], dev: torch.device) -> dict[str, Any]:
     train_set = data.load(config.dataset, "train", path=data_path)
     test_set = data.load(config.dataset, "test", path=data_path)
     shape = tuple(train_set.images.shape[1:])
     model = models.build_from_config(asdict(config), shape, train_set.num_classes,
                                      seed=config.seed)
-    dev = torch.device(device or "cpu")
     model.to(dev)
     optimizer = OPTIMIZERS[config.optimizer](model.parameters(), config)
     history: list[dict[str, Any]] = []
@@ -304,6 +319,11 @@ def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = N
             loss = loss_fn(logits, y)
             if bayesian:  # the ELBO: the KL term spread over the training items
                 loss = loss + kl_divergence(model) / n
+            if not torch.isfinite(loss):
+                raise ConfigError(
+                    f"training diverged: the loss became {loss.item()} at epoch {epoch + 1}, "
+                    f"step {step} (lr {config.lr:g}); lower --lr. The checkpoint in {out} "
+                    "keeps the last finite epoch")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -316,7 +336,7 @@ def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = N
         history.append(record)
         extra = {"argument_percentiles": trace} if trace else {}
         checkpoint.save(out, model, {**meta, "epochs": config.epochs, "history": history,
-                                     **extra}, optimizer)
+                                     **extra}, optimizer, tag=f"e{epoch + 1:04d}")
         log(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}, train "
             f"{record['train_accuracy']:.4f}, test {test_acc:.4f} ({record['seconds']:.1f} s)")
     return checkpoint.read_config(out)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synsample.io import read_json, write_json
+from synsample.io import FolderBusy, folder_lock, read_json, write_json
 
 RESULT = "result.json"
 
@@ -59,18 +59,31 @@ class LocalRunner:
         self.log = log
 
     def run(self, jobs: Iterable[Job]) -> list[dict[str, Any]]:
-        results = []
-        for job in jobs:
-            folder = self.store.folder(job)
+        return [self.run_one(job) for job in jobs]
+
+    def run_one(self, job: Job) -> dict[str, Any]:
+        """The job's result: from the store when done, else computed under the job folder's
+        lock. A job another run is computing is waited for and its result reused."""
+        if self.store.done(job):
+            self.log(f"[cached] {job.kind} {job.key}")
+            return self.store.result(job)
+        folder = self.store.folder(job)
+        try:
+            lock = folder_lock(folder)
+            lock.__enter__()
+        except FolderBusy as busy:
+            self.log(f"[waiting] {job.kind} {job.key}: {busy.holder}")
+            lock = folder_lock(folder, wait=True)
+            lock.__enter__()
+        try:
             if self.store.done(job):
-                self.log(f"[cached] {job.kind} {job.key}")
-                results.append(self.store.result(job))
-                continue
-            folder.mkdir(parents=True, exist_ok=True)
+                self.log(f"[cached] {job.kind} {job.key} (finished by another run)")
+                return self.store.result(job)
             write_json(folder / "config.json", {"kind": job.kind, **job.config})
             start = time.perf_counter()
             result = job.run(folder)
             result = {**result, "job": job.name, "job_seconds": time.perf_counter() - start}
             write_json(folder / RESULT, result)
-            results.append(result)
-        return results
+            return result
+        finally:
+            lock.__exit__(None, None, None)

@@ -1,0 +1,135 @@
+"""Checks made before any long work starts, so that a mistake costs one line, not an hour.
+
+Every command calls these on its inputs first: the torch device, the folders it will write,
+the numbers that must be finite, and requests whose size would be absurd. Each failure is a
+:class:`~synsample.errors.SynsampleError` whose message names the fix.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+from synsample.errors import ConfigError
+
+#: item-passes (items x passes) above which a run is refused: about a day of sampling at a
+#: million item-passes a second, the order of the fastest case on one CPU (see the bench)
+MAX_ITEM_PASSES = 10**11
+
+
+def available_devices() -> list[str]:
+    """The torch device types that can run here, e.g. ``['cpu']`` or ``['cpu', 'cuda']``."""
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found.append("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+def device(name: str | torch.device | None) -> torch.device:
+    """The torch device ``name`` (None: cpu), refused unless it can run here.
+
+    Returns:
+        the ``torch.device``.
+    """
+    if name is None:
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"{name!r} is not a torch device; use one of "
+                          f"{', '.join(available_devices())}") from exc
+    here = available_devices()
+    if dev.type not in here:
+        why = ("this torch was built without CUDA" if dev.type == "cuda"
+               and not torch.backends.cuda.is_built() else "none is present")
+        raise ConfigError(f"device {name!r} cannot run here ({why}); available: "
+                          f"{', '.join(here)}")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise ConfigError(f"device {name!r} does not exist; this machine has "
+                          f"{torch.cuda.device_count()} CUDA device(s)")
+    return dev
+
+
+def writable_folder(path: str | Path, what: str = "output folder") -> Path:
+    """Check that ``path`` is, or can become, a folder this process can write in, without
+    creating it: the nearest existing ancestor must be a folder that accepts a new file.
+
+    Returns:
+        ``path`` as a Path.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"the {what} {path} is a file; give a folder")
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"the {what} {path} cannot be made: {existing} is a file")
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"the {what} {path} is not writable ({existing}: "
+                          f"{exc.strerror or exc}); choose another place") from exc
+    return path
+
+
+def writable_file(path: str | Path, what: str = "output file") -> Path:
+    """Check that the file ``path`` can be written: not a folder, its folder writable."""
+    path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"the {what} {path} is a folder; give a file name")
+    writable_folder(path.parent, f"folder of the {what}")
+    return path
+
+
+def finite(value: float, name: str) -> float:
+    """``value`` as a float, refused when it is NaN or infinite."""
+    try:
+        value = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from exc
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be finite, got {value}")
+    return value
+
+
+def finite_tensors(tensors: Iterable[tuple[str, torch.Tensor]], what: str) -> None:
+    """Refuse the first floating tensor of ``(name, tensor)`` that holds NaN or inf."""
+    for name, t in tensors:
+        if t is not None and t.is_floating_point() and not torch.isfinite(t).all():
+            bad = int((~torch.isfinite(t)).sum())
+            raise ConfigError(f"{what} {name} holds {bad} NaN or infinite value(s); repair or "
+                              "retrain it")
+
+
+def item_passes(items: int, passes: int) -> None:
+    """Refuse a run of more than :data:`MAX_ITEM_PASSES` item-passes, with the estimate."""
+    total = items * passes
+    if total > MAX_ITEM_PASSES:
+        days = total / 1e6 / 86400
+        raise ConfigError(f"{items:,} items x {passes:,} passes = {total:.3g} item-passes, about "
+                          f"{days:,.0f} days at a million a second (the fastest case); "
+                          f"synsample refuses more than {MAX_ITEM_PASSES:.0e}: lower --samples "
+                          "or --limit")
+
+
+def memory(needed_bytes: float, what: str, fix: str) -> None:
+    """Refuse work whose estimated memory exceeds the machine's physical memory."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if needed_bytes > total:
+        raise ConfigError(f"{what} needs about {needed_bytes / 2**30:,.1f} GiB, more than this "
+                          f"machine's {total / 2**30:,.1f} GiB; {fix}")
