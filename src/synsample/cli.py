@@ -7,8 +7,9 @@ import sys
 import time
 from pathlib import Path
 
-from synsample import __version__
-from synsample.errors import SynsampleError
+from synsample import __version__, checks
+from synsample.errors import ConfigError, SynsampleError
+from synsample.io import folder_lock
 
 
 def _progress(args: argparse.Namespace) -> bool:
@@ -32,14 +33,21 @@ def cmd_data_list(args: argparse.Namespace) -> int:
     from synsample import data
     from synsample.report.markdown import text_table
 
-    rows = []
+    rows, notes = [], []
     for r in data.list_cached():
         status = ("verified" if r["verified"] else "unverified" if r["verified"] is None
                   else "FAILS CHECK") if r["cached"] else (
             "generated" if r.get("generated") else "not cached")
+        if r["source"] or len(r["note"]) <= 60:
+            where = r["source"] or r["note"]
+        else:  # a long note (a failed check and its fix) goes under the table, whole
+            notes.append(f"[{len(notes) + 1}] {r['dataset']} {r['split']}: {r['note']}")
+            where = f"see [{len(notes)}] below"
         rows.append([r["dataset"], r["split"], "-" if r["items"] is None else r["items"],
-                     status, r["source"] or r["note"][:60]])
+                     status, where])
     print(text_table(["dataset", "split", "items", "status", "source / note"], rows))
+    if notes:
+        print("\n" + "\n".join(notes))
     from synsample.data.cache import home
 
     print(f"\ncache: {home() / 'datasets'}  (set SYNSAMPLE_HOME to move it)")
@@ -66,15 +74,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     args.samples = args.samples or 1000
     from synsample import checkpoint, hardware
-    from synsample.evaluate import deterministic_outputs, method_for, sample_checkpoint
-    from synsample.report.scann import write_sample_report
+    from synsample.evaluate import method_for
 
     ck = Path(args.checkpoint[0])
     ck_config = checkpoint.read_config(ck)
     args.method = method_for(ck_config, args.method)
-    out = Path(args.out or Path("runs") / f"sample-{ck.name}-{args.method}-{args.precision}-"
-               f"{time.strftime('%Y%m%d-%H%M%S')}")
+    out = _report_folder(args, ck, "sample")
     assumptions = hardware.load_assumptions(args.cost_assumptions)
+    with folder_lock(out):
+        return _sample(args, ck, ck_config, out, assumptions)
+
+
+def _sample(args: argparse.Namespace, ck: Path, ck_config: dict, out: Path, assumptions) -> int:
+    from synsample import checkpoint, hardware
+    from synsample.evaluate import deterministic_outputs, sample_checkpoint
+    from synsample.report.scann import write_sample_report
+
     pred, test, sto = sample_checkpoint(ck, args.method, args.precision, args.samples,
                                         args.seed, args.mode, args.data_path, args.limit,
                                         _progress(args), batch_size=args.batch_size,
@@ -114,18 +129,19 @@ def _print_cost(cost: dict, samples: int) -> None:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     args.samples = args.samples or 1000
-    from synsample import checkpoint
+    from synsample import checkpoint, hardware
     from synsample.evaluate import evaluate_checkpoint, method_for
 
     ck = Path(args.checkpoint[0])
     args.method = method_for(checkpoint.read_config(ck), args.method)
-    out = Path(args.out or Path("runs") / f"evaluate-{ck.name}-{args.method}-{args.precision}-"
-               f"{time.strftime('%Y%m%d-%H%M%S')}")
-    res = evaluate_checkpoint(ck, out, args.method, args.precision, args.samples, args.seed,
-                              args.mode, args.score, args.ood_items, None, args.data_path,
-                              args.limit, _progress(args), adaptive=_adaptive(args),
-                              device=args.device, method_options=_method_options(args),
-                              cost_assumptions=args.cost_assumptions)
+    out = _report_folder(args, ck, "evaluate")
+    hardware.load_assumptions(args.cost_assumptions)  # a bad file fails before the sampling
+    with folder_lock(out):
+        res = evaluate_checkpoint(
+            ck, out, args.method, args.precision, args.samples, args.seed, args.mode,
+            args.score, args.ood_items, None, args.data_path, args.limit, _progress(args),
+            adaptive=_adaptive(args), device=args.device, method_options=_method_options(args),
+            cost_assumptions=args.cost_assumptions, skip_ood=tuple(args.skip_ood))
     s = res["summary"]
     print(f"{res['dataset']} {res['arch']}, {args.method} {args.precision}: first choice "
           f"{100 * s['accuracy']:.2f}%, ECE {res['calibration']['ece']:.4f}")
@@ -137,8 +153,17 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_folder(args: argparse.Namespace, ck: Path, command: str) -> Path:
+    """``--out``, or ``runs/COMMAND-CHECKPOINT-METHOD-PRECISION-TIME``, checked writable."""
+    out = Path(args.out or Path("runs") / f"{command}-{ck.name}-{args.method}-{args.precision}-"
+               f"{time.strftime('%Y%m%d-%H%M%S')}")
+    return checks.writable_folder(out, "report folder")
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from synsample import export
+
+    checks.writable_file(Path(args.out).with_suffix(".safetensors"), "export file")
 
     manifest = export.export(args.checkpoint, args.method, args.out, args.precision,
                              args.stream_length, args.bitstream, args.data_path)
@@ -153,9 +178,15 @@ def _method_options(args: argparse.Namespace) -> dict:
     """What the method needs beyond the coin precision (sc: stream length and source; an
     ensemble: its other members)."""
     options: dict = {"members": args.checkpoint[1:]} if len(args.checkpoint) > 1 else {}
+    sc_options = {k: v for k, v in (("stream_length", args.stream_length),
+                                    ("bitstream", args.bitstream), ("sc_path", args.sc_path))
+                  if v is not None}
     if args.method == "sc":
-        options.update(stream_length=args.stream_length, bitstream=args.bitstream,
-                       sc_path=args.sc_path)
+        options.update(sc_options)
+    elif sc_options:
+        given = ", ".join("--" + k.replace("_", "-") for k in sc_options)
+        raise ConfigError(f"{given} set the bitstreams of --method sc; the {args.method} method "
+                          "has none: leave them out")
     return options
 
 
@@ -168,6 +199,23 @@ def _adaptive(args: argparse.Namespace):
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    out = checks.writable_folder(args.out or Path("runs") / _reproduce_folder(args),
+                                 "report folder")
+    args.out = str(out)
+    checks.writable_folder(args.jobs, "job store (--jobs)")
+    with folder_lock(out):
+        return _reproduce(args)
+
+
+def _reproduce_folder(args: argparse.Namespace) -> str:
+    """The default report folder: runs/EXPERIMENT (runs/robustness-METHOD for a method other
+    than scANN's)."""
+    if args.experiment == "robustness" and args.method not in (None, "scann"):
+        return f"{args.experiment}-{args.method}"
+    return args.experiment
+
+
+def _reproduce(args: argparse.Namespace) -> int:
     from synsample.experiments import scann_entropy
     from synsample.experiments import scann_table1 as t1
 
@@ -190,7 +238,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         rows = [(d, a) for d in ("mnist", "fashion-mnist") for a in ("mlp", "conv")]
     else:
         rows = [(args.dataset or "mnist", args.arch)]
-    out = Path(args.out or Path("runs") / args.experiment)
+    out = Path(args.out)
     cfg = t1.Table1Config(rows=rows, samples=args.samples, epochs=args.epochs, seed=args.seed,
                           mode=args.mode, out=out, jobs=Path(args.jobs), data_path=args.data_path,
                           limit=args.limit, progress=_progress(args),
@@ -223,7 +271,7 @@ def _print_result(title: str, result: dict, out: Path) -> int:
 def _reproduce_sc(args: argparse.Namespace) -> int:
     from synsample.experiments import sc
 
-    out = Path(args.out or Path("runs") / args.experiment)
+    out = Path(args.out)
     lengths = sc.PAPER_LENGTHS if args.full else args.lengths or sc.DEFAULT_LENGTHS
     result = sc.run(sc.SCConfig(
         lengths=tuple(lengths), epochs=args.epochs or sc.DEFAULT_EPOCHS,
@@ -237,8 +285,7 @@ def _reproduce_robustness(args: argparse.Namespace) -> int:
     from synsample.experiments import robustness
 
     method = args.method or "scann"
-    out = Path(args.out or Path("runs") / (
-        args.experiment if method == "scann" else f"{args.experiment}-{method}"))
+    out = Path(args.out)
     result = robustness.run(robustness.RobustnessConfig(
         method=method, datasets=(args.dataset,) if args.dataset else ("mnist", "fashion-mnist"),
         samples=args.samples or 100, seed=args.seed, mode=args.mode, epochs=args.epochs,
@@ -252,7 +299,7 @@ def _reproduce_costs(args: argparse.Namespace) -> int:
     from synsample import hardware
     from synsample.experiments import costs
 
-    out = Path(args.out or Path("runs") / args.experiment)
+    out = Path(args.out)
     result = costs.run(costs.CostsConfig(
         dataset=args.dataset or "mnist", samples=args.samples or 20, seed=args.seed,
         mode=args.mode, epochs=args.epochs,
@@ -266,7 +313,7 @@ def _reproduce_costs(args: argparse.Namespace) -> int:
 def _reproduce_spinbayes(args: argparse.Namespace) -> int:
     from synsample.experiments import spinbayes
 
-    out = Path(args.out or Path("runs") / args.experiment)
+    out = Path(args.out)
     sweep = {"sweep_bits": (), "sweep_crossbars": ()} if args.no_sweep else {}
     result = spinbayes.run(spinbayes.SpinBayesConfig(
         epochs=args.epochs or 10, samples=args.samples or 20, seed=args.seed, mode=args.mode,
@@ -279,7 +326,7 @@ def _reproduce_spinbayes(args: argparse.Namespace) -> int:
 def _reproduce_nsm(args: argparse.Namespace) -> int:
     from synsample.experiments import nsm
 
-    out = Path(args.out or Path("runs") / args.experiment)
+    out = Path(args.out)
     samples = args.samples or 100
     result = nsm.run(nsm.NSMConfig(
         experiment=args.experiment, epochs=args.epochs, samples=samples, seed=args.seed,
@@ -343,7 +390,7 @@ def _lengths(value: str) -> tuple[int, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from synsample.data import DATASETS
+    from synsample.data import DATASETS, OOD_SETS
     from synsample.models import ARCHS
 
     common = argparse.ArgumentParser(add_help=False)
@@ -384,13 +431,17 @@ def build_parser() -> argparse.ArgumentParser:
                     "decaying 0.85 per epoch, weights clipped to [-1, 1]; --sc-length trains with "
                     "bitstreams (Method 2). Writes a checkpoint after every epoch; "
                     "the same command resumes it. Architectures: " + archs + ".")
-    p_train.add_argument("--dataset", default="mnist", choices=sorted(DATASETS))
-    p_train.add_argument("--arch", default="mlp", choices=sorted(ARCHS))
+    p_train.add_argument("--dataset", default="mnist", choices=sorted(DATASETS),
+                         help="dataset to train on (default mnist)")
+    p_train.add_argument("--arch", default="mlp", choices=sorted(ARCHS),
+                         help="architecture, listed above (default mlp, paper 000's 784-400-10)")
     p_train.add_argument("--epochs", type=_positive, default=100,
                          help="epochs in all (default 100)")
     p_train.add_argument("--out", required=True, help="checkpoint folder")
-    p_train.add_argument("--seed", type=int, default=0)
-    p_train.add_argument("--batch-size", type=_positive, default=100)
+    p_train.add_argument("--seed", type=int, default=0,
+                         help="seeds the init, the shuffling and the noise (default 0)")
+    p_train.add_argument("--batch-size", type=_positive, default=100,
+                         help="training items per step (default 100, as the papers)")
     p_train.add_argument("--lr", type=float,
                          help="learning rate (default: the architecture's, 1e-3 or 3e-4)")
     p_train.add_argument("--optimizer", choices=["rmsprop", "adam", "sgd"],
@@ -422,7 +473,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--sc-length", type=_positive, metavar="BITS",
                          help="sc-*: train with bitstreams of this length in the forward pass "
                               "(paper 003's Method 2; default: Method 1, no SC in training)")
-    p_train.add_argument("--data-path", help="local copy of the dataset instead of the cache")
+    p_train.add_argument("--data-path",
+                       help="local copy of the dataset instead of the cache (default: the "
+                            "cache, fetched when missing)")
     p_train.add_argument("--device", help="torch device, e.g. cuda (default cpu)")
     p_train.set_defaults(func=cmd_train)
 
@@ -433,15 +486,19 @@ def build_parser() -> argparse.ArgumentParser:
                                "spinbayes-mnist)")
     sampling.add_argument("--mode", default="shared", choices=["shared", "independent"],
                           help="shared: one draw per pass for all items; independent: fresh "
-                               "draws per item (slow)")
-    sampling.add_argument("--seed", type=int, default=0, help="same seed, same votes")
-    sampling.add_argument("--limit", type=_positive, help="sample only the first N test items")
-    sampling.add_argument("--data-path", help="local copy of the dataset instead of the cache")
+                               "draws per item (slow) (default shared)")
+    sampling.add_argument("--seed", type=int, default=0,
+                          help="same seed, same votes (default 0)")
+    sampling.add_argument("--limit", type=_positive,
+                          help="sample only the first N test items (default: all)")
+    sampling.add_argument("--data-path",
+                       help="local copy of the dataset instead of the cache (default: the "
+                            "cache, fetched when missing)")
     sampling.add_argument("--adaptive", type=float, metavar="CONFIDENCE",
                           help="stop sampling an item once its plurality is settled at this "
                                "confidence, e.g. 0.999 (default: every item gets K passes)")
     sampling.add_argument("--min-samples", type=_positive, default=32,
-                          help="with --adaptive: passes every item gets at least (32)")
+                          help="with --adaptive: passes every item gets at least (default 32)")
     sampling.add_argument("--device", help="torch device for sampling, e.g. cuda (default cpu)")
 
     from synsample.methods import METHODS
@@ -459,14 +516,14 @@ def build_parser() -> argparse.ArgumentParser:
                            help="coin precision: full, or bits such as 8 or 4 (default full); "
                                 "for sc: the LFSR width or the MTJ's bias DAC bits; for "
                                 "spinbayes: the crossbars' Q bits (full: 4)")
-    converted.add_argument("--stream-length", type=_positive, default=100, metavar="BITS",
+    converted.add_argument("--stream-length", type=_positive, metavar="BITS",
                            help="sc: bits per bitstream (default 100)")
-    converted.add_argument("--bitstream", default="ideal", choices=["ideal", "lfsr", "mtj"],
+    converted.add_argument("--bitstream", choices=["ideal", "lfsr", "mtj"],
                            help="sc: the bitstream source (default ideal)")
     converted.add_argument("--cost-assumptions", metavar="FILE",
                            help="JSON file of energies per operation, random bit and weight bit "
                                 "read that replace the defaults (see synsample.hardware)")
-    converted.add_argument("--sc-path", default="fast", choices=["fast", "bits"],
+    converted.add_argument("--sc-path", choices=["fast", "bits"],
                            help="sc: draw each counter from its distribution (fast, default) or "
                                 "simulate every stream bit (bits: exact for an LFSR, slow)")
 
@@ -476,7 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Convert a checkpoint with a method, sample it K times on its test set and "
                     "write a report (accuracy, first and second choice, entropy, figures).")
     p_sample.add_argument("--batch-size", type=_positive,
-                          help="test items per block (memory; votes do not depend on it)")
+                          help="test items per block (memory; votes do not depend on it; "
+                               "default: as many as fit in 512 MiB)")
     p_sample.add_argument("--out", help="report folder (default runs/sample-...)")
     p_sample.set_defaults(func=cmd_sample)
 
@@ -490,9 +548,14 @@ def build_parser() -> argparse.ArgumentParser:
     p_eval.add_argument("--score", default="vote-entropy",
                         choices=["vote-entropy", "predictive-entropy", "mutual-information",
                                  "variation-ratio", "max-probability"],
-                        help="uncertainty score for the ratios and the main OoD columns")
+                        help="uncertainty score for the ratios and the main OoD columns "
+                             "(default vote-entropy)")
     p_eval.add_argument("--ood-items", type=_positive, default=2000,
-                        help="items per OoD set (2000)")
+                        help="items per OoD set (default 2000)")
+    p_eval.add_argument("--skip-ood", action="append", default=[], metavar="SET",
+                        choices=list(OOD_SETS),
+                        help="leave this OoD set out (repeatable; default: none, and a set "
+                             "whose data is missing or corrupt is an error)")
     p_eval.add_argument("--out", help="report folder (default runs/evaluate-...)")
     p_eval.set_defaults(func=cmd_evaluate)
 
@@ -514,7 +577,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_export.add_argument("--bitstream", default="ideal", choices=["ideal", "lfsr", "mtj"],
                           help="sc: the bitstream source (default ideal)")
     p_export.add_argument("--data-path", help="spinbayes: local copy of the training data for "
-                                              "the BatchNorm re-calibration")
+                                              "the BatchNorm re-calibration (default: the "
+                                              "cache)")
     p_export.add_argument("--out", required=True, help="file to write (.safetensors; the "
                                                        "manifest goes beside it as .json)")
     p_export.set_defaults(func=cmd_export)
@@ -545,7 +609,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_rep.add_argument("--dataset", choices=["mnist", "fashion-mnist"],
                        help="one dataset (default: MNIST for scann-table1, both for "
                             "scann-entropy and robustness)")
-    p_rep.add_argument("--arch", default="mlp", choices=["mlp", "conv"])
+    p_rep.add_argument("--arch", default="mlp", choices=["mlp", "conv"],
+                       help="scann-*: the network, paper 000's MLP or conv net (default mlp)")
     p_rep.add_argument("--all-rows", action="store_true",
                        help="all four rows: MNIST and Fashion-MNIST x MLP and conv")
     p_rep.add_argument("--epochs", type=_positive,
@@ -555,7 +620,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_rep.add_argument("--holdout-class", type=int, default=9,
                        help="scann-holdout: the class to under-represent (default 9)")
     p_rep.add_argument("--fractions", default=(0.0, 0.5, 0.9, 0.99), type=_percentages,
-                       help="scann-holdout: percentages of the class removed (0,50,90,99)")
+                       help="scann-holdout: percentages of the class removed (default "
+                            "0,50,90,99)")
     p_rep.add_argument("--lengths", type=_lengths,
                        help="sc-mnist: stream lengths in bits (default 100,300,500)")
     p_rep.add_argument("--full", action="store_true",
@@ -580,16 +646,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Time K sampled passes (shared and independent mode) against K plain fp32 "
                     "passes (the ceiling) and a naive torch.bernoulli loop, for the MNIST MLP "
                     "and the conv net's dense head; ratios from one run, median of repeats.")
-    p_bench.add_argument("--items", type=_positive, default=10000, help="MLP test items")
-    p_bench.add_argument("--samples", type=_positive, default=1000, help="MLP passes K")
+    p_bench.add_argument("--items", type=_positive, default=10000,
+                         help="MLP test items (default 10000)")
+    p_bench.add_argument("--samples", type=_positive, default=1000,
+                         help="MLP passes K (default 1000)")
     p_bench.add_argument("--conv-items", type=_positive, default=2000,
                          help="conv-head items (default 2000)")
     p_bench.add_argument("--conv-samples", type=_positive, default=200,
                          help="conv-head passes (default 200)")
     p_bench.add_argument("--independent-items", type=_positive, default=1000,
-                         help="MLP items timed in independent mode (scaled to --items)")
+                         help="MLP items timed in independent mode, scaled to --items "
+                              "(default 1000)")
     p_bench.add_argument("--independent-samples", type=_positive, default=1000,
-                         help="passes timed in independent mode (scaled to --samples)")
+                         help="passes timed in independent mode, scaled to --samples "
+                              "(default 1000)")
     p_bench.add_argument("--repeats", type=_positive, default=3,
                          help="timed repetitions per row; the median is reported (default 3)")
     p_bench.add_argument("--out", default=str(Path("runs") / "bench"),
@@ -602,14 +672,28 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "device", None) is not None:
+            checks.device(args.device)
         return args.func(args)
     except SynsampleError as exc:
-        print(f"synsample: error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc))
+    except MemoryError:
+        return _fail("out of memory; lower --samples, --limit, --batch-size or "
+                     "--stream-length")
+    except OSError as exc:  # a disk full, a folder removed under a run, a permission lost
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}; finished work is kept, fix it and run "
+                     "the same command again")
     except KeyboardInterrupt:
         print("synsample: interrupted; finished work is kept, run the same command to resume",
               file=sys.stderr)
         return 130
+
+
+def _fail(message: str) -> int:
+    """The one line a user error gets, on stderr; exit status 2."""
+    print(f"synsample: error: {' '.join(message.split())}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
+from synsample import checks
 from synsample.adaptive import AdaptiveStop, looks
 from synsample.errors import ConfigError
 from synsample.nn.sampling import SampledLayer, SamplingContext, check_mode, seed_from
@@ -31,7 +32,24 @@ def _inputs(inputs) -> torch.Tensor:
         raise ConfigError(f"predict needs a tensor or a Dataset, got {type(inputs).__name__}")
     if x.ndim < 2 or x.shape[0] == 0:
         raise ConfigError(f"predict needs a batch of at least one item, got shape {tuple(x.shape)}")
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        bad = int((~torch.isfinite(x)).sum())
+        raise ConfigError(f"the inputs hold {bad} NaN or infinite value(s); clean them first")
     return x
+
+
+def _check_pixel_scale(model: StochasticModel, x: torch.Tensor) -> None:
+    """Refuse float inputs in [0, 1] for a model that scales raw pixels by 1/255 itself
+    (:class:`~synsample.nn.scale.ScaleInput`, or a sampled layer that took it over): they
+    would be scaled twice and every answer would be near chance, silently."""
+    from synsample.nn.scale import ScaleInput
+
+    scales = any(isinstance(m, ScaleInput) or getattr(m, "input_scale", 1.0) != 1.0
+                 for m in model.modules())
+    if scales and x.is_floating_point() and x.numel() and float(x.abs().max()) <= 1.0:
+        raise ConfigError("this model divides its input by 255 itself, and these inputs are "
+                          "floats in [0, 1]: give the raw uint8 pixels (0..255), e.g. "
+                          "(x * 255).round().to(torch.uint8)")
 
 
 def _chunks(samples: int, chunk: int, checkpoints: Iterable[int]) -> list[tuple[int, int]]:
@@ -190,9 +208,12 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
             tile is not None and tile < 1):
         raise ConfigError("batch_size, sample_chunk and tile must be positive")
     x_all = _inputs(inputs)
+    _check_pixel_scale(model, x_all)
+    checks.item_passes(x_all.shape[0], samples)
+    checks.finite_tensors(model.state_dict().items(), "the model's")
     base_seed = seed_from(generator, seed)
     if device is not None:
-        model = model.to(device)
+        model = model.to(checks.device(device))
     dev = next(iter(model.buffers()), x_all).device
     checkpoints = sorted({int(k) for k in checkpoints if 0 < int(k) < samples})
     chunks = _chunks(samples, sample_chunk, checkpoints)

@@ -40,7 +40,11 @@ def method_for(config: dict[str, Any], method: str | None) -> str:
     if method is not None:
         return method
     arch = models.ARCHS.get(config.get("arch", ""))
-    if arch is None or arch.method is None:
+    if arch is None:
+        raise ConfigError(f"the checkpoint's architecture {config.get('arch')!r} is not one this "
+                          f"synsample knows ({', '.join(models.ARCHS)}); is it from a newer "
+                          "version, or was its config.json edited?")
+    if arch.method is None:
         raise ConfigError(f"the {config.get('arch')} network is deterministic, there is nothing "
                           "to sample; give --method scann to read its weights as coins")
     return arch.method
@@ -124,14 +128,17 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
 def evaluate_model(sto, test: data.Dataset, samples: int = 1000, seed: int = 0,
                    mode: str = "shared", score: str = "vote-entropy", ood_items: int = 2000,
                    ood_sets: tuple[str, ...] | None = None, progress: bool = True,
-                   desc: str = "", cost_assumptions=None, **predict_kw: Any
+                   desc: str = "", cost_assumptions=None, skip_ood: tuple[str, ...] = (),
+                   **predict_kw: Any
                    ) -> tuple[dict[str, Any], torch.Tensor, dict[str, torch.Tensor]]:
     """Sample a stochastic model on ``test`` and on every built-in OoD set made from it:
     accuracy, calibration, uncertainty scores and ratios (paper 004's R_cc, R_iu, UA), OoD
     detection (AUROC, AUPR, FPR@95TPR, paper 004's quantile rule), and, given
     ``cost_assumptions`` (a :class:`~synsample.hardware.CostAssumptions`), the hardware cost
     of one inference of ``samples`` passes (:func:`synsample.hardware.measure`, under
-    ``cost``). Returns the metrics, the test items' ``score`` and each OoD set's."""
+    ``cost``). An OoD set that is defined for the test set's dataset but cannot be loaded is
+    an error (before any sampling) unless it is in ``skip_ood``. Returns the metrics, the test
+    items' ``score`` and each OoD set's."""
     from synsample import metrics
     from synsample.errors import DataError
 
@@ -139,6 +146,18 @@ def evaluate_model(sto, test: data.Dataset, samples: int = 1000, seed: int = 0,
         return engine.predict(sto, images, samples=samples, seed=seed, mode=mode,
                               progress=progress, desc=f"{desc} {what}".strip(), **predict_kw)
 
+    oods, skipped = {}, {}
+    for name in ood_sets or data.OOD_SETS:  # made first: a missing set fails before sampling
+        if name in skip_ood:
+            skipped[name] = "left out on request"
+        elif not data.ood_applies(name, test.name):
+            skipped[name] = f"not defined for {test.name}"
+        else:
+            try:
+                oods[name] = data.make_ood(name, test, items=ood_items, seed=seed)
+            except DataError as exc:
+                raise DataError(f"OoD set {name!r}: {exc}; or leave the set out with "
+                                f"--skip-ood {name}") from exc
     pred = run(test.images, "test")
     correct = pred.first_choice() == test.labels
     scores_in = {name: metrics.uncertainty(pred, name) for name in metrics.SCORES}
@@ -154,14 +173,9 @@ def evaluate_model(sto, test: data.Dataset, samples: int = 1000, seed: int = 0,
                             "incorrect": v[~correct].mean().item() if (~correct).any() else None}
                         for k, v in scores_in.items()},
         "ratios": metrics.ratio_sweep(scores_in[score], correct),
-        "ood": {}, "ood_skipped": {}}
+        "ood": {}, "ood_skipped": skipped}
     ood_scores = {}
-    for name in ood_sets or data.OOD_SETS:
-        try:
-            ood = data.make_ood(name, test, items=ood_items, seed=seed)
-        except DataError as exc:
-            result["ood_skipped"][name] = str(exc)
-            continue
+    for name, ood in oods.items():
         out_pred = run(ood.images, name)
         scores_out = {k: metrics.uncertainty(out_pred, k) for k in metrics.SCORES}
         ood_scores[name] = scores_out[score]

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from synsample.errors import SynsampleError
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -74,11 +76,12 @@ LOCK_FILE = ".synsample.lock"
 _held: set[Path] = set()
 
 
-class FolderBusy(Exception):
+class FolderBusy(SynsampleError):
     """Another live process holds the folder's lock; ``holder`` says which, as it wrote."""
 
     def __init__(self, folder: Path, holder: str) -> None:
-        super().__init__(f"{folder} is in use by another synsample run ({holder})")
+        super().__init__(f"{folder} is in use by another synsample run ({holder}); wait for it "
+                         "to finish or choose another folder")
         self.folder, self.holder = folder, holder
 
 

@@ -26,7 +26,7 @@ from torch import nn
 
 from synsample import checkpoint, checks, data, models
 from synsample.errors import CheckpointError, ConfigError
-from synsample.io import FolderBusy, folder_lock
+from synsample.io import folder_lock
 from synsample.nn.bayes import kl_divergence
 from synsample.nn.sampling import derive_seed
 
@@ -229,11 +229,8 @@ def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = N
     config.check()
     out = checks.writable_folder(out, "checkpoint folder")
     dev = checks.device(device)
-    try:
-        with folder_lock(out):
-            return _train(config, out, data_path, progress, log, dev)
-    except FolderBusy as busy:
-        raise CheckpointError(f"{busy}; wait for it to finish or choose another --out") from None
+    with folder_lock(out):
+        return _train(config, out, data_path, progress, log, dev)
 
 
 def _train(config: TrainConfig, out: Path, data_path: str | Path | None, progress: bool,

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from synsample import checks
 from synsample.data import cache
 from synsample.data.catalog import DATASETS, DatasetSpec, spec
 from synsample.data.checksum import array_digest
@@ -25,7 +26,7 @@ from synsample.data.sources import fetch_first
 from synsample.errors import DataError
 
 __all__ = ["DATASETS", "OOD_SETS", "Dataset", "DatasetSpec", "fetch", "list_cached", "load",
-           "make_ood", "spec"]
+           "make_ood", "ood_applies", "spec"]
 
 
 @dataclass
@@ -88,6 +89,7 @@ def fetch(name: str, force: bool = False, log: Callable[[str], None] | None = No
         except DataError as exc:
             if log:
                 log(f"cached {s.name} is unusable ({exc}); fetching again")
+    checks.writable_folder(paths[0].parent, "dataset cache (set SYNSAMPLE_HOME to move it)")
     splits, source = fetch_first(list(s.sources), on_try=(
         (lambda d: log(f"fetching {s.name} from {d}")) if log else None))
     for split in s.sizes:
@@ -160,4 +162,4 @@ def list_cached() -> list[dict]:
     return rows
 
 
-from synsample.data.ood import OOD_SETS, make_ood  # noqa: E402  (needs Dataset above)
+from synsample.data.ood import OOD_SETS, make_ood, ood_applies  # noqa: E402  (needs Dataset above)

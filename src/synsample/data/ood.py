@@ -30,6 +30,12 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
     return x.round().clamp(0, 255).to(torch.uint8)
 
 
+def ood_applies(name: str, dataset: str) -> bool:
+    """Whether the OoD set ``name`` is defined for ``dataset`` (``other`` only for the MNIST /
+    Fashion-MNIST pair; the generated sets for every dataset)."""
+    return name != "other" or dataset in OTHER
+
+
 def make_ood(name: str, reference, items: int | None = None, seed: int = 0):
     """The OoD set ``name`` shaped like ``reference`` (a test :class:`Dataset`)."""
     from synsample.data import Dataset, load

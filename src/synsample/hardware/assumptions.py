@@ -16,6 +16,7 @@ ones.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -108,7 +109,7 @@ def _energies(value: Any, known: Mapping[str, str], what: str, path: Path) -> di
     for key, pj in value.items():
         if key not in known:
             raise ConfigError(f"{path}: unknown {what} entry {key!r}; known: {', '.join(known)}")
-        if not isinstance(pj, int | float) or isinstance(pj, bool) or pj < 0:
+        if not isinstance(pj, int | float) or isinstance(pj, bool) or not 0 <= pj < math.inf:
             raise ConfigError(f"{path}: {what}[{key!r}] must be a non-negative number of pJ")
         out[key] = float(pj)
     return out
@@ -119,13 +120,19 @@ def load(path: str | Path | None) -> CostAssumptions:
     if path is None:
         return DEFAULT
     path = Path(path)
+    def not_finite(word: str) -> float:
+        raise ConfigError(f"{path} holds {word}; every energy must be a finite number of pJ")
+
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(path.read_text(), parse_constant=not_finite)
     except FileNotFoundError:
         raise ConfigError(f"no cost assumption file at {path}; give a JSON file (see "
                           "synsample.hardware.assumptions)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid JSON ({exc}); fix or remove it") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the cost assumption file {path} ({exc.strerror}); "
+                          "give a readable JSON file") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a cost assumption file is a JSON object")
     unknown = sorted(set(raw) - set(_FIELDS))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from torch import nn
 
 from synsample.devices import IdealCoin, RandomSource
+from synsample.errors import ConfigError
 from synsample.nn import CoinFlipLinear, SampledNetwork, replace_modules, split_prefix
 from synsample.nn.convert import Filter
 from synsample.nn.scale import fold_input_scale
@@ -45,6 +46,10 @@ def convert(model: nn.Module, coin: RandomSource | None = None,
             model, lambda name, m: CoinFlipLinear.from_linear(m, coin, name), include, exclude)
     finally:
         model.train(was_training)
+    if not sampled:
+        raise ConfigError("no layer of the network is sampled (include "
+                          f"{_names(include)}, exclude {_names(exclude) or 'nothing'}); scANN "
+                          "samples nn.Linear layers: include one, or exclude fewer")
     converted.eval()
     prefix, body = split_prefix(converted, sampled)
     first = body[0] if isinstance(body, nn.Sequential) and len(body) else None
@@ -52,3 +57,8 @@ def convert(model: nn.Module, coin: RandomSource | None = None,
         prefix = fold_input_scale(prefix, first)
     return SampledNetwork(prefix, body, sampled, method="scann",
                           info={"coin": coin.describe()})
+
+
+def _names(spec: Filter) -> str:
+    items = spec if isinstance(spec, tuple | list) else (spec,)
+    return ", ".join(getattr(i, "__name__", str(i)) for i in items)

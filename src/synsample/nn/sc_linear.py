@@ -47,6 +47,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from synsample import checks
 from synsample.devices import BitstreamSource, GaussianSource, IdealBitstream
 from synsample.devices.bitstreams import bipolar_probability
 from synsample.errors import ConfigError
@@ -194,6 +195,12 @@ class SCLinear(SampledLayer, nn.Linear):
                     ) -> torch.Tensor:
         """The bit level: streams made by the source, XNOR and popcount, one row at a time."""
         length = self.length
+        weights = self.out_features * self.in_features
+        kept = ctx.n if ctx.mode == "shared" else 1
+        checks.memory(weights * length * (1 + kept / 8),
+                      f"layer {self.layer_name or '?'}: the bit path's weight streams ({weights:,} "
+                      f"weights x {length:,} bits, {kept} passes kept)",
+                      "use a shorter --stream-length or --sc-path fast")
         pw = bipolar_probability(self.realised(wq, "weights"))
         if not ctx.expanded(xq.shape[0]):
             xq = xq.repeat_interleave(ctx.n, dim=0)

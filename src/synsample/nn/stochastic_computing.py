@@ -131,13 +131,22 @@ def sigmoid_lut(n: int, n_inputs: int, length: int) -> tuple[torch.Tensor, torch
     since sigmoid is in (0, 1), only the states in [0, 1] occur (3 for n = 5, 6 for n = 11).
     Returns ``(thresholds, states)``: the output is ``states[k]`` for the largest ``k`` with
     ``count >= thresholds[k]`` (``thresholds[0] = 0``), integer comparisons only."""
-    counts = torch.arange(n_inputs * length + 1, dtype=torch.float64)
-    out = quantize(torch.sigmoid((2 * counts - n_inputs * length) / length), n)
-    states, first = [], []
-    for c, v in enumerate(out.tolist()):
-        if not states or v != states[-1]:
-            states.append(v)
-            first.append(c)
+    top = n_inputs * length
+
+    def state(count: int) -> float:
+        c = torch.tensor([float(count)], dtype=torch.float64)
+        return quantize(torch.sigmoid((2 * c - top) / length), n).item()
+
+    # the state never falls as the count grows: find where each new one starts by bisection,
+    # O(states x log(n_inputs L)), so a long stream costs no table of n_inputs L entries
+    states, first = [state(0)], [0]
+    while state(top) != states[-1]:
+        lo, hi = first[-1], top  # state(lo) is the current state, state(hi) is not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if state(mid) == states[-1] else (lo, mid)
+        states.append(state(hi))
+        first.append(hi)
     return torch.tensor(first, dtype=torch.int64), torch.tensor(states, dtype=torch.float32)
 
 
