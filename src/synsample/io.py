@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,8 +73,8 @@ def _json_default(obj: Any) -> Any:
 
 
 LOCK_FILE = ".synsample.lock"
-#: folders whose lock this process holds
-_held: set[Path] = set()
+#: folders whose lock this thread holds (another thread of the process must wait its turn)
+_held = threading.local()
 
 
 class FolderBusy(SynsampleError):
@@ -104,7 +105,8 @@ def folder_lock(folder: str | Path, wait: bool = False) -> Iterator[Path]:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     key = folder.resolve()
-    if key in _held:
+    held = _held.__dict__.setdefault("folders", set())
+    if key in held:
         yield folder
         return
     path = folder / LOCK_FILE
@@ -122,10 +124,10 @@ def folder_lock(folder: str | Path, wait: bool = False) -> Iterator[Path]:
                 f"{time.strftime('%Y-%m-%d %H:%M:%S')}: {command}")[:4000].encode()
         os.ftruncate(fd, 0)
         os.pwrite(fd, info, 0)
-        _held.add(key)
+        held.add(key)
         try:
             yield folder
         finally:
-            _held.discard(key)
+            held.discard(key)
     finally:
         os.close(fd)  # releases the flock

@@ -22,3 +22,32 @@ def test_jobs_are_cached_by_config_and_failed_jobs_rerun(tmp_path):
     assert runner.run([Job("demo", {"a": 1}, work)])[0]["value"] == 42
     assert len(calls) == 2  # the third run was served from the cache
     assert Job("demo", {"a": 2}, work).key != job.key
+
+
+def test_two_runs_on_one_store_compute_a_job_once(tmp_path):
+    import threading
+    import time
+
+    calls, logs = [], []
+    started = threading.Event()
+
+    def work(folder):
+        calls.append(folder.name)
+        started.set()
+        time.sleep(0.3)  # the second run arrives while the first computes
+        return {"value": len(calls)}
+
+    store = JobStore(tmp_path)
+    results = {}
+
+    def run(who):
+        results[who] = LocalRunner(store, log=logs.append).run([Job("demo", {"a": 1}, work)])[0]
+
+    first = threading.Thread(target=run, args=("first",))
+    first.start()
+    started.wait(5)
+    run("second")
+    first.join()
+    assert len(calls) == 1
+    assert results["first"] == results["second"]
+    assert any(m.startswith("[waiting] demo") and "pid" in m for m in logs)
