@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import warnings
 from collections.abc import Callable, Iterable
 
 from torch import nn
 
 from synsample.errors import ConfigError
+from synsample.nn.split import trace_split
 
 Filter = Iterable[type | str]
 
@@ -54,17 +56,32 @@ def replace_modules(model: nn.Module, factory: Callable[[str, nn.Module], nn.Mod
 def split_prefix(model: nn.Module, sampled: list[str]) -> tuple[nn.Module, nn.Module]:
     """Split a network into its deterministic prefix and the rest.
 
-    For an ``nn.Sequential`` the prefix is every top-level child before the first that holds a
-    sampled module; it is computed once per batch instead of once per sample. For other
-    modules the prefix is the identity (the sampled layers still broadcast unexpanded inputs).
+    Returns ``(prefix, body)`` with ``body(prefix(x))`` the network's output: the prefix is
+    computed once per item block, the body once per chunk of passes. For an ``nn.Sequential``
+    whose sampled modules are all top-level children, the prefix is the children before the
+    first sampled one (:func:`~synsample.nn.scale.fold_input_scale` can take its last
+    scaling). Any other network is split by :func:`~synsample.nn.split.trace_split`, which
+    also makes skip connections across sampled layers work. A network torch.fx cannot trace
+    keeps its ``nn.Sequential`` split, or else the identity prefix, with a warning.
     """
-    if not isinstance(model, nn.Sequential) or not sampled:
+    if not sampled:
         return nn.Identity(), model
-    tops = [name.split(".")[0] for name in sampled]
-    names = [name for name, _ in model.named_children()]
-    first = min(names.index(t) for t in tops)
-    children = list(model.children())
-    return nn.Sequential(*children[:first]), nn.Sequential(*children[first:])
+    fallback = (nn.Identity(), model)
+    if isinstance(model, nn.Sequential):
+        names = [name for name, _ in model.named_children()]
+        first = min(names.index(name.split(".")[0]) for name in sampled)
+        children = list(model.children())
+        fallback = nn.Sequential(*children[:first]), nn.Sequential(*children[first:])
+        if all("." not in name for name in sampled):
+            return fallback
+    try:
+        return trace_split(model)
+    except Exception as exc:  # torch.fx refuses data-dependent control flow, and more
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        warnings.warn(f"{type(model).__name__} cannot be traced by torch.fx ({reason}): its "
+                      "deterministic layers before the first sampled one will be recomputed "
+                      "for every chunk of passes", stacklevel=2)
+        return fallback
 
 
 def sampling_network(model: nn.Module, layer_types: tuple[type, ...], method: str,

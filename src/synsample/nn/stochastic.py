@@ -6,13 +6,24 @@ sampling engine, the metrics and the reports only use this interface.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import torch
 from torch import nn
 
 from synsample.devices import RandomSource
+from synsample.errors import ConfigError
 from synsample.nn.sampling import SampledLayer, SamplingContext, seed_from
+from synsample.nn.split import ExpandSamples, TracedBody
+
+
+def _per_item_meets_per_pass(exc: RuntimeError, n: int) -> bool:
+    """Whether ``exc`` is torch's size mismatch of a per-item value (``b`` rows) and a
+    per-pass one (``b * n`` rows), as an add or a cat of the two raises."""
+    msg = str(exc)
+    sizes = [int(s) for s in re.findall(r"\d+", msg)]
+    return n > 1 and "must match" in msg and any(a == n * b > 0 for a in sizes for b in sizes)
 
 
 class StochasticModel(nn.Module):
@@ -51,8 +62,10 @@ class StochasticModel(nn.Module):
 class SampledNetwork(StochasticModel):
     """A trained network some of whose layers sample (the conversion walk's output).
 
-    ``prefix`` holds the layers before the first sampled one; ``body`` the rest. The sampled
-    layers read the :class:`SamplingContext` set on them for the duration of a call.
+    ``prefix`` holds the layers before the first sampled one; ``body`` the rest (see
+    :func:`~synsample.nn.convert.split_prefix`). The sampled layers (and the body's
+    :class:`~synsample.nn.split.ExpandSamples`) read the :class:`SamplingContext` set on them
+    for the duration of a call.
     """
 
     def __init__(self, prefix: nn.Module, body: nn.Module, sampled: list[str],
@@ -71,14 +84,23 @@ class SampledNetwork(StochasticModel):
         return self.prefix_net(x)
 
     def sample(self, h: torch.Tensor, context: SamplingContext) -> torch.Tensor:
-        layers = self.sampled_layers()
-        for layer in layers:
-            layer.context = context
+        readers = [m for m in self.body.modules() if isinstance(m, SampledLayer | ExpandSamples)]
+        for m in readers:
+            m.context = context
         try:
             out = self.body(h)
+        except RuntimeError as exc:
+            if isinstance(self.body, TracedBody) or not _per_item_meets_per_pass(exc, context.n):
+                raise
+            raise ConfigError(f"{type(self.body).__name__} failed with {context.n} passes per "
+                              f"call ({str(exc).splitlines()[0]}): a skip connection across a "
+                              "sampled layer needs the traced split, and torch.fx could not "
+                              "trace this network (see the warning at conversion); remove the "
+                              "data-dependent control flow from forward, or sample with "
+                              "sample_chunk=1") from exc
         finally:
-            for layer in layers:
-                layer.context = None
+            for m in readers:
+                m.context = None
         if out.shape[0] == context.batch and context.n > 1:  # no sampled layer on the path
             out = out.repeat_interleave(context.n, dim=0)
         return out.reshape(context.batch, context.n, -1).transpose(0, 1)
