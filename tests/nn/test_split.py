@@ -130,14 +130,19 @@ def test_untraceable_network_runs_with_a_warning():
     assert pred.votes.sum(1).eq(20).all()
 
 
-def test_untraceable_skip_connection_is_a_one_line_error():
+@pytest.mark.parametrize("mode", ["shared", "independent"])
+def test_untraceable_skip_connection_runs_pass_by_pass(mode):
     with pytest.warns(UserWarning, match="cannot be traced"):
-        sto = scann.convert(ResidualCNN(branch=True))
-    with pytest.raises(ConfigError, match="skip connection across a sampled layer.*"
-                                          "sample_chunk=1"):
-        engine.predict(sto, _images(), samples=20, seed=0, sample_chunk=4)
-    pred = engine.predict(sto, _images(), samples=20, seed=0, sample_chunk=1)
-    assert pred.votes.sum(1).eq(20).all()
+        sto = scann.convert(ResidualCNN(branch=True))  # y * 1.0: the traced network's values
+    run = dict(samples=20, seed=0, mode=mode)
+    one = engine.predict(sto, _images(), sample_chunk=1, **run)
+    with pytest.warns(UserWarning, match="every pass runs on its own"):
+        chunked = engine.predict(sto, _images(), sample_chunk=4, tile=5, **run)
+    assert sto.pass_by_pass
+    assert torch.equal(chunked.votes, one.votes)
+    assert chunked.random_bits == one.random_bits  # the failed call and re-created tiles
+    traced = engine.predict(scann.convert(ResidualCNN()), _images(), **run)
+    assert torch.equal(traced.votes, one.votes)
 
 
 def test_a_non_tensor_carried_across_a_sampled_layer_is_a_clear_error():

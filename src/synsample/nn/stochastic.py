@@ -7,13 +7,13 @@ sampling engine, the metrics and the reports only use this interface.
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any
 
 import torch
 from torch import nn
 
 from synsample.devices import RandomSource
-from synsample.errors import ConfigError
 from synsample.nn.sampling import SampledLayer, SamplingContext, seed_from
 from synsample.nn.split import ExpandSamples, TracedBody
 
@@ -76,6 +76,9 @@ class SampledNetwork(StochasticModel):
         self.sampled_names = sampled
         self.method = method
         self.info = dict(info or {})
+        #: run the body one pass per call (set when an untraced skip connection needs it)
+        self.pass_by_pass = False
+        self._last_key: tuple | None = None
 
     def sampled_layers(self) -> list[SampledLayer]:
         return [m for m in self.body.modules() if isinstance(m, SampledLayer)]
@@ -84,26 +87,57 @@ class SampledNetwork(StochasticModel):
         return self.prefix_net(x)
 
     def sample(self, h: torch.Tensor, context: SamplingContext) -> torch.Tensor:
+        if self.pass_by_pass and context.n > 1:
+            out = self._pass_by_pass(h, context)
+        else:
+            traced = isinstance(self.body, TracedBody)
+            counts = [] if traced else [(d, d.draws) for d in self.devices()]
+            try:
+                out = self._body(h, context)
+            except RuntimeError as exc:
+                if traced or not _per_item_meets_per_pass(exc, context.n):
+                    raise
+                for device, draws in counts:  # the failed call's draws are not counted
+                    device.draws = draws
+                warnings.warn(f"{type(self.body).__name__}: a value computed before a sampled "
+                              "layer meets one computed after it, and torch.fx could not "
+                              "trace the network to expand it: every pass runs on its own "
+                              f"(slower; {str(exc).splitlines()[0]})", stacklevel=2)
+                self.pass_by_pass = True
+                out = self._pass_by_pass(h, context)
+        return out.reshape(context.batch, context.n, -1).transpose(0, 1)
+
+    def _body(self, h: torch.Tensor, context: SamplingContext) -> torch.Tensor:
+        """The body's output for the context's passes, item-major ``[batch * n, ...]``."""
         readers = [m for m in self.body.modules() if isinstance(m, SampledLayer | ExpandSamples)]
         for m in readers:
             m.context = context
         try:
             out = self.body(h)
-        except RuntimeError as exc:
-            if isinstance(self.body, TracedBody) or not _per_item_meets_per_pass(exc, context.n):
-                raise
-            raise ConfigError(f"{type(self.body).__name__} failed with {context.n} passes per "
-                              f"call ({str(exc).splitlines()[0]}): a skip connection across a "
-                              "sampled layer needs the traced split, and torch.fx could not "
-                              "trace this network (see the warning at conversion); remove the "
-                              "data-dependent control flow from forward, or sample with "
-                              "sample_chunk=1") from exc
         finally:
             for m in readers:
                 m.context = None
         if out.shape[0] == context.batch and context.n > 1:  # no sampled layer on the path
             out = out.repeat_interleave(context.n, dim=0)
-        return out.reshape(context.batch, context.n, -1).transpose(0, 1)
+        return out
+
+    def _pass_by_pass(self, h: torch.Tensor, context: SamplingContext) -> torch.Tensor:
+        """:meth:`_body` one pass per call (the context's passes re-created by
+        :meth:`SamplingContext.for_samples`, so each draws what it would in one call), for an
+        untraced network whose skip connections cross a sampled layer. In shared mode another
+        tile of items of the same passes re-creates the draws without counting them again."""
+        repeat = context.mode == "shared" and context.key == self._last_key is not None
+        self._last_key = context.key
+        counts = [(d, d.draws) for d in self.devices()] if repeat else []
+        outs = []
+        for k in range(context.n):
+            one = SamplingContext.for_samples(context.seed, context.first + k, 1, context.batch,
+                                              context.mode, context.block, device=h.device)
+            one.items = context.items
+            outs.append(self._body(h, one))
+        for device, draws in counts:
+            device.draws = draws
+        return torch.stack(outs, dim=1).reshape(context.batch * context.n, -1)
 
     def devices(self) -> list[RandomSource]:
         seen: dict[int, RandomSource] = {}
