@@ -86,7 +86,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace, ck: Path, ck_config: dict, out: Path, assumptions) -> int:
-    from synsample import checkpoint, hardware
+    from synsample import checkpoint, hardware, methods
     from synsample.evaluate import deterministic_outputs, sample_checkpoint
     from synsample.report.scann import write_sample_report
 
@@ -97,17 +97,10 @@ def _sample(args: argparse.Namespace, ck: Path, ck_config: dict, out: Path, assu
                                         method_options=_method_options(args))
     cost = hardware.measure(sto, test.images, args.samples, seed=args.seed,
                             assumptions=assumptions)
-    model, _ = checkpoint.load_model(ck)
-    if args.method == "sc":
-        from synsample.methods.sc import without_sc
-
-        model = without_sc(model)
+    spec = methods.get(args.method)
+    model = spec.reference_model(checkpoint.load_model(ck)[0])
     det = deterministic_outputs(model, test.images).argmax(1)
-    reference = {"scann": "deterministic network", "sc": "quantized network without SC",
-                 "ensemble": "first member", "bbb": "posterior-mean network",
-                 "spinbayes": "posterior-mean network", "mc-dropout": "network without masks",
-                 "mc-dropconnect": "network without masks"}.get(args.method,
-                                                            "network, one sampled pass")
+    reference = spec.reference
     res = write_sample_report(out, ck, ck_config, args.precision, pred, test, det,
                               reference=reference, cost=cost)
     s = res["sampled"]
@@ -177,17 +170,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 def _method_options(args: argparse.Namespace) -> dict:
     """What the method needs beyond the coin precision (sc: stream length and source; an
     ensemble: its other members)."""
+    from synsample import methods
+
     options: dict = {"members": args.checkpoint[1:]} if len(args.checkpoint) > 1 else {}
-    sc_options = {k: v for k, v in (("stream_length", args.stream_length),
-                                    ("bitstream", args.bitstream), ("sc_path", args.sc_path))
-                  if v is not None}
-    if args.method == "sc":
-        options.update(sc_options)
-    elif sc_options:
-        given = ", ".join("--" + k.replace("_", "-") for k in sc_options)
-        raise ConfigError(f"{given} set the bitstreams of --method sc; the {args.method} method "
+    given = {k: v for k, v in (("stream_length", args.stream_length),
+                               ("bitstream", args.bitstream), ("sc_path", args.sc_path))
+             if v is not None}
+    unknown = [k for k in given if k not in methods.get(args.method).options]
+    if unknown:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unknown)
+        raise ConfigError(f"{flags} set the bitstreams of --method sc; the {args.method} method "
                           "has none: leave them out")
-    return options
+    return {**options, **given}
 
 
 def _adaptive(args: argparse.Namespace):
@@ -568,7 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "levels) beside it. synsample.export.load reads it back into a model that "
                     "gives the same votes for the same seed.")
     p_export.add_argument("--checkpoint", required=True, help="folder written by `train`")
-    p_export.add_argument("--method", required=True, choices=["scann", "sc", "spinbayes"])
+    p_export.add_argument("--method", required=True, choices=["scann", "sc", "spinbayes"],
+                          help="the method whose hardware tensors to write")
     p_export.add_argument("--precision", default="full",
                           help="coin bits (scann), LFSR/MTJ bits (sc) or crossbar Q bits "
                                "(spinbayes); default full")

@@ -26,16 +26,41 @@ from synsample.prediction import Prediction
 DEFAULT_CHECKPOINTS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 
-def _inputs(inputs) -> torch.Tensor:
+def as_inputs(inputs) -> torch.Tensor:
+    """The inputs a user has, as one tensor ``[N, ...]``.
+
+    Args:
+        inputs: a tensor; a numpy array; synsample's ``Dataset`` (its ``images``); any
+            map-style ``torch.utils.data.Dataset`` whose items are ``x`` or ``(x, y, ...)``; or
+            a ``DataLoader`` over one (its batches are concatenated).
+
+    Returns:
+        the inputs, refused with one line when empty or holding NaN or inf.
+    """
     x = getattr(inputs, "images", inputs)
-    if not isinstance(x, torch.Tensor):
-        raise ConfigError(f"predict needs a tensor or a Dataset, got {type(inputs).__name__}")
+    if isinstance(x, torch.Tensor):
+        pass
+    elif type(x).__module__ == "numpy" and hasattr(x, "dtype"):
+        x = torch.as_tensor(x)
+    elif isinstance(x, torch.utils.data.DataLoader):
+        x = torch.cat([_first(batch) for batch in x]) if len(x) else torch.empty(0)
+    elif isinstance(x, torch.utils.data.Dataset) and hasattr(x, "__len__"):
+        x = torch.stack([torch.as_tensor(_first(x[i])) for i in range(len(x))]) if len(x) \
+            else torch.empty(0)
+    else:
+        raise ConfigError(f"predict takes a tensor, a numpy array, a Dataset of (x, y) items or a "
+                          f"DataLoader, got {type(inputs).__name__}")
     if x.ndim < 2 or x.shape[0] == 0:
         raise ConfigError(f"predict needs a batch of at least one item, got shape {tuple(x.shape)}")
     if x.is_floating_point() and not torch.isfinite(x).all():
         bad = int((~torch.isfinite(x)).sum())
         raise ConfigError(f"the inputs hold {bad} NaN or infinite value(s); clean them first")
     return x
+
+
+def _first(item):
+    """``x`` of an ``(x, y, ...)`` item or batch, or the item itself."""
+    return item[0] if isinstance(item, tuple | list) else item
 
 
 def _check_pixel_scale(model: StochasticModel, x: torch.Tensor) -> None:
@@ -207,7 +232,7 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     if (batch_size is not None and batch_size < 1) or sample_chunk < 1 or (
             tile is not None and tile < 1):
         raise ConfigError("batch_size, sample_chunk and tile must be positive")
-    x_all = _inputs(inputs)
+    x_all = as_inputs(inputs)
     _check_pixel_scale(model, x_all)
     checks.item_passes(x_all.shape[0], samples)
     checks.finite_tensors(model.state_dict().items(), "the model's")
@@ -244,6 +269,13 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
             h = model.prefix(x_all[start:start + batch_size].to(dev))
             blocks.append(_sample_block(model, h, chunks, checkpoints, base_seed, mode, block,
                                         start, tile, adaptive, rule_looks, bar))
+    except RuntimeError as exc:
+        if x_all.is_floating_point() or not any(
+                word in str(exc) for word in ("dtype", "scalar type", "Byte", "Long", "Int")):
+            raise
+        raise ConfigError(f"the model cannot compute on {x_all.dtype} inputs ("
+                          f"{str(exc).splitlines()[0][:120]}); give them as it was trained on, "
+                          "e.g. x.float() / 255 for pixels scaled to [0, 1]") from exc
     finally:
         for layer in layers:
             layer.forget_draws()

@@ -54,23 +54,39 @@ def method_for(config: dict[str, Any], method: str | None) -> str:
 CALIBRATION_ITEMS = 2000
 
 
+def convert_trained(method: str, nets: list[torch.nn.Module], dataset: str,
+                    precision: str | int | None = "full",
+                    options: dict[str, Any] | None = None,
+                    data_path: str | Path | None = None, seed: int = 0):
+    """The one way trained networks become a stochastic model: :func:`synsample.convert` with
+    what a checkpoint run adds from its method's spec. Several ``nets`` make an ensemble; a
+    method that needs data (SpinBayes' BatchNorm re-calibration) gets the first
+    :data:`CALIBRATION_ITEMS` training images of ``dataset``; a method whose draws are fixed
+    at conversion (SpinBayes' crossbars) is seeded by ``seed``, the run's seed."""
+    from synsample.errors import ConfigError
+
+    spec = methods.get(method)
+    options = dict(options or {})
+    if len(nets) > 1 and not spec.many_models:
+        raise ConfigError(f"several checkpoints make an ensemble; {method} takes one")
+    if spec.needs_data and options.get(spec.needs_data) is None:
+        train = data.load(dataset, "train", path=data_path)
+        options[spec.needs_data] = train.images[:CALIBRATION_ITEMS]
+    if "seed" in spec.options:
+        options.setdefault("seed", seed)
+    return methods.convert(nets if spec.many_models else nets[0], method, precision=precision,
+                           **options)
+
+
 def convert_checkpoint_model(method: str, model: torch.nn.Module, config: dict[str, Any],
                              precision: str, method_options: dict[str, Any] | None,
-                             data_path: str | Path | None):
-    """``methods.convert`` for a checkpoint's network: an ensemble's other members loaded,
-    SpinBayes' BatchNorm re-calibrated on the checkpoint's training images."""
+                             data_path: str | Path | None, seed: int = 0):
+    """:func:`convert_trained` for a checkpoint's network; ``method_options["members"]``: the
+    folders of an ensemble's other members."""
     options = dict(method_options or {})
-    members = options.pop("members", ())
-    if members and method != "ensemble":
-        from synsample.errors import ConfigError
-
-        raise ConfigError(f"several checkpoints make an ensemble; {method} takes one")
-    if method == "ensemble":
-        model = [model, *(checkpoint.load_model(m)[0] for m in members)]
-    if method == "spinbayes":
-        train = data.load(config["dataset"], "train", path=data_path)
-        options.setdefault("calibration", train.images[:CALIBRATION_ITEMS])
-    return methods.convert(method, model, precision, **options)
+    members = [checkpoint.load_model(m)[0] for m in options.pop("members", ())]
+    return convert_trained(method, [model, *members], config["dataset"], precision, options,
+                           data_path, seed)
 
 
 def sample_checkpoint(folder: str | Path, method: str | None = None, precision: str = "full",
@@ -87,7 +103,8 @@ def sample_checkpoint(folder: str | Path, method: str | None = None, precision: 
     test = data.load(config["dataset"], "test", path=data_path)
     if limit is not None:
         test = test.subset(limit)
-    sto = convert_checkpoint_model(method, model, config, precision, method_options, data_path)
+    sto = convert_checkpoint_model(method, model, config, precision, method_options, data_path,
+                                   seed)
     pred = engine.predict(sto, test, samples=samples, seed=seed, mode=mode, progress=progress,
                           desc=f"{method} {precision}", **predict_kw)
     return pred, test, sto
@@ -114,7 +131,8 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
     test = data.load(config["dataset"], "test", path=data_path)
     if limit is not None:
         test = test.subset(limit)
-    sto = convert_checkpoint_model(method, model, config, precision, method_options, data_path)
+    sto = convert_checkpoint_model(method, model, config, precision, method_options, data_path,
+                                   seed)
     result, scores_in, ood_scores = evaluate_model(
         sto, test, samples=samples, seed=seed, mode=mode, score=score, ood_items=ood_items,
         ood_sets=ood_sets, progress=progress, desc=f"{method} {precision}",

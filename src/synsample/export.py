@@ -39,7 +39,8 @@ from synsample.nn.sc_linear import SCLinear
 
 FORMAT = "synsample-export"
 VERSION = 1
-METHODS = ("scann", "sc", "spinbayes")
+#: the methods whose hardware tensors an export holds (their specs say ``exports``)
+METHODS = tuple(name for name, spec in methods.REGISTRY.items() if spec.exports)
 _CONFIG_KEYS = ("arch", "input_shape", "num_classes", "dropout", "init", "noise", "estimator",
                 "noise_site", "bias", "states", "sc_length", "dataset")
 
@@ -83,6 +84,9 @@ def export(folder: str | Path, method: str, out: str | Path, precision: str = "f
     if method not in METHODS:
         raise ConfigError(f"export supports {', '.join(METHODS)}; got {method!r}")
     model, config = checkpoint.load_model(folder)
+    if config.get("arch") not in models.ARCHS:
+        raise ConfigError(f"export rebuilds a network from its architecture's name, and "
+                          f"{config.get('arch')!r} is not one synsample builds")
     options = {"stream_length": stream_length, "bitstream": bitstream} if method == "sc" else {}
     sto = convert_checkpoint_model(method, model, config, precision, options, data_path)
     tensors: dict[str, torch.Tensor] = {}
@@ -134,7 +138,7 @@ def load(path: str | Path) -> SampledNetwork:
     else:
         options = ({"stream_length": manifest["stream_length"],
                     "bitstream": manifest["bitstream"]} if method == "sc" else {})
-        sto = methods.convert(method, model, manifest["precision"], **options)
+        sto = methods.convert(model, method, precision=manifest["precision"], **options)
     state = {k[len("state."):]: v for k, v in tensors.items() if k.startswith("state.")}
     unexpected = sto.load_state_dict(state, strict=False).unexpected_keys
     if unexpected:

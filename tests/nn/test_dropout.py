@@ -83,12 +83,12 @@ def test_the_ensemble_cycles_through_its_members():
 def test_bad_rates_and_methods_are_clear_errors():
     with pytest.raises(ConfigError, match=r"\[0, 1\)"):
         MCDropout(1.0)
-    with pytest.raises(ConfigError, match="no MCDropout layer"):
+    with pytest.raises(ConfigError, match="no nn.Dropout to keep on.*insert_before"):
         methods.mc_dropout.convert(models.build("lenet5"))
     with pytest.raises(ConfigError, match="no precision"):
-        methods.convert("bbb", models.build("lenet5-bbb"), "4")
-    with pytest.raises(ConfigError, match="calibration"):
-        methods.convert("spinbayes", models.build("lenet5-bbb"))
+        methods.convert(models.build("lenet5-bbb"), "bbb", precision="4")
+    with pytest.raises(ConfigError, match="BatchNorm.*calibration"):
+        methods.convert(models.build("lenet5-bbb"), "spinbayes")
     assert isinstance(MCDropout(0.1, QuantizedCoin(4)).coin, QuantizedCoin)
 
 

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from synsample import engine, methods, models
+from synsample import devices, engine, methods, models
 from synsample.devices import IdealBitstream, MTJBitstream
 from synsample.errors import ConfigError
 from synsample.nn.sampling import SamplingContext
@@ -160,7 +160,7 @@ def test_bad_settings_are_clear_errors():
     with pytest.raises(ConfigError, match="no stochastic-computing layer"):
         methods.sc.convert(models.build("mlp"))
     with pytest.raises(ConfigError, match="ideal, lfsr or mtj"):
-        methods.bitstream_for("photonic")
+        devices.bitstream_for("photonic")
 
 
 def test_an_lfsr_on_the_fast_path_is_a_warning_and_exact_on_the_bit_path():

@@ -8,6 +8,7 @@ from synsample.devices.bitstreams import (
     LFSRBitstream,
     MTJBitstream,
     bipolar_probability,
+    bitstream_for,
 )
 from synsample.devices.coins import CoinWrapper, IdealCoin, QuantizedCoin, coin_for_precision
 from synsample.devices.gaussian import GaussianSource
@@ -17,4 +18,4 @@ from synsample.devices.temporal import TemporalCoin
 __all__ = ["Arbiter", "BitstreamSource", "CoinWrapper", "GaussianSource", "IdealBitstream",
            "IdealCoin", "LFSRBitstream", "MTJBitstream", "NoiseSource", "NonIdealCoin",
            "QuantizedCoin", "RandomSource", "SOTSwitch", "TemporalCoin", "bipolar_probability",
-           "coin_for_precision"]
+           "bitstream_for", "coin_for_precision"]

@@ -197,3 +197,22 @@ class MTJBitstream(BitstreamSource):
     def describe(self) -> dict[str, Any]:
         return {"device": self.name, "bias_levels": self.bias_levels, "spread_volts": self.spread,
                 "v_max": self.v_max, "p_edge": self.p_edge, "bits_per_draw": 1}
+
+
+def bitstream_for(kind: str = "ideal", precision: str | int | None = "full") -> BitstreamSource:
+    """The bitstream source as the command line names it: ``ideal``, ``lfsr`` (``precision``
+    bits wide, 16 for full) or ``mtj`` (a continuous bias DAC for full, else ``2^precision``
+    bias levels)."""
+    full = precision is None or str(precision).lower() in ("full", "ideal", "float", "fp32")
+    try:
+        bits = None if full else int(str(precision))
+    except ValueError:
+        raise ConfigError(f"unknown precision {precision!r}; use full or a number of bits") \
+            from None
+    if kind == "ideal":
+        return IdealBitstream()
+    if kind == "lfsr":
+        return LFSRBitstream(16 if bits is None else bits)
+    if kind == "mtj":
+        return MTJBitstream(bias_levels=None if bits is None else 2 ** bits)
+    raise ConfigError(f"unknown bitstream source {kind!r}; use ideal, lfsr or mtj")

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from synsample import checkpoint, data, hardware, methods
-from synsample.evaluate import CALIBRATION_ITEMS, evaluate_model
+from synsample import checkpoint, data, hardware
+from synsample.evaluate import convert_trained, evaluate_model
 from synsample.experiments import nsm
 from synsample.experiments.jobs import Job, JobStore, LocalRunner
 from synsample.experiments.scann_table1 import DEFAULT_EPOCHS, train_job
@@ -99,11 +99,9 @@ class CostsConfig:
 def _model(row: Row, trained: list[Job], folder: Path, cfg: CostsConfig):
     nets = [checkpoint.load_model(folder.parent / j.name / "checkpoint")[0] for j in trained]
     options = dict(row.options)
-    if row.method == "spinbayes":
-        train = data.load(cfg.dataset, "train", path=cfg.data_path)
-        options["calibration"] = train.images[:CALIBRATION_ITEMS]
-    return methods.convert(row.method, nets if row.method == "ensemble" else nets[0],
-                           **options)
+    precision = options.pop("precision", "full")
+    return convert_trained(row.method, nets, cfg.dataset, precision, options, cfg.data_path,
+                           cfg.seed)
 
 
 def _test(cfg: CostsConfig) -> data.Dataset:

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from synsample import checkpoint, data, engine, hardware, methods, metrics
+from synsample import checkpoint, data, devices, engine, hardware, methods, metrics
 from synsample.experiments.jobs import Job, JobStore, LocalRunner
 from synsample.experiments.scann_table1 import train_job
 from synsample.report import sc as sc_report
@@ -95,7 +95,7 @@ def infer_job(trained: Job, length: int | None, cfg: SCConfig,
         test = data.load(cfg.dataset, "test", path=cfg.data_path)
         if cfg.limit is not None:
             test = test.subset(cfg.limit)
-        sto = methods.sc.convert(model, length, methods.bitstream_for(cfg.bitstream))
+        sto = methods.sc.convert(model, length, devices.bitstream_for(cfg.bitstream))
         pred = engine.predict(sto, test, samples=samples, seed=cfg.seed, mode=cfg.mode,
                               progress=cfg.progress, device=cfg.device,
                               desc=f"{ck['arch']} {ck['states']} states L={length}")
@@ -119,7 +119,7 @@ def stream_bits_per_inference(net: str, states: int, length: int, items: int = 4
     untrained network in independent mode (every stream made for its inference)."""
     from synsample import models
 
-    source = methods.bitstream_for("ideal")
+    source = devices.bitstream_for("ideal")
     sto = methods.sc.convert(models.build(net, states=states, seed=0), length, source)
     images = torch.zeros(items, 1, 28, 28, dtype=torch.uint8)
     engine.predict(sto, images, samples=1, seed=0, mode="independent", progress=False)

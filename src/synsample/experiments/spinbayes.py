@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from synsample import checkpoint, data, methods
-from synsample.evaluate import CALIBRATION_ITEMS, evaluate_model
+from synsample.evaluate import convert_trained, evaluate_model
 from synsample.experiments.jobs import Job, JobStore, LocalRunner
 from synsample.experiments.scann_table1 import train_job
 from synsample.report import spinbayes as report
@@ -98,16 +98,9 @@ def eval_job(method: str, trained: list[Job], cfg: SpinBayesConfig,
         test = data.load(cfg.dataset, "test", path=cfg.data_path)
         if cfg.limit is not None:
             test = test.subset(cfg.limit)
-        if method == "ensemble":
-            sto = methods.ensemble.convert(nets)
-        elif spin:
-            sto = methods.spinbayes.convert(nets[0], config["crossbars"], config["bits"], ways,
-                                            seed=cfg.seed)
-            train = data.load(cfg.dataset, "train", path=cfg.data_path)
-            methods.spinbayes.recalibrate_batchnorm(sto, train.images[:CALIBRATION_ITEMS],
-                                                    seed=cfg.seed)
-        else:
-            sto = methods.get(method).convert(nets[0])
+        options = {"crossbars": config["crossbars"], "ways": ways} if spin else {}
+        sto = convert_trained(method, nets, cfg.dataset, config["bits"] if spin else "full",
+                              options, cfg.data_path, cfg.seed)
         result, _, _ = evaluate_model(sto, test, samples=cfg.samples, seed=cfg.seed,
                                       mode=cfg.mode, score="predictive-entropy",
                                       ood_items=cfg.ood_items, ood_sets=ood_sets,

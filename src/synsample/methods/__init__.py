@@ -1,8 +1,15 @@
-"""Methods: each turns a trained network into a :class:`~synsample.nn.StochasticModel`."""
+"""Methods: each turns a trained network into a :class:`~synsample.nn.StochasticModel`.
+
+Every method module defines its :class:`~synsample.methods.spec.MethodSpec`; :data:`REGISTRY`
+holds them by name, and :func:`convert` is the one front door (``synsample.convert``).
+"""
 
 from __future__ import annotations
 
-from types import ModuleType
+from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
 
 from synsample.errors import ConfigError
 from synsample.methods import (
@@ -15,70 +22,48 @@ from synsample.methods import (
     scann,
     spinbayes,
 )
+from synsample.methods.spec import MethodSpec
 
-#: every method; each module's ``convert`` takes one trained network (the ensemble's a list)
-METHODS: dict[str, ModuleType] = {"scann": scann, "nsm": nsm, "sc": sc, "bbb": bbb,
-                                  "spinbayes": spinbayes, "mc-dropout": mc_dropout,
-                                  "mc-dropconnect": mc_dropconnect, "ensemble": ensemble}
+#: every method's spec, by name
+REGISTRY: dict[str, MethodSpec] = {m.SPEC.name: m.SPEC for m in (
+    scann, nsm, sc, bbb, spinbayes, mc_dropout, mc_dropconnect, ensemble)}
+#: the method names (``--method`` choices)
+METHODS = tuple(REGISTRY)
 
-__all__ = ["METHODS", "bbb", "bitstream_for", "convert", "ensemble", "get", "mc_dropconnect",
-           "mc_dropout", "nsm", "sc", "scann", "spinbayes"]
-
-
-def bitstream_for(kind: str = "ideal", precision: str | int | None = "full"):
-    """The bitstream source of the ``sc`` method: ``ideal``, ``lfsr`` (``precision`` bits wide,
-    16 for full) or ``mtj`` (a continuous bias DAC for full, else ``2^precision`` bias
-    levels)."""
-    from synsample import devices
-
-    full = precision is None or str(precision).lower() in ("full", "ideal", "float", "fp32")
-    try:
-        bits = None if full else int(str(precision))
-    except ValueError:
-        raise ConfigError(f"unknown precision {precision!r}; use full or a number of bits") \
-            from None
-    if kind == "ideal":
-        return devices.IdealBitstream()
-    if kind == "lfsr":
-        return devices.LFSRBitstream(16 if bits is None else bits)
-    if kind == "mtj":
-        return devices.MTJBitstream(bias_levels=None if bits is None else 2 ** bits)
-    raise ConfigError(f"unknown bitstream source {kind!r}; use ideal, lfsr or mtj")
+__all__ = ["METHODS", "REGISTRY", "MethodSpec", "bbb", "convert", "ensemble", "get",
+           "mc_dropconnect", "mc_dropout", "nsm", "sc", "scann", "spinbayes"]
 
 
-def convert(name: str, model, precision: str | int | None = "full", stream_length: int = 100,
-            bitstream: str = "ideal", sc_path: str = "fast", calibration=None):
-    """The stochastic model of ``model`` under method ``name``: a coin of ``precision`` for
-    ``scann`` and ``nsm``; for ``sc`` streams of ``stream_length`` bits from a ``bitstream``
-    source of that precision, computed by ``sc_path`` (``fast`` or ``bits``); for
-    ``spinbayes`` crossbars of ``precision`` bits (Q, 4 for full), their BatchNorm re-calibrated
-    on the ``calibration`` images (required). ``bbb``, ``mc-dropout``, ``mc-dropconnect`` and
-    ``ensemble`` (``model``: a list of members) take no precision."""
-    from synsample import devices
-
-    if name == "sc":
-        return sc.convert(model, length=stream_length, source=bitstream_for(bitstream, precision),
-                          path=sc_path)
-    if name in ("scann", "nsm"):
-        return get(name).convert(model, coin=devices.coin_for_precision(precision))
-    full = precision is None or str(precision).lower() in ("full", "ideal", "float", "fp32")
-    if name == "spinbayes":
-        if calibration is None:
-            raise ConfigError("SpinBayes re-calibrates BatchNorm on training images: pass "
-                              "calibration images")
-        bits = spinbayes.DEFAULT_BITS if full else devices.QuantizedCoin(int(precision)).bits
-        sto = spinbayes.convert(model, bits=bits)
-        spinbayes.recalibrate_batchnorm(sto, calibration)
-        return sto
-    if not full:
-        raise ConfigError(f"{name} has no precision to set; leave --precision at full")
-    if name == "ensemble":
-        return ensemble.convert(model if isinstance(model, list | tuple) else [model])
-    return get(name).convert(model)
+def get(name: str) -> MethodSpec:
+    """The spec of the method called ``name``."""
+    if name not in REGISTRY:
+        raise ConfigError(f"unknown method {name!r}; available: {', '.join(REGISTRY)}")
+    return REGISTRY[name]
 
 
-def get(name: str) -> ModuleType:
-    """The method module called ``name`` (it has a ``convert`` function)."""
-    if name not in METHODS:
-        raise ConfigError(f"unknown method {name!r}; available: {', '.join(METHODS)}")
-    return METHODS[name]
+def convert(model: nn.Module | Sequence[nn.Module], method: str, *, include=None,
+            exclude=None, precision: str | int | None = None, **options: Any):
+    """Turn a trained network (any ``nn.Module``, its own ``forward`` included) into the
+    stochastic model of ``method``.
+
+    Args:
+        model: the trained network (a list of networks for ``ensemble``); never changed.
+        method: a name from :data:`REGISTRY`: ``scann``, ``mc-dropout``, ``mc-dropconnect``,
+            ``bbb``, ``spinbayes``, ``ensemble`` convert any network; ``nsm`` and ``sc`` need
+            the units their training makes, and say so in one line otherwise.
+        include: module types or qualified names (shell wildcards) the method samples
+            (default: the method's own choice, e.g. every ``nn.Linear`` for scANN).
+        exclude: module types or names to leave deterministic.
+        precision: ``full`` or bits, for the methods that have one (scANN's coins, NSM's noise
+            coin, SC's LFSR or MTJ DAC, SpinBayes' crossbars).
+        **options: the method's own options (``MethodSpec.options``), e.g. ``gain="layer"`` for
+            scANN, ``p`` for MC-Dropout, ``calibration=images`` for SpinBayes.
+
+    Returns:
+        a :class:`~synsample.nn.StochasticModel` for :func:`synsample.predict`.
+
+    Raises:
+        ConfigError: an unknown method or option, a filter that matches nothing, nothing to
+            sample, or a network the method cannot take (the message says why).
+    """
+    return get(method)(model, include=include, exclude=exclude, precision=precision, **options)

@@ -1,6 +1,10 @@
 """Bayes-by-Backprop (Blundell et al. 2015; paper 004's baseline [5]): every pass draws all
 weights from the trained Gaussian posterior (eq. 2 of paper 004).
 
+A network with synsample's Bayesian layers samples as it is. Any other network is made Bayesian
+first (:func:`bayesian`, MOPED-style: the posterior means are the trained weights); fine-tune
+that network on its ELBO (:func:`synsample.train.fit`) before trusting its uncertainty.
+
 >>> import torch
 >>> from synsample import methods, engine, models
 >>> net = models.build("lenet5-bbb", seed=0)
@@ -13,15 +17,59 @@ from __future__ import annotations
 
 from torch import nn
 
-from synsample.nn import SampledNetwork
-from synsample.nn.bayes import BayesLayer
-from synsample.nn.convert import sampling_network
+from synsample.methods.spec import MethodSpec
+from synsample.nn import SampledNetwork, replace_modules
+from synsample.nn.bayes import BayesLayer, from_trained
+from synsample.nn.convert import Filter, sampling_network
+
+#: MOPED's delta: the posterior's initial standard deviation is delta |w|
+DEFAULT_DELTA = 0.1
 
 
-def convert(model: nn.Module) -> SampledNetwork:
-    """The sampling model of a trained network with Bayes-by-Backprop layers."""
+def bayesian(model: nn.Module, include: Filter | None = None, exclude: Filter | None = None,
+             delta: float = DEFAULT_DELTA, prior_sigma: float = 0.1) -> nn.Module:
+    """A Bayesian copy of a trained network, ready to fine-tune on the ELBO.
+
+    Args:
+        model: the trained network (unchanged).
+        include: the layers to make Bayesian (types or names; default every ``nn.Linear`` and
+            ``nn.Conv2d``).
+        exclude: layers to keep deterministic.
+        delta: the posterior's initial standard deviation relative to ``|w|``.
+        prior_sigma: the standard deviation of the N(0, sigma^2) prior of the KL term.
+
+    Returns:
+        the copy, its chosen layers :class:`~synsample.nn.bayes.BayesLinear` /
+        ``BayesConv2d`` with posterior means equal to the trained weights.
+    """
+    net, _ = replace_modules(model, lambda name, m: from_trained(m, delta, prior_sigma, name),
+                             (nn.Linear, nn.Conv2d) if include is None else include,
+                             () if exclude is None else exclude)
+    return net
+
+
+def convert(model: nn.Module, include: Filter | None = None, exclude: Filter | None = None,
+            delta: float | None = None, prior_sigma: float | None = None) -> SampledNetwork:
+    """The sampling model of a Bayesian network; a network without Bayesian layers is made
+    Bayesian first by :func:`bayesian` (with ``include``, ``exclude``, ``delta``,
+    ``prior_sigma``).
+
+    Returns:
+        A :class:`~synsample.nn.SampledNetwork` drawing every weight of its Bayesian layers
+        from the posterior in every pass.
+    """
+    native = any(isinstance(m, BayesLayer) for m in model.modules())
+    if not native or include is not None or exclude is not None:
+        model = bayesian(model, include, exclude, DEFAULT_DELTA if delta is None else delta,
+                         0.1 if prior_sigma is None else prior_sigma)
     prior = next((m.prior_sigma for m in model.modules() if isinstance(m, BayesLayer)), None)
     return sampling_network(model, (BayesLayer,), "bbb",
-                            "the network has no Bayes-by-Backprop layer; train lenet5-bbb (or "
-                            "another Bayesian architecture) first",
+                            "the network has no Bayes-by-Backprop layer",
                             {"posterior": "mean-field Gaussian", "prior": f"N(0, {prior}^2)"})
+
+
+SPEC = MethodSpec(
+    name="bbb", title="Bayes-by-Backprop",
+    summary="every weight drawn from a mean-field Gaussian posterior in every pass "
+            "(Blundell 2015)",
+    convert=convert, options=("delta", "prior_sigma"), reference="posterior-mean network")

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from synsample.errors import ConfigError
+from synsample.methods.spec import MethodSpec
 from synsample.nn import StochasticModel
 from synsample.nn.sampling import SamplingContext
 
@@ -39,6 +40,11 @@ class Ensemble(StochasticModel):
         size = len(self.members)
         chosen = [(context.first + j) % size for j in range(context.n)]
         outputs = {m: self.members[m](h) for m in sorted(set(chosen))}
+        shapes = {tuple(o.shape) for o in outputs.values()}
+        if len(shapes) > 1:
+            raise ConfigError(f"the ensemble's members give outputs of different shapes "
+                              f"({', '.join(map(str, sorted(shapes)))}); its members must be "
+                              "networks of one task")
         return torch.stack([outputs[m] for m in chosen])
 
     def describe(self) -> dict[str, Any]:
@@ -49,3 +55,10 @@ class Ensemble(StochasticModel):
 def convert(members: Sequence[nn.Module]) -> Ensemble:
     """The ensemble of trained ``members`` (deterministic networks of one architecture)."""
     return Ensemble(members)
+
+
+SPEC = MethodSpec(
+    name="ensemble", title="deep ensemble",
+    summary="M networks trained from different seeds; pass k is member k mod M "
+            "(Lakshminarayanan 2017)",
+    convert=convert, many_models=True, reference="first member", filters=False)

@@ -1,5 +1,9 @@
 """MC-DropConnect (Mobiny et al. 2021; paper 004's baseline [20]): Bernoulli masks on the
-weights of every layer but the last, one mask per pass.
+weights, one mask per pass.
+
+A network trained with synsample's DropConnect layers (``lenet5-dropconnect``: every layer but
+the last) keeps them; any other network gets DropConnect on its chosen ``nn.Linear`` and
+``nn.Conv2d`` layers with a rate ``p``.
 
 >>> import torch
 >>> from synsample import methods, engine, models
@@ -13,11 +17,59 @@ from __future__ import annotations
 from torch import nn
 
 from synsample.devices import RandomSource
-from synsample.nn import SampledNetwork
-from synsample.nn.dropout import DropConnect, masked_network
+from synsample.errors import ConfigError
+from synsample.methods.spec import MethodSpec
+from synsample.nn import SampledNetwork, replace_modules
+from synsample.nn.convert import Filter
+from synsample.nn.dropout import (
+    DropConnect,
+    DropConnectConv2d,
+    DropConnectLinear,
+    masked_network,
+)
+
+#: the rate of paper 004's DropConnect baseline (``lenet5-dropconnect`` trains with it)
+DEFAULT_RATE = 0.2
 
 
-def convert(model: nn.Module, coin: RandomSource | None = None) -> SampledNetwork:
-    """The sampling model of a trained network with DropConnect layers; ``coin``: the device of
-    every mask bit (one device per weight; default: each layer's own ideal coin)."""
-    return masked_network(model, DropConnect, "mc-dropconnect", "lenet5-dropconnect", coin)
+def convert(model: nn.Module, coin: RandomSource | None = None, include: Filter | None = None,
+            exclude: Filter | None = None, p: float | None = None) -> SampledNetwork:
+    """The MC-DropConnect model of a trained network.
+
+    Args:
+        model: a network with DropConnect layers, or any network with ``nn.Linear`` /
+            ``nn.Conv2d`` layers.
+        coin: the device of every mask bit (one device per weight; default: each layer's own
+            ideal coin).
+        include: the layers to mask (types or names; default every ``nn.Linear`` and
+            ``nn.Conv2d`` of a network without DropConnect layers).
+        exclude: layers to leave unmasked.
+        p: the drop rate of the new masks (default :data:`DEFAULT_RATE`).
+
+    Returns:
+        A :class:`~synsample.nn.SampledNetwork` drawing one weight mask per pass.
+    """
+    native = any(isinstance(m, DropConnect) for m in model.modules())
+    if native and include is None and exclude is None and p is None:
+        return masked_network(model, DropConnect, "mc-dropconnect", "lenet5-dropconnect", coin)
+    rate = DEFAULT_RATE if p is None else p
+
+    def masked(name: str, m: nn.Module) -> nn.Module:
+        if isinstance(m, DropConnect):
+            return m
+        if isinstance(m, nn.Conv2d):
+            return DropConnectConv2d.from_conv(m, rate, name=name)
+        if isinstance(m, nn.Linear):
+            return DropConnectLinear.from_linear(m, rate)
+        raise ConfigError(f"layer {name} is a {type(m).__name__}; DropConnect masks the weights "
+                          "of nn.Linear and nn.Conv2d layers: include only those")
+
+    net, _ = replace_modules(model, masked, (nn.Linear, nn.Conv2d) if include is None
+                             else include, () if exclude is None else exclude)
+    return masked_network(net, DropConnect, "mc-dropconnect", "lenet5-dropconnect", coin)
+
+
+SPEC = MethodSpec(
+    name="mc-dropconnect", title="MC-DropConnect",
+    summary="Bernoulli masks on the weights, one mask per pass (Mobiny 2021)",
+    convert=convert, options=("coin", "p"), reference="network without masks")

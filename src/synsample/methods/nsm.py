@@ -21,8 +21,15 @@ import math
 
 from torch import nn
 
-from synsample.devices import GaussianSource, IdealCoin, NoiseSource, RandomSource
+from synsample.devices import (
+    GaussianSource,
+    IdealCoin,
+    NoiseSource,
+    RandomSource,
+    coin_for_precision,
+)
 from synsample.errors import ConfigError
+from synsample.methods.spec import MethodSpec
 from synsample.nn import SampledNetwork, split_prefix
 from synsample.nn.nsm import NSMConv2d, NSMLayer, StochasticSigmoidLinear
 
@@ -34,21 +41,28 @@ def _gaussian_like(coin: RandomSource) -> GaussianSource:
     return GaussianSource(None if isinstance(coin, IdealCoin) else coin.bits_per_draw)
 
 
-def convert(model: nn.Module, coin: RandomSource | None = None) -> SampledNetwork:
+def convert(model: nn.Module, coin: RandomSource | None = None,
+            precision: str | int | None = None) -> SampledNetwork:
     """Return the NSM stochastic model of a trained network with NSM (or StNN) layers.
 
     ``coin``: when given, the device of every Bernoulli draw (blank-out synapses, StNN units),
     and its precision for the Gaussian noise (a :class:`GaussianSource` of as many bits, ideal
     for an ideal coin); one device per kind for the whole network, so its counter holds the
-    run's random bits. When None, each layer keeps the device it was trained with. Raises
-    ``ConfigError`` for a network with no stochastic layer.
+    run's random bits. When None, each layer keeps the device it was trained with;
+    ``precision`` (``full`` or bits) names such a coin instead. Raises ``ConfigError`` for a
+    network with no stochastic layer: NSMs sample with units their training made (paper 002),
+    so a network of other units cannot be converted.
     """
+    if precision is not None:
+        coin = coin_for_precision(precision)
     net = copy.deepcopy(model).eval()
     sampled = [name for name, m in net.named_modules()
                if isinstance(m, NSMLayer | StochasticSigmoidLinear)]
     if not sampled:
-        raise ConfigError("the network has no NSM or StNN layer, nothing to sample; train an "
-                          "nsm-* or stnn-* architecture, or use --method scann")
+        raise ConfigError("the network has no NSM or StNN layer: a Neural Sampling Machine is "
+                          "trained with its stochastic sign units (paper 002), so a network of "
+                          "other units cannot be converted; train an nsm-* architecture, or use "
+                          "method scann, mc-dropout or bbb")
     if coin is not None:
         gaussian = _gaussian_like(coin)
         for name in sampled:
@@ -74,3 +88,11 @@ def _info(net: nn.Module, coin: NoiseSource | None) -> dict:
                     linear_noise_site="synapse" if any(m.site == "synapse" for m in layers)
                     else "input")
     return info
+
+
+SPEC = MethodSpec(
+    name="nsm", title="Neural Sampling Machine",
+    summary="sign units with multiplicative synaptic noise, trained through the erf firing "
+            "probability (paper 002)",
+    convert=convert, options=("coin",), precision="the noise coin's bits (full: ideal)",
+    reference="network, one sampled pass", filters=False)

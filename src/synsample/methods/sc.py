@@ -23,6 +23,7 @@ from torch import nn
 
 from synsample.devices import BitstreamSource, IdealBitstream, LFSRBitstream
 from synsample.errors import ConfigError
+from synsample.methods.spec import MethodSpec
 from synsample.nn import SampledNetwork, split_prefix
 from synsample.nn.sc_linear import SCLinear
 
@@ -42,8 +43,10 @@ def convert(model: nn.Module, length: int | None = 100, source: BitstreamSource 
     net = copy.deepcopy(model).eval()
     sampled = [name for name, m in net.named_modules() if isinstance(m, SCLinear)]
     if not sampled:
-        raise ConfigError("the network has no stochastic-computing layer; train an sc-* "
-                          "architecture, or use --method scann or nsm")
+        raise ConfigError("the network has no stochastic-computing layer: SC quantizes inputs "
+                          "and weights to a few states and is trained for them (paper 003, "
+                          "section III), so a float network cannot be converted; train an sc-* "
+                          "architecture, or use method scann")
     source = source if source is not None else IdealBitstream()
     if isinstance(source, LFSRBitstream) and length is not None and path == "fast":
         warnings.warn("the fast SC path treats an LFSR's bits as independent; a Galois LFSR's "
@@ -78,3 +81,25 @@ def streams_per_inference(model: nn.Module) -> int:
     layer (a hidden node's LUT state becomes the next layer's input stream)."""
     return sum(m.in_features * (1 + m.out_features) for m in model.modules()
                if isinstance(m, SCLinear))
+
+
+def convert_streams(model: nn.Module, stream_length: int | None = 100, bitstream: str = "ideal",
+                    sc_path: str = "fast", precision: str | int | None = None,
+                    source: BitstreamSource | None = None) -> SampledNetwork:
+    """:func:`convert` with the bitstream source named as the command line names it:
+    ``bitstream`` (``ideal``, ``lfsr``, ``mtj``) of ``precision`` bits (the LFSR's width or the
+    MTJ's bias DAC), unless a ``source`` device is given."""
+    from synsample.devices import bitstream_for
+
+    if source is None:
+        source = bitstream_for(bitstream, precision)
+    return convert(model, length=stream_length, source=source, path=sc_path)
+
+
+SPEC = MethodSpec(
+    name="sc", title="quantized stochastic computing",
+    summary="bipolar bitstreams, XNOR and parallel counters, LUT sigmoid (paper 003)",
+    convert=convert_streams, options=("stream_length", "bitstream", "sc_path", "source"),
+    precision="the LFSR's width or the MTJ's bias DAC bits (full: 16-bit LFSR, continuous DAC)",
+    reference="quantized network without SC", reference_model=without_sc, exports=True,
+    filters=False)

@@ -15,10 +15,13 @@ torch.Size([4, 10])
 
 from __future__ import annotations
 
+import warnings
+
 from torch import nn
 
-from synsample.devices import IdealCoin, RandomSource
+from synsample.devices import RandomSource, coin_for_precision
 from synsample.errors import ConfigError
+from synsample.methods.spec import MethodSpec
 from synsample.nn import CoinFlipLinear, SampledNetwork, replace_modules, split_prefix
 from synsample.nn.convert import Filter
 from synsample.nn.scale import fold_input_scale
@@ -28,37 +31,73 @@ DEFAULT_INCLUDE: tuple[type, ...] = (nn.Linear,)
 
 
 def convert(model: nn.Module, coin: RandomSource | None = None,
-            include: Filter = DEFAULT_INCLUDE, exclude: Filter = ()) -> SampledNetwork:
-    """Return the scANN stochastic model of a trained network.
+            include: Filter | None = None, exclude: Filter | None = None,
+            gain: str | None = None, precision: str | int | None = None) -> SampledNetwork:
+    """The scANN stochastic model of any trained network: every chosen ``nn.Linear`` becomes a
+    :class:`~synsample.nn.CoinFlipLinear` (paper 000, eq. 3).
 
-    ``coin``: the device model of every sampled weight (:class:`IdealCoin` when None; one device
-    for all layers, so its counter holds the run's random bits). ``include`` / ``exclude``:
-    module types (or, for ``exclude``, qualified names with wildcards) to sample or to keep
-    deterministic. Raises ``ConfigError`` when a sampled layer has weights outside [-1, 1].
-    The deterministic layers before the first sampled one form the prefix, computed once per
-    batch, not once per sample.
+    Args:
+        model: the trained network (left unchanged; a converted copy is returned).
+        coin: the device of every sampled weight (default: an ideal coin, or a b-bit coin for
+            ``precision``; one device for all layers, so its counter holds the run's bits).
+        include: module types or qualified names (shell wildcards) to sample; default every
+            ``nn.Linear``.
+        exclude: module types or names to keep deterministic.
+        gain: ``None`` reads the weights as probabilities as the paper does (they must lie in
+            [-1, 1]); ``"layer"`` divides each layer's weights by their largest ``|w|`` and
+            multiplies its sum back, so that a network trained without the [-1, 1] clip uses
+            the whole coin range and its deterministic outputs are unchanged.
+        precision: ``full`` or the coin's bits (``8``, ``4``) when ``coin`` is not given.
+
+    Returns:
+        A :class:`~synsample.nn.SampledNetwork`; the layers before the first sampled one form
+        its deterministic prefix, computed once per batch.
+
+    Raises:
+        ConfigError: weights outside [-1, 1] without a gain, a filter that matches nothing, or
+            nothing to sample.
     """
-    coin = coin if coin is not None else IdealCoin()
+    if coin is None:
+        coin = coin_for_precision(precision)
+    elif precision is not None:
+        raise ConfigError("give a coin or a precision, not both")
     was_training = model.training
     model.eval()
     try:
         converted, sampled = replace_modules(
-            model, lambda name, m: CoinFlipLinear.from_linear(m, coin, name), include, exclude)
+            model, lambda name, m: CoinFlipLinear.from_linear(m, coin, name, gain),
+            DEFAULT_INCLUDE if include is None else include, () if exclude is None else exclude)
     finally:
         model.train(was_training)
-    if not sampled:
-        raise ConfigError("no layer of the network is sampled (include "
-                          f"{_names(include)}, exclude {_names(exclude) or 'nothing'}); scANN "
-                          "samples nn.Linear layers: include one, or exclude fewer")
+    if gain is None:
+        _warn_small_weights(converted)
     converted.eval()
     prefix, body = split_prefix(converted, sampled)
     first = body[0] if isinstance(body, nn.Sequential) and len(body) else None
     if isinstance(first, CoinFlipLinear):
         prefix = fold_input_scale(prefix, first)
     return SampledNetwork(prefix, body, sampled, method="scann",
-                          info={"coin": coin.describe()})
+                          info={"coin": coin.describe(), "gain": gain})
 
 
-def _names(spec: Filter) -> str:
-    items = spec if isinstance(spec, tuple | list) else (spec,)
-    return ", ".join(getattr(i, "__name__", str(i)) for i in items)
+#: a layer whose largest |w| is below this reads most of its coins as 0 (paper 000 trains with
+#: the clip at 1, so its layers reach it)
+SMALL_WEIGHTS = 0.5
+
+
+def _warn_small_weights(model: nn.Module) -> None:
+    small = [(m.layer_name, m.weight.abs().max().item()) for m in model.modules()
+             if isinstance(m, CoinFlipLinear) and m.weight.numel()
+             and m.weight.abs().max().item() < SMALL_WEIGHTS]
+    if small:
+        listed = ", ".join(f"{name} ({top:.2g})" for name, top in small)
+        warnings.warn(f"scANN: the largest |w| of {listed} is far below 1, so most coins come "
+                      "up 0 and accuracy drops; convert with gain='layer' to use the whole coin "
+                      "range (the deterministic outputs stay the same)", stacklevel=3)
+
+
+SPEC = MethodSpec(
+    name="scann", title="scANN",
+    summary="weights in [-1, 1] read as signed Bernoulli coins, K passes vote (paper 000)",
+    convert=convert, options=("coin", "gain"), precision="coin bits (8, 4, ...; full: ideal)",
+    reference="deterministic network", exports=True)

@@ -28,6 +28,7 @@ from torch import nn
 
 from synsample.devices import Arbiter, RandomSource, SOTSwitch
 from synsample.errors import ConfigError
+from synsample.methods.spec import MethodSpec
 from synsample.nn import SampledNetwork, split_prefix
 from synsample.nn.bayes import BayesLayer
 from synsample.nn.crossbar import CrossbarLayer
@@ -52,8 +53,10 @@ def convert(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, bits: int = DE
     net = copy.deepcopy(model).eval()
     names = [name for name, m in net.named_modules() if isinstance(m, BayesLayer)]
     if not names:
-        raise ConfigError("SpinBayes samples a Bayes-by-Backprop posterior; train lenet5-bbb "
-                          "first")
+        raise ConfigError("SpinBayes samples a Bayes-by-Backprop posterior and this network has "
+                          "none: make it Bayesian with synsample.methods.bbb.bayesian(model), "
+                          "fine-tune it (synsample.train.fit), then convert it; or train "
+                          "lenet5-bbb")
     coin = coin if coin is not None else SOTSwitch()
     for index, name in enumerate(names):
         gen = torch.Generator().manual_seed(derive_seed(seed, 0x5B1, index))
@@ -97,6 +100,35 @@ def recalibrate_batchnorm(model: SampledNetwork, images: torch.Tensor, batches: 
     return len(norms)
 
 
+def convert_with_data(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, ways: int = 1,
+                      coin: RandomSource | None = None, seed: int = 0, gain: str | None = "layer",
+                      precision: str | int | None = None, calibration=None) -> SampledNetwork:
+    """:func:`convert`, then section 3.2's BatchNorm re-calibration on ``calibration`` (training
+    images: a tensor, array, Dataset or DataLoader); the method as a whole.
+
+    Args:
+        precision: the crossbars' Q bits (``full``: :data:`DEFAULT_BITS`).
+        calibration: required when the network has BatchNorm.
+
+    Returns:
+        the re-calibrated SpinBayes model.
+    """
+    from synsample.devices import coin_for_precision
+    from synsample.engine import as_inputs
+    from synsample.methods.spec import FULL
+
+    bits = DEFAULT_BITS if precision is None or str(precision).lower() in FULL else \
+        coin_for_precision(precision).bits
+    sto = convert(model, crossbars, bits, ways, coin, seed, gain)
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in sto.modules()):
+        if calibration is None:
+            raise ConfigError("this network has BatchNorm, which SpinBayes re-estimates under "
+                              "the quantized crossbars (paper 004, section 3.2): give "
+                              "calibration=training images (2,000 are enough)")
+        recalibrate_batchnorm(sto, as_inputs(calibration), seed=seed)
+    return sto
+
+
 #: Table 5: energy per MNIST image (uJ) and random number generators of the compared designs
 PAPER_TABLE5 = {"H. Awano et al. [4], FPGA": (21.09, "-"), "A. Malhotra [18], RRAM": (9.30, "64"),
                 "K. Yang et al. [27], domain-wall MTJ": (0.79, "array (2 x 2)"),
@@ -114,3 +146,13 @@ def energy_per_image(model: SampledNetwork, images: torch.Tensor, passes: int = 
 
     return hardware.measure(model, images, passes, seed=seed,
                             assumptions=assumptions or hardware.DEFAULT, items=len(images))
+
+
+SPEC = MethodSpec(
+    name="spinbayes", title="SpinBayes",
+    summary="a Bayes-by-Backprop posterior sampled into N quantized crossbars, one chosen per "
+            "layer and pass by an SOT-MTJ arbiter (paper 004)",
+    convert=convert_with_data, options=("crossbars", "ways", "coin", "seed", "gain",
+                                        "calibration"),
+    precision="crossbar Q bits (full: 4)", needs_data="calibration",
+    reference="posterior-mean network", exports=True, filters=False)

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from synsample.devices import GaussianSource
+from synsample.errors import ConfigError
 from synsample.nn import neural_noise
 from synsample.nn.sampling import SamplingContext
 from synsample.nn.weight_sampling import WeightSampledLayer
@@ -157,6 +158,42 @@ class BayesConv2d(BayesLayer):
     def extra_repr(self) -> str:
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, prior_sigma={self.prior_sigma}")
+
+
+def from_trained(layer: nn.Linear | nn.Conv2d, delta: float = 0.1, prior_sigma: float = 0.1,
+                 name: str = "") -> BayesLayer:
+    """The Bayesian twin of a trained layer, MOPED-style (Krishnan et al. 2020): the posterior
+    mean is the trained weight, its standard deviation ``delta * |w|`` (floored at 1e-6), the
+    prior N(0, prior_sigma^2).
+
+    Returns:
+        a :class:`BayesLinear` or :class:`BayesConv2d`, ready to fine-tune on the ELBO.
+    """
+    if not 0 < delta < 1:
+        raise ConfigError(f"delta, the posterior's initial sigma relative to |w|, must lie in "
+                          f"(0, 1), got {delta}")
+    if isinstance(layer, nn.Conv2d):
+        from synsample.nn.dropout import plain_conv
+
+        kernel, stride, padding = plain_conv(layer, name, "Bayes-by-Backprop")
+        twin: BayesLayer = BayesConv2d(layer.in_channels, layer.out_channels, kernel, stride,
+                                       padding, layer.bias is not None, prior_sigma)
+    elif isinstance(layer, nn.Linear):
+        twin = BayesLinear(layer.in_features, layer.out_features, layer.bias is not None,
+                           prior_sigma)
+    else:
+        raise ConfigError(f"layer {name or '?'} is a {type(layer).__name__}; Bayes-by-Backprop "
+                          "converts nn.Linear and nn.Conv2d layers: include only those")
+    with torch.no_grad():
+        pairs = [(layer.weight, twin.weight_mu, twin.weight_rho)]
+        if layer.bias is not None:
+            pairs.append((layer.bias, twin.bias_mu, twin.bias_rho))
+        for trained, mu, rho in pairs:
+            mu.copy_(trained)
+            sigma = (delta * trained.abs()).clamp(min=1e-6)
+            rho.copy_(torch.log(torch.expm1(sigma)))  # softplus^-1
+    twin.layer_name = name
+    return twin.to(layer.weight.device)
 
 
 def kl_divergence(model: nn.Module) -> torch.Tensor | None:

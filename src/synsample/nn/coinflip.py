@@ -23,7 +23,8 @@ class CoinFlipLinear(SampledLayer):
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None,
-                 coin: RandomSource | None = None, name: str = "") -> None:
+                 coin: RandomSource | None = None, name: str = "", gain: str | None = None
+                 ) -> None:
         super().__init__()
         if weight.ndim != 2:
             raise ConfigError(f"layer {name or '?'}: a coin-flip linear layer needs a 2-D weight, "
@@ -33,11 +34,20 @@ class CoinFlipLinear(SampledLayer):
             raise ConfigError(f"layer {name or '?'} has non-finite weights; retrain or repair the "
                               "checkpoint")
         top = w.abs().max().item() if w.numel() else 0.0
-        if top > 1.0 + 1e-6:
+        if gain == "layer" and top > 0:
+            w = w / top
+        elif gain is not None and gain != "layer":
+            raise ConfigError(f"unknown gain {gain!r}; use 'layer' (each layer scaled to use "
+                              "the whole coin range) or None")
+        elif top > 1.0 + 1e-6:
             raise ConfigError(f"layer {name or '?'} has weights outside [-1, 1] (max |w| = "
                               f"{top:.4g}); scANN reads weights as probabilities: train with the "
-                              "[-1, 1] constraint (synsample train does) or exclude this layer")
+                              "[-1, 1] constraint (synsample train does), convert with "
+                              "gain='layer', or exclude this layer")
         self.register_buffer("weight", w.clamp(-1.0, 1.0).clone())
+        #: the factor the sampled sum is multiplied by: the largest |w| of the trained layer
+        #: with ``gain='layer'`` (its weights divided by it use the whole coin range), else 1
+        self.output_gain = top if gain == "layer" and top > 0 else 1.0
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
         self.coin = coin if coin is not None else IdealCoin()
         self.layer_name = name
@@ -52,9 +62,10 @@ class CoinFlipLinear(SampledLayer):
         self._comparator: tuple[tuple, tuple[int, torch.Tensor, torch.Tensor]] | None = None
 
     @classmethod
-    def from_linear(cls, linear: nn.Linear, coin: RandomSource | None = None, name: str = ""
-                    ) -> CoinFlipLinear:
-        return cls(linear.weight, linear.bias, coin, name)
+    def from_linear(cls, linear: nn.Linear, coin: RandomSource | None = None, name: str = "",
+                    gain: str | None = None) -> CoinFlipLinear:
+        """The coin-flip twin of a trained ``nn.Linear`` (its weights and bias copied)."""
+        return cls(linear.weight, linear.bias, coin, name, gain)
 
     @property
     def in_features(self) -> int:
@@ -65,8 +76,9 @@ class CoinFlipLinear(SampledLayer):
         return self.weight.shape[0]
 
     def extra_repr(self) -> str:
+        gain = "" if self.output_gain == 1.0 else f", output_gain={self.output_gain:.4g}"
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}, coin={self.coin!r}")
+                f"bias={self.bias is not None}, coin={self.coin!r}{gain}")
 
     def probability(self) -> torch.Tensor:
         """``|w|`` as realised by the coin (quantized for a b-bit coin)."""
@@ -101,12 +113,14 @@ class CoinFlipLinear(SampledLayer):
                                                                 str(dtype))
 
     def _finish(self, y: torch.Tensor) -> torch.Tensor:
-        """``input_scale * y + bias``: the scale after the sum keeps integer sums exact.
+        """``input_scale * output_gain * y + bias``: the scale after the sum keeps integer sums
+        exact.
 
         An int32 ``y`` becomes float32 in the same pass (its values are below 2^24: exact)."""
-        if self.input_scale != 1.0 or not y.is_floating_point():
-            y = torch.mul(y, self.input_scale) if y.is_floating_point() else (
-                y.to(torch.float32).mul_(self.input_scale))
+        scale = self.input_scale * self.output_gain
+        if scale != 1.0 or not y.is_floating_point():
+            y = torch.mul(y, scale) if y.is_floating_point() else (
+                y.to(torch.float32).mul_(scale))
         return y if self.bias is None else y.add_(self.bias)
 
     def _use_int_gemm(self, x: torch.Tensor, columns: int) -> bool:

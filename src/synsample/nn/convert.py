@@ -39,6 +39,13 @@ def replace_modules(model: nn.Module, factory: Callable[[str, nn.Module], nn.Mod
     for p in include + exclude:
         if not isinstance(p, str) and not (isinstance(p, type) and issubclass(p, nn.Module)):
             raise ConfigError(f"filters take nn.Module types or module names, got {p!r}")
+    modules = [(name, m) for name, m in model.named_modules() if name]
+    for p in include + exclude:  # a filter that matches nothing is a mistake, never a no-op
+        if not any(_matches(name, m, (p,)) for name, m in modules):
+            kind = "include" if p in include else "exclude"
+            raise ConfigError(f"the {kind} filter {_name(p)} matches no module of the network; "
+                              f"its modules: {', '.join(n for n, _ in modules[:12])}"
+                              f"{', ...' if len(modules) > 12 else ''}")
     model = copy.deepcopy(model)
     replaced = []
     for name, module in list(model.named_modules()):
@@ -50,7 +57,16 @@ def replace_modules(model: nn.Module, factory: Callable[[str, nn.Module], nn.Mod
         parent = model.get_submodule(parent_name) if parent_name else model
         setattr(parent, child, factory(name, module))
         replaced.append(name)
+    if not replaced:
+        raise ConfigError(f"no layer of the network would be sampled (include "
+                          f"{', '.join(map(_name, include))}; exclude "
+                          f"{', '.join(map(_name, exclude)) or 'nothing'}): include a layer the "
+                          "network has, or exclude fewer")
     return model, replaced
+
+
+def _name(pattern: type | str) -> str:
+    return repr(pattern) if isinstance(pattern, str) else pattern.__name__
 
 
 def split_prefix(model: nn.Module, sampled: list[str]) -> tuple[nn.Module, nn.Module]:

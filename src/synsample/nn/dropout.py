@@ -111,6 +111,13 @@ class DropConnectLinear(DropConnect, nn.Linear):
         nn.Linear.__init__(self, in_features, out_features, bias)
         self._init_dropconnect(p, coin)
 
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, p: float, coin: RandomSource | None = None
+                    ) -> DropConnectLinear:
+        """The DropConnect twin of a trained ``nn.Linear`` (weights and bias copied)."""
+        layer = cls(linear.in_features, linear.out_features, p, linear.bias is not None, coin)
+        return _copy_parameters(linear, layer)
+
 
 class DropConnectConv2d(DropConnect, nn.Conv2d):
     conv = True
@@ -121,6 +128,35 @@ class DropConnectConv2d(DropConnect, nn.Conv2d):
         nn.Conv2d.__init__(self, in_channels, out_channels, kernel_size, stride, padding,
                            bias=bias)
         self._init_dropconnect(p, coin)
+
+    @classmethod
+    def from_conv(cls, conv: nn.Conv2d, p: float, coin: RandomSource | None = None, name: str = ""
+                  ) -> DropConnectConv2d:
+        """The DropConnect twin of a trained ``nn.Conv2d`` (weights and bias copied)."""
+        kernel, stride, padding = plain_conv(conv, name, "DropConnect")
+        layer = cls(conv.in_channels, conv.out_channels, kernel, stride, padding, p,
+                    conv.bias is not None, coin)
+        return _copy_parameters(conv, layer)
+
+
+def plain_conv(conv: nn.Conv2d, name: str, method: str) -> tuple[int, int, int]:
+    """``(kernel, stride, padding)`` of a square, ungrouped, undilated, zero-padded conv; a
+    one-line error naming the layer for any other (the sampled conv layers support no more)."""
+    square = (conv.kernel_size[0] == conv.kernel_size[1] and conv.stride[0] == conv.stride[1]
+              and not isinstance(conv.padding, str) and conv.padding[0] == conv.padding[1])
+    if not square or conv.groups != 1 or tuple(conv.dilation) != (1, 1) or \
+            conv.padding_mode != "zeros":
+        raise ConfigError(f"layer {name or '?'}: {method} converts square, ungrouped, "
+                          "undilated, zero-padded nn.Conv2d layers; exclude this one")
+    return conv.kernel_size[0], conv.stride[0], conv.padding[0]
+
+
+def _copy_parameters(source: nn.Module, target: nn.Module) -> nn.Module:
+    with torch.no_grad():
+        target.weight.copy_(source.weight)
+        if source.bias is not None:
+            target.bias.copy_(source.bias)
+    return target.to(source.weight.device)
 
 
 def masked_network(model: nn.Module, layer_type: type, method: str, arch: str,

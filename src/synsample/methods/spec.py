@@ -1,0 +1,95 @@
+"""A method described once: how it converts a network, what it takes, what it needs.
+
+Every method module (``methods/scann.py``, ``methods/bbb.py``, ...) defines one :class:`MethodSpec`
+called ``SPEC``; :mod:`synsample.methods` collects them in a registry from which the command
+line, :mod:`synsample.evaluate`, :mod:`synsample.export`, the cost model's experiments and
+:func:`synsample.convert` all read. Nothing else switches on a method's name.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from synsample.errors import ConfigError
+
+
+def _same(model: nn.Module) -> nn.Module:
+    return model
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """What synsample knows about one method.
+
+    Attributes:
+        name: the registry key and ``--method`` value, e.g. ``mc-dropout``.
+        title: the name a report prints, e.g. ``MC-Dropout``.
+        summary: one line for ``--help`` and the docs.
+        convert: ``convert(model, *, include, exclude, **options)`` turns a trained network (a
+            list of networks for an ensemble) into a
+            :class:`~synsample.nn.StochasticModel`; ``include``/``exclude`` are None when the
+            user gave none (the method's own default).
+        options: the keyword options ``convert`` takes beyond the filters.
+        precision: what ``precision`` sets for this method (None: it has none); ``convert``
+            then takes ``precision`` (``full`` or a number of bits).
+        needs_data: the option that holds the training images the method needs (SpinBayes'
+            BatchNorm re-calibration), or None.
+        many_models: ``convert`` takes a list of networks (a deep ensemble).
+        reference: the deterministic network a sampled accuracy is compared with.
+        reference_model: builds that network from the trained one.
+        exports: whether :mod:`synsample.export` writes its hardware tensors.
+        filters: whether ``include``/``exclude`` choose its layers.
+    """
+
+    name: str
+    title: str
+    summary: str
+    convert: Callable[..., Any] = field(repr=False)
+    options: tuple[str, ...] = ()
+    precision: str | None = None
+    needs_data: str | None = None
+    many_models: bool = False
+    reference: str = "network without sampling"
+    reference_model: Callable[[nn.Module], nn.Module] = field(default=_same, repr=False)
+    exports: bool = False
+    filters: bool = True
+
+    def __call__(self, model: nn.Module | Sequence[nn.Module], *, include=None, exclude=None,
+                 precision: str | int | None = None, **options: Any):
+        """Convert ``model`` with this method (see :func:`synsample.convert`)."""
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            known = ", ".join(self.options) or "none"
+            raise ConfigError(f"{self.name} takes no option {', '.join(unknown)}; its options: "
+                              f"{known}")
+        if (include is not None or exclude is not None) and not self.filters:
+            raise ConfigError(f"{self.name} converts the whole network; it takes no include or "
+                              "exclude filter")
+        if precision is not None and str(precision).lower() not in FULL:
+            if self.precision is None:
+                raise ConfigError(f"{self.name} has no precision to set; leave it at full")
+            options["precision"] = precision
+        models = list(model) if isinstance(model, list | tuple) else [model]
+        if not self.many_models and len(models) != 1:
+            raise ConfigError(f"{self.name} converts one network; several make an ensemble "
+                              "(method 'ensemble')")
+        for m in models:
+            if not isinstance(m, nn.Module):
+                raise ConfigError(f"{self.name} converts torch nn.Module networks, got "
+                                  f"{type(m).__name__}")
+        filters = {"include": include, "exclude": exclude} if self.filters else {}
+        return self.convert(models if self.many_models else models[0], **filters, **options)
+
+
+#: the words that mean "no quantization" for a precision
+FULL = ("full", "ideal", "float", "fp32", "none")
+
+
+def copy_eval(model: nn.Module) -> nn.Module:
+    """A deep copy of ``model`` in eval mode (conversion never changes the user's network)."""
+    return copy.deepcopy(model).eval()
