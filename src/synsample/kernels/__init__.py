@@ -5,6 +5,8 @@ a second or two. The shared library is cached under ``$SYNSAMPLE_HOME/kernels`` 
 the source, the flags and the CPU's feature flags (a library built for one CPU is never
 loaded on another). Where no compiler works, or ``SYNSAMPLE_KERNELS=off``, :func:`coinflip`
 returns None and callers use their pure-PyTorch twin, which gives the same bits.
+``SYNSAMPLE_KERNEL_MARCH`` builds for another target than ``native`` (e.g. ``x86-64-v3``, AVX2
+only, to time the kernel as an AVX2 CPU would run it); the bits are the same.
 """
 
 from __future__ import annotations
@@ -23,9 +25,9 @@ from pathlib import Path
 
 import torch
 
+from synsample.machine import cpu_flags
+
 _SOURCE = Path(__file__).with_name("coinflip.c")
-# -ffp-contract=off: no fused multiply-adds, so float sums round exactly like PyTorch's
-_FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC"]
 #: outputs per vector in the kernel (LANES in coinflip.c): arrays are padded to a multiple
 LANES = 16
 _lock = threading.Lock()
@@ -37,14 +39,11 @@ def enabled() -> bool:
     return os.environ.get("SYNSAMPLE_KERNELS", "on").lower() not in ("off", "0", "no", "false")
 
 
-def _cpu_flags() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                return line
-    except OSError:
-        pass
-    return platform.processor()
+def _flags() -> list[str]:
+    """The compiler flags. -ffp-contract=off: no fused multiply-adds, so float sums round exactly
+    like PyTorch's."""
+    march = os.environ.get("SYNSAMPLE_KERNEL_MARCH", "native")
+    return ["-O3", f"-march={march}", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC"]
 
 
 def _build(target: Path) -> None:
@@ -55,7 +54,8 @@ def _build(target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         built = Path(tmp) / target.name
-        for flags in (_FLAGS, [f for f in _FLAGS if not f.startswith("-march")]):
+        wanted = _flags()
+        for flags in (wanted, [f for f in wanted if not f.startswith("-march")]):
             proc = subprocess.run([cc, *flags, str(_SOURCE), "-o", str(built)],
                                   capture_output=True, text=True)
             if proc.returncode == 0:  # -march=native is not known to every compiler
@@ -68,8 +68,8 @@ def _build(target: Path) -> None:
 def library_path() -> Path:
     from synsample.data.cache import home
 
-    digest = hashlib.sha256(_SOURCE.read_bytes() + " ".join(_FLAGS).encode()
-                            + _cpu_flags().encode() + platform.machine().encode()).hexdigest()
+    digest = hashlib.sha256(_SOURCE.read_bytes() + " ".join(_flags()).encode()
+                            + cpu_flags().encode() + platform.machine().encode()).hexdigest()
     return home() / "kernels" / f"coinflip-{digest[:16]}.so"
 
 
@@ -90,6 +90,7 @@ def _load() -> ctypes.CDLL | None:
                                    + [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                                       ctypes.c_int64, ctypes.c_uint64,
                                       ctypes.c_void_p])
+                    lib.coinflip_vector_lanes.restype = ctypes.c_int
                     _library = lib
                 except OSError as err:
                     warnings.warn(f"synsample: compiled sampling kernel unavailable ({err}); "
@@ -101,6 +102,13 @@ def _load() -> ctypes.CDLL | None:
 def available() -> bool:
     """Whether the compiled kernel can run here (builds it on first call)."""
     return _load() is not None
+
+
+def vector_lanes() -> int | None:
+    """float32 lanes per vector the compiled kernel uses (16: AVX-512, 8: AVX2, 4: SSE or
+    NEON), or None without a kernel."""
+    lib = _load()
+    return None if lib is None else int(lib.coinflip_vector_lanes())
 
 
 def _threads() -> ThreadPoolExecutor:
@@ -115,11 +123,13 @@ def comparator(threshold: torch.Tensor, sign: torch.Tensor, bits: int
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """The kernel's form of the coins: ``h >> (32 - bits) < t`` is ``h <= (t << (32 - bits)) - 1``
     for ``t >= 1`` (one compare instead of shift and compare); where ``t = 0`` the sign is set
-    to 0 instead, so the coin cannot count. Both padded to a multiple of :data:`LANES` outputs
-    with sign 0. Returns ``(limit as int32 bits, sign)``, each ``[in, out_pad]``."""
+    to 0 instead, so the coin cannot count. The limit is stored with its top bit flipped, as a
+    signed int32, so that the kernel compares signed (``h <= limit`` unsigned is
+    ``h ^ 2^31 <= limit ^ 2^31`` signed; x86 has no unsigned vector compare before AVX-512).
+    Both padded to a multiple of :data:`LANES` outputs with sign 0. Returns ``(limit, sign)``,
+    each ``[in, out_pad]``."""
     t = threshold.to(torch.int64)
-    limit = ((t << (32 - bits)) - 1).clamp(min=0)
-    limit = torch.where(limit >= 2**31, limit - 2**32, limit).to(torch.int32)
+    limit = (((t << (32 - bits)) - 1).clamp(min=0) - 2**31).to(torch.int32)
     sign = torch.where(t > 0, sign.to(torch.float32), torch.zeros(()))
     pad = -threshold.shape[1] % LANES
     return (torch.nn.functional.pad(limit, (0, pad)).contiguous(),

@@ -14,7 +14,8 @@
  * sign below.
  * Inputs equal to zero draw no coins (they cannot change the sum); the return value counts the
  * coins drawn, for the device's bit counter, or is -1 when out of memory.
- * limit and sign are [in][out_pad], out_pad = out rounded up to a multiple of LANES.
+ * limit and sign are [in][out_pad], out_pad = out rounded up to a multiple of LANES; limit's top
+ * bit is flipped (see the compare below).
  *
  * Built by synsample.kernels with the system C compiler; no torch headers, called via ctypes.
  */
@@ -22,19 +23,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Outputs are processed in vectors of LANES (the arrays are padded to a multiple of it with a
+/* Outputs are processed in groups of LANES (the arrays are padded to a multiple of it with a
  * zero sign: padded coins add nothing and are not counted), so that a layer with few outputs
- * does not fall back to scalar code. GCC vector extensions: AVX-512, AVX2 or SSE alike. */
+ * does not fall back to scalar code; a group is LANES / VW vectors of the CPU's width VW (GCC
+ * vector extensions). A vector type wider than the CPU's would be split by GCC, and its compare
+ * turned into scalar code (five times slower on AVX2).
+ *
+ * The compare is signed: x86 has no unsigned vector compare before AVX-512. h <= limit
+ * (unsigned) is (h ^ 2^31) <= (limit ^ 2^31) (signed): the caller passes limit with its top bit
+ * flipped (synsample.kernels.comparator), and words() flips h's. */
 #define LANES 16
-typedef uint32_t u32x16 __attribute__((vector_size(4 * LANES)));
-typedef int32_t i32x16 __attribute__((vector_size(4 * LANES)));
-typedef float f32x16 __attribute__((vector_size(4 * LANES)));
-
-/* lane q of a vector holds output j0 + q: its Weyl offset q * 0x9E3779B9 */
-static const u32x16 lane_offsets = {
-    0x00000000u, 0x9E3779B9u, 0x3C6EF372u, 0xDAA66D2Bu, 0x78DDE6E4u, 0x1715609Du, 0xB54CDA56u,
-    0x5384540Fu, 0xF1BBCDC8u, 0x8FF34781u, 0x2E2AC13Au, 0xCC623AF3u, 0x6A99B4ACu, 0x08D12E65u,
-    0xA708A81Eu, 0x454021D7u};
+#if defined(__AVX512F__)
+#define VW 16
+#elif defined(__AVX2__)
+#define VW 8
+#else
+#define VW 4
+#endif
+#define PARTS (LANES / VW)
+#define GOLDEN 0x9E3779B9u
+#define TOP 0x80000000u
+typedef uint32_t u32v __attribute__((vector_size(4 * VW)));
+typedef int32_t i32v __attribute__((vector_size(4 * VW)));
+typedef float f32v __attribute__((vector_size(4 * VW)));
 
 static inline uint64_t mix64(uint64_t x) {
     x += 0x9E3779B97F4A7C15ull;
@@ -43,44 +54,116 @@ static inline uint64_t mix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
-static inline u32x16 splat(uint32_t v) {
-    return (u32x16){v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v};
+static inline u32v splat(uint32_t v) {
+    return (u32v){0} + v;
 }
 
-/* LANES consecutive words of one stream, from their Weyl values lo32(k) + counter * golden */
-static inline u32x16 words(u32x16 h, u32x16 hi) {
+/* output q of a group of LANES: its Weyl offset q * golden */
+static const uint32_t lane_offsets[LANES] = {
+    0x00000000u, 0x9E3779B9u, 0x3C6EF372u, 0xDAA66D2Bu, 0x78DDE6E4u, 0x1715609Du, 0xB54CDA56u,
+    0x5384540Fu, 0xF1BBCDC8u, 0x8FF34781u, 0x2E2AC13Au, 0xCC623AF3u, 0x6A99B4ACu, 0x08D12E65u,
+    0xA708A81Eu, 0x454021D7u};
+
+/* the Weyl values start + q * golden of outputs q = p * VW .. p * VW + VW - 1 of a group */
+static inline u32v counters(uint32_t start, int p) {
+    u32v c;
+    memcpy(&c, lane_offsets + p * VW, sizeof c);
+    return c + start;
+}
+
+/* hi32(k) as words() uses it: the mixer's step h ^= hi; h ^= h >> 15 is
+ * h ^ (h >> 15) ^ (hi ^ (hi >> 15)) (shifts and XORs commute), one term made once per stream */
+static inline u32v stream_hi(uint64_t k) {
+    const uint32_t hi = (uint32_t)(k >> 32);
+    return splat(hi ^ (hi >> 15));
+}
+
+/* VW consecutive words of one stream, from their Weyl values lo32(k) + counter * golden and
+ * stream_hi(k), with the top bit flipped for the signed compare (the 3-input XORs are one
+ * AVX-512 instruction each) */
+static inline i32v words(u32v h, u32v hi) {
     h ^= h >> 16;
     h *= 0x7FEB352Du;
-    h ^= hi;
-    h ^= h >> 15;
+    h ^= (h >> 15) ^ hi;
     h *= 0x846CA68Bu;
-    return h ^ (h >> 16);
+    return (i32v)(h ^ (h >> 16) ^ TOP);
 }
 
-/* acc + (coin ? sign * x : +0) for LANES outputs; signed_x = sign * x as raw bits */
-static inline f32x16 add_coins(f32x16 acc, u32x16 h, const uint32_t *limit, i32x16 signed_x) {
-    u32x16 l;
+/* acc + (coin ? sign * x : +0) for VW outputs */
+static inline f32v add_coins(f32v acc, i32v h, const int32_t *limit, const float *sign,
+                             float x) {
+    i32v l;
+    f32v g;
     memcpy(&l, limit, sizeof l);
-    return acc + (f32x16)(signed_x & (i32x16)(h <= l));  /* compare: all ones where 1 */
+    memcpy(&g, sign, sizeof g);
+    return acc + (f32v)((i32v)(g * x) & ~(h > l));  /* compare: all ones where the coin is 0 */
 }
 
-static inline i32x16 load_signed(const float *sign, float x) {
-    f32x16 g;
-    memcpy(&g, sign, sizeof g);
-    return (i32x16)(g * x);
+/* the vector width this build uses, for the benchmark's report */
+int coinflip_vector_lanes(void) { return VW; }
+
+/* samples of a classifier head (one group of LANES outputs) at once: each sum stays in a
+ * register and still runs over the inputs in order, so one sum waits for its previous add;
+ * CHAINS sums of SB samples in flight hide that latency */
+#define CHAINS 4
+#define SB (CHAINS / PARTS)
+
+/* the nonzero inputs among n (a loop without branches) */
+static inline int64_t nonzeros(const float *x, int64_t n) {
+    int64_t count = 0;
+    for (int64_t i = 0; i < n; ++i)
+        count += x[i] != 0.0f;
+    return count;
+}
+
+/* ns samples (at most SB) of a head: their streams, inputs (xs + k * x_sample_stride) and
+ * outputs (acc + k * out_pad); returns the coins drawn. Zero inputs are run, not skipped (no
+ * branch to miss; they add +0, and a sum is never -0, so the sum is the same) */
+static inline int64_t head(int ns, const uint64_t *stream, const float *xs,
+                           int64_t x_sample_stride, int64_t in, int64_t out,
+                           const int32_t *limit, const float *sign, float *acc,
+                           int64_t out_pad) {
+    const u32v step = splat((uint32_t)out * GOLDEN);
+    u32v hi[SB], c[SB][PARTS];
+    f32v a[SB][PARTS];
+    int64_t coins = 0;
+    for (int k = 0; k < ns; ++k) {
+        hi[k] = stream_hi(stream[k]);
+        for (int p = 0; p < PARTS; ++p) {
+            c[k][p] = counters((uint32_t)stream[k], p);
+            a[k][p] = (f32v){0};
+        }
+    }
+    for (int64_t i = 0; i < in; ++i) {
+        for (int k = 0; k < ns; ++k) {
+            const float xi = xs[k * x_sample_stride + i];
+            for (int p = 0; p < PARTS; ++p) {
+                a[k][p] = add_coins(a[k][p], words(c[k][p], hi[k]), limit + i * LANES + p * VW,
+                                    sign + i * LANES + p * VW, xi);
+                c[k][p] += step;
+            }
+        }
+    }
+    for (int k = 0; k < ns; ++k) {
+        memcpy(acc + k * out_pad, a[k], sizeof a[k]);
+        coins += nonzeros(xs + k * x_sample_stride, in) * out;
+    }
+    return coins;
 }
 
 int64_t coinflip_independent(
         const float *x, int64_t x_item_stride, int64_t x_sample_stride,
         int64_t items, int64_t samples, int64_t in, int64_t out,
-        const uint32_t *limit, const float *sign,
+        const int32_t *limit, const float *sign,
         const int64_t *item_index, int64_t first_sample, uint64_t layer_key, float *y) {
     const int64_t out_pad = (out + LANES - 1) / LANES * LANES;
     int64_t coins = 0;
     uint64_t *stream = malloc(sizeof(uint64_t) * (size_t)(samples > 0 ? samples : 1));
+    int64_t *live = malloc(sizeof(int64_t) * (size_t)(samples > 0 ? samples : 1));
     float *acc = aligned_alloc(64, sizeof(float) * (size_t)(samples * out_pad + LANES));
-    if (stream == NULL || acc == NULL) {
+    if (stream == NULL || live == NULL || acc == NULL) {
         free(stream);
+        free(live);
         free(acc);
         return -1;
     }
@@ -91,41 +174,41 @@ int64_t coinflip_independent(
             stream[s] = mix64(item_key ^ (uint64_t)(first_sample + s));
         const float *xb = x + b * x_item_stride;
         if (out_pad == LANES) {
-            /* one vector of outputs (a classifier head): sample by sample, the accumulator
-             * stays in a register; zero inputs are run, not skipped (no branch to miss; they
-             * add +0, and the accumulator is never -0, so the sum is the same) */
-            for (int64_t s = 0; s < samples; ++s) {
-                const uint32_t lo = (uint32_t)stream[s];
-                const u32x16 hi = splat((uint32_t)(stream[s] >> 32));
-                const float *xs = xb + s * x_sample_stride;
-                f32x16 a = {0};
-                for (int64_t i = 0; i < in; ++i) {
-                    const u32x16 h = words(lo + (uint32_t)(i * out) * 0x9E3779B9u
-                                           + lane_offsets, hi);
-                    a = add_coins(a, h, limit + i * LANES, load_signed(sign + i * LANES, xs[i]));
-                    coins += xs[i] != 0.0f ? out : 0;
-                }
-                memcpy(acc + s * out_pad, &a, sizeof a);
-            }
+            /* one group of outputs (a classifier head): SB samples at a time */
+            int64_t s = 0;
+            for (; s + SB <= samples; s += SB)
+                coins += head(SB, stream + s, xb + s * x_sample_stride, x_sample_stride, in, out,
+                              limit, sign, acc + s * out_pad, out_pad);
+            for (; s < samples; ++s)
+                coins += head(1, stream + s, xb + s * x_sample_stride, x_sample_stride, in, out,
+                              limit, sign, acc + s * out_pad, out_pad);
         } else {
             /* input by input, sample by sample: a row of limits and signs is read once per
              * item and stays in L1 across the samples */
+            const u32v step = splat((uint32_t)VW * GOLDEN);
             for (int64_t i = 0; i < in; ++i) {
-                const uint32_t base = (uint32_t)(i * out) * 0x9E3779B9u;
+                const uint32_t base = (uint32_t)(i * out) * GOLDEN;
+                const int32_t *li = limit + i * out_pad;
+                const float *gi = sign + i * out_pad;
+                /* the samples whose input i is not zero (a zero input draws no coins), listed
+                 * without a branch: skipping zeros by a branch mispredicts on sparse inputs */
+                int64_t m = 0;
                 for (int64_t s = 0; s < samples; ++s) {
+                    live[m] = s;
+                    m += xb[s * x_sample_stride + i] != 0.0f;
+                }
+                coins += m * out;
+                for (int64_t t = 0; t < m; ++t) {
+                    const int64_t s = live[t];
                     const float xi = xb[s * x_sample_stride + i];
-                    if (xi == 0.0f) continue;  /* a zero input draws no coins */
-                    coins += out;
-                    const u32x16 lo = (uint32_t)stream[s] + base + lane_offsets;
-                    const u32x16 hi = splat((uint32_t)(stream[s] >> 32));
+                    const u32v hi = stream_hi(stream[s]);
+                    u32v c = counters((uint32_t)stream[s] + base, 0);
                     float *as = acc + s * out_pad;
-                    for (int64_t j0 = 0; j0 < out_pad; j0 += LANES) {
-                        f32x16 a;
-                        memcpy(&a, as + j0, sizeof a);
-                        a = add_coins(a, words(lo + (uint32_t)j0 * 0x9E3779B9u, hi),
-                                      limit + i * out_pad + j0,
-                                      load_signed(sign + i * out_pad + j0, xi));
-                        memcpy(as + j0, &a, sizeof a);
+                    for (int64_t j = 0; j < out_pad; j += VW, c += step) {
+                        f32v a;
+                        memcpy(&a, as + j, sizeof a);
+                        a = add_coins(a, words(c, hi), li + j, gi + j, xi);
+                        memcpy(as + j, &a, sizeof a);
                     }
                 }
             }
@@ -135,6 +218,7 @@ int64_t coinflip_independent(
             memcpy(yb + s * out, acc + s * out_pad, sizeof(float) * (size_t)out);
     }
     free(stream);
+    free(live);
     free(acc);
     return coins;
 }
