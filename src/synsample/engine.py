@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from synsample import checks
+from synsample import checks, tuning
 from synsample.adaptive import AdaptiveStop, looks
 from synsample.errors import ConfigError
 from synsample.nn.sampling import SampledLayer, SamplingContext, check_mode, seed_from
@@ -126,7 +126,8 @@ class _Block:
 def _sample_block(model: StochasticModel, h: torch.Tensor, chunks: list[tuple[int, int]],
                   checkpoints: list[int], base_seed: int, mode: str, block: int, offset: int,
                   tile: int,
-                  adaptive: AdaptiveStop | None, rule_looks: int, bar) -> _Block:
+                  adaptive: AdaptiveStop | None, rule_looks: int, bar,
+                  probe: _DrawProbe | None = None) -> _Block:
     """All chunks of passes over one item block (prefix output ``h``, items ``offset ..``),
     tile by tile."""
     b, dev = h.shape[0], h.device
@@ -146,6 +147,8 @@ def _sample_block(model: StochasticModel, h: torch.Tensor, chunks: list[tuple[in
             ctx.batch = len(rows)  # the draws are kept across tiles (same ctx.key)
             ctx.items = rows + offset
             logits = model.sample(h_active[t0:t0 + tile], ctx)  # [n, items, C]
+            if probe is not None:
+                probe = probe.check()
             if votes is None:
                 c = logits.shape[-1]
                 votes = torch.zeros(b, c, dtype=torch.int64, device=dev)
@@ -178,18 +181,111 @@ def _sample_block(model: StochasticModel, h: torch.Tensor, chunks: list[tuple[in
                   votes_at)
 
 
+class _DrawProbe:
+    """Checks, on the first sampled call of a run, that every layer the model reports as
+    sampled was really called: a layer whose weight the network uses through a functional call
+    (``nn.MultiheadAttention``'s ``out_proj`` goes through ``F.multi_head_attention_forward``)
+    would otherwise be listed as sampled while every pass equals the plain forward."""
+
+    def __init__(self, model: StochasticModel) -> None:
+        self.called: set[str] = set()
+        self.layers = {getattr(m, "layer_name", "") or name: m
+                       for name, m in model.named_modules() if isinstance(m, SampledLayer)}
+        self.hooks = [m.register_forward_pre_hook(lambda mod, args, name=name:
+                                                  self.called.add(name))
+                      for name, m in self.layers.items()]
+
+    def check(self) -> None:
+        """Remove the hooks; raise when a sampled layer was never called. Returns None (the
+        probe is done)."""
+        self.remove()
+        missing = [name for name in self.layers if name not in self.called]
+        if missing:
+            raise ConfigError(
+                f"{', '.join(missing[:4])} {'is' if len(missing) == 1 else 'are'} reported as "
+                "sampled but never called in a forward pass (the network uses the weight "
+                "through a functional call, e.g. nn.MultiheadAttention's out_proj): exclude "
+                f"{'it' if len(missing) == 1 else 'them'} when converting")
+        return None
+
+    def remove(self) -> None:
+        for hook in self.hooks:
+            hook.remove()
+        self.hooks = []
+
+
 #: sampled weights per chunk up to which item tiles pay off (the draws stay in cache)
 TILE_WEIGHTS = 1 << 22
 
 
 def auto_tile(model: StochasticModel, sample_chunk: int) -> int:
-    """Items per tile in shared mode: 512 when a chunk's draws of every sampled layer are small
-    enough to stay in cache across tiles (the outputs then do too), else no tiling (large
-    weights, e.g. a conv net's dense head, need many rows per GEMM to amortise their reads)."""
+    """Items per tile in shared mode when sizes are not tuned: 512 when a chunk's draws of every
+    sampled layer are small enough to stay in cache across tiles (the outputs then do too),
+    else no tiling (large weights, e.g. a conv net's dense head, need many rows per GEMM to
+    amortise their reads)."""
     largest = max((m.weight.numel() for m in model.modules()
                    if isinstance(m, SampledLayer) and isinstance(getattr(m, "weight", None),
                                                                   torch.Tensor)), default=0)
     return 512 if largest * sample_chunk <= TILE_WEIGHTS else 1 << 30
+
+
+def _sizes(model: StochasticModel, x_all: torch.Tensor, mode: str, device: torch.device,
+           samples: int, sample_chunk: int | None, tile: int | None,
+           adaptive: AdaptiveStop | None) -> tuple[int, int]:
+    """The run's ``(sample_chunk, tile)``: as given, else tuned on this CPU (see
+    :mod:`synsample.tuning`), else the defaults (:data:`SAMPLE_CHUNK`; :func:`auto_tile` in
+    shared mode, no tiling in independent mode; at most the model's ``rows_per_call`` rows).
+    An adaptive rule keeps the default chunk: it looks after every chunk, so the chunk is part
+    of its result, which must not depend on the CPU."""
+    if sample_chunk is None and adaptive is not None:
+        sample_chunk = SAMPLE_CHUNK[mode]
+    if (sample_chunk is None or tile is None) and tuning.applies(x_all.shape[0] * samples,
+                                                                 device):
+        tile, sample_chunk = _tuned(model, x_all, mode, device, sample_chunk, tile)
+    if sample_chunk is None:
+        sample_chunk = SAMPLE_CHUNK[mode]
+    if tile is None:
+        # independent draws do not depend on the tile: no tiling unless the model asks for it
+        tile = auto_tile(model, sample_chunk) if mode == "shared" else x_all.shape[0]
+        if model.rows_per_call is not None:
+            tile = min(tile, max(1, model.rows_per_call // sample_chunk))
+    return sample_chunk, tile
+
+
+def _tuned(model: StochasticModel, x_all: torch.Tensor, mode: str, device: torch.device,
+           sample_chunk: int | None, tile: int | None) -> tuple[int | None, int | None]:
+    """``(tile, sample_chunk)`` from the tuning cache, else timed on the run's first items
+    (repeated up to the largest candidate tile): one :func:`_sample_block` call per timing.
+    The timing's draws are neither counted on the devices nor kept by the layers. A model that
+    fails on the inputs keeps the given sizes (the run itself then says why it fails)."""
+    k = tuning.key(model, model.prefix(x_all[:1].to(device)), mode, sample_chunk, tile)
+    found = tuning.cached(k)
+    if found is not None:
+        return found
+    pairs = tuning.candidates(mode, sample_chunk, tile, model.rows_per_call)
+    if not pairs:
+        return tile, sample_chunk
+    items = max(t for t, _ in pairs)
+    x = x_all[:items]
+    x = x.repeat(math.ceil(items / x.shape[0]), *[1] * (x.ndim - 1))[:items]
+    h = model.prefix(x.to(device))
+
+    def seconds_per_call(t: int, c: int) -> float:
+        start = time.perf_counter()
+        _sample_block(model, h[:t], [(0, c)], [], 0, mode, 0, 0, t, None, 0, None)
+        return time.perf_counter() - start
+
+    counts = [(d, d.draws) for d in model.devices()]
+    try:
+        return tuning.measure(k, pairs, seconds_per_call)
+    except (RuntimeError, ConfigError):
+        return tile, sample_chunk
+    finally:
+        for d, draws in counts:
+            d.draws = draws
+        for m in model.modules():
+            if isinstance(m, SampledLayer):
+                m.forget_draws()
 
 
 @torch.no_grad()
@@ -206,14 +302,15 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     draw per sample index for every item) or ``independent`` (fresh draws per item, from a
     counter-based generator keyed by seed, sample, item and weight: see
     :mod:`synsample.nn.counter_rng`). In both modes the votes do not depend on ``batch_size``,
-    ``sample_chunk`` (default :data:`SAMPLE_CHUNK`) or ``tile``. ``checkpoints``: sample
+    ``sample_chunk`` or ``tile`` (default: tuned on this CPU, see :mod:`synsample.tuning`, else
+    :data:`SAMPLE_CHUNK` and :func:`auto_tile`). ``checkpoints``: sample
     counts at which the votes are recorded. ``device``: run on this torch device (default: the
     model's).
 
     ``tile``: in shared mode each chunk's draws are made once per block and applied to tiles of
     this many items, so that the layer outputs stay in cache (votes do not depend on it;
-    default: :func:`auto_tile`, or no tiling in independent mode; at most the model's
-    ``rows_per_call`` item-sample rows per call).
+    default: tuned, else :func:`auto_tile`, or no tiling in independent mode; at most the
+    model's ``rows_per_call`` item-sample rows per call).
 
     ``adaptive``: an :class:`~synsample.adaptive.AdaptiveStop` rule; an item stops once its
     plurality is settled (``Prediction.passes`` holds the passes each item got). In shared
@@ -227,10 +324,7 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     check_mode(mode)
     if not isinstance(samples, int) or samples < 1:
         raise ConfigError(f"samples must be a positive integer, got {samples!r}")
-    if sample_chunk is None:
-        sample_chunk = SAMPLE_CHUNK[mode]
-    if (batch_size is not None and batch_size < 1) or sample_chunk < 1 or (
-            tile is not None and tile < 1):
+    if any(v is not None and v < 1 for v in (batch_size, sample_chunk, tile)):
         raise ConfigError("batch_size, sample_chunk and tile must be positive")
     x_all = as_inputs(inputs)
     _check_pixel_scale(model, x_all)
@@ -241,15 +335,12 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
         model = model.to(checks.device(device))
     dev = next(iter(model.buffers()), x_all).device
     checkpoints = sorted({int(k) for k in checkpoints if 0 < int(k) < samples})
+    model.eval()
+    sample_chunk, tile = _sizes(model, x_all, mode, dev, samples, sample_chunk, tile, adaptive)
     chunks = _chunks(samples, sample_chunk, checkpoints)
     n_items = x_all.shape[0]
     if batch_size is None:
         batch_size = auto_batch_size(model, x_all, mode, dev)
-    if tile is None:
-        # independent draws do not depend on the tile: no tiling unless the model asks for it
-        tile = auto_tile(model, sample_chunk) if mode == "shared" else n_items
-        if model.rows_per_call is not None:
-            tile = min(tile, max(1, model.rows_per_call // sample_chunk))
     devices = model.devices()
     bits_before = sum(d.random_bits for d in devices)
     bar = None
@@ -258,17 +349,18 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
 
         bar = tqdm(total=n_items * samples, desc=desc, unit="pass", unit_scale=True, leave=False)
     start_time = time.perf_counter()
-    model.eval()
     rule_looks = looks(samples, chunks, adaptive.min_samples) if adaptive else 0
     blocks: list[_Block] = []
     layers = [m for m in model.modules() if isinstance(m, SampledLayer)]
     for layer in layers:
         layer.forget_draws()
+    probe = _DrawProbe(model)
     try:
         for block, start in enumerate(range(0, n_items, batch_size)):
             h = model.prefix(x_all[start:start + batch_size].to(dev))
             blocks.append(_sample_block(model, h, chunks, checkpoints, base_seed, mode, block,
-                                        start, tile, adaptive, rule_looks, bar))
+                                        start, tile, adaptive, rule_looks, bar,
+                                        probe if block == 0 else None))
     except RuntimeError as exc:
         if x_all.is_floating_point() or not any(
                 word in str(exc) for word in ("dtype", "scalar type", "Byte", "Long", "Int")):
@@ -277,6 +369,7 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
                           f"{str(exc).splitlines()[0][:120]}); give them as it was trained on, "
                           "e.g. x.float() / 255 for pixels scaled to [0, 1]") from exc
     finally:
+        probe.remove()
         for layer in layers:
             layer.forget_draws()
     if bar is not None:

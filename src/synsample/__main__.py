@@ -1,0 +1,7 @@
+"""``python -m synsample``: the command line."""
+
+import sys
+
+from synsample.cli import main
+
+sys.exit(main())
