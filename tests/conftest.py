@@ -15,8 +15,10 @@ REAL_HOME = Path(os.environ.get("SYNSAMPLE_HOME", Path.home() / ".cache" / "syns
 
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path_factory, monkeypatch):
-    """Every test gets an empty cache, so nothing touches the user's."""
+    """Every test gets an empty cache, so nothing touches the user's; sizes are not tuned (a
+    measurement per test's fresh cache would slow the suite; tests/test_tuning.py turns it on)."""
     monkeypatch.setenv("SYNSAMPLE_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.setenv("SYNSAMPLE_TUNING", "off")
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
 

@@ -1,0 +1,132 @@
+"""Tile and sample-chunk sizes measured on first use, cached per CPU and model shape.
+
+The engine runs a model in calls of ``tile`` items x ``sample_chunk`` samples. Which sizes are
+fastest depends on the CPU (caches, vector width, BLAS) and on the model's layer shapes, so
+the engine times a few candidate pairs on the run's own model and inputs (about a second in
+all, see :data:`BUDGET_SECONDS`), keeps the fastest per item-pass, and caches the choice as JSON
+under ``$SYNSAMPLE_HOME/tuning``, keyed by the CPU (model name and feature flags), torch's
+version and thread count, the sampling mode and the model's shapes (see :func:`key`), as
+compiled kernels are cached per CPU. Votes never depend on the sizes (draws are keyed by seed
+and pass), so tuning changes speed only.
+
+``SYNSAMPLE_TUNING=off`` uses the fixed defaults (:data:`synsample.engine.SAMPLE_CHUNK`,
+:func:`synsample.engine.auto_tile`); so do runs too small to repay the measurement (fewer
+than :data:`MIN_PASSES` item-passes) and runs on other devices than the CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from synsample import machine
+
+#: candidate items per call (tile) and samples per call (chunk), per mode: shared mode's draws
+#: are made once per chunk and reused by every tile; independent mode's kernel draws per item
+TILES = {"shared": (128, 256, 512, 1024, 2048), "independent": (32, 64, 128, 256, 512)}
+CHUNKS = {"shared": (4, 8, 16, 32), "independent": (8, 16, 32, 64)}
+
+#: a run of fewer item-passes (items x samples) than this uses the defaults untimed
+MIN_PASSES = 100_000
+
+#: the measurement stops starting candidates once it has taken this long
+BUDGET_SECONDS = 1.0
+
+#: timed calls per candidate, after one untimed call (which makes shared mode's draws)
+REPEATS = 2
+
+#: bump when the measurement changes, so that older cached choices are measured anew
+VERSION = 1
+
+
+def enabled() -> bool:
+    """Whether sizes are tuned (``SYNSAMPLE_TUNING`` is not ``off``)."""
+    return os.environ.get("SYNSAMPLE_TUNING", "on").lower() not in ("off", "0", "no", "false")
+
+
+def applies(passes: int, device: torch.device) -> bool:
+    """Whether a run of ``passes`` item-passes on ``device`` tunes its sizes."""
+    return enabled() and device.type == "cpu" and passes >= MIN_PASSES
+
+
+def candidates(mode: str, chunk: int | None = None, tile: int | None = None,
+               rows_per_call: int | None = None) -> list[tuple[int, int]]:
+    """The ``(tile, chunk)`` pairs to time, chunk by chunk (so that the tiles of one chunk
+    reuse its draws): a given ``chunk`` or ``tile`` is kept, and no pair exceeds the model's
+    ``rows_per_call`` item-sample rows."""
+    chunks = (chunk,) if chunk is not None else CHUNKS[mode]
+    tiles = (tile,) if tile is not None else TILES[mode]
+    return [(t, c) for c in chunks for t in tiles
+            if rows_per_call is None or t * c <= rows_per_call]
+
+
+def key(model: torch.nn.Module, per_item: torch.Tensor, mode: str, chunk: int | None,
+        tile: int | None) -> dict[str, Any]:
+    """What the fastest sizes depend on: the CPU, torch, the mode, the model's sampled layers
+    and devices, and one item's prefix output (``per_item``, shape and dtype)."""
+    from synsample.nn.sampling import SampledLayer
+
+    layers = [[type(m).__name__, list(m.weight.shape)
+               if isinstance(getattr(m, "weight", None), torch.Tensor) else None]
+              for m in model.modules() if isinstance(m, SampledLayer)]
+    devices = model.devices() if hasattr(model, "devices") else []
+    return {"version": VERSION, "cpu": machine.cpu_model(),
+            "cpu_flags": hashlib.sha256(machine.cpu_flags().encode()).hexdigest()[:16],
+            "torch": torch.__version__, "threads": torch.get_num_threads(), "mode": mode,
+            "model": type(model).__name__, "layers": layers,
+            "devices": sorted({type(d).__name__ for d in devices}),
+            "input": [list(per_item.shape[1:]), str(per_item.dtype)],
+            "sample_chunk": chunk, "tile": tile}
+
+
+def cache_path(k: dict[str, Any]) -> Path:
+    from synsample.data.cache import home
+
+    digest = hashlib.sha256(json.dumps(k, sort_keys=True).encode()).hexdigest()
+    return home() / "tuning" / f"sizes-{digest[:16]}.json"
+
+
+def cached(k: dict[str, Any]) -> tuple[int, int] | None:
+    """The ``(tile, chunk)`` cached for key ``k``, or None (none yet, or unreadable)."""
+    try:
+        chosen = json.loads(cache_path(k).read_text())["chosen"]
+        return int(chosen["tile"]), int(chosen["sample_chunk"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def measure(k: dict[str, Any], pairs: list[tuple[int, int]],
+            seconds_per_call: Callable[[int, int], float]) -> tuple[int, int]:
+    """Time the candidate ``pairs`` (``seconds_per_call(tile, chunk)``: one call of that many
+    items and samples), write the fastest per item-pass to the cache and return it.
+
+    Each pair gets one untimed call and :data:`REPEATS` timed ones (the fastest counts); once
+    :data:`BUDGET_SECONDS` have passed, pairs whose calls are predicted to overrun it (from
+    the slowest rate per item-pass seen) are skipped. The first pair is always timed."""
+    from synsample.io import write_json
+
+    start = time.perf_counter()
+    timings, worst = [], 0.0
+    for tile, chunk in pairs:
+        spent = time.perf_counter() - start
+        if timings and spent + (1 + REPEATS) * worst * tile * chunk > BUDGET_SECONDS:
+            continue
+        seconds_per_call(tile, chunk)
+        best = min(seconds_per_call(tile, chunk) for _ in range(REPEATS))
+        rate = best / (tile * chunk)
+        worst = max(worst, rate)
+        timings.append({"tile": tile, "sample_chunk": chunk, "us_per_pass": rate * 1e6})
+    fastest = min(timings, key=lambda t: t["us_per_pass"])
+    write_json(cache_path(k), {"key": k, "chosen": {"tile": fastest["tile"],
+                                                    "sample_chunk": fastest["sample_chunk"]},
+                               "timings": timings,
+                               "seconds": round(time.perf_counter() - start, 3),
+                               "written": time.strftime("%Y-%m-%d %H:%M:%S")})
+    return fastest["tile"], fastest["sample_chunk"]
