@@ -45,7 +45,7 @@ def _files():
 
 @pytest.mark.parametrize("mode", ["shared", "independent"])
 def test_sizes_are_measured_once_cached_and_read_back(tuned, monkeypatch, model, x, mode):
-    chunk, tile = engine._sizes(model, x, mode, CPU, 50, None, None, None)
+    chunk, tile = engine.run_sizes(model, x, mode, CPU, 50, None, None, None)
     assert (tile, chunk) in tuning.candidates(mode)
     [path] = _files()
     saved = json.loads(path.read_text())
@@ -60,24 +60,24 @@ def test_sizes_are_measured_once_cached_and_read_back(tuned, monkeypatch, model,
         raise AssertionError("the cached sizes should have been read")
 
     monkeypatch.setattr(tuning, "measure", no_measuring)
-    assert engine._sizes(model, x, mode, CPU, 50, None, None, None) == (chunk, tile)
+    assert engine.run_sizes(model, x, mode, CPU, 50, None, None, None) == (chunk, tile)
     assert _files() == [path]
 
 
 def test_off_small_runs_and_given_sizes_use_the_defaults(tuned, monkeypatch, model, x):
     defaults = (engine.SAMPLE_CHUNK["shared"], engine.auto_tile(model, 8))
     monkeypatch.setenv("SYNSAMPLE_TUNING", "off")
-    assert engine._sizes(model, x, "shared", CPU, 50, None, None, None) == defaults
+    assert engine.run_sizes(model, x, "shared", CPU, 50, None, None, None) == defaults
     monkeypatch.setenv("SYNSAMPLE_TUNING", "on")
     monkeypatch.setattr(tuning, "MIN_PASSES", 40 * 50 + 1)
-    assert engine._sizes(model, x, "shared", CPU, 50, None, None, None) == defaults
+    assert engine.run_sizes(model, x, "shared", CPU, 50, None, None, None) == defaults
     monkeypatch.setattr(tuning, "MIN_PASSES", 0)
-    assert engine._sizes(model, x, "shared", CPU, 50, 3, 5, None) == (3, 5)
+    assert engine.run_sizes(model, x, "shared", CPU, 50, 3, 5, None) == (3, 5)
     assert _files() == []
     # a given chunk is kept and the tile tuned for it; an adaptive rule keeps the default chunk
-    chunk, tile = engine._sizes(model, x, "shared", CPU, 50, 3, None, None)
+    chunk, tile = engine.run_sizes(model, x, "shared", CPU, 50, 3, None, None)
     assert chunk == 3 and tile in tuning.TILES["shared"]
-    chunk, tile = engine._sizes(model, x, "shared", CPU, 50, None, None, AdaptiveStop())
+    chunk, tile = engine.run_sizes(model, x, "shared", CPU, 50, None, None, AdaptiveStop())
     assert chunk == engine.SAMPLE_CHUNK["shared"] and tile in tuning.TILES["shared"]
 
 

@@ -12,6 +12,10 @@ linearly; the table says so. Run ``synsample bench`` (or ``make bench``).
 
 A third case times a Neural Sampling Machine (paper 002, 784-300-300-300-10 with blank-out
 synapses) against K plain passes of the same layers with sign units and fixed weights.
+
+The result names the machine (CPU model, ISA flags, the compiled kernel's vector width) and,
+per sampled row, the tile and sample chunk the engine used: tuned on this CPU before the row is
+timed (:mod:`synsample.tuning`), so that no timing includes the measurement.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from synsample import devices, engine, kernels
+from synsample import devices, engine, kernels, machine, tuning
 from synsample.adaptive import AdaptiveStop
 from synsample.methods import scann
 from synsample.nn import CoinFlipLinear
@@ -150,6 +154,14 @@ def _timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float | None]:
     return statistics.median(times), peak
 
 
+def _sizes(sto, x: torch.Tensor, samples: int, mode: str = "shared",
+           adaptive: AdaptiveStop | None = None) -> dict[str, int]:
+    """The sizes the engine will use for this run (tuned now, if tuning applies)."""
+    chunk, tile = engine.run_sizes(sto, x, mode, torch.device("cpu"), samples,
+                                   adaptive=adaptive)
+    return {"tile": min(tile, x.shape[0]), "sample_chunk": chunk}
+
+
 def _sub(case: Case, items: int, samples: int) -> Case:
     return Case(case.name, case.net, case.inputs[:items], samples)
 
@@ -195,19 +207,22 @@ def run_case(case: Case, repeats: int, independent_items: int, independent_sampl
     full = case.inputs.shape[0] * case.samples
     rows = []
 
-    def add(name: str, fn: Callable[[], Any], sub: Case, note: str = "", reps: int = repeats):
+    def add(name: str, fn: Callable[[], Any], sub: Case, note: str = "", reps: int = repeats,
+            sizes: dict[str, int] | None = None):
         log(f"  {case.name}: {name} ({sub.inputs.shape[0]} items x {sub.samples} passes)")
         seconds, peak = _timed(fn, reps)
         scale = full / (sub.inputs.shape[0] * sub.samples)
         rows.append({"case": case.name, "row": name, "seconds": seconds * scale,
                      "measured_items": sub.inputs.shape[0], "measured_samples": sub.samples,
-                     "extrapolated": scale != 1, "peak_mib": peak, "note": note})
+                     "extrapolated": scale != 1, "peak_mib": peak, "note": note,
+                     "sizes": sizes})
 
     sto = scann.convert(case.net, coin=devices.IdealCoin())
     add("ceiling (fp32, fixed weights)", lambda: ceiling(case), case)
     add("naive loop (torch.bernoulli)", lambda: naive(case), case)
     add("synsample shared", lambda: engine.predict(sto, case.inputs, samples=case.samples,
-                                                   seed=0), case)
+                                                   seed=0), case,
+        sizes=_sizes(sto, case.inputs, case.samples))
     rule = AdaptiveStop()
     shared_full: dict[str, Any] = {}
 
@@ -217,12 +232,13 @@ def run_case(case: Case, repeats: int, independent_items: int, independent_sampl
         return pred
 
     add(f"synsample adaptive (conf {rule.confidence}, min {rule.min_samples})", adaptive_run,
-        case)
+        case, sizes=_sizes(sto, case.inputs, case.samples, adaptive=rule))
     ind = _sub(case, independent_items, independent_samples)
     compiled = kernels.available()
     add("synsample independent", lambda: engine.predict(
         sto, ind.inputs, samples=ind.samples, seed=0, mode="independent"), ind,
-        note="compiled kernel" if compiled else "no C compiler: pure-PyTorch twin")
+        note="compiled kernel" if compiled else "no C compiler: pure-PyTorch twin",
+        sizes=_sizes(sto, ind.inputs, ind.samples, "independent"))
     twin = _sub(case, min(twin_items, independent_items), min(twin_samples, independent_samples))
     twin_model = _twin(scann.convert(case.net, coin=devices.IdealCoin()))
     add("independent, pure-PyTorch twin", lambda: engine.predict(
@@ -259,6 +275,7 @@ def sampled_rows(name: str, sto, ceiling: Callable[[torch.Tensor, int], Any],
             ("synsample shared", None, items, samples, notes[0]),
             ("synsample independent", None, independent_items, independent_samples, notes[1])):
         mode = "independent" if "independent" in row else "shared"
+        sizes = None if fn is not None else _sizes(sto, x[:n_items], k, mode)
         log(f"  {name}: {row} ({n_items} items x {k} passes)")
         run_fn = (lambda fn=fn, n=n_items, k=k: fn(x[:n], k)) if fn is not None else (
             lambda n=n_items, k=k, mode=mode: engine.predict(sto, x[:n], samples=k, seed=0,
@@ -267,7 +284,8 @@ def sampled_rows(name: str, sto, ceiling: Callable[[torch.Tensor, int], Any],
         scale = full / (n_items * k)
         rows.append({"case": name, "row": row, "seconds": seconds * scale,
                      "measured_items": n_items, "measured_samples": k,
-                     "extrapolated": scale != 1, "peak_mib": peak, "note": note})
+                     "extrapolated": scale != 1, "peak_mib": peak, "note": note,
+                     "sizes": sizes})
     for r in rows:
         r["ratio_to_ceiling"] = r["seconds"] / rows[0]["seconds"]
     return rows
@@ -337,8 +355,6 @@ def run(items: int = 10000, samples: int = 1000, conv_items: int = 2000, conv_sa
         repeats: int = 3, independent_items: int = 1000, independent_samples: int = 1000,
         log: Callable[[str], None] = print) -> dict[str, Any]:
     """Both cases, every row; returns the JSON-able result."""
-    import platform
-
     from synsample.checkpoint import versions
 
     mlp, source = mlp_case(items, samples)
@@ -355,19 +371,33 @@ def run(items: int = 10000, samples: int = 1000, conv_items: int = 2000, conv_sa
     log(f"SC 784-128-10: {items} items, K = {nsm_samples}")
     rows += sc_rows(items, nsm_samples, repeats, items, nsm_samples, log)
     return {"rows": rows, "inputs": source, "repeats": repeats,
-            "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                        "torch_threads": torch.get_num_threads()},
+            "machine": {**machine.describe(), "kernel_lanes": kernels.vector_lanes(),
+                        "tuning": tuning.enabled()},
             "versions": versions(), "written": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
+def machine_line(result: dict[str, Any]) -> str:
+    """One line naming the machine of a result: CPU, ISA flags, kernel vectors, tuning."""
+    m = result["machine"]
+    lanes = m.get("kernel_lanes")
+    kernel = f"{32 * lanes}-bit kernel vectors" if lanes else "no compiled kernel"
+    return (f"machine: {m.get('cpu', m.get('processor'))}; ISA {' '.join(m.get('isa', [])) or '?'}"
+            f"; torch kernels {m.get('torch_cpu_capability')}; {kernel}; "
+            f"{m['torch_threads']} torch threads; sizes "
+            f"{'tuned' if m.get('tuning') else 'fixed (SYNSAMPLE_TUNING=off)'}")
+
+
 def table(result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    header = ["case", "row", "seconds", "x ceiling", "peak MiB", "exact", "measured on", "note"]
+    header = ["case", "row", "seconds", "x ceiling", "peak MiB", "exact", "measured on",
+              "tile x chunk", "note"]
     rows = []
     for r in result["rows"]:
         measured = f"{r['measured_items']} x {r['measured_samples']}" + (
             " (scaled)" if r["extrapolated"] else "")
+        sizes = r.get("sizes")
         rows.append([r["case"], r["row"], round(r["seconds"], 2),
                      round(r["ratio_to_ceiling"], 3),
                      None if r["peak_mib"] is None else round(r["peak_mib"], 1),
-                     {True: "yes", False: "NO"}.get(r.get("exact"), "-"), measured, r["note"]])
+                     {True: "yes", False: "NO"}.get(r.get("exact"), "-"), measured,
+                     f"{sizes['tile']} x {sizes['sample_chunk']}" if sizes else "-", r["note"]])
     return header, rows

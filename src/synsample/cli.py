@@ -348,6 +348,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     print(text_table(header, rows))
     print(f"\ninputs: {result['inputs']}; {result['machine']['torch_threads']} torch threads; "
           f"median of {args.repeats}; results: {out / 'bench.json'}")
+    print(benchmarks.machine_line(result))
     return 0
 
 

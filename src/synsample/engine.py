@@ -229,14 +229,14 @@ def auto_tile(model: StochasticModel, sample_chunk: int) -> int:
     return 512 if largest * sample_chunk <= TILE_WEIGHTS else 1 << 30
 
 
-def _sizes(model: StochasticModel, x_all: torch.Tensor, mode: str, device: torch.device,
-           samples: int, sample_chunk: int | None, tile: int | None,
-           adaptive: AdaptiveStop | None) -> tuple[int, int]:
-    """The run's ``(sample_chunk, tile)``: as given, else tuned on this CPU (see
-    :mod:`synsample.tuning`), else the defaults (:data:`SAMPLE_CHUNK`; :func:`auto_tile` in
-    shared mode, no tiling in independent mode; at most the model's ``rows_per_call`` rows).
-    An adaptive rule keeps the default chunk: it looks after every chunk, so the chunk is part
-    of its result, which must not depend on the CPU."""
+def run_sizes(model: StochasticModel, x_all: torch.Tensor, mode: str, device: torch.device,
+              samples: int, sample_chunk: int | None = None, tile: int | None = None,
+              adaptive: AdaptiveStop | None = None) -> tuple[int, int]:
+    """The ``(sample_chunk, tile)`` of a run of ``samples`` passes over ``x_all``: as given, else
+    tuned on this CPU (see :mod:`synsample.tuning`), else the defaults (:data:`SAMPLE_CHUNK`;
+    :func:`auto_tile` in shared mode, no tiling in independent mode; at most the model's
+    ``rows_per_call`` rows). An adaptive rule keeps the default chunk: it looks after every
+    chunk, so the chunk is part of its result, which must not depend on the CPU."""
     if sample_chunk is None and adaptive is not None:
         sample_chunk = SAMPLE_CHUNK[mode]
     if (sample_chunk is None or tile is None) and tuning.applies(x_all.shape[0] * samples,
@@ -336,7 +336,7 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     dev = next(iter(model.buffers()), x_all).device
     checkpoints = sorted({int(k) for k in checkpoints if 0 < int(k) < samples})
     model.eval()
-    sample_chunk, tile = _sizes(model, x_all, mode, dev, samples, sample_chunk, tile, adaptive)
+    sample_chunk, tile = run_sizes(model, x_all, mode, dev, samples, sample_chunk, tile, adaptive)
     chunks = _chunks(samples, sample_chunk, checkpoints)
     n_items = x_all.shape[0]
     if batch_size is None:
