@@ -58,6 +58,16 @@ def as_inputs(inputs) -> torch.Tensor:
     return x
 
 
+def _explain_input_dtype(exc: RuntimeError, x: torch.Tensor) -> None:
+    """Re-raise torch's dtype error on integer inputs as the one line that names the fix;
+    any other error as it is."""
+    if x.is_floating_point() or "type" not in str(exc):
+        raise exc
+    raise ConfigError(f"the model cannot compute on {x.dtype} inputs ("
+                      f"{str(exc).splitlines()[0][:120]}); give them as it was trained on, "
+                      "e.g. x.float() / 255 for pixels scaled to [0, 1]") from exc
+
+
 def _first(item):
     """``x`` of an ``(x, y, ...)`` item or batch, or the item itself."""
     return item[0] if isinstance(item, tuple | list) else item
@@ -153,6 +163,10 @@ def _sample_block(model: StochasticModel, h: torch.Tensor, chunks: list[tuple[in
                 c = logits.shape[-1]
                 votes = torch.zeros(b, c, dtype=torch.int64, device=dev)
                 prob_sum = torch.zeros(b, c, dtype=torch.float64, device=dev)
+            elif logits.shape[-1] != c:
+                raise ConfigError(f"the model's passes give outputs of different sizes ({c} and "
+                                  f"{logits.shape[-1]} classes); every pass must answer the "
+                                  "same task (an ensemble's members too)")
             counts = torch.zeros(len(rows), c, dtype=torch.int64, device=dev)
             counts.scatter_add_(1, logits.argmax(dim=-1).T,
                                 torch.ones(len(rows), n, dtype=torch.int64, device=dev))
@@ -340,7 +354,10 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     chunks = _chunks(samples, sample_chunk, checkpoints)
     n_items = x_all.shape[0]
     if batch_size is None:
-        batch_size = auto_batch_size(model, x_all, mode, dev)
+        try:
+            batch_size = auto_batch_size(model, x_all, mode, dev)
+        except RuntimeError as exc:
+            _explain_input_dtype(exc, x_all)
     devices = model.devices()
     bits_before = sum(d.random_bits for d in devices)
     bar = None
@@ -362,12 +379,7 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
                                         start, tile, adaptive, rule_looks, bar,
                                         probe if block == 0 else None))
     except RuntimeError as exc:
-        if x_all.is_floating_point() or not any(
-                word in str(exc) for word in ("dtype", "scalar type", "Byte", "Long", "Int")):
-            raise
-        raise ConfigError(f"the model cannot compute on {x_all.dtype} inputs ("
-                          f"{str(exc).splitlines()[0][:120]}); give them as it was trained on, "
-                          "e.g. x.float() / 255 for pixels scaled to [0, 1]") from exc
+        _explain_input_dtype(exc, x_all)
     finally:
         probe.remove()
         for layer in layers:

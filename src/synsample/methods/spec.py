@@ -16,6 +16,7 @@ from typing import Any
 from torch import nn
 
 from synsample.errors import ConfigError
+from synsample.nn.convert import check_filters
 
 
 def _same(model: nn.Module) -> nn.Module:
@@ -82,6 +83,8 @@ class MethodSpec:
             if not isinstance(m, nn.Module):
                 raise ConfigError(f"{self.name} converts torch nn.Module networks, got "
                                   f"{type(m).__name__}")
+        if self.filters:
+            check_filters(models[0], include, exclude)
         filters = {"include": include, "exclude": exclude} if self.filters else {}
         return self.convert(models if self.many_models else models[0], **filters, **options)
 

@@ -39,13 +39,6 @@ def replace_modules(model: nn.Module, factory: Callable[[str, nn.Module], nn.Mod
     for p in include + exclude:
         if not isinstance(p, str) and not (isinstance(p, type) and issubclass(p, nn.Module)):
             raise ConfigError(f"filters take nn.Module types or module names, got {p!r}")
-    modules = [(name, m) for name, m in model.named_modules() if name]
-    for p in include + exclude:  # a filter that matches nothing is a mistake, never a no-op
-        if not any(_matches(name, m, (p,)) for name, m in modules):
-            kind = "include" if p in include else "exclude"
-            raise ConfigError(f"the {kind} filter {_name(p)} matches no module of the network; "
-                              f"its modules: {', '.join(n for n, _ in modules[:12])}"
-                              f"{', ...' if len(modules) > 12 else ''}")
     model = copy.deepcopy(model)
     replaced = []
     for name, module in list(model.named_modules()):
@@ -63,6 +56,21 @@ def replace_modules(model: nn.Module, factory: Callable[[str, nn.Module], nn.Mod
                           f"{', '.join(map(_name, exclude)) or 'nothing'}): include a layer the "
                           "network has, or exclude fewer")
     return model, replaced
+
+
+def check_filters(model: nn.Module, include: Filter | None, exclude: Filter | None) -> None:
+    """Refuse a user's ``include`` or ``exclude`` pattern that matches no module of ``model``:
+    a filter that matches nothing is a mistake (a typo, a renamed layer), never a no-op."""
+    modules = [(name, m) for name, m in model.named_modules() if name]
+    for kind, patterns in (("include", include), ("exclude", exclude)):
+        for p in patterns or ():
+            if not isinstance(p, str) and not (isinstance(p, type) and issubclass(p, nn.Module)):
+                raise ConfigError(f"filters take nn.Module types or module names, got {p!r}")
+            if not any(_matches(name, m, (p,)) for name, m in modules):
+                raise ConfigError(f"the {kind} filter {_name(p)} matches no module of the "
+                                  f"network; its modules: "
+                                  f"{', '.join(n for n, _ in modules[:12])}"
+                                  f"{', ...' if len(modules) > 12 else ''}")
 
 
 def _name(pattern: type | str) -> str:
