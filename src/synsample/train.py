@@ -337,3 +337,61 @@ def _train(config: TrainConfig, out: Path, data_path: str | Path | None, progres
         log(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}, train "
             f"{record['train_accuracy']:.4f}, test {test_acc:.4f} ({record['seconds']:.1f} s)")
     return checkpoint.read_config(out)
+
+
+def fit(model: nn.Module, loader, epochs: int = 1, lr: float = 1e-3, optimizer: str = "adam",
+        weight_bound: float | None = None, device: str | None = None,
+        log: Callable[[str], None] | None = None) -> list[dict[str, float]]:
+    """Train or fine-tune a user's own network on the user's own ``DataLoader`` of ``(x, y)``
+    batches, with cross-entropy, plus the KL term over the training items when the network
+    has Bayesian layers (the ELBO of Bayes-by-Backprop, e.g. after
+    :func:`synsample.methods.bbb.bayesian`).
+
+    Args:
+        model: the network, trained in place.
+        loader: an iterable of ``(inputs, labels)`` batches; its ``dataset`` length (or the
+            items seen in the first epoch) divides the KL term.
+        epochs: passes over the loader.
+        lr: the learning rate; ``optimizer``: ``adam``, ``rmsprop`` or ``sgd``.
+        weight_bound: clip ``nn.Linear`` weights into [-bound, bound] after every step (scANN's
+            constraint; None: no clip).
+        device: torch device (default cpu).
+        log: called with one line per epoch.
+
+    Returns:
+        one record per epoch: mean ``loss`` and ``train_accuracy``.
+    """
+    checks.finite(lr, "lr")
+    dev = checks.device(device)
+    if optimizer not in OPTIMIZERS:
+        raise ConfigError(f"unknown optimizer {optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+    model.to(dev).train()
+    opt = OPTIMIZERS[optimizer](model.parameters(), TrainConfig(lr=lr))
+    items = len(loader.dataset) if hasattr(loader, "dataset") else None
+    history = []
+    for epoch in range(epochs):
+        total, correct, seen = 0.0, 0, 0
+        for x, y in loader:
+            x, y = x.to(dev), y.to(dev)
+            logits = model(x)
+            loss = nn.functional.cross_entropy(logits, y)
+            kl = kl_divergence(model)
+            if kl is not None:
+                loss = loss + kl / (items or len(y))
+            if not torch.isfinite(loss):
+                raise ConfigError(f"training diverged: the loss became {loss.item()} in epoch "
+                                  f"{epoch + 1}; lower lr (was {lr:g})")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            constrain_(model, weight_bound)
+            total += loss.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            seen += len(y)
+        items = items or seen
+        history.append({"loss": total / max(seen, 1), "train_accuracy": correct / max(seen, 1)})
+        if log is not None:
+            log(f"epoch {epoch + 1}/{epochs}: loss {history[-1]['loss']:.4f}, train "
+                f"{history[-1]['train_accuracy']:.4f}")
+    model.eval()
+    return history

@@ -1,0 +1,24 @@
+"""Every Python block of the docs runs as written (the blocks of one page in order, sharing
+their names, as a reader would run them)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+PAGES = sorted(p for p in DOCS.rglob("*.md") if "```python" in p.read_text())
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_the_python_blocks_of_a_page_run(page, capsys):
+    blocks = re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    assert blocks
+    namespace: dict = {"__name__": f"docs.{page.stem}"}
+    for i, block in enumerate(blocks):
+        try:
+            exec(compile(block, f"{page.name} block {i + 1}", "exec"), namespace)
+        except Exception as exc:  # name the block that failed
+            raise AssertionError(f"{page.name}, block {i + 1} fails: {exc!r}") from exc
