@@ -77,3 +77,25 @@ def test_bad_exports_are_clear_errors(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(CheckpointError, match="not a synsample export"):
         export.load(tmp_path / "junk.safetensors")
+
+
+def test_a_users_own_network_round_trips_into_an_instance_of_it(tmp_path):
+    import synsample as ss
+    from tests.methods.test_any_network import ResidualCNN
+
+    torch.manual_seed(0)
+    net = ResidualCNN().eval()
+    for precision in ("full", 4):
+        sto = ss.convert(net, "scann", gain="layer", precision=precision, exclude=["fc2"])
+        manifest = export.save(sto, tmp_path / "mine", precision=precision)
+        assert manifest["config"] is None and manifest["sampled"] == ["fc1", "head"]
+        with pytest.raises(ConfigError, match="pass an instance of it"):
+            export.load(tmp_path / "mine.safetensors")
+        loaded = export.load(tmp_path / "mine.safetensors", model=ResidualCNN())
+        x = torch.rand(9, 1, 8, 8)
+        for mode in ("shared", "independent"):
+            a = engine.predict(sto, x, samples=5, seed=3, mode=mode)
+            b = engine.predict(loaded, x, samples=5, seed=3, mode=mode)
+            assert torch.equal(a.votes, b.votes) and torch.equal(a.mean_probs, b.mean_probs)
+    with pytest.raises(CheckpointError, match="does not fit the given network|lacks"):
+        export.load(tmp_path / "mine.safetensors", model=ResidualCNN(classes=3))

@@ -28,8 +28,9 @@ from typing import Any
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+from torch import nn
 
-from synsample import methods, models
+from synsample import checks, methods, models
 from synsample.devices import QuantizedCoin
 from synsample.errors import CheckpointError, ConfigError
 from synsample.io import write_json, write_with
@@ -52,11 +53,12 @@ def _layer_entry(name: str, layer) -> tuple[dict[str, Any], dict[str, torch.Tens
         if isinstance(layer.coin, QuantizedCoin):
             scale = 2 ** layer.coin.bits
             level = (torch.round(w.abs() * scale).clamp(max=scale - 1) * torch.sign(w))
-            entry = {"encoding": f"P(1) = |level| / 2^{layer.coin.bits}, sign = sign(level)",
-                     "tensor": f"{name}.levels"}
+            entry = {"encoding": f"P(1) = |level| / 2^{layer.coin.bits}, sign = sign(level); "
+                                 "output x gain", "tensor": f"{name}.levels",
+                     "gain": layer.output_gain}
             return entry, {f"{name}.levels": level.to(torch.int32)}, ["weight"]
-        entry = {"encoding": "P(1) = |p|, sign = sign(p) (float32)",
-                 "tensor": f"{name}.probabilities"}
+        entry = {"encoding": "P(1) = |p|, sign = sign(p) (float32); output x gain",
+                 "tensor": f"{name}.probabilities", "gain": layer.output_gain}
         return entry, {f"{name}.probabilities": w.to(torch.float32)}, ["weight"]
     if isinstance(layer, SCLinear):
         n = layer.states
@@ -81,32 +83,58 @@ def export(folder: str | Path, method: str, out: str | Path, precision: str = "f
     from synsample import checkpoint
     from synsample.evaluate import convert_checkpoint_model
 
-    if method not in METHODS:
-        raise ConfigError(f"export supports {', '.join(METHODS)}; got {method!r}")
+    _check_method(method)
     model, config = checkpoint.load_model(folder)
     if config.get("arch") not in models.ARCHS:
-        raise ConfigError(f"export rebuilds a network from its architecture's name, and "
-                          f"{config.get('arch')!r} is not one synsample builds")
+        raise ConfigError(f"the checkpoint's architecture {config.get('arch')!r} is not one "
+                          "synsample builds; export the converted model of your own network "
+                          "with synsample.export.save")
     options = {"stream_length": stream_length, "bitstream": bitstream} if method == "sc" else {}
     sto = convert_checkpoint_model(method, model, config, precision, options, data_path)
+    return save(sto, out, precision=precision, options=options,
+                config={k: config[k] for k in _CONFIG_KEYS if k in config})
+
+
+def save(sto: SampledNetwork, out: str | Path, precision: str | int = "full",
+         options: dict[str, Any] | None = None, config: dict[str, Any] | None = None
+         ) -> dict[str, Any]:
+    """Write a converted model's hardware tensors and a manifest (any network, built-in or a
+    user's own).
+
+    Args:
+        sto: a model from :func:`synsample.convert` with method ``scann``, ``sc`` or
+            ``spinbayes``.
+        out: the file to write (``.safetensors``; the manifest goes beside it as ``.json``).
+        precision, options: what the model was converted with, recorded so that :func:`load`
+            converts the same way.
+        config: a built-in architecture's config (:func:`load` then rebuilds the network by
+            itself); None for a user's own network, which :func:`load` takes as ``model``.
+
+    Returns:
+        the manifest.
+    """
+    method = getattr(sto, "method", None)
+    _check_method(method)
     tensors: dict[str, torch.Tensor] = {}
     layers, stored = [], set()
     for name, layer in sto.named_modules():
         if isinstance(layer, CoinFlipLinear | SCLinear | CrossbarLayer):
             entry, ts, keys = _layer_entry(name, layer)
-            layers.append({"name": name, "shape": list(next(iter(ts.values())).shape), **entry})
+            layers.append({"name": name, "module": layer.layer_name or name,
+                           "shape": list(next(iter(ts.values())).shape), **entry})
             tensors.update(ts)
             stored.update(f"{name}.{k}" for k in keys)
     for key, value in sto.state_dict().items():
         if key not in stored:
             tensors[f"state.{key}"] = value.detach().cpu()
     info = {k: v for k, v in sto.describe().items() if k != "devices"}
+    options = dict(options or {})
     manifest = {"format": FORMAT, "version": VERSION, "method": method, "precision": precision,
-                "stream_length": stream_length if method == "sc" else None,
-                "bitstream": bitstream if method == "sc" else None,
-                "config": {k: config[k] for k in _CONFIG_KEYS if k in config}, "layers": layers,
-                "model": json.loads(json.dumps(info, default=str))}
-    out = Path(out).with_suffix(".safetensors")
+                "stream_length": options.get("stream_length") if method == "sc" else None,
+                "bitstream": options.get("bitstream") if method == "sc" else None,
+                "config": config, "sampled": [entry["module"] for entry in layers],
+                "layers": layers, "model": json.loads(json.dumps(info, default=str))}
+    out = checks.writable_file(Path(out).with_suffix(".safetensors"), "export file")
     tensors = {k: v.contiguous() for k, v in tensors.items()}
     write_with(out, lambda tmp: save_file(tensors, str(tmp),
                                           metadata={"manifest": json.dumps(manifest)}))
@@ -114,8 +142,22 @@ def export(folder: str | Path, method: str, out: str | Path, precision: str = "f
     return manifest
 
 
-def load(path: str | Path) -> SampledNetwork:
-    """The sampling model stored in an exported file."""
+def _check_method(method: str | None) -> None:
+    if method not in METHODS:
+        raise ConfigError(f"export supports {', '.join(METHODS)}; got {method!r}")
+
+
+def load(path: str | Path, model: nn.Module | None = None) -> SampledNetwork:
+    """The sampling model stored in an exported file.
+
+    Args:
+        path: the ``.safetensors`` file written by :func:`export` or :func:`save`.
+        model: for a user's own network, an instance of it (its weights are replaced by the
+            file's); None for a built-in architecture, rebuilt from the manifest.
+
+    Returns:
+        a model that gives the exported model's votes for the same seed.
+    """
     path = Path(path).with_suffix(".safetensors")
     try:
         with safe_open(str(path), framework="pt") as f:
@@ -128,32 +170,61 @@ def load(path: str | Path) -> SampledNetwork:
         raise CheckpointError(f"{path} is format {manifest.get('format')} version "
                               f"{manifest.get('version')}; this synsample reads {FORMAT} "
                               f"version {VERSION}")
-    config, method = manifest["config"], manifest["method"]
-    model = models.build_from_config(config, tuple(config["input_shape"]),
-                                     config["num_classes"])
-    if method == "spinbayes":
-        entry = manifest["layers"][0]
-        sto = methods.spinbayes.convert(model, entry["crossbars"], entry["bits"],
-                                        manifest["model"].get("ways", 1))
-    else:
-        options = ({"stream_length": manifest["stream_length"],
-                    "bitstream": manifest["bitstream"]} if method == "sc" else {})
-        sto = methods.convert(model, method, precision=manifest["precision"], **options)
+    config = manifest["config"]
+    if model is None:
+        if config is None:
+            raise ConfigError(f"{path} holds a network of your own: pass an instance of it, "
+                              "export.load(path, model=MyNet())")
+        model = models.build_from_config(config, tuple(config["input_shape"]),
+                                         config["num_classes"])
+    sto = _convert_like(model, manifest, path)
     state = {k[len("state."):]: v for k, v in tensors.items() if k.startswith("state.")}
-    unexpected = sto.load_state_dict(state, strict=False).unexpected_keys
-    if unexpected:
-        raise CheckpointError(f"{path} holds state the {config['arch']} network lacks: "
-                              f"{unexpected[:3]}")
+    try:
+        result = sto.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path} does not fit the given network "
+                              f"({str(exc).strip().splitlines()[-1].strip()[:160]})") from exc
+    if result.unexpected_keys:
+        raise CheckpointError(f"{path} holds state the given network lacks: "
+                              f"{result.unexpected_keys[:3]}")
     with torch.no_grad():
         for entry in manifest["layers"]:
-            layer = sto.get_submodule(entry["name"])
+            try:
+                layer = sto.get_submodule(entry["name"])
+            except AttributeError:
+                raise CheckpointError(f"{path} has a sampled layer {entry['module']} the given "
+                                      "network lacks") from None
+            if list(layer.weight.shape if not isinstance(layer, CrossbarLayer)
+                    else layer.levels.shape) != entry["shape"]:
+                raise CheckpointError(f"{path}: layer {entry['module']} has shape "
+                                      f"{entry['shape']} there, another in the given network")
             _restore(layer, entry, tensors)
     return sto
+
+
+def _convert_like(model: nn.Module, manifest: dict[str, Any], path: Path) -> SampledNetwork:
+    """``model`` converted as the exported one was: same method, settings and sampled layers."""
+    method = manifest["method"]
+    if method == "spinbayes":
+        entry = manifest["layers"][0]
+        return methods.spinbayes.convert(model, entry["crossbars"], entry["bits"],
+                                         manifest["model"].get("ways", 1))
+    options = ({"stream_length": manifest["stream_length"],
+                "bitstream": manifest["bitstream"]} if method == "sc" else {})
+    if method == "scann":
+        try:
+            # the file's levels and gains replace the weights: any instance converts
+            return methods.scann.convert(model, include=manifest.get("sampled"),
+                                         precision=manifest["precision"], gain="layer")
+        except ConfigError as exc:
+            raise CheckpointError(f"{path} does not fit the given network ({exc})") from exc
+    return methods.convert(model, method, precision=manifest["precision"], **options)
 
 
 def _restore(layer, entry: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
     name = entry["name"]
     if isinstance(layer, CoinFlipLinear):
+        layer.output_gain = float(entry.get("gain", 1.0))
         if f"{name}.levels" in tensors:
             layer.weight.copy_(tensors[f"{name}.levels"].float() / 2 ** layer.coin.bits)
         else:
