@@ -43,15 +43,22 @@ def _files():
     return sorted((home() / "tuning").glob("*.json"))
 
 
+def _candidates(model, mode, chunk=None):
+    """The pairs tuning may time: the default pair, then the grid."""
+    items, c = max(tuning.TILES[mode]), chunk or engine.SAMPLE_CHUNK[mode]
+    default = (min(engine._default_tile(model, mode, c, items), items), c)
+    return tuning.candidates(mode, default, chunk)
+
+
 @pytest.mark.parametrize("mode", ["shared", "independent"])
 def test_sizes_are_measured_once_cached_and_read_back(tuned, monkeypatch, model, x, mode):
     chunk, tile = engine.run_sizes(model, x, mode, CPU, 50, None, None, None)
-    assert (tile, chunk) in tuning.candidates(mode)
+    assert (tile, chunk) in _candidates(model, mode)
     [path] = _files()
     saved = json.loads(path.read_text())
     assert saved["chosen"] == {"tile": tile, "sample_chunk": chunk}
-    assert {(t["tile"], t["sample_chunk"]) for t in saved["timings"]} <= set(
-        tuning.candidates(mode))
+    timed = [(t["tile"], t["sample_chunk"]) for t in saved["timings"]]
+    assert timed[0] == _candidates(model, mode)[0] and set(timed) <= set(_candidates(model, mode))
     assert saved["key"]["mode"] == mode and saved["key"]["cpu"] == machine.cpu_model()
     assert saved["key"]["layers"] == [["CoinFlipLinear", list(m.weight.shape)]
                                       for m in model.sampled_layers()]
@@ -76,9 +83,12 @@ def test_off_small_runs_and_given_sizes_use_the_defaults(tuned, monkeypatch, mod
     assert _files() == []
     # a given chunk is kept and the tile tuned for it; an adaptive rule keeps the default chunk
     chunk, tile = engine.run_sizes(model, x, "shared", CPU, 50, 3, None, None)
-    assert chunk == 3 and tile in tuning.TILES["shared"]
+    assert (tile, chunk) in _candidates(model, "shared", 3)
     chunk, tile = engine.run_sizes(model, x, "shared", CPU, 50, None, None, AdaptiveStop())
-    assert chunk == engine.SAMPLE_CHUNK["shared"] and tile in tuning.TILES["shared"]
+    assert (tile, chunk) in _candidates(model, "shared", 8) and chunk == 8
+    # a given tile is kept as given, whether measured or read from the cache
+    for _ in range(2):
+        assert engine.run_sizes(model, x, "shared", CPU, 50, None, 1 << 30, None)[1] == 1 << 30
 
 
 @pytest.mark.parametrize("mode", ["shared", "independent"])

@@ -259,11 +259,17 @@ def run_sizes(model: StochasticModel, x_all: torch.Tensor, mode: str, device: to
     if sample_chunk is None:
         sample_chunk = SAMPLE_CHUNK[mode]
     if tile is None:
-        # independent draws do not depend on the tile: no tiling unless the model asks for it
-        tile = auto_tile(model, sample_chunk) if mode == "shared" else x_all.shape[0]
-        if model.rows_per_call is not None:
-            tile = min(tile, max(1, model.rows_per_call // sample_chunk))
+        tile = _default_tile(model, mode, sample_chunk, x_all.shape[0])
     return sample_chunk, tile
+
+
+def _default_tile(model: StochasticModel, mode: str, sample_chunk: int, n_items: int) -> int:
+    """The untuned tile: :func:`auto_tile` in shared mode; in independent mode, whose draws do
+    not depend on the tile, no tiling; at most the model's ``rows_per_call`` rows."""
+    tile = auto_tile(model, sample_chunk) if mode == "shared" else n_items
+    if model.rows_per_call is not None:
+        tile = min(tile, max(1, model.rows_per_call // sample_chunk))
+    return tile
 
 
 def _tuned(model: StochasticModel, x_all: torch.Tensor, mode: str, device: torch.device,
@@ -275,11 +281,12 @@ def _tuned(model: StochasticModel, x_all: torch.Tensor, mode: str, device: torch
     k = tuning.key(model, model.prefix(x_all[:1].to(device)), mode, sample_chunk, tile)
     found = tuning.cached(k)
     if found is not None:
-        return found
-    pairs = tuning.candidates(mode, sample_chunk, tile, model.rows_per_call)
-    if not pairs:
-        return tile, sample_chunk
-    items = max(t for t, _ in pairs)
+        return tile or found[0], found[1]
+    items = max(tuning.TILES[mode])  # a given tile is timed on at most this many items
+    chunk = sample_chunk or SAMPLE_CHUNK[mode]
+    default = (min(tile or _default_tile(model, mode, chunk, items), items), chunk)
+    pairs = tuning.candidates(mode, default, sample_chunk, tile and default[0],
+                              model.rows_per_call)
     x = x_all[:items]
     x = x.repeat(math.ceil(items / x.shape[0]), *[1] * (x.ndim - 1))[:items]
     h = model.prefix(x.to(device))
@@ -291,7 +298,8 @@ def _tuned(model: StochasticModel, x_all: torch.Tensor, mode: str, device: torch
 
     counts = [(d, d.draws) for d in model.devices()]
     try:
-        return tuning.measure(k, pairs, seconds_per_call)
+        chosen_tile, chosen_chunk = tuning.measure(k, pairs, seconds_per_call)
+        return tile or chosen_tile, chosen_chunk
     except (RuntimeError, ConfigError):
         return tile, sample_chunk
     finally:

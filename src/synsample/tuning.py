@@ -39,11 +39,13 @@ MIN_PASSES = 100_000
 #: the measurement stops starting candidates once it has taken this long
 BUDGET_SECONDS = 1.0
 
-#: timed calls per candidate, after one untimed call (which makes shared mode's draws)
+#: timed calls per candidate, after one untimed call (which makes shared mode's draws); one
+#: where that call took more than :data:`LONG_CALL` seconds (its noise is small, its cost not)
 REPEATS = 2
+LONG_CALL = 0.05
 
 #: bump when the measurement changes, so that older cached choices are measured anew
-VERSION = 1
+VERSION = 2
 
 
 def enabled() -> bool:
@@ -56,15 +58,18 @@ def applies(passes: int, device: torch.device) -> bool:
     return enabled() and device.type == "cpu" and passes >= MIN_PASSES
 
 
-def candidates(mode: str, chunk: int | None = None, tile: int | None = None,
-               rows_per_call: int | None = None) -> list[tuple[int, int]]:
-    """The ``(tile, chunk)`` pairs to time, chunk by chunk (so that the tiles of one chunk
-    reuse its draws): a given ``chunk`` or ``tile`` is kept, and no pair exceeds the model's
-    ``rows_per_call`` item-sample rows."""
+def candidates(mode: str, default: tuple[int, int], chunk: int | None = None,
+               tile: int | None = None, rows_per_call: int | None = None
+               ) -> list[tuple[int, int]]:
+    """The ``(tile, chunk)`` pairs to time: the ``default`` pair first (so that tuning never
+    picks a slower pair than it for want of time), then chunk by chunk (so that the tiles of one
+    chunk reuse its draws); a given ``chunk`` or ``tile`` is kept, and no pair exceeds the
+    model's ``rows_per_call`` item-sample rows."""
     chunks = (chunk,) if chunk is not None else CHUNKS[mode]
     tiles = (tile,) if tile is not None else TILES[mode]
-    return [(t, c) for c in chunks for t in tiles
-            if rows_per_call is None or t * c <= rows_per_call]
+    grid = [(t, c) for c in chunks for t in tiles
+            if (rows_per_call is None or t * c <= rows_per_call) and (t, c) != default]
+    return [default, *grid]
 
 
 def key(model: torch.nn.Module, per_item: torch.Tensor, mode: str, chunk: int | None,
@@ -107,9 +112,9 @@ def measure(k: dict[str, Any], pairs: list[tuple[int, int]],
     """Time the candidate ``pairs`` (``seconds_per_call(tile, chunk)``: one call of that many
     items and samples), write the fastest per item-pass to the cache and return it.
 
-    Each pair gets one untimed call and :data:`REPEATS` timed ones (the fastest counts); once
-    :data:`BUDGET_SECONDS` have passed, pairs whose calls are predicted to overrun it (from
-    the slowest rate per item-pass seen) are skipped. The first pair is always timed."""
+    Each pair gets one untimed call and :data:`REPEATS` timed ones (one after a long call; the
+    fastest counts); a pair whose calls are predicted (from the slowest rate per item-pass
+    seen) to end after :data:`BUDGET_SECONDS` is skipped. The first pair is always timed."""
     from synsample.io import write_json
 
     start = time.perf_counter()
@@ -118,8 +123,8 @@ def measure(k: dict[str, Any], pairs: list[tuple[int, int]],
         spent = time.perf_counter() - start
         if timings and spent + (1 + REPEATS) * worst * tile * chunk > BUDGET_SECONDS:
             continue
-        seconds_per_call(tile, chunk)
-        best = min(seconds_per_call(tile, chunk) for _ in range(REPEATS))
+        repeats = REPEATS if seconds_per_call(tile, chunk) <= LONG_CALL else 1
+        best = min(seconds_per_call(tile, chunk) for _ in range(repeats))
         rate = best / (tile * chunk)
         worst = max(worst, rate)
         timings.append({"tile": tile, "sample_chunk": chunk, "us_per_pass": rate * 1e6})
