@@ -37,20 +37,24 @@ class ResidualCNN(nn.Module):
 
 
 class TinyAttention(nn.Module):
-    """Self-attention and LayerNorm on [B, T, d] tokens, mean-pooled into a dense head."""
+    """Self-attention, LayerNorm and a token-wise feed-forward layer on [B, T, d] tokens,
+    mean-pooled into a dense head."""
 
     def __init__(self, tokens: int = 4, d: int = 16, classes: int = 4) -> None:
         super().__init__()
         self.tokens, self.d = tokens, d
         self.attn = nn.MultiheadAttention(d, 2, batch_first=True, dropout=0.1)
         self.norm = nn.LayerNorm(d)
+        self.ff = nn.Linear(d, d)  # applied to every token: [B, T, d] -> [B, T, d]
         self.drop = nn.Dropout(0.1)
         self.head = nn.Linear(d, classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         t = x.reshape(x.shape[0], self.tokens, self.d)
         a, _ = self.attn(t, t, t, need_weights=False)
-        return self.head(self.drop(self.norm(t + a).mean(1)))
+        h = self.norm(t + a)
+        h = h + torch.relu(self.ff(h))  # a skip connection around a token-wise sampled layer
+        return self.head(self.drop(h.mean(1)))
 
 
 class RawParameters(nn.Module):
@@ -194,6 +198,31 @@ def test_scann_gain_keeps_the_deterministic_network_and_warns_without_it():
     x = torch.randn(10, 8)
     pred = ss.predict(ss.convert(certain, "scann", gain="layer"), x, samples=3)
     torch.testing.assert_close(pred.mean_probs, torch.softmax(certain(x), -1).detach())
+
+
+@pytest.mark.parametrize("mode", ["shared", "independent"])
+def test_token_wise_layers_draw_per_pass_for_every_token(mode):
+    """A Linear on [B, T, d] tokens: in shared mode every token of every item sees the pass's
+    weights (one sampled token-wise layer equals the plain layer with that draw); in
+    independent mode the draws do not depend on tiling."""
+    lin = nn.Linear(6, 5)
+    with torch.no_grad():
+        lin.weight.uniform_(-1, 1)
+    net = nn.Sequential(nn.Identity(), lin)
+    sto = ss.convert(net, "scann", exclude=["0"])
+    x = torch.randn(7, 3, 6)
+    # the model's logits are its [T, out] outputs flattened: votes over 15 "classes"
+    assert_votes_do_not_depend_on_tiling(sto, x, 4, mode, batch_size=3, sample_chunk=2)
+    if mode == "shared":
+        from synsample.nn import SamplingContext
+
+        layer = sto.sampled_layers()[0]
+        ctx = SamplingContext.for_samples(5, 0, 3, batch=7)
+        w = layer._shared_draws(ctx, torch.float32)  # [n, out, in], the draws of 3 passes
+        out = sto.sample(x, SamplingContext.for_samples(5, 0, 3, batch=7))  # [n, B, T*out]
+        for k in range(3):
+            expected = x @ w[k].T + lin.bias
+            torch.testing.assert_close(out[k].reshape(7, 3, 5), expected)
 
 
 def test_inputs_as_users_have_them():

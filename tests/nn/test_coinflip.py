@@ -91,7 +91,7 @@ def test_independent_mode_draws_differ_per_item_and_are_seeded():
 
 def test_bad_input_shape_is_a_clear_error():
     layer = CoinFlipLinear(torch.zeros(2, 3), None)
-    with pytest.raises(ConfigError, match=r"expects \[batch, 3\]"):
+    with pytest.raises(ConfigError, match=r"expects \[batch, ..., 3\]"):
         layer(torch.zeros(4, 5))
     layer.context = SamplingContext.for_samples(0, 0, 2, batch=4)
     with pytest.raises(ConfigError, match="got 5 rows"):

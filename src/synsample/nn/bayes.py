@@ -83,6 +83,8 @@ class BayesLayer(WeightSampledLayer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ctx = self.context
+        if ctx is not None and x.ndim > 2 and not self.conv:  # tokens [B, T, d]
+            return self.over_tokens(x, self.forward)
         if ctx is None:
             if not self.training:
                 return self._op(x, self.weight_mu, self.bias_mu)

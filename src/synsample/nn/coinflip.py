@@ -142,12 +142,14 @@ class CoinFlipLinear(SampledLayer):
         return torch._int_mm(shifted, w.T).add_(correction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ConfigError(f"layer {self.layer_name or '?'} expects [batch, "
+        if x.ndim < 2 or x.shape[-1] != self.in_features:
+            raise ConfigError(f"layer {self.layer_name or '?'} expects [batch, ..., "
                               f"{self.in_features}] inputs, got {tuple(x.shape)}")
         ctx = self.context
         if ctx is None:  # a plain call: one sample from torch's default generator
             return self._finish(x.to(self.weight.dtype) @ self.sample_weight(None).T)
+        if x.ndim > 2:  # tokens: each one computed as an item of its own
+            return self.over_tokens(x, self.forward)
         n, out = ctx.n, self.out_features
         if ctx.mode == "shared" and not ctx.expanded(x.shape[0]) and self._use_int_gemm(x, n * out):
             return self._finish(self._shared_int(x, ctx).reshape(ctx.batch * n, out))

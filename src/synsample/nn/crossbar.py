@@ -100,6 +100,8 @@ class CrossbarLayer(WeightSampledLayer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ctx = self.context
+        if ctx is not None and x.ndim > 2 and not self.conv:  # tokens [B, T, d]
+            return self.over_tokens(x, self.forward)
         if ctx is None:
             w, b = self.crossbar(torch.zeros(1, dtype=torch.int64, device=x.device))
             return self._op(x, w, b)

@@ -80,6 +80,8 @@ class DropConnect(WeightSampledLayer):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         ctx = self.context
+        if ctx is not None and x.ndim > 2 and not self.conv:  # tokens [B, T, d]
+            return self.over_tokens(x, self.forward)
         if ctx is None:
             if not self.training or self.p == 0.0:
                 return self._op(x, self.weight, self.bias)

@@ -8,6 +8,8 @@ block re-creates exactly the weights an earlier block used (shared mode).
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
@@ -140,6 +142,35 @@ class SampledLayer(nn.Module):
             else:
                 store[tag] = make()
         return store[tag]
+
+    def over_tokens(self, x: torch.Tensor, forward) -> torch.Tensor:
+        """A 2-D sampled op on ``[rows, *tokens, d]`` inputs (a transformer's ``[B, T, d]``):
+        every token is computed as an item of its own (global index ``item * T + t``), so in
+        shared mode all tokens of all items see the pass's draws, and in independent mode each
+        token gets its own, keyed by item and token, whatever the tiling. ``forward(x2)``
+        computes the layer on ``[rows', d]`` under the token context set on ``self``.
+
+        Returns:
+            ``[batch * n, *tokens, out]``, item-major as every sampled output.
+        """
+        ctx = self.context
+        lead, d = tuple(x.shape[1:-1]), x.shape[-1]
+        tokens = math.prod(lead)
+        b, n = ctx.batch, ctx.n
+        items = ctx.item_indices(x.device)
+        sub = dataclasses.replace(ctx, batch=b * tokens, items=(
+            items[:, None] * tokens + torch.arange(tokens, device=x.device)).reshape(-1))
+        if ctx.expanded(x.shape[0]):
+            x2 = x.reshape(b, n, tokens, d).transpose(1, 2).reshape(b * tokens * n, d)
+        else:
+            x2 = x.reshape(b * tokens, d)
+        self.context = sub
+        try:
+            y = forward(x2)
+        finally:
+            self.context = ctx
+        out = y.shape[-1]
+        return y.reshape(b, tokens, n, out).transpose(1, 2).reshape(b * n, *lead, out)
 
     def forget_draws(self) -> None:
         """Drop the draws kept for the last context key (the engine does, before and after a
