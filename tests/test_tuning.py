@@ -59,6 +59,8 @@ def test_sizes_are_measured_once_cached_and_read_back(tuned, monkeypatch, model,
     assert saved["chosen"] == {"tile": tile, "sample_chunk": chunk}
     timed = [(t["tile"], t["sample_chunk"]) for t in saved["timings"]]
     assert timed[0] == _candidates(model, mode)[0] and set(timed) <= set(_candidates(model, mode))
+    again = [(t["tile"], t["sample_chunk"]) for t in saved["timed_again"]]
+    assert (tile, chunk) == timed[0] or (tile, chunk) in again  # not the default: confirmed
     assert saved["key"]["mode"] == mode and saved["key"]["cpu"] == machine.cpu_model()
     assert saved["key"]["layers"] == [["CoinFlipLinear", list(m.weight.shape)]
                                       for m in model.sampled_layers()]
