@@ -7,12 +7,13 @@ from typing import Any
 
 from synsample.checkpoint import versions
 from synsample.io import write_json, write_text
+from synsample.methods import REGISTRY
 from synsample.report import plots
 from synsample.report.cost import cost_lines
 from synsample.report.markdown import table, text_table
 
-NAMES = {"mc-dropout": "MC-Dropout", "mc-dropconnect": "MC-DropConnect",
-         "bbb": "Bayes-by-Backprop", "spinbayes": "SpinBayes", "ensemble": "deep ensemble"}
+#: the report's name of each method: its spec's title
+NAMES = {name: spec.title for name, spec in REGISTRY.items()}
 OOD_NAMES = {"gaussian-noise": "Gaussian", "uniform-noise": "uniform noise",
              "noisy": "noisy MNIST", "fake": "FakeData", "other": "Fashion-MNIST"}
 
