@@ -1,8 +1,9 @@
 """scANN on a network trained the ordinary way: plain Adam, no [-1, 1] clip.
 
 Trains a 784-400-10 MLP of your own on MNIST (its weights stay far below 1), then samples it
-with scANN as the paper reads weights (gain=None) and with each layer scaled to the whole coin
-range (gain="layer"). Run: ``python examples/scann_gain_mnist.py [--epochs 10] [--samples 100]``.
+with scANN as the paper reads weights (gain=None), with each layer scaled to the whole coin
+range (gain="layer") and with each output unit scaled so (gain="row").
+Run: ``python examples/scann_gain_mnist.py [--epochs 10] [--samples 100]``.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def main() -> None:
         deterministic = (net(x_test).argmax(1) == test.labels).float().mean().item()
     top = max(m.weight.abs().max().item() for m in net.modules() if isinstance(m, nn.Linear))
     print(f"deterministic accuracy {100 * deterministic:.2f}%, largest |w| {top:.3f}")
-    for gain in (None, "layer"):
+    for gain in (None, "layer", "row"):
         sto = ss.convert(net, "scann", gain=gain)
         pred = ss.predict(sto, x_test, samples=args.samples, seed=0)
         accuracy = (pred.first_choice() == test.labels).float().mean().item()

@@ -85,8 +85,8 @@ def test_a_users_own_network_round_trips_into_an_instance_of_it(tmp_path):
 
     torch.manual_seed(0)
     net = ResidualCNN().eval()
-    for precision in ("full", 4):
-        sto = ss.convert(net, "scann", gain="layer", precision=precision, exclude=["fc2"])
+    for precision, gain in (("full", "layer"), (4, "row")):
+        sto = ss.convert(net, "scann", gain=gain, precision=precision, exclude=["fc2"])
         manifest = export.save(sto, tmp_path / "mine", precision=precision)
         assert manifest["config"] is None and manifest["sampled"] == ["fc1", "head"]
         with pytest.raises(ConfigError, match="pass an instance of it"):

@@ -55,10 +55,11 @@ def _layer_entry(name: str, layer) -> tuple[dict[str, Any], dict[str, torch.Tens
             level = (torch.round(w.abs() * scale).clamp(max=scale - 1) * torch.sign(w))
             entry = {"encoding": f"P(1) = |level| / 2^{layer.coin.bits}, sign = sign(level); "
                                  "output x gain", "tensor": f"{name}.levels",
-                     "gain": layer.output_gain}
+                     "gain": layer.output_gain, "row_gain": layer.row_gain is not None}
             return entry, {f"{name}.levels": level.to(torch.int32)}, ["weight"]
         entry = {"encoding": "P(1) = |p|, sign = sign(p) (float32); output x gain",
-                 "tensor": f"{name}.probabilities", "gain": layer.output_gain}
+                 "tensor": f"{name}.probabilities", "gain": layer.output_gain,
+                 "row_gain": layer.row_gain is not None}
         return entry, {f"{name}.probabilities": w.to(torch.float32)}, ["weight"]
     if isinstance(layer, SCLinear):
         n = layer.states
@@ -214,8 +215,10 @@ def _convert_like(model: nn.Module, manifest: dict[str, Any], path: Path) -> Sam
     if method == "scann":
         try:
             # the file's levels and gains replace the weights: any instance converts
+            rows = any(e.get("row_gain") for e in manifest["layers"])
             return methods.scann.convert(model, include=manifest.get("sampled"),
-                                         precision=manifest["precision"], gain="layer")
+                                         precision=manifest["precision"],
+                                         gain="row" if rows else "layer")
         except ConfigError as exc:
             raise CheckpointError(f"{path} does not fit the given network ({exc})") from exc
     return methods.convert(model, method, precision=manifest["precision"], **options)

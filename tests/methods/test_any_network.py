@@ -158,7 +158,7 @@ def test_loud_failures_instead_of_silent_wrong_answers():
         ss.convert(RawParameters(), "mc-dropout")
     with pytest.raises(ConfigError, match="takes no option gain"):
         ss.convert(att, "mc-dropout", gain="layer")
-    with pytest.raises(ConfigError, match="outside \\[-1, 1\\].*gain='layer'"):
+    with pytest.raises(ConfigError, match="outside \\[-1, 1\\].*gain='row'"):
         ss.convert(nn.Sequential(nn.Linear(2, 2)).requires_grad_(False).apply(
             lambda m: m.weight.fill_(2.0) if isinstance(m, nn.Linear) else None), "scann")
 
@@ -186,18 +186,22 @@ def test_with_weights_in_minus_one_zero_one_every_scann_pass_is_the_plain_forwar
 
 def test_scann_gain_keeps_the_deterministic_network_and_warns_without_it():
     net = nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3))  # default init: |w| < 0.4
-    with pytest.warns(UserWarning, match="gain='layer'"):
+    with pytest.warns(UserWarning, match="gain='row'"):
         ss.convert(net, "scann")
     sto = ss.convert(net, "scann", gain="layer")
     assert all(m.weight.abs().max() == 1.0 for m in sto.sampled_layers())
+    sto = ss.convert(net, "scann", gain="row")
+    assert all(torch.all(m.weight.abs().amax(1) == 1.0) for m in sto.sampled_layers())
     certain = nn.Sequential(nn.Linear(8, 6), nn.ReLU(), nn.Linear(6, 3))
     with torch.no_grad():  # weights whose scaled coins are certain: +-max|w| and 0
         for m in certain:
             if isinstance(m, nn.Linear):
                 m.weight.copy_(0.3 * torch.randint(-1, 2, m.weight.shape).float())
     x = torch.randn(10, 8)
-    pred = ss.predict(ss.convert(certain, "scann", gain="layer"), x, samples=3)
-    torch.testing.assert_close(pred.mean_probs, torch.softmax(certain(x), -1).detach())
+    for gain in ("layer", "row"):
+        for mode in ("shared", "independent"):
+            pred = ss.predict(ss.convert(certain, "scann", gain=gain), x, samples=3, mode=mode)
+            torch.testing.assert_close(pred.mean_probs, torch.softmax(certain(x), -1).detach())
 
 
 @pytest.mark.parametrize("mode", ["shared", "independent"])

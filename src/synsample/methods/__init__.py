@@ -56,7 +56,7 @@ def convert(model: nn.Module | Sequence[nn.Module], method: str, *, include=None
         exclude: module types or names to leave deterministic.
         precision: ``full`` or bits, for the methods that have one (scANN's coins, NSM's noise
             coin, SC's LFSR or MTJ DAC, SpinBayes' crossbars).
-        **options: the method's own options (``MethodSpec.options``), e.g. ``gain="layer"`` for
+        **options: the method's own options (``MethodSpec.options``), e.g. ``gain="row"`` for
             scANN, ``p`` for MC-Dropout, ``calibration=images`` for SpinBayes.
 
     Returns:

@@ -44,9 +44,10 @@ def convert(model: nn.Module, coin: RandomSource | None = None,
             ``nn.Linear``.
         exclude: module types or names to keep deterministic.
         gain: ``None`` reads the weights as probabilities as the paper does (they must lie in
-            [-1, 1]); ``"layer"`` divides each layer's weights by their largest ``|w|`` and
-            multiplies its sum back, so that a network trained without the [-1, 1] clip uses
-            the whole coin range and its deterministic outputs are unchanged.
+            [-1, 1]); ``"row"`` divides each output unit's weights by their largest ``|w|``
+            and multiplies its sum back, ``"layer"`` does the same with one factor per layer.
+            A network trained without the [-1, 1] clip then uses the whole coin range, and its
+            deterministic outputs are unchanged.
         precision: ``full`` or the coin's bits (``8``, ``4``) when ``coin`` is not given.
 
     Returns:
@@ -92,7 +93,7 @@ def _warn_small_weights(model: nn.Module) -> None:
     if small:
         listed = ", ".join(f"{name} ({top:.2g})" for name, top in small)
         warnings.warn(f"scANN: the largest |w| of {listed} is far below 1, so most coins come "
-                      "up 0 and accuracy drops; convert with gain='layer' to use the whole coin "
+                      "up 0 and accuracy drops; convert with gain='row' to use the whole coin "
                       "range (the deterministic outputs stay the same)", stacklevel=3)
 
 

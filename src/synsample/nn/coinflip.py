@@ -11,6 +11,9 @@ from synsample.errors import ConfigError
 from synsample.nn import counter_rng
 from synsample.nn.sampling import SampledLayer, SamplingContext, per_sample_linear
 
+#: how a layer's weights may be scaled to use the whole coin range (None: read as they are)
+GAINS = ("row", "layer")
+
 
 class CoinFlipLinear(SampledLayer):
     """A linear layer whose weights are signed Bernoulli coins (paper 000, eq. 3).
@@ -34,20 +37,29 @@ class CoinFlipLinear(SampledLayer):
             raise ConfigError(f"layer {name or '?'} has non-finite weights; retrain or repair the "
                               "checkpoint")
         top = w.abs().max().item() if w.numel() else 0.0
-        if gain == "layer" and top > 0:
+        rows = None
+        if gain == "row" and w.numel():
+            rows = w.abs().amax(1)
+            rows = torch.where(rows > 0, rows, torch.ones_like(rows))
+            w = w / rows[:, None]
+        elif gain == "layer" and top > 0:
             w = w / top
-        elif gain is not None and gain != "layer":
-            raise ConfigError(f"unknown gain {gain!r}; use 'layer' (each layer scaled to use "
-                              "the whole coin range) or None")
-        elif top > 1.0 + 1e-6:
+        elif gain is not None and gain not in GAINS:
+            raise ConfigError(f"unknown gain {gain!r}; use 'row' (each output unit's weights "
+                              "scaled to use the whole coin range), 'layer' (one scale per "
+                              "layer) or None")
+        elif gain is None and top > 1.0 + 1e-6:
             raise ConfigError(f"layer {name or '?'} has weights outside [-1, 1] (max |w| = "
                               f"{top:.4g}); scANN reads weights as probabilities: train with the "
                               "[-1, 1] constraint (synsample train does), convert with "
-                              "gain='layer', or exclude this layer")
+                              "gain='row', or exclude this layer")
         self.register_buffer("weight", w.clamp(-1.0, 1.0).clone())
         #: the factor the sampled sum is multiplied by: the largest |w| of the trained layer
         #: with ``gain='layer'`` (its weights divided by it use the whole coin range), else 1
         self.output_gain = top if gain == "layer" and top > 0 else 1.0
+        #: with ``gain='row'``, the largest |w| of each output unit's weights ``[out]``, which
+        #: multiplies that unit's sampled sum (None otherwise)
+        self.register_buffer("row_gain", rows)
         self.register_buffer("bias", None if bias is None else bias.detach().clone())
         self.coin = coin if coin is not None else IdealCoin()
         self.layer_name = name
@@ -77,6 +89,7 @@ class CoinFlipLinear(SampledLayer):
 
     def extra_repr(self) -> str:
         gain = "" if self.output_gain == 1.0 else f", output_gain={self.output_gain:.4g}"
+        gain += "" if self.row_gain is None else ", row_gain"
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}, coin={self.coin!r}{gain}")
 
@@ -121,6 +134,8 @@ class CoinFlipLinear(SampledLayer):
         if scale != 1.0 or not y.is_floating_point():
             y = torch.mul(y, scale) if y.is_floating_point() else (
                 y.to(torch.float32).mul_(scale))
+        if self.row_gain is not None:
+            y = y * self.row_gain
         return y if self.bias is None else y.add_(self.bias)
 
     def _use_int_gemm(self, x: torch.Tensor, columns: int) -> bool:
