@@ -351,6 +351,57 @@ def sc_rows(items: int, samples: int, repeats: int, independent_items: int,
         items, samples, repeats, independent_items, independent_samples, log)
 
 
+class _OwnForward(nn.Module):
+    """The layers of :func:`_conv_layers` called by a ``forward`` of its own, as a researcher
+    writes a network (functional ReLU and pooling, no ``nn.Sequential``)."""
+
+    def __init__(self, seq: nn.Sequential) -> None:
+        super().__init__()
+        self.scale, self.conv1, self.bn1, self.conv2, self.bn2 = (seq[i] for i in (0, 1, 2, 5, 6))
+        self.fc1, self.fc2 = seq[10], seq[12]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = nn.functional.max_pool2d(torch.relu(self.bn1(self.conv1(self.scale(x)))), 2)
+        x = nn.functional.max_pool2d(torch.relu(self.bn2(self.conv2(x))), 2)
+        return self.fc2(torch.relu(self.fc1(x.flatten(1))))
+
+
+def _conv_layers() -> nn.Sequential:
+    torch.manual_seed(3)
+    return nn.Sequential(ScaleInput(), nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16),
+                         nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 32, 3, padding=1),
+                         nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                         nn.Linear(1568, 256), nn.ReLU(), nn.Linear(256, 10)).eval()
+
+
+def prefix_rows(items: int, samples: int, repeats: int, log: Callable[[str], None]
+                ) -> list[dict[str, Any]]:
+    """A CNN with its own ``forward`` against the same layers as ``nn.Sequential``, its dense
+    head sampled by scANN in shared mode: the traced split must find the conv prefix and
+    compute it once per item block (goal: at most 1.1x the Sequential network's time)."""
+    x, _ = mnist_inputs(items)
+    seq = _conv_layers()
+    own = scann.convert(_OwnForward(seq), gain="row")
+    reference = scann.convert(seq, gain="row")
+    rows = []
+    for row, sto in (("nn.Sequential, scANN shared", reference),
+                     ("own forward (traced prefix), scANN shared", own)):
+        log(f"  CNN with a sampled head: {row} ({items} items x {samples} passes)")
+        sizes = _sizes(sto, x, samples, "shared")
+        seconds, peak = _timed(lambda sto=sto: engine.predict(sto, x, samples=samples, seed=0),
+                               repeats)
+        rows.append({"case": "CNN 2 conv + 1568-256-10", "row": row, "seconds": seconds,
+                     "measured_items": items, "measured_samples": samples,
+                     "extrapolated": False, "peak_mib": peak, "sizes": sizes,
+                     "note": "ratio: the own forward's time over the Sequential network's"})
+    same = torch.equal(engine.predict(reference, x[:64], samples=8, seed=1).votes,
+                       engine.predict(own, x[:64], samples=8, seed=1).votes)
+    for r in rows:
+        r["ratio_to_ceiling"] = r["seconds"] / rows[0]["seconds"]
+        r["exact"] = same
+    return rows
+
+
 def run(items: int = 10000, samples: int = 1000, conv_items: int = 2000, conv_samples: int = 200,
         repeats: int = 3, independent_items: int = 1000, independent_samples: int = 1000,
         log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -370,6 +421,8 @@ def run(items: int = 10000, samples: int = 1000, conv_items: int = 2000, conv_sa
     rows += nsm_rows(items, nsm_samples, repeats, min(items, 200), nsm_samples, log)
     log(f"SC 784-128-10: {items} items, K = {nsm_samples}")
     rows += sc_rows(items, nsm_samples, repeats, items, nsm_samples, log)
+    log(f"CNN with its own forward: {min(items, 2000)} items, K = {min(samples, 200)}")
+    rows += prefix_rows(min(items, 2000), min(samples, 200), repeats, log)
     return {"rows": rows, "inputs": source, "repeats": repeats,
             "machine": {**machine.describe(), "kernel_lanes": kernels.vector_lanes(),
                         "tuning": tuning.enabled()},
