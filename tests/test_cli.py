@@ -130,8 +130,9 @@ def test_bench_prints_every_row_and_writes_json(capsys, tmp_path):
     assert code == 0
     result = json.loads((tmp_path / "bench.json").read_text())
     rows = {(r["case"], r["row"]) for r in result["rows"]}
-    assert len(rows) == 18 and ("MLP 784-400-10", "synsample independent") in rows
+    assert len(rows) == 20 and ("MLP 784-400-10", "synsample independent") in rows
     assert ("NSM 784-300-300-300-10", "synsample shared") in rows
+    assert ("CNN 2 conv + 1568-256-10", "own forward (traced prefix), scANN shared") in rows
     assert ("SC 784-128-10, L = 100", "synsample independent") in rows
     for r in result["rows"]:
         assert r["seconds"] > 0 and r["ratio_to_ceiling"] > 0
