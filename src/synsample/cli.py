@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from synsample import __version__, checks
@@ -389,8 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     from synsample.models import ARCHS
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-q", "--quiet", action="store_true",
-                        help="no progress bars or log lines, only the result")
+    # SUPPRESS: a subcommand's parser must not reset a -q given before the subcommand
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars or log lines, only the result (default: "
+                             "shown)")
     parser = argparse.ArgumentParser(
         prog="synsample", parents=[common],
         description="Sampled stochastic neural networks: train, convert, sample K passes, "
@@ -667,6 +670,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.quiet = getattr(args, "quiet", False)  # -q may stand before or after the command
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_line
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The command, with every error a user can cause turned into one line."""
     try:
         if getattr(args, "device", None) is not None:
             checks.device(args.device)
@@ -684,6 +695,11 @@ def main(argv: list[str] | None = None) -> int:
         print("synsample: interrupted; finished work is kept, run the same command to resume",
               file=sys.stderr)
         return 130
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line on stderr, like an error (no source line under it)."""
+    print(f"synsample: warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 def _fail(message: str) -> int:
