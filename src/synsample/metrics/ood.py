@@ -28,8 +28,16 @@ if TYPE_CHECKING:
 
 
 def detection_metrics(in_scores: torch.Tensor, out_scores: torch.Tensor) -> dict[str, float]:
-    """AUROC, AUPR (out and in) and FPR at 95% TPR; OoD is the positive class."""
-    scores = torch.cat([in_scores, out_scores]).to(torch.float32)
+    """AUROC, AUPR (out and in) and FPR at 95% TPR; OoD is the positive class.
+
+    Scores are compared in float64: scores that differ below float32's resolution are not
+    ties. Both sets must be non-empty (the metrics are undefined otherwise)."""
+    if len(in_scores) == 0 or len(out_scores) == 0:
+        from synsample.errors import ConfigError
+
+        raise ConfigError("OoD detection needs scores of in-distribution and OoD items; "
+                          f"got {len(in_scores)} and {len(out_scores)}")
+    scores = torch.cat([in_scores, out_scores]).to(torch.float64)
     target = torch.cat([torch.zeros(len(in_scores)), torch.ones(len(out_scores))]).long()
     fpr, tpr, _ = binary_roc(scores, target)
     reach = torch.nonzero(tpr >= 0.95)

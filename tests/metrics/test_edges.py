@@ -1,0 +1,71 @@
+"""The defects the metrics cross-check found (issue 18), each pinned by a test that failed
+before its fix: float32 ties in detection, empty sets, the reliability diagram's bins against
+the ECE's, and adaptive ECE's dependence on the order of tied items."""
+
+import pytest
+import torch
+from torchmetrics.functional.classification import multiclass_calibration_error
+
+from synsample import metrics
+from synsample.errors import ConfigError
+from synsample.metrics.calibration import adaptive_ece, ece, reliability
+
+
+def test_scores_that_differ_below_float32_resolution_are_not_ties():
+    g = torch.Generator().manual_seed(0)
+    inside = 1 + 1e-10 * torch.rand(1000, generator=g, dtype=torch.float64)
+    outside = 1 + 1e-10 * (1 + torch.rand(300, generator=g, dtype=torch.float64))
+    d = metrics.detection_metrics(inside, outside)
+    assert d["auroc"] == 1.0 and d["fpr_at_95_tpr"] == 0.0
+    assert d["aupr_out"] == pytest.approx(1.0) and d["aupr_in"] == pytest.approx(1.0)
+
+
+def test_detection_with_an_empty_set_is_an_error_and_aupr_stays_in_range():
+    with pytest.raises(ConfigError, match="got 0 and 3"):
+        metrics.detection_metrics(torch.empty(0), torch.rand(3))
+    with pytest.raises(ConfigError, match="got 3 and 0"):
+        metrics.detection_metrics(torch.rand(3), torch.empty(0))
+    d = metrics.detection_metrics(torch.rand(50), torch.rand(40) + 0.5)
+    assert all(0.0 <= d[k] <= 1.0 for k in ("auroc", "aupr_in", "aupr_out", "fpr_at_95_tpr"))
+
+
+def _vote_shares(n: int = 2000, passes: int = 20, classes: int = 10, seed: int = 1):
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, classes, generator=g) * 2
+    votes = torch.zeros(n, classes, dtype=torch.int64)
+    for _ in range(passes):
+        noisy = logits + torch.randn(n, classes, generator=g)
+        votes.scatter_add_(1, noisy.argmax(1, keepdim=True), torch.ones(n, 1, dtype=torch.int64))
+    labels = (logits + torch.randn(n, classes, generator=g)).argmax(1)
+    return metrics.vote_probabilities(votes), labels
+
+
+def test_the_reliability_diagram_adds_up_to_the_ece_on_vote_shares():
+    probs, labels = _vote_shares()
+    conf = probs.max(1).values
+    on_edges = torch.isclose(conf * 15, torch.round(conf * 15), atol=1e-9)
+    assert on_edges.sum() > 100  # many 20-pass shares sit on an edge of 15 bins (3/15, 6/15..)
+    rebuilt = sum(b["count"] * abs(b["accuracy"] - b["confidence"])
+                  for b in reliability(probs, labels) if b["count"]) / len(labels)
+    assert rebuilt == pytest.approx(ece(probs, labels), abs=1e-12)
+
+
+def test_ece_is_torchmetrics_ece_away_from_bin_edges():
+    g = torch.Generator().manual_seed(2)
+    probs = torch.softmax(torch.randn(3000, 5, generator=g) * 3, dim=1).double()
+    labels = torch.randint(0, 5, (3000,), generator=g)
+    reference = multiclass_calibration_error(probs, labels, num_classes=5, n_bins=15,
+                                             norm="l1").item()
+    assert ece(probs, labels) == pytest.approx(reference, abs=1e-6)
+
+
+def test_adaptive_ece_does_not_depend_on_the_order_of_tied_items():
+    probs, labels = _vote_shares()
+    values = set()
+    for seed in range(20):
+        order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+        values.add(round(adaptive_ece(probs[order], labels[order]), 12))
+    assert len(values) == 1
+    groups = [b for b in reliability(probs, labels, adaptive=True) if b["count"]]
+    for lower, upper in zip(groups, groups[1:], strict=False):
+        assert lower["high"] < upper["low"]  # no confidence is split across two bins
