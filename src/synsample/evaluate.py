@@ -191,6 +191,7 @@ def evaluate_model(sto, test: data.Dataset, samples: int = 1000, seed: int = 0,
                             "incorrect": v[~correct].mean().item() if (~correct).any() else None}
                         for k, v in scores_in.items()},
         "ratios": metrics.ratio_sweep(scores_in[score], correct),
+        "selective": metrics.selective_summary(scores_in[score], correct),
         "ood": {}, "ood_skipped": skipped}
     ood_scores = {}
     for name, ood in oods.items():

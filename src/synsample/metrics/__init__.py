@@ -12,6 +12,7 @@ from synsample.metrics.calibration import (
 )
 from synsample.metrics.ood import DetectionMetrics, detection_metrics, quantile_rule, rule_summary
 from synsample.metrics.ratios import ratio_sweep, uncertainty_ratios
+from synsample.metrics.selective import SelectiveMetrics, risk_coverage, selective_summary
 from synsample.metrics.summary import summarize
 from synsample.metrics.uncertainty import SCORES, uncertainty
 from synsample.metrics.votes import (
@@ -26,8 +27,10 @@ from synsample.metrics.votes import (
     vote_entropy,
 )
 
-__all__ = ["CalibrationMetrics", "DetectionMetrics", "SCORES", "accuracy", "adaptive_ece", "brier",
+__all__ = ["CalibrationMetrics", "DetectionMetrics", "SCORES", "SelectiveMetrics", "accuracy",
+           "adaptive_ece", "brier",
            "calibration_summary", "confusion_matrix", "detection_metrics", "ece", "entropy_bits",
            "first_choice", "information", "nll", "quantile_rule", "ratio_sweep", "reliability",
-           "rule_summary", "second_choice", "single_pass_accuracy", "summarize", "uncertainty",
+           "risk_coverage", "rule_summary", "second_choice", "selective_summary",
+           "single_pass_accuracy", "summarize", "uncertainty",
            "uncertainty_ratios", "vote_distribution", "vote_entropy", "vote_probabilities"]

@@ -23,6 +23,8 @@ def write_evaluation(out: Path, result: dict[str, Any], in_scores: torch.Tensor,
     sweep = plots.ratio_sweep(result["ratios"], figs / "uncertainty-ratios.png", score)
     hist = plots.score_histograms({"in-distribution": in_scores, **ood_scores},
                                   figs / "ood-scores.png", score)
+    sel = result["selective"]
+    rc = plots.risk_coverage(sel["curve"], figs / "risk-coverage.png", score)
     write_json(out / "metrics.json", {**result, "versions": versions()})
     s, cal = result["summary"], result["calibration"]
     at_half = next(r for r in result["ratios"] if abs(r["T"] - 0.5) < 1e-9)
@@ -54,6 +56,17 @@ def write_evaluation(out: Path, result: dict[str, Any], in_scores: torch.Tensor,
         f"UA = {_f(at_half['UA'])} (n_cc {at_half['n_cc']}, n_cu {at_half['n_cu']}, "
         f"n_ic {at_half['n_ic']}, n_iu {at_half['n_iu']}).", "",
         f"![uncertainty ratios]({sweep.relative_to(out)})", "",
+        f"## Selective prediction ({score})", "",
+        "Items are accepted from the least uncertain; the selective risk is the error rate among "
+        "the accepted items, the generalized risk the accepted errors over all items (tied "
+        "scores are accepted together).", "",
+        table(["AURC", "AUGRC",
+               *(f"risk at {100 * float(c):g}% coverage" for c in sel["risk_at_coverage"]),
+               *(f"coverage at {100 * float(r):g}% risk" for r in sel["coverage_at_risk"])],
+              [[f"{sel['aurc']:.4f}", f"{sel['augrc']:.4f}",
+                *(pct(v, 2) for v in sel["risk_at_coverage"].values()),
+                *(pct(v, 2) for v in sel["coverage_at_risk"].values())]]), "",
+        f"![risk-coverage]({rc.relative_to(out)})", "",
         "## Out-of-distribution detection (OoD is the positive class)", ""]
     rows = []
     for name, o in result["ood"].items():

@@ -124,6 +124,19 @@ def reliability_diagram(bins: Sequence[dict], path: Path, title: str = "") -> Pa
     return _save(fig, path)
 
 
+def risk_coverage(curve: dict[str, Sequence[float]], path: Path, score: str) -> Path:
+    """Selective risk against coverage (items accepted from the least uncertain by ``score``)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.4))
+    ax.step([100 * c for c in curve["coverage"]], [100 * r for r in curve["risk"]], where="post")
+    ax.set_xlabel("coverage (%)")
+    ax.set_ylabel("selective risk: error among accepted (%)")
+    ax.set_title(f"risk-coverage, accepting by {score}", fontsize=9)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
 def ratio_sweep(sweep: Sequence[dict], path: Path, score: str) -> Path:
     """R_cc, R_iu and UA against the threshold fraction T (paper 004, Mobiny et al.)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
