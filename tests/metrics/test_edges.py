@@ -69,3 +69,30 @@ def test_adaptive_ece_does_not_depend_on_the_order_of_tied_items():
     groups = [b for b in reliability(probs, labels, adaptive=True) if b["count"]]
     for lower, upper in zip(groups, groups[1:], strict=False):
         assert lower["high"] < upper["low"]  # no confidence is split across two bins
+
+
+@pytest.mark.parametrize("norm,key", [("l2", "l2_ece"), ("max", "mce")])
+def test_l2_ece_and_mce_are_torchmetrics_norms_away_from_bin_edges(norm, key):
+    g = torch.Generator().manual_seed(3)
+    probs = torch.softmax(torch.randn(3000, 5, generator=g) * 3, dim=1).double()
+    labels = torch.randint(0, 5, (3000,), generator=g)
+    reference = multiclass_calibration_error(probs, labels, num_classes=5, n_bins=15,
+                                             norm=norm).item()
+    assert metrics.calibration_summary(probs, labels)[key] == pytest.approx(reference, abs=1e-6)
+
+
+def test_classwise_ece_by_hand_and_streaming():
+    probs = torch.tensor([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.3, 0.7]], dtype=torch.float64)
+    labels = torch.tensor([0, 1, 1, 0])
+    # class 0: bins of p_0 {0.9}, {0.6}, {0.2}, {0.3} (15 bins: each alone), y_0 = 1, 0, 0, 1:
+    # gaps |0.9 - 1| + |0.6 - 0| + |0.2 - 0| + |0.3 - 1| = 0.1 + 0.6 + 0.2 + 0.7 = 1.6; / 4
+    # class 1: p_1 = 0.1, 0.4, 0.8, 0.7 against 0, 1, 1, 0: 0.1 + 0.6 + 0.2 + 0.7 = 1.6; / 4
+    assert metrics.calibration_summary(probs, labels)["classwise_ece"] == pytest.approx(0.4)
+    g = torch.Generator().manual_seed(4)
+    p = torch.softmax(torch.randn(700, 4, generator=g), dim=1)
+    y = torch.randint(0, 4, (700,), generator=g)
+    stream = metrics.CalibrationMetrics()
+    for i in range(0, 700, 256):
+        stream.update(p[i:i + 256], y[i:i + 256])
+    whole = metrics.calibration_summary(p, y)
+    assert stream.compute() == pytest.approx(whole)

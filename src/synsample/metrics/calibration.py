@@ -59,11 +59,44 @@ def confidence_bins(conf: torch.Tensor, n_bins: int) -> torch.Tensor:
         0, n_bins - 1)
 
 
-def _ece(conf: torch.Tensor, hit: torch.Tensor, n_bins: int) -> float:
+def _bin_gaps(conf: torch.Tensor, hit: torch.Tensor, n_bins: int
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per equal-width bin: the item count and the summed ``conf - hit``."""
     conf, hit = conf.to(torch.float64), hit.to(torch.float64)
     bins = confidence_bins(conf, n_bins)
+    count = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, bins, torch.ones_like(conf))
     gap = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, bins, conf - hit)
-    return gap.abs().sum().item() / len(conf)
+    return count, gap
+
+
+def _ece(conf: torch.Tensor, hit: torch.Tensor, n_bins: int, norm: str = "l1") -> float:
+    """The calibration error over equal-width bins: ``l1`` (ECE), ``l2`` (the root of the
+    count-weighted squared gaps) or ``max`` (MCE, the largest gap of a non-empty bin)."""
+    count, gap = _bin_gaps(conf, hit, n_bins)
+    filled = count > 0
+    per_bin = gap[filled].abs() / count[filled]
+    if norm == "max":
+        return per_bin.max().item()
+    weights = count[filled] / count.sum()
+    if norm == "l2":
+        return (weights * per_bin ** 2).sum().sqrt().item()
+    return (weights * per_bin).sum().item()
+
+
+def classwise_ece(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
+    """Class-wise ECE (Kull et al. 2019): for every class, the L1 calibration error of its
+    probability against whether the label is that class, over equal-width bins; the mean over
+    classes."""
+    p, y = _check(probs, labels)
+    onehot = torch.nn.functional.one_hot(y, p.shape[1]).to(torch.float64)
+    return sum(_ece(p[:, c], onehot[:, c], n_bins) for c in range(p.shape[1])) / p.shape[1]
+
+
+def mce(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
+    """Maximum calibration error: the largest ``|acc_b - conf_b|`` of a non-empty bin."""
+    p, y = _check(probs, labels)
+    conf, pred = p.max(dim=1)
+    return _ece(conf, pred == y, n_bins, "max")
 
 
 def ece(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
@@ -148,6 +181,8 @@ class CalibrationMetrics:
         self._correct = self._nll = self._brier = 0.0
         self._confidence: list[torch.Tensor] = []
         self._hit: list[torch.Tensor] = []
+        #: per class and bin: items and summed p_c - [y = c] (class-wise ECE, no [N, C] kept)
+        self._class_count = self._class_gap = None
 
     def update(self, probs: torch.Tensor, labels: torch.Tensor) -> None:
         p, y = _check(probs, labels)
@@ -161,6 +196,13 @@ class CalibrationMetrics:
         self._brier += ((p - onehot) ** 2).sum().item()
         self._confidence.append(conf)
         self._hit.append(hit)
+        if self._class_count is None:
+            self._class_count = torch.zeros(p.shape[1], self.n_bins, dtype=torch.float64)
+            self._class_gap = torch.zeros(p.shape[1], self.n_bins, dtype=torch.float64)
+        for c in range(p.shape[1]):
+            count, gap = _bin_gaps(p[:, c], onehot[:, c], self.n_bins)
+            self._class_count[c] += count
+            self._class_gap[c] += gap
 
     def compute(self) -> dict[str, float]:
         from synsample.errors import ConfigError
@@ -170,13 +212,26 @@ class CalibrationMetrics:
         conf, hit = torch.cat(self._confidence), torch.cat(self._hit)
         return {"accuracy": self._correct / self.count, "nll": self._nll / self.count,
                 "brier": self._brier / self.count, "ece": _ece(conf, hit, self.n_bins),
+                "l2_ece": _ece(conf, hit, self.n_bins, "l2"),
+                "mce": _ece(conf, hit, self.n_bins, "max"),
+                "classwise_ece": self._classwise(),
                 "adaptive_ece": _adaptive_ece(conf, hit, self.n_bins), "bins": self.n_bins}
+
+    def _classwise(self) -> float:
+        count, gap = self._class_count, self._class_gap
+        filled = count > 0
+        per_class = (gap.abs() * filled).sum(1) / count.sum(1).clamp(min=1)
+        return per_class.mean().item()
 
 
 def calibration_summary(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15
                         ) -> dict[str, float]:
-    """Accuracy of the probabilities' argmax, NLL, Brier, ECE and adaptive ECE."""
+    """Accuracy of the probabilities' argmax, NLL, Brier, ECE (L1), L2 ECE, MCE, class-wise ECE
+    and adaptive ECE."""
     p, y = _check(probs, labels)
-    return {"accuracy": (p.argmax(1) == y).to(torch.float64).mean().item(), "nll": nll(p, y),
+    conf, pred = p.max(dim=1)
+    return {"accuracy": (pred == y).to(torch.float64).mean().item(), "nll": nll(p, y),
             "brier": brier(p, y), "ece": ece(p, y, n_bins),
+            "l2_ece": _ece(conf, pred == y, n_bins, "l2"), "mce": mce(p, y, n_bins),
+            "classwise_ece": classwise_ece(p, y, n_bins),
             "adaptive_ece": adaptive_ece(p, y, n_bins), "bins": n_bins}

@@ -38,10 +38,11 @@ def write_evaluation(out: Path, result: dict[str, Any], in_scores: torch.Tensor,
               [[pct(s["accuracy"], 2), pct(s["top2_accuracy"], 2),
                 pct(s["single_pass_accuracy"])]]), "",
         "Calibration of the mean class probabilities and of the vote shares (votes / K):", "",
-        table(["probabilities", "accuracy", "NLL (nats)", "Brier", "ECE (15 bins)",
-               "adaptive ECE"],
+        table(["probabilities", "accuracy", "NLL (nats)", "Brier", "ECE (15 bins)", "L2 ECE",
+               "MCE", "class-wise ECE", "adaptive ECE"],
               [[name, pct(c["accuracy"], 2), f"{c['nll']:.4f}", f"{c['brier']:.4f}",
-                f"{c['ece']:.4f}", f"{c['adaptive_ece']:.4f}"]
+                f"{c['ece']:.4f}", _f(c.get("l2_ece")), _f(c.get("mce")),
+                _f(c.get("classwise_ece")), f"{c['adaptive_ece']:.4f}"]
                for name, c in (("mean probabilities", cal),
                                ("vote shares", result.get("calibration_votes")))
                if c is not None]), "",
