@@ -96,3 +96,27 @@ def test_classwise_ece_by_hand_and_streaming():
         stream.update(p[i:i + 256], y[i:i + 256])
     whole = metrics.calibration_summary(p, y)
     assert stream.compute() == pytest.approx(whole)
+
+
+def test_paper_004_rule_in_both_readings():
+    from synsample.prediction import Prediction
+
+    def pred(per_item_max_probs):
+        hist = torch.zeros(len(per_item_max_probs), 100, dtype=torch.int32)
+        for i, probs in enumerate(per_item_max_probs):
+            for p in probs:
+                hist[i, min(int(p * 100), 99)] += 1
+        n = len(per_item_max_probs)
+        return Prediction(votes=torch.zeros(n, 2, dtype=torch.int64), mean_probs=torch.zeros(n, 2),
+                          expected_entropy=torch.zeros(n), max_prob_hist=hist, passes=None,
+                          samples=100, votes_at={}, mode="shared", seed=0, random_bits=0,
+                          seconds=0.0, info={})
+
+    sure = [[0.99] * 100]                     # every pass sure
+    one_unsure = [[0.99] * 98 + [0.5] * 2]    # 2% of the passes unsure
+    all_unsure = [[0.6] * 100]
+    summary = metrics.rule_summary(pred(sure + one_unsure), pred(one_unsure + all_unsure))
+    strict, loose = summary["readings"]["all-passes"], summary["readings"]["any-percent"]
+    assert strict["detection_rate"] == 0.5 and strict["false_rejection_rate"] == 0.0
+    assert loose["detection_rate"] == 1.0 and loose["false_rejection_rate"] == 0.5
+    assert summary["detection_rate"] == strict["detection_rate"]  # the default reading

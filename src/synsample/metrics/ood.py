@@ -92,9 +92,22 @@ def quantile_rule(pred: Prediction, q: float = 0.99, threshold: float = 0.9) -> 
     return max_prob_quantile(pred.max_prob_hist, q) < threshold - 1e-9
 
 
+#: the two readings of paper 004's rule ("an input is rejected if the 99% prediction
+#: probabilities for T sub-inferences are below 90%"), as the quantile of the passes' max
+#: probability that must fall below the threshold: every pass unsure (the 99% quantile, the
+#: reading used so far) or at least about 1% of the passes unsure (the 1% quantile)
+RULE_READINGS = {"all-passes": 0.99, "any-percent": 0.01}
+
+
 def rule_summary(in_pred: Prediction, out_pred: Prediction, q: float = 0.99,
                  threshold: float = 0.9) -> dict[str, Any]:
-    """Detection rate on the OoD set and false rejection rate on the in-distribution set."""
-    return {"rule": f"reject if the {q:.0%} quantile of per-pass max probability < {threshold:.0%}",
-            "detection_rate": quantile_rule(out_pred, q, threshold).double().mean().item(),
-            "false_rejection_rate": quantile_rule(in_pred, q, threshold).double().mean().item()}
+    """Detection rate on the OoD set and false rejection rate on the in-distribution set, for
+    the quantile ``q``; ``readings`` gives both of :data:`RULE_READINGS`."""
+    def one(q: float) -> dict[str, Any]:
+        return {"rule": f"reject if the {q:.0%} quantile of per-pass max probability < "
+                        f"{threshold:.0%}",
+                "detection_rate": quantile_rule(out_pred, q, threshold).double().mean().item(),
+                "false_rejection_rate": quantile_rule(in_pred, q, threshold).double().mean(
+                ).item()}
+
+    return {**one(q), "readings": {name: one(rq) for name, rq in RULE_READINGS.items()}}
