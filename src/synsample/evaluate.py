@@ -192,6 +192,8 @@ def evaluate_model(sto, test: data.Dataset, samples: int = 1000, seed: int = 0,
                         for k, v in scores_in.items()},
         "ratios": metrics.ratio_sweep(scores_in[score], correct),
         "selective": metrics.selective_summary(scores_in[score], correct),
+        "per_class": metrics.per_class(pred.mean_probs, test.labels, scores_in[score],
+                                       test.classes),
         "ood": {}, "ood_skipped": skipped}
     ood_scores = {}
     for name, ood in oods.items():

@@ -120,3 +120,18 @@ def test_paper_004_rule_in_both_readings():
     assert strict["detection_rate"] == 0.5 and strict["false_rejection_rate"] == 0.0
     assert loose["detection_rate"] == 1.0 and loose["false_rejection_rate"] == 0.5
     assert summary["detection_rate"] == strict["detection_rate"]  # the default reading
+
+
+def test_per_class_views_by_hand():
+    probs = torch.tensor([[0.8, 0.2], [0.4, 0.6], [0.3, 0.7], [0.9, 0.1]], dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1, 1])
+    scores = torch.tensor([0.1, 0.5, 0.2, 0.3])
+    rows = metrics.per_class(probs, labels, scores, ("a", "b"))
+    assert [r["class"] for r in rows] == ["a", "b"] and [r["items"] for r in rows] == [2, 2]
+    assert rows[0]["accuracy"] == 0.5 and rows[1]["accuracy"] == 0.5
+    assert rows[0]["mean_score"] == pytest.approx(0.3)
+    assert rows[1]["mean_score"] == pytest.approx(0.25)
+    # class a: confidences 0.8 (right) and 0.6 (wrong) in two bins: (0.2 + 0.6) / 2
+    assert rows[0]["ece"] == pytest.approx(0.4)
+    empty = metrics.per_class(probs[:2], labels[:2], scores[:2])
+    assert empty[1]["items"] == 0 and empty[1]["accuracy"] is None

@@ -7,6 +7,7 @@ from synsample.metrics.calibration import (
     calibration_summary,
     ece,
     nll,
+    per_class,
     reliability,
     vote_probabilities,
 )
@@ -30,7 +31,8 @@ from synsample.metrics.votes import (
 __all__ = ["CalibrationMetrics", "DetectionMetrics", "SCORES", "SelectiveMetrics", "accuracy",
            "adaptive_ece", "brier",
            "calibration_summary", "confusion_matrix", "detection_metrics", "ece", "entropy_bits",
-           "first_choice", "information", "nll", "quantile_rule", "ratio_sweep", "reliability",
+           "first_choice", "information", "nll", "per_class", "quantile_rule", "ratio_sweep",
+           "reliability",
            "risk_coverage", "rule_summary", "second_choice", "selective_summary",
            "single_pass_accuracy", "summarize", "uncertainty",
            "uncertainty_ratios", "vote_distribution", "vote_entropy", "vote_probabilities"]

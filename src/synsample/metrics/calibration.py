@@ -162,6 +162,26 @@ def adaptive_ece(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) ->
     return _adaptive_ece(conf, pred == y, n_bins)
 
 
+def per_class(probs: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor,
+              classes: list[str] | tuple[str, ...] | None = None, n_bins: int = 15
+              ) -> list[dict[str, Any]]:
+    """Per true class: its items, the accuracy of the probabilities' argmax, the mean of an
+    uncertainty score and the ECE over its items (a class the network learnt badly, such as
+    paper 000's under-represented one, shows here)."""
+    p, y = _check(probs, labels)
+    conf, pred = p.max(dim=1)
+    hit = pred == y
+    rows = []
+    for c in range(p.shape[1]):
+        mask = y == c
+        n = int(mask.sum())
+        rows.append({"class": classes[c] if classes is not None else str(c), "items": n,
+                     "accuracy": hit[mask].double().mean().item() if n else None,
+                     "mean_score": scores[mask].double().mean().item() if n else None,
+                     "ece": _ece(conf[mask], hit[mask], n_bins) if n else None})
+    return rows
+
+
 def vote_probabilities(votes: torch.Tensor) -> torch.Tensor:
     """The vote shares ``votes / K`` as a probability vector per item ``[N, C]``."""
     v = votes.to(torch.float64)

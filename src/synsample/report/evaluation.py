@@ -47,6 +47,10 @@ def write_evaluation(out: Path, result: dict[str, Any], in_scores: torch.Tensor,
                                ("vote shares", result.get("calibration_votes")))
                if c is not None]), "",
         f"![reliability]({rel.relative_to(out)})", "",
+        f"Per true class (mean probabilities; mean {score}):", "",
+        table(["class", "items", "accuracy", f"mean {score}", "ECE"],
+              [[r["class"], r["items"], pct(r["accuracy"], 2), _f(r["mean_score"]), _f(r["ece"])]
+               for r in result.get("per_class", [])]), "",
         "## Uncertainty scores (mean over items; higher is more uncertain)", "",
         table(["score", "correct items", "incorrect items"],
               [[k, _f(v["correct"]), _f(v["incorrect"])]
