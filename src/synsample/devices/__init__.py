@@ -10,7 +10,13 @@ from synsample.devices.bitstreams import (
     bipolar_probability,
     bitstream_for,
 )
-from synsample.devices.coins import CoinWrapper, IdealCoin, QuantizedCoin, coin_for_precision
+from synsample.devices.coins import (
+    CoinWrapper,
+    IdealCoin,
+    QuantizedCoin,
+    coin_for_precision,
+    is_full_precision,
+)
 from synsample.devices.gaussian import GaussianSource
 from synsample.devices.nonideal import NonIdealCoin
 from synsample.devices.temporal import TemporalCoin
@@ -18,4 +24,4 @@ from synsample.devices.temporal import TemporalCoin
 __all__ = ["Arbiter", "BitstreamSource", "CoinWrapper", "GaussianSource", "IdealBitstream",
            "IdealCoin", "LFSRBitstream", "MTJBitstream", "NoiseSource", "NonIdealCoin",
            "QuantizedCoin", "RandomSource", "SOTSwitch", "TemporalCoin", "bipolar_probability",
-           "bitstream_for", "coin_for_precision"]
+           "bitstream_for", "coin_for_precision", "is_full_precision"]

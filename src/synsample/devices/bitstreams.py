@@ -203,7 +203,9 @@ def bitstream_for(kind: str = "ideal", precision: str | int | None = "full") -> 
     """The bitstream source as the command line names it: ``ideal``, ``lfsr`` (``precision``
     bits wide, 16 for full) or ``mtj`` (a continuous bias DAC for full, else ``2^precision``
     bias levels)."""
-    full = precision is None or str(precision).lower() in ("full", "ideal", "float", "fp32")
+    from synsample.devices.coins import is_full_precision
+
+    full = is_full_precision(precision)
     try:
         bits = None if full else int(str(precision))
     except ValueError:

@@ -87,9 +87,18 @@ class CoinWrapper(RandomSource):
         return self.base.technology
 
 
+#: the words that mean "no quantization" for a precision
+FULL_PRECISION = ("full", "ideal", "float", "fp32", "none")
+
+
+def is_full_precision(precision: str | int | None) -> bool:
+    """Whether ``precision`` asks for no quantization (None or one of :data:`FULL_PRECISION`)."""
+    return precision is None or str(precision).lower() in FULL_PRECISION
+
+
 def coin_for_precision(precision: str | int | None) -> RandomSource:
     """The coin of a precision as the CLI and the reports name it: ``full``, ``8``, ``4``, ..."""
-    if precision is None or str(precision).lower() in ("full", "ideal", "float", "fp32"):
+    if is_full_precision(precision):
         return IdealCoin()
     try:
         bits = int(str(precision))

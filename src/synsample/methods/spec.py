@@ -8,13 +8,13 @@ line, :mod:`synsample.evaluate`, :mod:`synsample.export`, the cost model's exper
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
+from synsample.devices import is_full_precision
 from synsample.errors import ConfigError
 from synsample.nn.convert import check_filters
 
@@ -71,7 +71,7 @@ class MethodSpec:
         if (include is not None or exclude is not None) and not self.filters:
             raise ConfigError(f"{self.name} converts the whole network; it takes no include or "
                               "exclude filter")
-        if precision is not None and str(precision).lower() not in FULL:
+        if not is_full_precision(precision):
             if self.precision is None:
                 raise ConfigError(f"{self.name} has no precision to set; leave it at full")
             options["precision"] = precision
@@ -88,11 +88,3 @@ class MethodSpec:
         filters = {"include": include, "exclude": exclude} if self.filters else {}
         return self.convert(models if self.many_models else models[0], **filters, **options)
 
-
-#: the words that mean "no quantization" for a precision
-FULL = ("full", "ideal", "float", "fp32", "none")
-
-
-def copy_eval(model: nn.Module) -> nn.Module:
-    """A deep copy of ``model`` in eval mode (conversion never changes the user's network)."""
-    return copy.deepcopy(model).eval()

@@ -113,12 +113,10 @@ def convert_with_data(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, ways
     Returns:
         the re-calibrated SpinBayes model.
     """
-    from synsample.devices import coin_for_precision
+    from synsample.devices import coin_for_precision, is_full_precision
     from synsample.engine import as_inputs
-    from synsample.methods.spec import FULL
 
-    bits = DEFAULT_BITS if precision is None or str(precision).lower() in FULL else \
-        coin_for_precision(precision).bits
+    bits = DEFAULT_BITS if is_full_precision(precision) else coin_for_precision(precision).bits
     sto = convert(model, crossbars, bits, ways, coin, seed, gain)
     if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in sto.modules()):
         if calibration is None:
