@@ -129,13 +129,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     ck = Path(args.checkpoint[0])
     args.method = method_for(checkpoint.read_config(ck), args.method)
     out = _report_folder(args, ck, "evaluate")
-    hardware.load_assumptions(args.cost_assumptions)  # a bad file fails before the sampling
+    assumptions = hardware.load_assumptions(args.cost_assumptions)  # fails before sampling
     with folder_lock(out):
         res = evaluate_checkpoint(
             ck, out, args.method, args.precision, args.samples, args.seed, args.mode,
             args.score, args.ood_items, None, args.data_path, args.limit, _progress(args),
             adaptive=_adaptive(args), device=args.device, method_options=_method_options(args),
-            cost_assumptions=args.cost_assumptions, skip_ood=tuple(args.skip_ood))
+            cost_assumptions=assumptions, skip_ood=tuple(args.skip_ood))
     s = res["summary"]
     print(f"{res['dataset']} {res['arch']}, {args.method} {args.precision}: first choice "
           f"{100 * s['accuracy']:.2f}%, ECE {res['calibration']['ece']:.4f}")

@@ -115,10 +115,13 @@ def _energies(value: Any, known: Mapping[str, str], what: str, path: Path) -> di
     return out
 
 
-def load(path: str | Path | None) -> CostAssumptions:
-    """The defaults updated from the JSON file at ``path`` (None: the defaults)."""
+def load(path: str | Path | CostAssumptions | None) -> CostAssumptions:
+    """The defaults updated from the JSON file at ``path`` (None: the defaults; an assumption
+    set already loaded is returned as it is)."""
     if path is None:
         return DEFAULT
+    if isinstance(path, CostAssumptions):
+        return path
     path = Path(path)
     def not_finite(word: str) -> float:
         raise ConfigError(f"{path} holds {word}; every energy must be a finite number of pJ")
