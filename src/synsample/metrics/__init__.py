@@ -11,8 +11,10 @@ from synsample.metrics.calibration import (
     reliability,
     vote_probabilities,
 )
+from synsample.metrics.conformal import conformal_summary
 from synsample.metrics.ood import DetectionMetrics, detection_metrics, quantile_rule, rule_summary
 from synsample.metrics.ratios import ratio_sweep, uncertainty_ratios
+from synsample.metrics.recalibration import fit_temperature, recalibration_summary
 from synsample.metrics.selective import SelectiveMetrics, risk_coverage, selective_summary
 from synsample.metrics.summary import summarize
 from synsample.metrics.uncertainty import SCORES, uncertainty
@@ -29,10 +31,10 @@ from synsample.metrics.votes import (
 )
 
 __all__ = ["CalibrationMetrics", "DetectionMetrics", "SCORES", "SelectiveMetrics", "accuracy",
-           "adaptive_ece", "brier",
-           "calibration_summary", "confusion_matrix", "detection_metrics", "ece", "entropy_bits",
-           "first_choice", "information", "nll", "per_class", "quantile_rule", "ratio_sweep",
-           "reliability",
-           "risk_coverage", "rule_summary", "second_choice", "selective_summary",
-           "single_pass_accuracy", "summarize", "uncertainty",
-           "uncertainty_ratios", "vote_distribution", "vote_entropy", "vote_probabilities"]
+           "adaptive_ece", "brier", "calibration_summary", "conformal_summary", "confusion_matrix",
+           "detection_metrics", "ece", "entropy_bits", "first_choice", "fit_temperature",
+           "information", "nll", "per_class", "quantile_rule", "ratio_sweep",
+           "recalibration_summary", "reliability", "risk_coverage", "rule_summary",
+           "second_choice", "selective_summary", "single_pass_accuracy", "summarize",
+           "uncertainty", "uncertainty_ratios", "vote_distribution", "vote_entropy",
+           "vote_probabilities"]
