@@ -236,3 +236,39 @@ def test_export_writes_levels_and_a_manifest(capsys, synthetic, tmp_path):
     code, _, err = run(capsys, "export", "--checkpoint", str(ck), "--method", "sc",
                        "--out", str(tmp_path / "bad"))
     assert code == 2 and "stochastic-computing" in err
+
+
+def test_held_out_items_give_temperature_scaling_and_conformal_sets(capsys, synthetic, tmp_path):
+    ck = tmp_path / "ck"
+    assert run(capsys, "-q", "train", "--dataset", "synthetic", "--epochs", "2",
+               "--calibration-items", "100", "--out", str(ck), "--data-path",
+               str(synthetic))[0] == 0
+    config = json.loads((ck / "config.json").read_text())
+    assert config["calibration_items"] == 100
+    out_dir = tmp_path / "eval"
+    code, out, err = run(capsys, "-q", "evaluate", "--checkpoint", str(ck), "--samples", "10",
+                         "--ood-items", "40", "--alpha", "0.1", "0.2", "--data-path",
+                         str(synthetic), "--out", str(out_dir))
+    assert code == 0, err
+    m = json.loads((out_dir / "metrics.json").read_text())
+    recal = m["recalibration"]["mean_probabilities"]
+    assert recal["calibration_items"] == 100 and recal["temperature"] > 0
+    assert recal["after"]["accuracy"] == recal["before"]["accuracy"]
+    for reading in ("mean_probabilities", "vote_shares"):
+        aps = m["conformal"][reading]["by_score"]["aps"]
+        assert set(aps) == {"0.1", "0.2"}
+        assert 0 < aps["0.1"]["test"]["mean_size"] <= 4
+        assert aps["0.1"]["ood"]["noisy"]["coverage"] is not None  # noisy keeps its classes
+        assert aps["0.1"]["ood"]["uniform-noise"]["coverage"] is None
+    report = (out_dir / "report.md").read_text()
+    assert "## Recalibration (temperature scaling)" in report
+    assert "## Conformal prediction sets" in report and "APS sets at alpha 0.1" in out
+    assert (out_dir / "figures" / "conformal-set-sizes.png").stat().st_size > 1000
+    # a checkpoint that trained on every item says so instead
+    code, out, err = run(capsys, "-q", "train", "--dataset", "synthetic", "--epochs", "1",
+                         "--calibration-items", "400", "--out", str(tmp_path / "all"),
+                         "--data-path", str(synthetic))
+    assert code == 2 and "below 400" in err
+    with pytest.raises(SystemExit) as done:  # argparse's usage error, before any work
+        cli.main(["-q", "evaluate", "--checkpoint", str(ck), "--alpha", "1.5"])
+    assert done.value.code == 2 and "(0, 1)" in capsys.readouterr().err

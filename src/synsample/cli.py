@@ -63,7 +63,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, dropout=args.dropout, init=args.init,
         optimizer=args.optimizer, noise=args.noise, estimator=args.estimator,
         noise_site=args.noise_site, data_init=False if args.no_data_init else None,
-        states=args.states, sc_length=args.sc_length, lr_decay=args.lr_decay)
+        states=args.states, sc_length=args.sc_length, lr_decay=args.lr_decay,
+        calibration_items=args.calibration_items)
     result = train(cfg, args.out, data_path=args.data_path, progress=_progress(args),
                    log=_log(args), device=args.device)
     last = result["history"][-1]
@@ -135,13 +136,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             ck, out, args.method, args.precision, args.samples, args.seed, args.mode,
             args.score, args.ood_items, None, args.data_path, args.limit, _progress(args),
             adaptive=_adaptive(args), device=args.device, method_options=_method_options(args),
-            cost_assumptions=assumptions, skip_ood=tuple(args.skip_ood))
+            cost_assumptions=assumptions, skip_ood=tuple(args.skip_ood),
+            alphas=tuple(args.alpha))
     s = res["summary"]
     print(f"{res['dataset']} {res['arch']}, {args.method} {args.precision}: first choice "
           f"{100 * s['accuracy']:.2f}%, ECE {res['calibration']['ece']:.4f}")
     for name, o in res["ood"].items():
         print(f"  OoD {name}: AUROC {o['by_score'][args.score]['auroc']:.4f} ({args.score}), "
               f"paper 004 rule detects {100 * o['paper_004_rule']['detection_rate']:.1f}%")
+    if "skipped" in res["conformal"]:
+        print(f"  temperature scaling and conformal sets: not done ({res['conformal']['skipped']})")
+    else:
+        recal = res["recalibration"]["mean_probabilities"]
+        print(f"  temperature {recal['temperature']:.3f}: ECE {recal['before']['ece']:.4f} -> "
+              f"{recal['after']['ece']:.4f}")
+        for alpha, e in res["conformal"]["mean_probabilities"]["by_score"]["aps"].items():
+            print(f"  APS sets at alpha {alpha}: coverage {100 * e['test']['coverage']:.2f}%, "
+                  f"mean size {e['test']['mean_size']:.2f}")
     _print_cost(res["cost"], args.samples)
     print(f"report: {out / 'report.md'}")
     return 0
@@ -363,6 +374,16 @@ def _positive(value: str) -> int:
     return n
 
 
+def _fraction(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {value!r}") from None
+    if not 0.0 < x < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {value!r}")
+    return x
+
+
 def _percentages(value: str) -> tuple[float, ...]:
     try:
         out = tuple(float(v) / 100 for v in value.split(","))
@@ -471,6 +492,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--sc-length", type=_positive, metavar="BITS",
                          help="sc-*: train with bitstreams of this length in the forward pass "
                               "(paper 003's Method 2; default: Method 1, no SC in training)")
+    p_train.add_argument("--calibration-items", type=int, metavar="N",
+                         help="keep N training items (a seeded random subset) out of training; "
+                              "evaluate fits temperature scaling and conformal sets on them "
+                              "(default 0: train on all, as the papers)")
     p_train.add_argument("--data-path",
                        help="local copy of the dataset instead of the cache (default: the "
                             "cache, fetched when missing)")
@@ -554,6 +579,10 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=list(OOD_SETS),
                         help="leave this OoD set out (repeatable; default: none, and a set "
                              "whose data is missing or corrupt is an error)")
+    p_eval.add_argument("--alpha", type=_fraction, nargs="+", default=[0.05, 0.1],
+                        help="miscoverage levels of the conformal sets, calibrated on the "
+                             "checkpoint's held-out training items (train --calibration-items; "
+                             "default 0.05 0.1)")
     p_eval.add_argument("--out", help="report folder (default runs/evaluate-...)")
     p_eval.set_defaults(func=cmd_evaluate)
 

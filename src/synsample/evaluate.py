@@ -8,11 +8,13 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from synsample import checkpoint, data, engine, methods
+from synsample import checkpoint, data, engine, methods, train
 from synsample.io import write_with
 from synsample.prediction import Prediction
 
 DETERMINISTIC_FILE = "deterministic.safetensors"
+#: conformal miscoverage levels evaluated by default
+ALPHAS = (0.05, 0.1)
 
 
 @torch.no_grad()
@@ -117,11 +119,14 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
                         data_path: str | Path | None = None, limit: int | None = None,
                         progress: bool = True, method_options: dict[str, Any] | None = None,
                         cost_assumptions: str | Path | None = None,
+                        alphas: tuple[float, ...] = ALPHAS,
                         **predict_kw: Any) -> dict[str, Any]:
     """Every metric for one trained network and method (:func:`evaluate_model`), with its
     hardware cost priced by the assumption file ``cost_assumptions`` (None: the defaults of
-    :mod:`synsample.hardware`). Writes ``report.md``, ``metrics.json`` and figures into
-    ``out``; returns the metrics."""
+    :mod:`synsample.hardware`). The training items the checkpoint kept out of training
+    (``train --calibration-items``) calibrate temperature scaling and conformal sets at
+    miscoverage ``alphas``; a checkpoint that kept none gets neither. Writes ``report.md``,
+    ``metrics.json`` and figures into ``out``; returns the metrics."""
     from synsample import hardware
     from synsample.report.evaluation import write_evaluation
 
@@ -131,12 +136,13 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
     test = data.load(config["dataset"], "test", path=data_path)
     if limit is not None:
         test = test.subset(limit)
+    calibration = train.calibration_set(config, data_path)
     sto = convert_checkpoint_model(method, model, config, precision, method_options, data_path,
                                    seed)
     result, scores_in, ood_scores = evaluate_model(
         sto, test, samples=samples, seed=seed, mode=mode, score=score, ood_items=ood_items,
         ood_sets=ood_sets, progress=progress, desc=f"{method} {precision}",
-        cost_assumptions=assumptions, **predict_kw)
+        cost_assumptions=assumptions, calibration=calibration, alphas=alphas, **predict_kw)
     result = {"checkpoint": str(folder), "dataset": config["dataset"], "arch": config["arch"],
               "method": method, "precision": precision, **result}
     write_evaluation(Path(out), result, scores_in, ood_scores)
@@ -147,16 +153,20 @@ def evaluate_model(sto, test: data.Dataset, samples: int = 1000, seed: int = 0,
                    mode: str = "shared", score: str = "vote-entropy", ood_items: int = 2000,
                    ood_sets: tuple[str, ...] | None = None, progress: bool = True,
                    desc: str = "", cost_assumptions=None, skip_ood: tuple[str, ...] = (),
-                   **predict_kw: Any
+                   calibration: data.Dataset | None = None,
+                   alphas: tuple[float, ...] = ALPHAS, **predict_kw: Any
                    ) -> tuple[dict[str, Any], torch.Tensor, dict[str, torch.Tensor]]:
     """Sample a stochastic model on ``test`` and on every built-in OoD set made from it:
     accuracy, calibration, uncertainty scores and ratios (paper 004's R_cc, R_iu, UA), OoD
     detection (AUROC, AUPR, FPR@95TPR, paper 004's quantile rule), and, given
     ``cost_assumptions`` (a :class:`~synsample.hardware.CostAssumptions`), the hardware cost
     of one inference of ``samples`` passes (:func:`synsample.hardware.measure`, under
-    ``cost``). An OoD set that is defined for the test set's dataset but cannot be loaded is
-    an error (before any sampling) unless it is in ``skip_ood``. Returns the metrics, the test
-    items' ``score`` and each OoD set's."""
+    ``cost``). Given ``calibration`` (labelled items never trained on), also temperature
+    scaling (``recalibration``) and split-conformal sets at each of ``alphas``
+    (``conformal``), from the mean probabilities and from the vote shares
+    (:func:`recalibrate_and_conformalize`). An OoD set that is defined for the test set's
+    dataset but cannot be loaded is an error (before any sampling) unless it is in
+    ``skip_ood``. Returns the metrics, the test items' ``score`` and each OoD set's."""
     from synsample import metrics
     from synsample.errors import DataError
 
@@ -195,9 +205,9 @@ def evaluate_model(sto, test: data.Dataset, samples: int = 1000, seed: int = 0,
         "per_class": metrics.per_class(pred.mean_probs, test.labels, scores_in[score],
                                        test.classes),
         "ood": {}, "ood_skipped": skipped}
-    ood_scores = {}
+    ood_scores, ood_preds = {}, {}
     for name, ood in oods.items():
-        out_pred = run(ood.images, name)
+        out_pred = ood_preds[name] = run(ood.images, name)
         scores_out = {k: metrics.uncertainty(out_pred, k) for k in metrics.SCORES}
         ood_scores[name] = scores_out[score]
         result["ood"][name] = {
@@ -205,9 +215,43 @@ def evaluate_model(sto, test: data.Dataset, samples: int = 1000, seed: int = 0,
             "by_score": {k: metrics.detection_metrics(scores_in[k], scores_out[k])
                          for k in metrics.SCORES},
             "paper_004_rule": metrics.rule_summary(pred, out_pred)}
+    if calibration is None:
+        why = ("no held-out training items: train with --calibration-items N (never the test "
+               "set)")
+        result["recalibration"] = result["conformal"] = {"skipped": why}
+    else:
+        result.update(recalibrate_and_conformalize(
+            run(calibration.images, "calibration"), calibration.labels, pred, test.labels,
+            {name: (ood_preds[name], oods[name].labels) for name in oods}, alphas, seed))
     if cost_assumptions is not None:
         from synsample import hardware
 
         result["cost"] = hardware.measure(sto, test.images, samples, seed=seed,
                                           assumptions=cost_assumptions)
     return result, scores_in[score], ood_scores
+
+
+def recalibrate_and_conformalize(cal: Prediction, cal_labels: torch.Tensor, test: Prediction,
+                                 test_labels: torch.Tensor,
+                                 ood: dict[str, tuple[Prediction, torch.Tensor]],
+                                 alphas: tuple[float, ...] = ALPHAS, seed: int = 0
+                                 ) -> dict[str, Any]:
+    """Temperature scaling and split-conformal sets fitted on the calibration items' sampled
+    predictions and applied to the test and OoD items', for two readings of the K passes: the
+    mean class probabilities, and the vote shares (Jeffreys-smoothed for temperature scaling,
+    whose logarithm needs no zeros; as they are for conformal sets)."""
+    from synsample import metrics
+    from synsample.metrics.recalibration import smoothed_vote_shares
+
+    readings = {"mean_probabilities": lambda p: p.mean_probs,
+                "vote_shares": lambda p: metrics.vote_probabilities(p.votes)}
+    recal = {"mean_probabilities": metrics.recalibration_summary(
+                 cal.mean_probs, cal_labels, test.mean_probs, test_labels),
+             "vote_shares": metrics.recalibration_summary(
+                 smoothed_vote_shares(cal.votes), cal_labels, smoothed_vote_shares(test.votes),
+                 test_labels)}
+    conformal = {name: metrics.conformal_summary(
+                     probs(cal), cal_labels, probs(test), test_labels,
+                     {k: (probs(p), y) for k, (p, y) in ood.items()}, alphas, seed=seed)
+                 for name, probs in readings.items()}
+    return {"recalibration": recal, "conformal": conformal}

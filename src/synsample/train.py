@@ -53,6 +53,9 @@ class TrainConfig:
     #: under-represent one class (paper 000, III.C): drop this fraction of its training items
     holdout_class: int | None = None
     holdout_fraction: float = 0.0
+    #: keep this many training items (a seeded random subset) out of training, for temperature
+    #: scaling and conformal calibration in ``evaluate`` (0: train on all, the papers' protocol)
+    calibration_items: int = 0
     #: ``rmsprop`` (paper 000) or ``adam`` (paper 002)
     optimizer: str = "rmsprop"
     #: eq. 8 of paper 002 on the first batch of 100 training items (NSM layers)
@@ -122,6 +125,9 @@ class TrainConfig:
         if self.noise is not None and not self.arch.startswith("nsm-"):
             raise ConfigError(f"{self.arch} has no noisy synapses; --noise is for the nsm-* "
                               "architectures")
+        if self.calibration_items < 0:
+            raise ConfigError(f"calibration_items must be 0 or more, got "
+                              f"{self.calibration_items}")
         if not 0.0 <= self.holdout_fraction <= 1.0:
             raise ConfigError(f"holdout_fraction must be in [0, 1], got {self.holdout_fraction}")
 
@@ -129,6 +135,7 @@ class TrainConfig:
 #: fields added after the first jobs were cached, left out of a job's config at their default
 _OPTIONAL: dict[str, Any] = {"optimizer": "rmsprop", "data_init": False, "noise": None,
                              "estimator": "erf", "noise_site": "synapse", "trace_steps": 0,
+                             "calibration_items": 0,
                              "bias": True, "loss": "cross-entropy", "lr_decay": 1.0,
                              "states": None, "sc_length": None}
 
@@ -183,6 +190,27 @@ def holdout_indices(labels: torch.Tensor, cls: int, fraction: float, seed: int) 
     return torch.nonzero(keep)[:, 0]
 
 
+def calibration_split(n: int, items: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(trained, held_out)``: indices of the ``n`` training items, ``items`` of them (a seeded
+    random subset) kept out of training for recalibration and conformal sets."""
+    if not 0 <= items < n:
+        raise ConfigError(f"cannot keep {items} of {n} training items out of training; choose "
+                          f"--calibration-items below {n}")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(derive_seed(seed, 0xCA1B)))
+    return order[items:].sort().values, order[:items].sort().values
+
+
+def calibration_set(config: dict[str, Any], data_path: str | Path | None = None
+                    ) -> data.Dataset | None:
+    """The training items the checkpoint with ``config`` kept out of training (None: it kept
+    none, ``calibration_items`` 0)."""
+    items = int(config.get("calibration_items", 0))
+    if items == 0:
+        return None
+    train_set = data.load(config["dataset"], "train", path=data_path)
+    return train_set.subset(calibration_split(len(train_set), items, config["seed"])[1])
+
+
 def constrain_(model: nn.Module, bound: float | None = 1.0,
                types: tuple[type, ...] = (nn.Linear,)) -> None:
     """Clip the weights of every layer of ``types`` into [-bound, bound], in place (None:
@@ -212,7 +240,8 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 
 _IMMUTABLE = ("dataset", "arch", "seed", "batch_size", "lr", "rho", "eps", "dropout", "init",
-              "weight_bound", "holdout_class", "holdout_fraction", "optimizer", "data_init",
+              "weight_bound", "holdout_class", "holdout_fraction", "calibration_items",
+              "optimizer", "data_init",
               "noise", "estimator", "noise_site", "bias", "loss", "lr_decay", "states",
               "sc_length")
 
@@ -271,10 +300,13 @@ def _train(config: TrainConfig, out: Path, data_path: str | Path | None, progres
             f"{config.weight_bound}] after every step"}
     loss_fn = LOSSES[config.loss]
     x_all, y_all = train_set.images, train_set.labels
+    if config.calibration_items:
+        trained = calibration_split(len(y_all), config.calibration_items, config.seed)[0]
+        x_all, y_all = x_all[trained], y_all[trained]
     if config.holdout_class is not None:
         keep = holdout_indices(y_all, config.holdout_class, config.holdout_fraction, config.seed)
+        meta["holdout_removed"] = len(y_all) - len(keep)
         x_all, y_all = x_all[keep], y_all[keep]
-        meta["holdout_removed"] = len(train_set) - len(keep)
     n = len(y_all)
     if config.data_init and not history:
         from synsample.nn.nsm import data_dependent_init_

@@ -1,7 +1,9 @@
 """Out-of-distribution sets that need no download, made to match an in-distribution set.
 
-Every set has the reference set's image shape and its uint8 pixel scale, is seeded, and has
-labels -1 (no class). ``other`` is the real other dataset of the MNIST / Fashion-MNIST pair.
+Every set has the reference set's image shape and its uint8 pixel scale and is seeded. Its
+labels are -1 (no class), except ``noisy``'s: its images are the reference test images under
+covariate shift, and keep their classes (so a conformal set's coverage can be measured there).
+``other`` is the real other dataset of the MNIST / Fashion-MNIST pair.
 
 =================  ========================================================================
 name               images
@@ -66,6 +68,7 @@ def make_ood(name: str, reference, items: int | None = None, seed: int = 0):
         return Dataset(f"{reference.name}/ood:other ({other.name})", "test", images,
                        torch.full((n,), -1, dtype=torch.int64), reference.classes, other.source,
                        other.verified, {"ood": name, "seed": seed})
-    return Dataset(f"{reference.name}/ood:{name}", "test", images,
-                   torch.full((n,), -1, dtype=torch.int64), reference.classes,
+    labels = (reference.labels[:n].clone() if name == "noisy"
+              else torch.full((n,), -1, dtype=torch.int64))
+    return Dataset(f"{reference.name}/ood:{name}", "test", images, labels, reference.classes,
                    f"generated (seed {seed})", None, {"ood": name, "seed": seed})

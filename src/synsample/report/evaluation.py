@@ -47,6 +47,7 @@ def write_evaluation(out: Path, result: dict[str, Any], in_scores: torch.Tensor,
                                ("vote shares", result.get("calibration_votes")))
                if c is not None]), "",
         f"![reliability]({rel.relative_to(out)})", "",
+        *_recalibration_lines(result.get("recalibration")),
         f"Per true class (mean probabilities; mean {score}):", "",
         table(["class", "items", "accuracy", f"mean {score}", "ECE"],
               [[r["class"], r["items"], pct(r["accuracy"], 2), _f(r["mean_score"]), _f(r["ece"])]
@@ -72,6 +73,7 @@ def write_evaluation(out: Path, result: dict[str, Any], in_scores: torch.Tensor,
                 *(pct(v, 2) for v in sel["risk_at_coverage"].values()),
                 *(pct(v, 2) for v in sel["coverage_at_risk"].values())]]), "",
         f"![risk-coverage]({rc.relative_to(out)})", "",
+        *_conformal_lines(result.get("conformal"), out),
         "## Out-of-distribution detection (OoD is the positive class)", ""]
     rows = []
     for name, o in result["ood"].items():
@@ -109,6 +111,64 @@ def write_evaluation(out: Path, result: dict[str, Any], in_scores: torch.Tensor,
         md += cost_lines(result["cost"])
     md += [f"Versions: {', '.join(f'{k} {v}' for k, v in versions().items())}.", ""]
     write_text(out / "report.md", "\n".join(md))
+
+
+def _recalibration_lines(recal: dict[str, Any] | None) -> list[str]:
+    head = ["## Recalibration (temperature scaling)", ""]
+    if not recal:
+        return []
+    if "skipped" in recal:
+        return [*head, f"Not done: {recal['skipped']}.", ""]
+    items = next(iter(recal.values()))["calibration_items"]
+    rows = [[name.replace("_", " "), f"{r['temperature']:.3f}", when, pct(c["accuracy"], 2),
+             f"{c['nll']:.4f}", f"{c['brier']:.4f}", f"{c['ece']:.4f}", f"{c['mce']:.4f}",
+             f"{c['adaptive_ece']:.4f}"]
+            for name, r in recal.items() for when, c in (("before", r["before"]),
+                                                          ("after", r["after"]))]
+    return [*head, f"One temperature T, fitted on {items} held-out training items by their "
+            "NLL, applied as softmax(log p / T) to the test items (vote shares "
+            "Jeffreys-smoothed first):", "",
+            table(["probabilities", "T", "", "accuracy", "NLL", "Brier", "ECE", "MCE",
+                   "adaptive ECE"], rows), ""]
+
+
+def _conformal_lines(conf: dict[str, Any] | None, out: Path) -> list[str]:
+    head = ["## Conformal prediction sets", ""]
+    if not conf:
+        return []
+    if "skipped" in conf:
+        return [*head, f"Not done: {conf['skipped']}.", ""]
+    first = next(iter(conf.values()))
+    oods = list(next(iter(next(iter(first["by_score"].values())).values()))["ood"])
+    rows = []
+    for reading, c in conf.items():
+        for kind, per_alpha in c["by_score"].items():
+            for alpha, e in per_alpha.items():
+                t = e["test"]
+                rows.append([reading.replace("_", " "), kind, alpha, pct(t["coverage"], 2),
+                             f"{t['mean_size']:.2f}", pct(t["singleton"], 1),
+                             pct(t["empty"], 1), pct(t["worst_class_coverage"], 1),
+                             *(_ood_sets(e["ood"][name]) for name in oods)])
+    lines = [*head, f"Split-conformal sets calibrated on {first['calibration_items']} held-out "
+             "training items: on exchangeable items a set holds the true class with probability "
+             "at least 1 - alpha (at most 1 - alpha + 1/(n+1)). Test coverage and set size, and "
+             "the mean set size on each OoD set (its coverage where its items keep a class):", "",
+             table(["probabilities", "score", "alpha", "coverage", "mean size", "one class",
+                    "empty", "worst class", *(f"{name}: size" for name in oods)], rows), ""]
+    alphas = list(next(iter(first["by_score"].values())))
+    kind = "aps" if "aps" in first["by_score"] else next(iter(first["by_score"]))
+    entry = first["by_score"][kind][alphas[-1]]
+    fig = plots.set_sizes({"test": entry["test"]["size_counts"],
+                           **{k: v["size_counts"] for k, v in entry["ood"].items()}},
+                          out / "figures" / "conformal-set-sizes.png",
+                          f"{kind.upper()} sets at alpha {alphas[-1]}, "
+                          f"{next(iter(conf)).replace('_', ' ')}")
+    return [*lines, f"![conformal set sizes]({fig.relative_to(out)})", ""]
+
+
+def _ood_sets(m: dict[str, Any]) -> str:
+    size = f"{m['mean_size']:.2f}"
+    return size if m["coverage"] is None else f"{size} (covers {pct(m['coverage'], 1)})"
 
 
 def _f(x: float | None) -> str:

@@ -137,6 +137,23 @@ def risk_coverage(curve: dict[str, Sequence[float]], path: Path, score: str) -> 
     return _save(fig, path)
 
 
+def set_sizes(counts: dict[str, Sequence[int]], path: Path, title: str) -> Path:
+    """The share of items whose conformal set has 0, 1, 2, ... classes, one bar group per set
+    of items (test, then each OoD set)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.4))
+    width = 0.8 / max(len(counts), 1)
+    for i, (name, c) in enumerate(counts.items()):
+        share = np.asarray(c, dtype=np.float64) / max(sum(c), 1)
+        ax.bar(np.arange(len(c)) + (i - (len(counts) - 1) / 2) * width, 100 * share, width,
+               label=name)
+    ax.set_xlabel("classes in the conformal set")
+    ax.set_ylabel("items (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3, axis="y")
+    return _save(fig, path)
+
+
 def ratio_sweep(sweep: Sequence[dict], path: Path, score: str) -> Path:
     """R_cc, R_iu and UA against the threshold fraction T (paper 004, Mobiny et al.)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
