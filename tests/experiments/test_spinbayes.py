@@ -31,5 +31,9 @@ def test_reproduce_spinbayes_on_synthetic_data(synthetic16, tmp_path):
     report = (out_dir / "report.md").read_text()
     assert "Energy per image" in report and "0.26" in report
     assert "Table 1" in report and "n-way" in report and "96.81" in report
+    # Table 3 under both readings of the rule, each with its in-distribution rejection
+    assert "Both readings of the rule" in report and "The paper's detection rates fit" in report
+    for line in ("| all-passes | SpinBayes |", "| any-percent | SpinBayes |"):
+        assert line in report
     assert (out_dir / "figures" / "quantization-sweep.png").is_file()
     assert json.loads((out_dir / "metrics.json").read_text())["experiment"] == "spinbayes-mnist"
