@@ -27,6 +27,7 @@ from torch import nn
 from synsample import checkpoint, checks, data, models
 from synsample.errors import CheckpointError, ConfigError
 from synsample.io import folder_lock
+from synsample.nn import sampling_aware
 from synsample.nn.bayes import kl_divergence
 from synsample.nn.sampling import derive_seed
 
@@ -76,6 +77,11 @@ class TrainConfig:
     #: SC networks: quantization states and the training bitstream length (None: Method 1)
     states: int | None = None
     sc_length: int | None = None
+    #: scANN networks: train through the coins of this device (issue 20, ``full``, ``8``,
+    #: ``4`` or ``nonideal:...``, :func:`synsample.devices.coin_from_spec`; None: post-hoc,
+    #: the paper's ordinary training) with this estimator (:mod:`synsample.nn.sampling_aware`)
+    sampling_aware: str | None = None
+    sa_estimator: str = "lrt"
 
     @classmethod
     def for_arch(cls, arch: str, **overrides: Any) -> TrainConfig:
@@ -130,14 +136,32 @@ class TrainConfig:
                               f"{self.calibration_items}")
         if not 0.0 <= self.holdout_fraction <= 1.0:
             raise ConfigError(f"holdout_fraction must be in [0, 1], got {self.holdout_fraction}")
+        if self.sampling_aware is not None:
+            self.training_coin()
+            sampling_aware.check_estimator(self.sa_estimator)
+            if models.ARCHS[self.arch].method != "scann" or self.weight_bound is None:
+                raise ConfigError(f"sampling-aware training is for scANN networks with weights "
+                                  f"clipped to [-1, 1]; {self.arch} is not one")
 
+    def training_coin(self):
+        """The device whose coins the training passes go through (None: post-hoc training)."""
+        from synsample.devices import coin_from_spec
+
+        return None if self.sampling_aware is None else coin_from_spec(self.sampling_aware)
+
+
+#: dropout of sampling-aware training (issue 20): none, the coins are the regulariser. Measured
+#: on the Fashion-MNIST MLP after 3 epochs (seed 0, K = 100): sampled accuracy 59.5% with 0.5,
+#: 75.9% with 0.0 (docs/sampling-aware-training.md)
+SAMPLING_AWARE_DROPOUT = 0.0
 
 #: fields added after the first jobs were cached, left out of a job's config at their default
 _OPTIONAL: dict[str, Any] = {"optimizer": "rmsprop", "data_init": False, "noise": None,
                              "estimator": "erf", "noise_site": "synapse", "trace_steps": 0,
                              "calibration_items": 0,
                              "bias": True, "loss": "cross-entropy", "lr_decay": 1.0,
-                             "states": None, "sc_length": None}
+                             "states": None, "sc_length": None, "sampling_aware": None,
+                             "sa_estimator": "lrt"}
 
 
 def _rmsprop(params, config: TrainConfig) -> torch.optim.Optimizer:
@@ -243,7 +267,7 @@ _IMMUTABLE = ("dataset", "arch", "seed", "batch_size", "lr", "rho", "eps", "drop
               "weight_bound", "holdout_class", "holdout_fraction", "calibration_items",
               "optimizer", "data_init",
               "noise", "estimator", "noise_site", "bias", "loss", "lr_decay", "states",
-              "sc_length")
+              "sc_length", "sampling_aware", "sa_estimator")
 
 
 def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = None,
@@ -320,6 +344,10 @@ def _train(config: TrainConfig, out: Path, data_path: str | Path | None, progres
     traced = traced_layer(model) if config.trace_steps else None
     bayesian = kl_divergence(model) is not None
     step = len(history) * ((n + config.batch_size - 1) // config.batch_size)
+    coins = config.training_coin()
+    # issue 20: the training passes go through the coins (the model is this run's own)
+    detach = (sampling_aware.attach(model, coins, config.sa_estimator)[1]
+              if coins is not None else None)
     from tqdm.auto import tqdm
 
     for epoch in range(len(history), config.epochs):
@@ -368,12 +396,15 @@ def _train(config: TrainConfig, out: Path, data_path: str | Path | None, progres
                                      **extra}, optimizer, tag=f"e{epoch + 1:04d}")
         log(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}, train "
             f"{record['train_accuracy']:.4f}, test {test_acc:.4f} ({record['seconds']:.1f} s)")
+    if detach is not None:
+        detach()
     return checkpoint.read_config(out)
 
 
 def fit(model: nn.Module, loader, epochs: int = 1, lr: float = 1e-3, optimizer: str = "adam",
         weight_bound: float | None = None, device: str | None = None,
-        log: Callable[[str], None] | None = None) -> list[dict[str, float]]:
+        log: Callable[[str], None] | None = None, sampling_aware_coin=None,
+        sa_estimator: str = "lrt") -> list[dict[str, float]]:
     """Train or fine-tune a user's own network on the user's own ``DataLoader`` of ``(x, y)``
     batches, with cross-entropy, plus the KL term over the training items when the network
     has Bayesian layers (the ELBO of Bayes-by-Backprop, e.g. after
@@ -389,6 +420,12 @@ def fit(model: nn.Module, loader, epochs: int = 1, lr: float = 1e-3, optimizer: 
             constraint; None: no clip).
         device: torch device (default cpu).
         log: called with one line per epoch.
+        sampling_aware_coin: train through the coins of this device (a
+            :class:`~synsample.devices.RandomSource` or a spec such as ``"full"``, ``"4"``,
+            ``"nonideal:bias=0.02"``; issue 20, :mod:`synsample.nn.sampling_aware`) so that
+            scANN's sampled network is the one optimised; needs ``weight_bound=1.0``. None (the
+            default): ordinary training.
+        sa_estimator: its gradient estimator, ``lrt`` (default) or ``ste``.
 
     Returns:
         one record per epoch: mean ``loss`` and ``train_accuracy``.
@@ -398,32 +435,46 @@ def fit(model: nn.Module, loader, epochs: int = 1, lr: float = 1e-3, optimizer: 
     if optimizer not in OPTIMIZERS:
         raise ConfigError(f"unknown optimizer {optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
     model.to(dev).train()
+    detach = None
+    if sampling_aware_coin is not None:
+        from synsample.devices import coin_from_spec
+
+        if weight_bound is None or weight_bound > 1.0:
+            raise ConfigError("sampling-aware training reads the weights as coins: give "
+                              "weight_bound=1.0")
+        coin = (coin_from_spec(sampling_aware_coin) if isinstance(sampling_aware_coin, str | int)
+                else sampling_aware_coin)
+        detach = sampling_aware.attach(model, coin, sa_estimator)[1]
     opt = OPTIMIZERS[optimizer](model.parameters(), TrainConfig(lr=lr))
     items = len(loader.dataset) if hasattr(loader, "dataset") else None
     history = []
-    for epoch in range(epochs):
-        total, correct, seen = 0.0, 0, 0
-        for x, y in loader:
-            x, y = x.to(dev), y.to(dev)
-            logits = model(x)
-            loss = nn.functional.cross_entropy(logits, y)
-            kl = kl_divergence(model)
-            if kl is not None:
-                loss = loss + kl / (items or len(y))
-            if not torch.isfinite(loss):
-                raise ConfigError(f"training diverged: the loss became {loss.item()} in epoch "
-                                  f"{epoch + 1}; lower lr (was {lr:g})")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            constrain_(model, weight_bound)
-            total += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            seen += len(y)
-        items = items or seen
-        history.append({"loss": total / max(seen, 1), "train_accuracy": correct / max(seen, 1)})
-        if log is not None:
-            log(f"epoch {epoch + 1}/{epochs}: loss {history[-1]['loss']:.4f}, train "
-                f"{history[-1]['train_accuracy']:.4f}")
+    try:
+        for epoch in range(epochs):
+            total, correct, seen = 0.0, 0, 0
+            for x, y in loader:
+                x, y = x.to(dev), y.to(dev)
+                logits = model(x)
+                loss = nn.functional.cross_entropy(logits, y)
+                kl = kl_divergence(model)
+                if kl is not None:
+                    loss = loss + kl / (items or len(y))
+                if not torch.isfinite(loss):
+                    raise ConfigError(f"training diverged: the loss became {loss.item()} in epoch "
+                                      f"{epoch + 1}; lower lr (was {lr:g})")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                constrain_(model, weight_bound)
+                total += loss.item() * len(y)
+                correct += (logits.argmax(1) == y).sum().item()
+                seen += len(y)
+            items = items or seen
+            history.append({"loss": total / max(seen, 1), "train_accuracy": correct / max(seen, 1)})
+            if log is not None:
+                log(f"epoch {epoch + 1}/{epochs}: loss {history[-1]['loss']:.4f}, train "
+                    f"{history[-1]['train_accuracy']:.4f}")
+    finally:
+        if detach is not None:
+            detach()
     model.eval()
     return history

@@ -68,3 +68,48 @@ class NonIdealCoin(CoinWrapper):
                 "spread": self.spread, "stuck_at_0": self.stuck_at_0,
                 "stuck_at_1": self.stuck_at_1, "seed": self.seed,
                 "bits_per_draw": self.bits_per_draw}
+
+
+#: the keys of a non-ideal coin spec (``nonideal:bits=4,bias=0.02,...``), see :func:`coin_from_spec`
+SPEC_KEYS = ("bits", "bias", "spread", "stuck", "stuck0", "stuck1", "seed")
+
+
+def coin_from_spec(spec: str | int | None) -> RandomSource:
+    """The device a short text names, as ``synsample train --sampling-aware`` takes it:
+    ``full`` (an ideal coin), a number of bits (``8``, ``4``: a b-bit coin), or
+    ``nonideal:KEY=VALUE,...`` with keys ``bits`` (the base coin's precision, default full),
+    ``bias``, ``spread``, ``stuck`` (that fraction of devices stuck, half at 0 and half at 1,
+    as ``reproduce robustness`` draws them), ``stuck0``, ``stuck1`` and ``seed`` (which
+    devices: the offsets and stuck devices of one chip, default 0).
+
+    Raises:
+        ConfigError: an unknown key or a value that is not a number (the message names the
+            form).
+    """
+    from synsample.devices.coins import coin_for_precision
+
+    text = "full" if spec is None else str(spec).strip()
+    kind, _, rest = text.partition(":")
+    if kind.lower() not in ("nonideal", "non-ideal"):
+        if rest:
+            raise ConfigError(f"unknown coin {text!r}; use full, a number of bits (8, 4) or "
+                              "nonideal:bits=4,bias=0.02,spread=0.05,stuck=0.01,seed=0")
+        return coin_for_precision(text)
+    values: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in rest.split(","))):
+        key, eq, value = part.partition("=")
+        if not eq or key.strip() not in SPEC_KEYS:
+            raise ConfigError(f"bad non-ideal coin part {part!r} in {text!r}; use KEY=VALUE with "
+                              f"KEY one of {', '.join(SPEC_KEYS)}")
+        values[key.strip()] = value.strip()
+    try:
+        num = {k: float(v) for k, v in values.items() if k not in ("bits", "seed")}
+        seed = int(values.get("seed", "0"))
+    except ValueError:
+        raise ConfigError(f"the non-ideal coin {text!r} has a value that is not a number") \
+            from None
+    stuck = num.get("stuck", 0.0)
+    return NonIdealCoin(coin_for_precision(values.get("bits", "full")), bias=num.get("bias", 0.0),
+                        spread=num.get("spread", 0.0),
+                        stuck_at_0=num.get("stuck0", stuck / 2),
+                        stuck_at_1=num.get("stuck1", stuck / 2), seed=seed)
