@@ -56,15 +56,19 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from synsample.train import TrainConfig, train
+    from synsample.train import SAMPLING_AWARE_DROPOUT, TrainConfig, train
 
+    dropout = args.dropout
+    if dropout is None and args.sampling_aware is not None:
+        dropout = SAMPLING_AWARE_DROPOUT
     cfg = TrainConfig.for_arch(
         args.arch, dataset=args.dataset, epochs=args.epochs, seed=args.seed,
-        batch_size=args.batch_size, lr=args.lr, dropout=args.dropout, init=args.init,
+        batch_size=args.batch_size, lr=args.lr, dropout=dropout, init=args.init,
         optimizer=args.optimizer, noise=args.noise, estimator=args.estimator,
         noise_site=args.noise_site, data_init=False if args.no_data_init else None,
         states=args.states, sc_length=args.sc_length, lr_decay=args.lr_decay,
-        calibration_items=args.calibration_items)
+        calibration_items=args.calibration_items, sampling_aware=args.sampling_aware,
+        sa_estimator=args.sa_estimator)
     result = train(cfg, args.out, data_path=args.data_path, progress=_progress(args),
                    log=_log(args), device=args.device)
     last = result["history"][-1]
@@ -218,6 +222,8 @@ def _reproduce_folder(args: argparse.Namespace) -> str:
     than scANN's)."""
     if args.experiment == "robustness" and args.method not in (None, "scann"):
         return f"{args.experiment}-{args.method}"
+    if args.training == "sampling-aware":
+        return f"{args.experiment}-sampling-aware"
     return args.experiment
 
 
@@ -260,6 +266,13 @@ def _reproduce(args: argparse.Namespace) -> int:
     elif args.experiment == "scann-entropy":
         result = scann_entropy.run(cfg, log=_log(args))
         title = "\nVote entropy (bits) of correct and incorrect items, paper 000 Fig. 6"
+    elif args.training == "sampling-aware":
+        from synsample.experiments import sampling_aware
+
+        result = sampling_aware.run(sampling_aware.SamplingAwareConfig(
+            table=cfg, estimator=args.sa_estimator, coin=args.train_coin, out=out),
+            log=_log(args))
+        title = "\nTable I, paper 000: sampling-aware training beside post-hoc (accuracy %)"
     else:
         result = t1.run(cfg, log=_log(args))
         title = "\nTable I, paper 000 (accuracy %; each cell: ours (paper, difference in points))"
@@ -470,7 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="multiply the learning rate by this every epoch (default: the "
                               "architecture's, 1 or 0.85 for sc-*)")
     p_train.add_argument("--dropout", type=float,
-                         help="dropout rate after hidden layers (scANN networks; default 0.5)")
+                         help="dropout rate after hidden layers (scANN networks; default 0.5, "
+                              "0 with --sampling-aware)")
     p_train.add_argument("--init", choices=["glorot", "uniform", "gaussian"],
                          help="glorot (Keras default, scANN and NSM), uniform (dense weights "
                               "U(-0.99, 0.99)) or gaussian (N(0, 0.2^2) clipped to [-1, 1], "
@@ -492,6 +506,15 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--sc-length", type=_positive, metavar="BITS",
                          help="sc-*: train with bitstreams of this length in the forward pass "
                               "(paper 003's Method 2; default: Method 1, no SC in training)")
+    p_train.add_argument("--sampling-aware", nargs="?", const="full", metavar="COIN",
+                         help="scANN networks: train through the coins (issue 20) of COIN: full "
+                              "(ideal, when no COIN is given), 8 or 4 (b-bit coins) or "
+                              "nonideal:bits=4,bias=B,spread=S,stuck=F,seed=N (default: off, "
+                              "the paper's post-hoc conversion)")
+    p_train.add_argument("--sa-estimator", choices=["lrt", "ste"],
+                         help="sampling-aware gradient: lrt (local reparameterisation of the "
+                              "pre-activation, default) or ste (straight-through on sampled "
+                              "weights)")
     p_train.add_argument("--calibration-items", type=int, metavar="N",
                          help="keep N training items (a seeded random subset) out of training; "
                               "evaluate fits temperature scaling and conformal sets on them "
@@ -661,6 +684,17 @@ def build_parser() -> argparse.ArgumentParser:
     p_rep.add_argument("--method", choices=["scann", "mc-dropconnect", "mc-dropout"],
                        help="robustness: the method whose coins are imperfect (default scann; "
                             "mc-dropconnect, mc-dropout: LeNet-5's mask coins)")
+    p_rep.add_argument("--training", default="post-hoc",
+                       choices=["post-hoc", "sampling-aware"],
+                       help="scann-table1, scann-holdout, robustness: post-hoc (the paper's "
+                            "conversion after ordinary training, default) or sampling-aware "
+                            "(trained through the coins, issue 20; scann-table1 puts both side "
+                            "by side)")
+    p_rep.add_argument("--train-coin", default="full", metavar="COIN",
+                       help="--training sampling-aware: the coins trained through, full, 8, 4 "
+                            "or nonideal:bits=4,bias=B,spread=S,stuck=F,seed=N (default full)")
+    p_rep.add_argument("--sa-estimator", default="lrt", choices=["lrt", "ste"],
+                       help="--training sampling-aware: the gradient estimator (default lrt)")
     p_rep.add_argument("--cost-assumptions", metavar="FILE",
                        help="costs: JSON file of energies that replace the defaults (see "
                             "synsample.hardware)")
