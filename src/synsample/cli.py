@@ -261,7 +261,8 @@ def _reproduce(args: argparse.Namespace) -> int:
         fractions = args.fractions
         result = scann_holdout.run(scann_holdout.HoldoutConfig(
             dataset=args.dataset or "mnist", arch=args.arch, holdout_class=args.holdout_class,
-            fractions=fractions, sampling=cfg), log=_log(args))
+            fractions=fractions, sampling=cfg, sampling_aware=_train_coin(args),
+            sa_estimator=args.sa_estimator), log=_log(args))
         title = f"\nClass {result['class_name']} under-represented, paper 000 Fig. 7"
     elif args.experiment == "scann-entropy":
         result = scann_entropy.run(cfg, log=_log(args))
@@ -277,6 +278,11 @@ def _reproduce(args: argparse.Namespace) -> int:
         result = t1.run(cfg, log=_log(args))
         title = "\nTable I, paper 000 (accuracy %; each cell: ours (paper, difference in points))"
     return _print_result(title, result, out)
+
+
+def _train_coin(args: argparse.Namespace) -> str | None:
+    """The coins a reproduction trains through (None: post-hoc training)."""
+    return args.train_coin if args.training == "sampling-aware" else None
 
 
 def _print_result(title: str, result: dict, out: Path) -> int:
@@ -309,7 +315,8 @@ def _reproduce_robustness(args: argparse.Namespace) -> int:
         method=method, datasets=(args.dataset,) if args.dataset else ("mnist", "fashion-mnist"),
         samples=args.samples or 100, seed=args.seed, mode=args.mode, epochs=args.epochs,
         out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
-        progress=_progress(args)), log=_log(args))
+        progress=_progress(args), sampling_aware=_train_coin(args),
+        sa_estimator=args.sa_estimator), log=_log(args))
     return _print_result("\nAccuracy (%) against each non-ideality's magnitude (columns: the "
                          "report's)", result, out)
 

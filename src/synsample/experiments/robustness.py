@@ -90,6 +90,10 @@ class RobustnessConfig:
     device_draws: int = 3
     ood_items: int = 2000
     epochs: int | None = None
+    #: scANN: train the network through these coins (issue 20, a coin spec such as ``full``,
+    #: ``4`` or ``nonideal:spread=0.05``; None: post-hoc, the paper's training)
+    sampling_aware: str | None = None
+    sa_estimator: str = "lrt"
     out: Path = Path("runs") / "robustness"
     jobs: Path = Path("runs") / "jobs"
     data_path: str | None = None
@@ -118,6 +122,19 @@ def _method(cfg: RobustnessConfig) -> Method:
         raise ConfigError(f"the robustness sweep runs {', '.join(METHODS)} (methods whose coins "
                           f"are per-weight devices), not {cfg.method!r}")
     return METHODS[cfg.method]
+
+
+def train_config(cfg: RobustnessConfig, dataset: str) -> TrainConfig:
+    """The training of the swept network: the method's, or its sampling-aware twin (issue 20,
+    :func:`synsample.experiments.sampling_aware.sampling_aware_config`)."""
+    tc = _method(cfg).train(dataset, cfg.seed, cfg.epochs)
+    if cfg.sampling_aware is None:
+        return tc
+    if cfg.method != "scann":
+        raise ConfigError("sampling-aware training is for scANN networks; sweep --method scann")
+    from synsample.experiments.sampling_aware import sampling_aware_config
+
+    return sampling_aware_config(tc, cfg.sampling_aware, cfg.sa_estimator)
 
 
 def _keyed(config: dict[str, Any], cfg: RobustnessConfig) -> dict[str, Any]:
@@ -208,7 +225,7 @@ def run(cfg: RobustnessConfig, log: Callable[[str], None] = print) -> dict[str, 
     for dataset in cfg.datasets:
         if cfg.data_path is None:
             data.fetch(dataset, log=log)
-        trained = train_job(method.train(dataset, cfg.seed, cfg.epochs), cfg.data_path,
+        trained = train_job(train_config(cfg, dataset), cfg.data_path,
                             cfg.progress, log)
         runner.run([trained])
         sweeps[dataset] = {kind: [sweep_point(runner, trained, dataset, kind, m, cfg, log)

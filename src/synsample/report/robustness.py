@@ -45,7 +45,11 @@ def write(cfg, sweeps: dict[str, Any], grids: dict[str, Any]) -> dict[str, Any]:
     figs = cfg.out / "figures"
     from synsample.experiments.robustness import METHODS
 
-    md = [f"{cfg.method}, {METHODS[cfg.method].network}, on each dataset, {cfg.samples} passes "
+    trained = getattr(cfg, "sampling_aware", None)
+    trained = "" if trained is None else (f" trained through `{trained}` coins (sampling-aware, "
+                                          f"issue 20)")
+    md = [f"{cfg.method}, {METHODS[cfg.method].network}{trained}, on each dataset, "
+          f"{cfg.samples} passes "
           f"({cfg.mode} mode), seed {cfg.seed}. Coins: `NonIdealCoin`s (bias, spread, stuck "
           "devices) or `TemporalCoin`s (correlation, drift) around an ideal coin, one device per "
           "weight; time is the pass index. OoD AUROC: the vote entropy of the test set against "
@@ -93,7 +97,8 @@ def write(cfg, sweeps: dict[str, Any], grids: dict[str, Any]) -> dict[str, Any]:
                                  for ds, g in grids.items()},
                             figs / "precision-vs-samples.png", "passes K", "accuracy (%)")
     md += [f"![precision against samples]({fig.relative_to(cfg.out)})", ""]
-    result = {"experiment": "robustness", "method": cfg.method, "samples": cfg.samples,
+    result = {"experiment": "robustness", "method": cfg.method,
+              "sampling_aware": getattr(cfg, "sampling_aware", None), "samples": cfg.samples,
               "seed": cfg.seed, "mode": cfg.mode, "nonidealities": cfg.nonidealities,
               "sweeps": sweeps,
               "precision_grid": grids,
