@@ -56,3 +56,6 @@ def synthetic(tmp_path, monkeypatch) -> Path:
 def synthetic16(tmp_path, monkeypatch) -> Path:
     """The same synthetic data at 16x16 (for LeNet-5), registered as ``synthetic16``."""
     return _register_synthetic(tmp_path, monkeypatch, "synthetic16", 16)
+
+
+from tests.ray_cluster import ray_cluster, ray_synthetic  # noqa: E402,F401  (fixtures)

@@ -6,6 +6,7 @@ these helpers, so an interrupted run never corrupts what an earlier run wrote.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -69,6 +70,8 @@ def _json_default(obj: Any) -> Any:
         return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return dataclasses.asdict(obj)
     raise TypeError(f"cannot write {type(obj).__name__} as JSON")
 
 

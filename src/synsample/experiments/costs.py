@@ -20,7 +20,7 @@ from typing import Any
 from synsample import checkpoint, data, hardware
 from synsample.evaluate import convert_trained, evaluate_model
 from synsample.experiments import nsm
-from synsample.experiments.jobs import Job, JobStore, LocalRunner
+from synsample.experiments.jobs import Job, JobStore, RunnerConfig, make_runner
 from synsample.experiments.scann_table1 import DEFAULT_EPOCHS, train_job
 from synsample.report import costs as report
 from synsample.train import TrainConfig
@@ -94,6 +94,7 @@ class CostsConfig:
     data_path: str | None = None
     limit: int | None = None
     progress: bool = True
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
 
 
 def _model(row: Row, trained: list[Job], folder: Path, cfg: CostsConfig):
@@ -128,7 +129,7 @@ def eval_job(row: Row, trained: list[Job], cfg: CostsConfig, log: Callable[[str]
             f"{100 * result['summary']['accuracy']:.2f}%")
         return result
 
-    return Job("costs-eval", config, run)
+    return Job("costs-eval", config, run, needs=tuple(trained))
 
 
 def cost_job(row: Row, trained: list[Job], cfg: CostsConfig, log: Callable[[str], None]) -> Job:
@@ -141,7 +142,7 @@ def cost_job(row: Row, trained: list[Job], cfg: CostsConfig, log: Callable[[str]
             "inference")
         return cost
 
-    return Job("costs-measure", config, run)
+    return Job("costs-measure", config, run, needs=tuple(trained))
 
 
 def run(cfg: CostsConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -149,16 +150,19 @@ def run(cfg: CostsConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
         data.fetch(cfg.dataset, log=log)
         if cfg.dataset == "mnist":
             data.fetch("fashion-mnist", log=log)
-    runner = LocalRunner(JobStore(cfg.jobs), log)
-    rows = []
+    runner = make_runner(cfg.runner, JobStore(cfg.jobs), log)
+    planned = []
     for row in cfg.rows:
         configs = [row.train(cfg.dataset, cfg.seed + i) for i in range(row.members)]
         if cfg.epochs is not None:
             configs = [replace(tc, epochs=cfg.epochs) for tc in configs]
         trained = [train_job(tc, cfg.data_path, cfg.progress, log) for tc in configs]
-        runner.run(trained)
-        metrics = runner.run([eval_job(row, trained, cfg, log)])[0]
-        cost = runner.run([cost_job(row, trained, cfg, log)])[0]
+        planned.append((row, eval_job(row, trained, cfg, log), cost_job(row, trained, cfg, log)))
+    every = [j for _, e, c in planned for j in (e, c)]
+    results = dict(zip((j.key for j in every), runner.run(every), strict=True))
+    rows = []
+    for row, e, c in planned:
+        metrics, cost = results[e.key], results[c.key]
         rows.append({"label": row.label, "method": row.method, "randomness": row.randomness,
                      "metrics": metrics, "cost": cost})
     return report.write(cfg, rows)

@@ -1,6 +1,13 @@
 """Experiments are grids of jobs: one config in, one result folder out, cached by the config's
 hash. A re-run skips finished jobs; an interrupted job (no ``result.json`` yet) runs again and
-may resume from what it left (training resumes from its last epoch)."""
+may resume from what it left (training resumes from its last epoch).
+
+A job names the jobs whose results it needs (``needs``: a sampling job needs its training
+job), so a runner is given the whole graph at once: the local runner runs it in order in this
+process, the Ray runner (:mod:`synsample.experiments.ray_runner`) runs every job whose inputs
+are done in parallel, on one machine or a cluster. Both write into the same store, each job's
+files atomically under its folder's lock, so either one skips what the other finished.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +17,28 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+from synsample.errors import ConfigError, SynsampleError
 from synsample.io import FolderBusy, folder_lock, read_json, write_json
 
 RESULT = "result.json"
+#: the runners ``--runner`` chooses from
+RUNNERS = ("local", "ray")
 
 
 @dataclass
 class Job:
-    """``run(folder)`` does the work in ``folder`` and returns the JSON-able result."""
+    """``run(folder)`` does the work in ``folder`` and returns the JSON-able result.
+
+    ``needs``: the jobs whose results this one reads (from their folders in the same store,
+    :meth:`JobStore.folder`); a runner runs them first. They are not part of the key: a job's
+    config already names what it depends on (e.g. ``"train": trained.key``)."""
 
     kind: str
     config: dict[str, Any]
     run: Callable[[Path], dict[str, Any]] = field(repr=False, compare=False)
+    needs: tuple[Job, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def key(self) -> str:
@@ -33,6 +48,39 @@ class Job:
     @property
     def name(self) -> str:
         return f"{self.kind}-{self.key}"
+
+
+def graph(jobs: Iterable[Job]) -> list[Job]:
+    """Every job of ``jobs`` and, transitively, of their ``needs``, each once (by key), every
+    job after the jobs it needs. Raises :class:`ConfigError` on a cycle."""
+    order: list[Job] = []
+    state: dict[str, str] = {}
+
+    def visit(job: Job, path: tuple[str, ...]) -> None:
+        if state.get(job.key) == "done":
+            return
+        if state.get(job.key) == "open":
+            raise ConfigError(f"the jobs {' -> '.join((*path, job.name))} need each other")
+        state[job.key] = "open"
+        for dep in job.needs:
+            visit(dep, (*path, job.name))
+        state[job.key] = "done"
+        order.append(job)
+
+    for job in jobs:
+        visit(job, ())
+    return order
+
+
+class JobsFailed(SynsampleError):
+    """Some jobs failed (after their retries); the others finished and are in the store."""
+
+    def __init__(self, failed: dict[str, str], finished: int) -> None:
+        self.failed = failed
+        listed = "; ".join(f"{name}: {why}" for name, why in failed.items())
+        super().__init__(f"{len(failed)} job(s) failed: {listed}. The {finished} other job(s) "
+                         "finished and are kept in the job store; fix the cause and run the "
+                         "same command again (finished jobs are skipped)")
 
 
 class JobStore:
@@ -51,39 +99,87 @@ class JobStore:
         return read_json(self.folder(job) / RESULT)
 
 
+def run_job(store: JobStore, job: Job, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The job's result: from the store when done, else computed under the job folder's lock
+    and written atomically (``result.json`` last: a job without it is not done). A job another
+    run is computing is waited for and its result reused. Every runner calls this, in its own
+    process or on a worker."""
+    if store.done(job):
+        log(f"[cached] {job.kind} {job.key}")
+        return store.result(job)
+    folder = store.folder(job)
+    try:
+        lock = folder_lock(folder)
+        lock.__enter__()
+    except FolderBusy as busy:
+        log(f"[waiting] {job.kind} {job.key}: {busy.holder}")
+        lock = folder_lock(folder, wait=True)
+        lock.__enter__()
+    try:
+        if store.done(job):
+            log(f"[cached] {job.kind} {job.key} (finished by another run)")
+            return store.result(job)
+        write_json(folder / "config.json", {"kind": job.kind, **job.config})
+        start = time.perf_counter()
+        result = job.run(folder)
+        result = {**result, "job": job.name, "job_seconds": time.perf_counter() - start}
+        write_json(folder / RESULT, result)
+        return result
+    finally:
+        lock.__exit__(None, None, None)
+
+
+class Runner(Protocol):
+    store: JobStore
+
+    def run(self, jobs: Iterable[Job]) -> list[dict[str, Any]]:
+        """The results of ``jobs``, in order, after running them and every job they need."""
+        ...
+
+
 class LocalRunner:
-    """Runs jobs one after the other in this process (the default runner)."""
+    """Runs the graph one job after the other in this process (the default runner); a failing
+    job stops the run at once, with its own error."""
 
     def __init__(self, store: JobStore, log: Callable[[str], None] = print) -> None:
         self.store = store
         self.log = log
 
     def run(self, jobs: Iterable[Job]) -> list[dict[str, Any]]:
-        return [self.run_one(job) for job in jobs]
+        jobs = list(jobs)
+        results = {job.key: self.run_one(job) for job in graph(jobs)}
+        return [results[job.key] for job in jobs]
 
     def run_one(self, job: Job) -> dict[str, Any]:
-        """The job's result: from the store when done, else computed under the job folder's
-        lock. A job another run is computing is waited for and its result reused."""
-        if self.store.done(job):
-            self.log(f"[cached] {job.kind} {job.key}")
-            return self.store.result(job)
-        folder = self.store.folder(job)
-        try:
-            lock = folder_lock(folder)
-            lock.__enter__()
-        except FolderBusy as busy:
-            self.log(f"[waiting] {job.kind} {job.key}: {busy.holder}")
-            lock = folder_lock(folder, wait=True)
-            lock.__enter__()
-        try:
-            if self.store.done(job):
-                self.log(f"[cached] {job.kind} {job.key} (finished by another run)")
-                return self.store.result(job)
-            write_json(folder / "config.json", {"kind": job.kind, **job.config})
-            start = time.perf_counter()
-            result = job.run(folder)
-            result = {**result, "job": job.name, "job_seconds": time.perf_counter() - start}
-            write_json(folder / RESULT, result)
-            return result
-        finally:
-            lock.__exit__(None, None, None)
+        return run_job(self.store, job, self.log)
+
+
+@dataclass
+class RunnerConfig:
+    """Which runner an experiment's jobs go to."""
+
+    #: ``local`` (this process, one job at a time) or ``ray``
+    name: str = "local"
+    #: ray: the cluster to join (``auto``: the one ``ray start`` runs on this machine;
+    #: ``HOST:PORT``: its head node); None: start a local one on this machine's cores
+    address: str | None = None
+    #: ray: jobs run at once (default: the cluster's CPUs); each gets CPUs / workers threads
+    workers: int | None = None
+    #: ray: times a failed job is tried again (Ray's task retries) before it is reported
+    retries: int = 2
+
+
+def make_runner(cfg: RunnerConfig | None, store: JobStore,
+                log: Callable[[str], None] = print) -> Runner:
+    """The runner ``cfg`` names, on ``store``."""
+    cfg = cfg or RunnerConfig()
+    if cfg.name == "local":
+        if cfg.address is not None or cfg.workers is not None:
+            raise ConfigError("--address and --workers go with --runner ray")
+        return LocalRunner(store, log)
+    if cfg.name == "ray":
+        from synsample.experiments.ray_runner import RayRunner
+
+        return RayRunner(store, log, address=cfg.address, workers=cfg.workers,
+                         retries=cfg.retries)
+    raise ConfigError(f"unknown runner {cfg.name!r}; use one of {', '.join(RUNNERS)}")

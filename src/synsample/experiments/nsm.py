@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ from torch import nn
 
 from synsample import checkpoint, data, engine, methods, metrics
 from synsample.evaluate import deterministic_outputs
-from synsample.experiments.jobs import Job, JobStore, LocalRunner
+from synsample.experiments.jobs import Job, JobStore, Runner, RunnerConfig, make_runner
 from synsample.experiments.scann_table1 import train_job
 from synsample.nn.nsm import NSMLayer, StochasticSigmoidLinear
 from synsample.report import nsm as nsm_report
@@ -64,6 +64,7 @@ class NSMConfig:
     limit: int | None = None
     progress: bool = True
     device: str | None = None
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
 
     @property
     def train_epochs(self) -> int:
@@ -128,13 +129,27 @@ def evaluate_job(trained: Job, cfg: NSMConfig, scale: float = 1.0, biases: bool 
             f"{' (with biases)' if biases else ''}: test error {100 * result['error']:.2f}%")
         return result
 
-    return Job("nsm-evaluate", config, run)
+    return Job("nsm-evaluate", config, run, needs=(trained,))
 
 
-def _runner(cfg: NSMConfig, log: Callable[[str], None]) -> LocalRunner:
+def _runner(cfg: NSMConfig, log: Callable[[str], None]) -> Runner:
     if cfg.data_path is None:
         data.fetch(cfg.dataset, log=log)
-    return LocalRunner(JobStore(cfg.jobs), log)
+    return make_runner(cfg.runner, JobStore(cfg.jobs), log)
+
+
+def _run_all(runner: Runner, nets: dict[str, Job], evals: dict[str, Any]
+             ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Every network and evaluation in one graph; ``evals`` maps names to jobs or to dicts of
+    jobs. Returns the trained networks' results (:func:`_trained_result`) and the evaluations'
+    in ``evals``' shape."""
+    flat = [j for v in evals.values() for j in (v.values() if isinstance(v, dict) else [v])]
+    every = [*nets.values(), *flat]
+    results = dict(zip((j.key for j in every), runner.run(every), strict=True))
+    trained = {k: _trained_result(runner, j, results[j.key]) for k, j in nets.items()}
+    rows = {k: ({kk: results[jj.key] for kk, jj in v.items()} if isinstance(v, dict)
+                else results[v.key]) for k, v in evals.items()}
+    return trained, rows
 
 
 def _train(arch: str, cfg: NSMConfig, log: Callable[[str], None],
@@ -143,8 +158,7 @@ def _train(arch: str, cfg: NSMConfig, log: Callable[[str], None],
                      cfg.device)
 
 
-def _trained_result(runner: LocalRunner, job: Job) -> dict[str, Any]:
-    result = runner.run([job])[0]
+def _trained_result(runner: Runner, job: Job, result: dict[str, Any]) -> dict[str, Any]:
     ck = runner.store.folder(job) / "checkpoint"
     ck_config = checkpoint.read_config(ck)
     return {**result, "argument_percentiles": ck_config.get("argument_percentiles", []),
@@ -156,10 +170,10 @@ def run_pi_mnist(cfg: NSMConfig, log: Callable[[str], None] = print) -> dict[str
     runner = _runner(cfg, log)
     nets = {"nsm": _train("nsm-mlp", cfg, log, "bernoulli:0.5"), "stnn": _train("stnn-mlp", cfg,
                                                                                  log)}
-    trained = {k: _trained_result(runner, j) for k, j in nets.items()}
-    rows = {"nsm": runner.run([evaluate_job(nets["nsm"], cfg, log=log)])[0],
-            "stnn": runner.run([evaluate_job(nets["stnn"], cfg, log=log)])[0],
-            "nsm-scaled": runner.run([evaluate_job(nets["nsm"], cfg, SCALE, log=log)])[0]}
+    trained, rows = _run_all(runner, nets, {
+        "nsm": evaluate_job(nets["nsm"], cfg, log=log),
+        "stnn": evaluate_job(nets["stnn"], cfg, log=log),
+        "nsm-scaled": evaluate_job(nets["nsm"], cfg, SCALE, log=log)})
     return nsm_report.write_pi_mnist(cfg, trained, rows, PAPER_PI)
 
 
@@ -169,8 +183,8 @@ def run_mnist_conv(cfg: NSMConfig, log: Callable[[str], None] = print) -> dict[s
     nets = {"dcnn": _train("dcnn", cfg, log),
             "bnsm": _train("nsm-conv", cfg, log, "bernoulli:0.5"),
             "gnsm": _train("nsm-conv", cfg, log, "gaussian:1")}
-    trained = {k: _trained_result(runner, j) for k, j in nets.items()}
-    rows = {k: runner.run([evaluate_job(j, cfg, log=log)])[0] for k, j in nets.items()}
+    trained, rows = _run_all(runner, nets,
+                             {k: evaluate_job(j, cfg, log=log) for k, j in nets.items()})
     return nsm_report.write_mnist_conv(cfg, trained, rows, PAPER_CONV)
 
 
@@ -181,11 +195,10 @@ def run_scale_invariance(cfg: NSMConfig, log: Callable[[str], None] = print) -> 
             "nsm-nobias": _train("nsm-mlp", cfg, log, "bernoulli:0.5", bias=False),
             "stnn": _train("stnn-mlp", cfg, log),
             "relu": _train("relu-mlp", cfg, log), "sigmoid": _train("sigmoid-mlp", cfg, log)}
-    trained = {k: _trained_result(runner, j) for k, j in nets.items()}
-    rows = {k: {"x1": runner.run([evaluate_job(j, cfg, log=log)])[0],
-                "weights": runner.run([evaluate_job(j, cfg, SCALE, log=log)])[0],
-                "weights+biases": runner.run([evaluate_job(j, cfg, SCALE, True, log=log)])[0]}
-            for k, j in nets.items()}
+    trained, rows = _run_all(runner, nets, {
+        k: {"x1": evaluate_job(j, cfg, log=log), "weights": evaluate_job(j, cfg, SCALE, log=log),
+            "weights+biases": evaluate_job(j, cfg, SCALE, True, log=log)}
+        for k, j in nets.items()})
     return nsm_report.write_scale_invariance(cfg, trained, rows)
 
 

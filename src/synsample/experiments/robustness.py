@@ -28,7 +28,7 @@ from synsample import checkpoint, data, devices, engine, methods
 from synsample.data.ood import OTHER
 from synsample.errors import ConfigError
 from synsample.evaluate import evaluate_model
-from synsample.experiments.jobs import Job, JobStore, LocalRunner
+from synsample.experiments.jobs import Job, JobStore, RunnerConfig, make_runner
 from synsample.experiments.scann_table1 import DEFAULT_EPOCHS, train_job
 from synsample.report import robustness as report
 from synsample.train import TrainConfig
@@ -99,6 +99,7 @@ class RobustnessConfig:
     data_path: str | None = None
     limit: int | None = None
     progress: bool = True
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
 
 
 def coin_for(kind: str, magnitude: float, seed: int) -> devices.RandomSource:
@@ -175,16 +176,22 @@ def nonideal_job(trained: Job, dataset: str, kind: str, magnitude: float,
         return {"accuracy": s["accuracy"], "mean_entropy": s["mean_entropy"],
                 "ood_set": ood, "auroc": auroc}
 
-    return Job("robustness-eval", config, run)
+    return Job("robustness-eval", config, run, needs=(trained,))
 
 
-def sweep_point(runner: LocalRunner, trained: Job, dataset: str, kind: str, magnitude: float,
-                cfg: RobustnessConfig, log: Callable[[str], None]) -> dict[str, Any]:
-    """One point: the mean over ``cfg.device_draws`` draws of the devices for a drawn
-    non-ideality (with the standard deviation between draws), else the one run."""
+def point_jobs(trained: Job, dataset: str, kind: str, magnitude: float,
+               cfg: RobustnessConfig, log: Callable[[str], None]) -> list[Job]:
+    """The jobs of one point: ``cfg.device_draws`` draws of the devices for a drawn
+    non-ideality, else one."""
     draws = cfg.device_draws if kind in DRAWN and magnitude > 0 else 1
-    runs = runner.run([nonideal_job(trained, dataset, kind, magnitude, cfg, log, cfg.seed + i)
-                       for i in range(draws)])
+    return [nonideal_job(trained, dataset, kind, magnitude, cfg, log, cfg.seed + i)
+            for i in range(draws)]
+
+
+def sweep_point(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One point from its jobs' results: the mean over the draws of the devices (with the
+    standard deviation between draws), else the one run."""
+    draws = len(runs)
     if draws == 1:
         return runs[0]
     out: dict[str, Any] = {"ood_set": runs[0]["ood_set"], "draws": draws}
@@ -214,24 +221,29 @@ def precision_job(trained: Job, dataset: str, precision: str, cfg: RobustnessCon
         return {"accuracy_vs_samples": {str(k): v for k, v in curve.items()},
                 "random_bits": pred.random_bits}
 
-    return Job("robustness-precision", config, run)
+    return Job("robustness-precision", config, run, needs=(trained,))
 
 
 def run(cfg: RobustnessConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     method = _method(cfg)
-    runner = LocalRunner(JobStore(cfg.jobs), log)
-    sweeps: dict[str, Any] = {}
-    grids: dict[str, Any] = {}
+    runner = make_runner(cfg.runner, JobStore(cfg.jobs), log)
+    points: dict[str, Any] = {}
+    precision: dict[str, Any] = {}
     for dataset in cfg.datasets:
         if cfg.data_path is None:
             data.fetch(dataset, log=log)
         trained = train_job(train_config(cfg, dataset), cfg.data_path,
                             cfg.progress, log)
-        runner.run([trained])
-        sweeps[dataset] = {kind: [sweep_point(runner, trained, dataset, kind, m, cfg, log)
+        points[dataset] = {kind: [point_jobs(trained, dataset, kind, m, cfg, log)
                                   for m in magnitudes]
                            for kind, magnitudes in cfg.nonidealities.items()
                            if kind in method.kinds}
-        grids[dataset] = {p: runner.run([precision_job(trained, dataset, p, cfg, log)])[0]
-                          for p in cfg.precisions}
+        precision[dataset] = {p: precision_job(trained, dataset, p, cfg, log)
+                              for p in cfg.precisions}
+    every = [j for d in cfg.datasets for jobs in points[d].values() for point in jobs
+             for j in point] + [j for d in cfg.datasets for j in precision[d].values()]
+    results = dict(zip((j.key for j in every), runner.run(every), strict=True))
+    sweeps = {d: {kind: [sweep_point([results[j.key] for j in point]) for point in jobs]
+                  for kind, jobs in points[d].items()} for d in cfg.datasets}
+    grids = {d: {p: results[j.key] for p, j in precision[d].items()} for d in cfg.datasets}
     return report.write(cfg, sweeps, grids)

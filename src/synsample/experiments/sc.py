@@ -30,7 +30,7 @@ from typing import Any
 import torch
 
 from synsample import checkpoint, data, devices, engine, hardware, methods, metrics
-from synsample.experiments.jobs import Job, JobStore, LocalRunner
+from synsample.experiments.jobs import Job, JobStore, RunnerConfig, make_runner
 from synsample.experiments.scann_table1 import train_job
 from synsample.report import sc as sc_report
 from synsample.train import TrainConfig
@@ -73,6 +73,7 @@ class SCConfig:
     limit: int | None = None
     progress: bool = True
     device: str | None = None
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
 
 
 def _train(net: str, states: int, length: int | None, cfg: SCConfig,
@@ -111,7 +112,7 @@ def infer_job(trained: Job, length: int | None, cfg: SCConfig,
             f"{100 * result['accuracy']:.2f}%")
         return result
 
-    return Job("sc-infer", config, run)
+    return Job("sc-infer", config, run, needs=(trained,))
 
 
 def stream_bits_per_inference(net: str, states: int, length: int, items: int = 4) -> float:
@@ -145,19 +146,22 @@ def run(cfg: SCConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
     """The whole grid: train, infer with and without SC, write the report."""
     if cfg.data_path is None:
         data.fetch(cfg.dataset, log=log)
-    runner = LocalRunner(JobStore(cfg.jobs), log)
-    cells: list[dict[str, Any]] = []
-    trained: dict[str, Any] = {}
+    runner = make_runner(cfg.runner, JobStore(cfg.jobs), log)
+    nets: dict[str, Job] = {}
+    planned: list[tuple[dict[str, Any], Job]] = []
     for net in cfg.networks:
         for states in cfg.states:
             for method, length in [(1, None), *((2, L) for L in cfg.lengths)]:
                 job = _train(net, states, length, cfg, log)
-                trained[f"{net}/{states}/{method}/{length}"] = runner.run([job])[0]
+                nets[f"{net}/{states}/{method}/{length}"] = job
                 inferences = [None, *cfg.lengths] if method == 1 else [None, length]
                 for infer in inferences:
-                    res = runner.run([infer_job(job, infer, cfg, log)])[0]
-                    cells.append({"network": net, "states": states, "method": method,
-                                  "trained_length": length, **res})
+                    planned.append(({"network": net, "states": states, "method": method,
+                                     "trained_length": length}, infer_job(job, infer, cfg, log)))
+    every = [*nets.values(), *(job for _, job in planned)]
+    results = dict(zip((j.key for j in every), runner.run(every), strict=True))
+    trained = {name: results[job.key] for name, job in nets.items()}
+    cells = [{**cell, **results[job.key]} for cell, job in planned]
     accuracy = {(c["network"], c["states"], c["length"]): c["accuracy"] for c in cells
                 if c["method"] == 2 and c["length"] is not None}
     return sc_report.write(cfg, cells, trained, energy_rows(cfg, accuracy))

@@ -18,7 +18,7 @@ import torch
 from synsample import data
 from synsample.evaluate import load_deterministic
 from synsample.experiments import scann_table1 as t1
-from synsample.experiments.jobs import JobStore, LocalRunner
+from synsample.experiments.jobs import JobStore, make_runner
 from synsample.io import write_json, write_text
 from synsample.prediction import Prediction
 from synsample.report import plots
@@ -62,9 +62,9 @@ def run(cfg: HoldoutConfig, log: Callable[[str], None] = print) -> dict[str, Any
 
         raise ConfigError(f"--holdout-class must be 0 to {len(classes) - 1}")
     store = JobStore(s.jobs)
-    runner = LocalRunner(store, log)
+    runner = make_runner(s.runner, store, log)
     epochs = s.epochs or t1.DEFAULT_EPOCHS[cfg.arch]
-    rows = []
+    planned = []
     for fraction in cfg.fractions:
         held = cfg.holdout_class if fraction > 0 else None  # 0%: the ordinary network
         tc = TrainConfig(dataset=cfg.dataset, arch=cfg.arch, epochs=epochs, seed=s.seed,
@@ -77,8 +77,10 @@ def run(cfg: HoldoutConfig, log: Callable[[str], None] = print) -> dict[str, Any
         log(f"== {cfg.dataset} {cfg.arch}: class {classes[cfg.holdout_class]} with "
             f"{100 * fraction:g}% of its training items removed")
         trained = t1.train_job(tc, s.data_path, s.progress, log, s.device)
-        sampled = t1.sample_job(trained, "full", s, log)
-        runner.run([trained, sampled])
+        planned.append((fraction, trained, t1.sample_job(trained, "full", s, log)))
+    runner.run([sampled for _, _, sampled in planned])  # with the training jobs they need
+    rows = []
+    for fraction, trained, sampled in planned:
         pred = Prediction.load(store.folder(sampled) / "prediction.safetensors")
         labels = load_deterministic(store.folder(trained))["labels"][: pred.num_items]
         rows.append({"fraction": fraction, **class_statistics(pred, labels, cfg.holdout_class),

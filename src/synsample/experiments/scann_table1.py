@@ -22,7 +22,7 @@ from synsample.evaluate import (
     sample_checkpoint,
     save_deterministic,
 )
-from synsample.experiments.jobs import Job, JobStore, LocalRunner
+from synsample.experiments.jobs import Job, JobStore, RunnerConfig, make_runner
 from synsample.report import scann as scann_report
 from synsample.train import TrainConfig, train
 
@@ -57,6 +57,7 @@ class Table1Config:
     progress: bool = True
     adaptive: AdaptiveStop | None = None
     device: str | None = None
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
 
 
 def train_job(tc: TrainConfig, data_path: str | None, progress: bool,
@@ -97,15 +98,15 @@ def sample_job(trained: Job, precision: str, cfg: Table1Config,
             f"{cfg.samples} passes ({pred.seconds:.0f} s)")
         return {"precision": precision, "coin": pred.info.get("coin"), **summary}
 
-    return Job("sample", config, run)
+    return Job("sample", config, run, needs=(trained,))
 
 
 def run_rows(cfg: Table1Config, log: Callable[[str], None] = print
              ) -> tuple[list[dict[str, Any]], JobStore]:
     """Run (or resume) the train and sample jobs of every row; return the rows and the store."""
     store = JobStore(cfg.jobs)
-    runner = LocalRunner(store, log)
-    rows = []
+    runner = make_runner(cfg.runner, store, log)
+    planned = []
     for dataset, arch in cfg.rows:
         epochs = cfg.epochs or DEFAULT_EPOCHS[arch]
         if cfg.data_path is None:
@@ -115,7 +116,12 @@ def run_rows(cfg: Table1Config, log: Callable[[str], None] = print
         trained = train_job(TrainConfig(dataset=dataset, arch=arch, epochs=epochs, seed=cfg.seed),
                             cfg.data_path, cfg.progress, log, cfg.device)
         samplers = [sample_job(trained, p, cfg, log) for p in cfg.precisions]
-        results = runner.run([trained, *samplers])
+        planned.append((dataset, arch, trained, samplers))
+    every = [j for _, _, trained, samplers in planned for j in (trained, *samplers)]
+    done = dict(zip((j.key for j in every), runner.run(every), strict=True))
+    rows = []
+    for dataset, arch, trained, samplers in planned:
+        results = [done[j.key] for j in (trained, *samplers)]
         rows.append({"dataset": dataset, "arch": arch, "network": NETWORK[arch],
                      "train": results[0], "train_job": trained.name,
                      "sample_jobs": {p: j.name for p, j in zip(cfg.precisions, samplers,

@@ -22,13 +22,13 @@ Every network is a cached train job and every evaluation a cached job.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from synsample import checkpoint, data, methods
 from synsample.evaluate import convert_trained, evaluate_model
-from synsample.experiments.jobs import Job, JobStore, LocalRunner
+from synsample.experiments.jobs import Job, JobStore, RunnerConfig, make_runner
 from synsample.experiments.scann_table1 import train_job
 from synsample.report import spinbayes as report
 from synsample.train import TrainConfig
@@ -75,6 +75,7 @@ class SpinBayesConfig:
     limit: int | None = None
     progress: bool = True
     device: str | None = None
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
 
 
 def _train(arch: str, cfg: SpinBayesConfig, log: Callable[[str], None], seed: int) -> Job:
@@ -111,7 +112,7 @@ def eval_job(method: str, trained: list[Job], cfg: SpinBayesConfig,
         log(f"{method}{setting}: error {100 * (1 - s['mean_probs_accuracy']):.2f}%")
         return {"method": method, "model": sto.describe(), **result}
 
-    return Job("spinbayes-eval", config, run)
+    return Job("spinbayes-eval", config, run, needs=tuple(trained))
 
 
 def memory_rows(cfg: SpinBayesConfig) -> list[dict[str, Any]]:
@@ -134,20 +135,22 @@ def run(cfg: SpinBayesConfig, log: Callable[[str], None] = print) -> dict[str, A
         data.fetch(cfg.dataset, log=log)
         if cfg.dataset == "mnist":
             data.fetch("fashion-mnist", log=log)
-    runner = LocalRunner(JobStore(cfg.jobs), log)
+    runner = make_runner(cfg.runner, JobStore(cfg.jobs), log)
     trained = {m: [_train(ARCH_OF[m], cfg, log, cfg.seed)] for m in METHODS if m != "ensemble"}
     trained["ensemble"] = [_train("lenet5", cfg, log, cfg.seed + i) for i in range(cfg.members)]
-    training = {m: runner.run(jobs) for m, jobs in trained.items()}
-    main = {m: runner.run([eval_job(m, trained[m], cfg, log)])[0] for m in METHODS}
-    ways = {n: main["spinbayes"] if n == 1 else
-            runner.run([eval_job("spinbayes", trained["spinbayes"], cfg, log, ways=n)])[0]
-            for n in WAYS}
-    sweep = {}
-    for q in cfg.sweep_bits:
-        for n in cfg.sweep_crossbars:
-            job = eval_job("spinbayes", trained["spinbayes"], cfg, log, n, q,
-                           ood_sets=("gaussian-noise", "other"))
-            sweep[f"{q}x{n}"] = runner.run([job])[0]
+    main_jobs = {m: eval_job(m, trained[m], cfg, log) for m in METHODS}
+    way_jobs = {n: main_jobs["spinbayes"] if n == 1 else
+                eval_job("spinbayes", trained["spinbayes"], cfg, log, ways=n) for n in WAYS}
+    sweep_jobs = {f"{q}x{n}": eval_job("spinbayes", trained["spinbayes"], cfg, log, n, q,
+                                       ood_sets=("gaussian-noise", "other"))
+                  for q in cfg.sweep_bits for n in cfg.sweep_crossbars}
+    every = [*(j for jobs in trained.values() for j in jobs), *main_jobs.values(),
+             *way_jobs.values(), *sweep_jobs.values()]
+    results = dict(zip((j.key for j in every), runner.run(every), strict=True))
+    training = {m: [results[j.key] for j in jobs] for m, jobs in trained.items()}
+    main = {m: results[j.key] for m, j in main_jobs.items()}
+    ways = {n: results[j.key] for n, j in way_jobs.items()}
+    sweep = {k: results[j.key] for k, j in sweep_jobs.items()}
     bbb, _ = checkpoint.load_model(runner.store.folder(trained["spinbayes"][0]) / "checkpoint")
     test = data.load(cfg.dataset, "test", path=cfg.data_path)
     energy = methods.spinbayes.energy_per_image(

@@ -1,0 +1,178 @@
+"""The Ray runner: an experiment's job graph on a Ray cluster (``--runner ray``).
+
+Ray is an optional extra (``pip install 'synsample[ray]'``). Without ``--address`` the runner
+starts a local cluster on this machine's cores (``ray.init()``); with ``--address auto`` or
+``HOST:PORT`` it joins a running one (``ray start --head`` on one node, ``ray start --address``
+on the others; see docs/cluster.md). Every node must see the job store at the same path (a
+shared file system) and have the datasets in its own cache.
+
+The driver (this process) keeps the graph: a job is submitted once every job it needs is
+done, at most ``workers`` at a time, each as one Ray task with ``CPUs / workers`` CPUs whose
+torch uses that many threads, so that the workers of one machine do not oversubscribe its
+cores. A task computes its job with :func:`~synsample.experiments.jobs.run_job`, as the local
+runner does: under the job folder's lock, ``result.json`` written atomically last. A task
+that raises or whose worker dies is tried again by Ray (``retries`` times); a job that still
+fails is reported by name (:class:`~synsample.experiments.jobs.JobsFailed`) after every job
+that does not need it has finished. Ctrl-C cancels the running tasks; finished jobs stay in
+the store.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from synsample.errors import ConfigError
+from synsample.experiments.jobs import Job, JobsFailed, JobStore, graph, run_job
+
+EXTRA = "pip install 'synsample[ray]'"
+
+
+def import_ray():
+    """The ``ray`` module, or one line naming the extra to install."""
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(f"--runner ray needs Ray, an optional extra: {EXTRA}") from None
+    return ray
+
+
+def _torch_classes():
+    import torch
+
+    return torch.classes
+
+
+def pickle_torch_classes_by_reference() -> None:
+    """Let a job's function be sent to a worker when it reads an attribute named ``classes``
+    (``dataset.classes``) and uses ``torch``: cloudpickle then sends the submodule
+    ``torch.classes`` along, an object plain pickle refuses; this sends a reference."""
+    import copyreg
+
+    import torch
+
+    copyreg.pickle(type(torch.classes), lambda obj: (_torch_classes, ()))
+
+
+def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Join the Ray cluster at ``address`` (``auto`` or ``HOST:PORT``), or start a local one
+    with ``num_cpus`` CPUs (default: this machine's) when ``address`` is None and none is
+    running in this process. Returns whether this call started or joined it (False: one was
+    already connected)."""
+    ray = import_ray()
+    pickle_torch_classes_by_reference()
+    if ray.is_initialized():
+        return False
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,
+                               "configure_logging": False}
+    if address is None:
+        options["num_cpus"] = num_cpus or os.cpu_count() or 1
+    try:
+        ray.init(address=address, **options)
+    except ConnectionError as exc:
+        raise ConfigError(f"no Ray cluster at --address {address} ({str(exc).splitlines()[0]}); "
+                          "start one with `ray start --head` or leave --address out for a "
+                          "local one") from None
+    return True
+
+
+def _execute(root: str, job: Job, threads: int) -> dict[str, Any]:
+    """A job on a Ray worker: torch limited to the task's CPUs, then :func:`run_job`."""
+    import torch
+
+    torch.set_num_threads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    return run_job(JobStore(root), job, print)
+
+
+class RayRunner:
+    """Runs a job graph on Ray; see the module's docstring."""
+
+    def __init__(self, store: JobStore, log: Callable[[str], None] = print,
+                 address: str | None = None, workers: int | None = None,
+                 retries: int = 2) -> None:
+        if workers is not None and workers < 1:
+            raise ConfigError(f"--workers must be at least 1, got {workers}")
+        if retries < 0:
+            raise ConfigError(f"retries must be 0 or more, got {retries}")
+        self.ray = import_ray()
+        self.store, self.log = store, log
+        self.address, self.workers, self.retries = address, workers, retries
+        self._remote = None
+
+    def _start(self) -> tuple[int, int]:
+        """Connect; return ``(workers, threads per worker)``."""
+        connect(self.address, self.workers)
+        cpus = int(self.ray.cluster_resources().get("CPU", 1))
+        workers = self.workers or cpus
+        threads = max(1, cpus // workers)
+        if self._remote is None:
+            self._remote = self.ray.remote(_execute)
+        return workers, threads
+
+    def run(self, jobs: Iterable[Job]) -> list[dict[str, Any]]:
+        jobs = list(jobs)
+        order = graph(jobs)
+        results: dict[str, dict[str, Any]] = {}
+        waiting: list[Job] = []
+        for job in order:
+            if self.store.done(job):
+                self.log(f"[cached] {job.kind} {job.key}")
+                results[job.key] = self.store.result(job)
+            else:
+                waiting.append(job)
+        if waiting:
+            self._run_graph(waiting, results)
+        return [results[job.key] for job in jobs]
+
+    def _run_graph(self, waiting: list[Job], results: dict[str, dict[str, Any]]) -> None:
+        ray = self.ray
+        workers, threads = self._start()
+        root = str(self.store.root.resolve())
+        names = {job.key: job.name for job in waiting}
+        running: dict[Any, Job] = {}
+        failed: dict[str, str] = {}
+        self.log(f"[ray] {len(waiting)} job(s) on {workers} worker(s) of {threads} thread(s)")
+        try:
+            while waiting or running:
+                for job in list(waiting):
+                    bad = [d.name for d in job.needs if d.key in failed]
+                    if bad:
+                        waiting.remove(job)
+                        failed[job.key] = f"not run, it needs {', '.join(bad)}"
+                    elif len(running) < workers and all(d.key in results for d in job.needs):
+                        waiting.remove(job)
+                        ref = self._remote.options(
+                            num_cpus=threads, max_retries=self.retries, retry_exceptions=True,
+                            name=job.name).remote(root, job, threads)
+                        running[ref] = job
+                        self.log(f"[ray] started {job.kind} {job.key}")
+                if not running:
+                    break
+                done, _ = ray.wait(list(running), num_returns=1)
+                for ref in done:
+                    job = running.pop(ref)
+                    try:
+                        results[job.key] = ray.get(ref)
+                        self.log(f"[ray] done {job.kind} {job.key}")
+                    except Exception as exc:  # the task's error after its retries
+                        failed[job.key] = _reason(exc)
+                        self.log(f"[ray] FAILED {job.name}: {failed[job.key]}")
+        except KeyboardInterrupt:
+            for ref in running:
+                ray.cancel(ref, force=True)
+            self.log(f"[ray] interrupted: {len(running)} running job(s) cancelled; finished "
+                     "jobs are kept")
+            raise
+        if failed:
+            raise JobsFailed({names[k]: why for k, why in failed.items()}, len(results))
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for a task's failure: the job's own exception when Ray wraps it."""
+    cause = getattr(exc, "cause", None) or exc
+    text = " ".join(str(cause).split())
+    if len(text) > 300:
+        text = text[:300] + "..."
+    return f"{type(cause).__name__}: {text}"
