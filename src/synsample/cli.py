@@ -100,7 +100,8 @@ def _sample(args: argparse.Namespace, ck: Path, ck_config: dict, out: Path, assu
                                         args.seed, args.mode, args.data_path, args.limit,
                                         _progress(args), batch_size=args.batch_size,
                                         adaptive=_adaptive(args), device=args.device,
-                                        method_options=_method_options(args))
+                                        method_options=_method_options(args),
+                                        **_sharded(args))
     cost = hardware.measure(sto, test.images, args.samples, seed=args.seed,
                             assumptions=assumptions)
     spec = methods.get(args.method)
@@ -141,7 +142,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             args.score, args.ood_items, None, args.data_path, args.limit, _progress(args),
             adaptive=_adaptive(args), device=args.device, method_options=_method_options(args),
             cost_assumptions=assumptions, skip_ood=tuple(args.skip_ood),
-            alphas=tuple(args.alpha))
+            alphas=tuple(args.alpha), **_sharded(args))
     s = res["summary"]
     print(f"{res['dataset']} {res['arch']}, {args.method} {args.precision}: first choice "
           f"{100 * s['accuracy']:.2f}%, ECE {res['calibration']['ece']:.4f}")
@@ -208,6 +209,27 @@ def _adaptive(args: argparse.Namespace):
     return AdaptiveStop(confidence=args.adaptive, min_samples=args.min_samples)
 
 
+def _runner(args: argparse.Namespace):
+    """Where the jobs (or the shards of a sampling run) go: ``--runner``, ``--address``,
+    ``--workers``."""
+    from synsample.cluster import RunnerConfig
+
+    cfg = RunnerConfig(name=args.runner, address=args.address, workers=args.workers)
+    cfg.check()
+    if cfg.name == "ray":
+        from synsample.cluster import import_ray
+
+        import_ray()  # the missing extra is named before any work
+    return cfg
+
+
+def _sharded(args: argparse.Namespace) -> dict:
+    """``sample`` / ``evaluate`` with ``--runner ray``: every predict sharded over the workers
+    by items (:mod:`synsample.shards`)."""
+    runner = _runner(args)
+    return {"runner": runner} if runner.name == "ray" else {}
+
+
 def cmd_reproduce(args: argparse.Namespace) -> int:
     out = checks.writable_folder(args.out or Path("runs") / _reproduce_folder(args),
                                  "report folder")
@@ -254,7 +276,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     cfg = t1.Table1Config(rows=rows, samples=args.samples, epochs=args.epochs, seed=args.seed,
                           mode=args.mode, out=out, jobs=Path(args.jobs), data_path=args.data_path,
                           limit=args.limit, progress=_progress(args),
-                          adaptive=_adaptive(args), device=args.device)
+                          adaptive=_adaptive(args), device=args.device, runner=_runner(args))
     if args.experiment == "scann-holdout":
         from synsample.experiments import scann_holdout
 
@@ -302,7 +324,7 @@ def _reproduce_sc(args: argparse.Namespace) -> int:
         lengths=tuple(lengths), epochs=args.epochs or sc.DEFAULT_EPOCHS,
         samples=args.samples or 10, seed=args.seed, mode=args.mode, bitstream=args.bitstream,
         out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
-        progress=_progress(args), device=args.device), log=_log(args))
+        progress=_progress(args), device=args.device, runner=_runner(args)), log=_log(args))
     return _print_result("\nFigure 6, paper 003: test accuracy (%) by stream length", result, out)
 
 
@@ -316,7 +338,7 @@ def _reproduce_robustness(args: argparse.Namespace) -> int:
         samples=args.samples or 100, seed=args.seed, mode=args.mode, epochs=args.epochs,
         out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
         progress=_progress(args), sampling_aware=_train_coin(args),
-        sa_estimator=args.sa_estimator), log=_log(args))
+        sa_estimator=args.sa_estimator, runner=_runner(args)), log=_log(args))
     return _print_result("\nAccuracy (%) against each non-ideality's magnitude (columns: the "
                          "report's)", result, out)
 
@@ -331,7 +353,7 @@ def _reproduce_costs(args: argparse.Namespace) -> int:
         mode=args.mode, epochs=args.epochs,
         assumptions=hardware.load_assumptions(args.cost_assumptions), out=out,
         jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
-        progress=_progress(args)), log=_log(args))
+        progress=_progress(args), runner=_runner(args)), log=_log(args))
     return _print_result(f"\nEvery method on {result['dataset']}, {result['samples']} passes: "
                          "accuracy, OoD AUROC and cost per inference", result, out)
 
@@ -344,7 +366,8 @@ def _reproduce_spinbayes(args: argparse.Namespace) -> int:
     result = spinbayes.run(spinbayes.SpinBayesConfig(
         epochs=args.epochs or 10, samples=args.samples or 20, seed=args.seed, mode=args.mode,
         out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
-        progress=_progress(args), device=args.device, **sweep), log=_log(args))
+        progress=_progress(args), device=args.device, runner=_runner(args), **sweep),
+        log=_log(args))
     return _print_result("\nTable 1, paper 004 (MNIST, LeNet-5; %, ours beside the paper's)",
                          result, out)
 
@@ -357,7 +380,8 @@ def _reproduce_nsm(args: argparse.Namespace) -> int:
     result = nsm.run(nsm.NSMConfig(
         experiment=args.experiment, epochs=args.epochs, samples=samples, seed=args.seed,
         mode=args.mode, out=out, jobs=Path(args.jobs), data_path=args.data_path,
-        limit=args.limit, progress=_progress(args), device=args.device), log=_log(args))
+        limit=args.limit, progress=_progress(args), device=args.device,
+        runner=_runner(args)), log=_log(args))
     return _print_result(f"\n{args.experiment}: test error (%)", result, out)
 
 
@@ -554,6 +578,23 @@ def build_parser() -> argparse.ArgumentParser:
                           help="with --adaptive: passes every item gets at least (default 32)")
     sampling.add_argument("--device", help="torch device for sampling, e.g. cuda (default cpu)")
 
+    from synsample.cluster import RUNNERS, RunnerConfig
+
+    default = RunnerConfig()
+    distributed = argparse.ArgumentParser(add_help=False)
+    distributed.add_argument("--runner", default=default.name, choices=list(RUNNERS),
+                             help="local: this process; ray: a Ray cluster (pip install "
+                                  "'synsample[ray]'), the jobs of reproduce in parallel, the "
+                                  "passes of sample / evaluate sharded over the workers by items "
+                                  f"(default {default.name})")
+    distributed.add_argument("--address", metavar="auto|HOST:PORT",
+                             help="with --runner ray: the cluster to join, `auto` for the one "
+                                  "`ray start` runs here (default: start a local one on this "
+                                  "machine's cores)")
+    distributed.add_argument("--workers", type=_positive,
+                             help="with --runner ray: jobs or shards at once, each with CPUs / "
+                                  "workers threads (default: one per CPU of the cluster)")
+
     from synsample.methods import METHODS
 
     converted = argparse.ArgumentParser(add_help=False)
@@ -581,7 +622,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "simulate every stream bit (bits: exact for an LFSR, slow)")
 
     p_sample = sub.add_parser(
-        "sample", parents=[common, converted, sampling],
+        "sample", parents=[common, converted, sampling, distributed],
         help="sample a trained network K times and report",
         description="Convert a checkpoint with a method, sample it K times on its test set and "
                     "write a report (accuracy, first and second choice, entropy, figures).")
@@ -592,7 +633,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_sample.set_defaults(func=cmd_sample)
 
     p_eval = sub.add_parser(
-        "evaluate", parents=[common, converted, sampling],
+        "evaluate", parents=[common, converted, sampling, distributed],
         help="every uncertainty metric and OoD detection for a trained network",
         description="Sample a checkpoint on its test set and on every built-in OoD set; report "
                     "accuracy, calibration (NLL, Brier, ECE, adaptive ECE, reliability), "
@@ -642,7 +683,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_export.set_defaults(func=cmd_export)
 
     p_rep = sub.add_parser(
-        "reproduce", parents=[common, sampling], help="reproduce a paper's table or figure",
+        "reproduce", parents=[common, sampling, distributed],
+        help="reproduce a paper's table or figure",
         description="Run a paper experiment as a grid of cached jobs and write its report. "
                     "scann-table1: Table I of paper 000 (default: the MNIST MLP row). "
                     "scann-entropy: Fig. 6, entropy of correct and incorrect items. "

@@ -137,9 +137,9 @@ def _sample_block(model: StochasticModel, h: torch.Tensor, chunks: list[tuple[in
                   checkpoints: list[int], base_seed: int, mode: str, block: int, offset: int,
                   tile: int,
                   adaptive: AdaptiveStop | None, rule_looks: int, bar,
-                  probe: _DrawProbe | None = None) -> _Block:
+                  probe: _DrawProbe | None = None, first_pass: int = 0) -> _Block:
     """All chunks of passes over one item block (prefix output ``h``, items ``offset ..``),
-    tile by tile."""
+    tile by tile; chunk ``(first, n)`` is passes ``first_pass + first ..`` of the run."""
     b, dev = h.shape[0], h.device
     votes = prob_sum = None
     passes = torch.zeros(b, dtype=torch.int64, device=dev)
@@ -151,7 +151,8 @@ def _sample_block(model: StochasticModel, h: torch.Tensor, chunks: list[tuple[in
         if len(active) == 0:
             break
         h_active = h if len(active) == b else h[active]
-        ctx = SamplingContext.for_samples(base_seed, first, n, b, mode, block, device=dev)
+        ctx = SamplingContext.for_samples(base_seed, first_pass + first, n, b, mode, block,
+                                          device=dev)
         for t0 in range(0, len(active), tile):
             rows = active[t0:t0 + tile]
             ctx.batch = len(rows)  # the draws are kept across tiles (same ctx.key)
@@ -316,7 +317,8 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
             mode: str = "shared", batch_size: int | None = None, sample_chunk: int | None = None,
             tile: int | None = None, adaptive: AdaptiveStop | None = None,
             checkpoints: Iterable[int] = DEFAULT_CHECKPOINTS, device: str | None = None,
-            progress: bool = False, desc: str = "sampling") -> Prediction:
+            progress: bool = False, desc: str = "sampling", first_pass: int = 0,
+            item_offset: int = 0) -> Prediction:
     """Run ``samples`` sampled passes of ``model`` over ``inputs`` and return a Prediction.
 
     ``inputs``: a tensor ``[N, ...]`` or a Dataset (its ``images``). ``generator`` / ``seed``:
@@ -342,6 +344,13 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     per-sample draws (later item blocks re-create the first block's without counting them, see
     :meth:`~synsample.nn.sampling.SampledLayer.shared_draws`) plus any per-item draws, in
     independent mode every draw.
+
+    ``first_pass``, ``item_offset``: this call is a shard of a larger run
+    (:mod:`synsample.shards`): its passes are ``first_pass .. first_pass + samples - 1`` of
+    that run and its items start at ``item_offset``, so that every draw is the one the whole
+    run makes (``checkpoints`` are then counts of the whole run; ``votes_at[k]`` holds the
+    votes of this call's passes below ``k``). A shard past the first items does not count the
+    shared draws again.
     """
     check_mode(mode)
     if not isinstance(samples, int) or samples < 1:
@@ -352,11 +361,17 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     _check_pixel_scale(model, x_all)
     checks.item_passes(x_all.shape[0], samples)
     checks.finite_tensors(model.state_dict().items(), "the model's")
+    if first_pass < 0 or item_offset < 0:
+        raise ConfigError("first_pass and item_offset must be 0 or more")
+    if first_pass and adaptive is not None:
+        raise ConfigError("adaptive stopping looks at every pass from the first: shard its "
+                          "runs by items, not by passes")
     base_seed = seed_from(generator, seed)
     if device is not None:
         model = model.to(checks.device(device))
     dev = next(iter(model.buffers()), x_all).device
-    checkpoints = sorted({int(k) for k in checkpoints if 0 < int(k) < samples})
+    checkpoints = sorted({int(k) - first_pass for k in checkpoints
+                          if 0 < int(k) - first_pass < samples})
     model.eval()
     sample_chunk, tile = run_sizes(model, x_all, mode, dev, samples, sample_chunk, tile, adaptive)
     chunks = _chunks(samples, sample_chunk, checkpoints)
@@ -383,9 +398,11 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     try:
         for block, start in enumerate(range(0, n_items, batch_size)):
             h = model.prefix(x_all[start:start + batch_size].to(dev))
-            blocks.append(_sample_block(model, h, chunks, checkpoints, base_seed, mode, block,
-                                        start, tile, adaptive, rule_looks, bar,
-                                        probe if block == 0 else None))
+            # a shard past the first items re-creates the shared draws as a later block does
+            blocks.append(_sample_block(model, h, chunks, checkpoints, base_seed, mode,
+                                        block + (item_offset > 0), start + item_offset, tile,
+                                        adaptive, rule_looks, bar,
+                                        probe if block == 0 else None, first_pass))
     except RuntimeError as exc:
         _explain_input_dtype(exc, x_all)
     finally:
@@ -409,7 +426,8 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
             torch.float32),
         max_prob_hist=torch.cat([b.max_prob_hist for b in blocks]),
         passes=per_item if adaptive is not None else None, samples=samples,
-        votes_at={k: torch.cat([b.votes_at[k] for b in blocks]) for k in checkpoints},
+        votes_at={k + first_pass: torch.cat([b.votes_at[k] for b in blocks])
+                  for k in checkpoints},
         mode=mode,
         seed=base_seed, random_bits=sum(d.random_bits for d in devices) - bits_before,
         seconds=seconds, info=info)

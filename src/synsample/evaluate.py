@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from synsample import checkpoint, data, engine, methods, train
+from synsample import checkpoint, data, methods, shards, train
 from synsample.io import write_with
 from synsample.prediction import Prediction
 
@@ -107,7 +107,7 @@ def sample_checkpoint(folder: str | Path, method: str | None = None, precision: 
         test = test.subset(limit)
     sto = convert_checkpoint_model(method, model, config, precision, method_options, data_path,
                                    seed)
-    pred = engine.predict(sto, test, samples=samples, seed=seed, mode=mode, progress=progress,
+    pred = shards.predict(sto, test, samples=samples, seed=seed, mode=mode, progress=progress,
                           desc=f"{method} {precision}", **predict_kw)
     return pred, test, sto
 
@@ -171,7 +171,7 @@ def evaluate_model(sto, test: data.Dataset, samples: int = 1000, seed: int = 0,
     from synsample.errors import DataError
 
     def run(images: torch.Tensor, what: str) -> Prediction:
-        return engine.predict(sto, images, samples=samples, seed=seed, mode=mode,
+        return shards.predict(sto, images, samples=samples, seed=seed, mode=mode,
                               progress=progress, desc=f"{desc} {what}".strip(), **predict_kw)
 
     oods, skipped = {}, {}

@@ -140,3 +140,27 @@ def test_the_ray_runner_without_ray_names_the_extra(tmp_path, monkeypatch):
         make_runner(RunnerConfig("ray"), JobStore(tmp_path), print)
     with pytest.raises(ConfigError, match="--runner ray"):
         make_runner(RunnerConfig("local", workers=2), JobStore(tmp_path), print)
+
+
+def test_sample_and_evaluate_with_the_ray_runner_shard_their_passes(ray_synthetic, tmp_path,
+                                                                   capsys):
+    import json
+
+    from synsample import cli
+
+    ck = tmp_path / "ck"
+    data = ["--data-path", str(ray_synthetic)]
+    assert cli.main(["-q", "train", "--dataset", "synthetic", "--epochs", "1", "--out", str(ck),
+                     *data]) == 0
+    for runner in (["--runner", "local"], ["--runner", "ray", "--workers", "2"]):
+        out = tmp_path / runner[1]
+        assert cli.main(["-q", "sample", "--checkpoint", str(ck), "--samples", "12", *data,
+                         "--mode", "independent", "--out", str(out / "sample"), *runner]) == 0
+        assert cli.main(["-q", "evaluate", "--checkpoint", str(ck), "--samples", "6", *data,
+                         "--ood-items", "30", "--out", str(out / "evaluate"), *runner]) == 0
+    capsys.readouterr()
+    for what, key in (("sample", "sampled"), ("evaluate", "summary")):
+        local, ray = (json.loads((tmp_path / r / what / "metrics.json").read_text())[key]
+                      for r in ("local", "ray"))
+        for name in ("accuracy", "mean_entropy"):
+            assert local[name] == ray[name]

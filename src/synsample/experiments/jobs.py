@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from synsample.cluster import RunnerConfig
 from synsample.errors import ConfigError, SynsampleError
 from synsample.io import FolderBusy, folder_lock, read_json, write_json
 
 RESULT = "result.json"
-#: the runners ``--runner`` chooses from
-RUNNERS = ("local", "ray")
 
 
 @dataclass
@@ -154,32 +153,13 @@ class LocalRunner:
         return run_job(self.store, job, self.log)
 
 
-@dataclass
-class RunnerConfig:
-    """Which runner an experiment's jobs go to."""
-
-    #: ``local`` (this process, one job at a time) or ``ray``
-    name: str = "local"
-    #: ray: the cluster to join (``auto``: the one ``ray start`` runs on this machine;
-    #: ``HOST:PORT``: its head node); None: start a local one on this machine's cores
-    address: str | None = None
-    #: ray: jobs run at once (default: the cluster's CPUs); each gets CPUs / workers threads
-    workers: int | None = None
-    #: ray: times a failed job is tried again (Ray's task retries) before it is reported
-    retries: int = 2
-
-
 def make_runner(cfg: RunnerConfig | None, store: JobStore,
                 log: Callable[[str], None] = print) -> Runner:
     """The runner ``cfg`` names, on ``store``."""
     cfg = cfg or RunnerConfig()
+    cfg.check()
     if cfg.name == "local":
-        if cfg.address is not None or cfg.workers is not None:
-            raise ConfigError("--address and --workers go with --runner ray")
         return LocalRunner(store, log)
-    if cfg.name == "ray":
-        from synsample.experiments.ray_runner import RayRunner
+    from synsample.experiments.ray_runner import RayRunner
 
-        return RayRunner(store, log, address=cfg.address, workers=cfg.workers,
-                         retries=cfg.retries)
-    raise ConfigError(f"unknown runner {cfg.name!r}; use one of {', '.join(RUNNERS)}")
+    return RayRunner(store, log, address=cfg.address, workers=cfg.workers, retries=cfg.retries)

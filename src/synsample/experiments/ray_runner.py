@@ -19,70 +19,16 @@ the store.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from synsample.errors import ConfigError
+from synsample.cluster import RunnerConfig, connect, import_ray, limit_threads, workers_and_threads
 from synsample.experiments.jobs import Job, JobsFailed, JobStore, graph, run_job
-
-EXTRA = "pip install 'synsample[ray]'"
-
-
-def import_ray():
-    """The ``ray`` module, or one line naming the extra to install."""
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError(f"--runner ray needs Ray, an optional extra: {EXTRA}") from None
-    return ray
-
-
-def _torch_classes():
-    import torch
-
-    return torch.classes
-
-
-def pickle_torch_classes_by_reference() -> None:
-    """Let a job's function be sent to a worker when it reads an attribute named ``classes``
-    (``dataset.classes``) and uses ``torch``: cloudpickle then sends the submodule
-    ``torch.classes`` along, an object plain pickle refuses; this sends a reference."""
-    import copyreg
-
-    import torch
-
-    copyreg.pickle(type(torch.classes), lambda obj: (_torch_classes, ()))
-
-
-def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
-    """Join the Ray cluster at ``address`` (``auto`` or ``HOST:PORT``), or start a local one
-    with ``num_cpus`` CPUs (default: this machine's) when ``address`` is None and none is
-    running in this process. Returns whether this call started or joined it (False: one was
-    already connected)."""
-    ray = import_ray()
-    pickle_torch_classes_by_reference()
-    if ray.is_initialized():
-        return False
-    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,
-                               "configure_logging": False}
-    if address is None:
-        options["num_cpus"] = num_cpus or os.cpu_count() or 1
-    try:
-        ray.init(address=address, **options)
-    except ConnectionError as exc:
-        raise ConfigError(f"no Ray cluster at --address {address} ({str(exc).splitlines()[0]}); "
-                          "start one with `ray start --head` or leave --address out for a "
-                          "local one") from None
-    return True
 
 
 def _execute(root: str, job: Job, threads: int) -> dict[str, Any]:
     """A job on a Ray worker: torch limited to the task's CPUs, then :func:`run_job`."""
-    import torch
-
-    torch.set_num_threads(threads)
-    os.environ["OMP_NUM_THREADS"] = str(threads)
+    limit_threads(threads)
     return run_job(JobStore(root), job, print)
 
 
@@ -92,10 +38,7 @@ class RayRunner:
     def __init__(self, store: JobStore, log: Callable[[str], None] = print,
                  address: str | None = None, workers: int | None = None,
                  retries: int = 2) -> None:
-        if workers is not None and workers < 1:
-            raise ConfigError(f"--workers must be at least 1, got {workers}")
-        if retries < 0:
-            raise ConfigError(f"retries must be 0 or more, got {retries}")
+        RunnerConfig("ray", address, workers, retries).check()
         self.ray = import_ray()
         self.store, self.log = store, log
         self.address, self.workers, self.retries = address, workers, retries
@@ -104,9 +47,7 @@ class RayRunner:
     def _start(self) -> tuple[int, int]:
         """Connect; return ``(workers, threads per worker)``."""
         connect(self.address, self.workers)
-        cpus = int(self.ray.cluster_resources().get("CPU", 1))
-        workers = self.workers or cpus
-        threads = max(1, cpus // workers)
+        workers, threads = workers_and_threads(self.workers)
         if self._remote is None:
             self._remote = self.ray.remote(_execute)
         return workers, threads
