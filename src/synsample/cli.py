@@ -69,9 +69,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         states=args.states, sc_length=args.sc_length, lr_decay=args.lr_decay,
         calibration_items=args.calibration_items, sampling_aware=args.sampling_aware,
         sa_estimator=args.sa_estimator)
-    result = train(cfg, args.out, data_path=args.data_path, progress=_progress(args),
-                   log=_log(args), device=args.device)
-    last = result["history"][-1]
+    from dataclasses import asdict
+
+    from synsample import tracking
+
+    with tracking.run(_tracking(args), f"train {cfg.arch} {cfg.dataset}",
+                      {"train": asdict(cfg), "out": args.out},
+                      {"synsample.command": "train"}) as tracker:
+        result = train(cfg, args.out, data_path=args.data_path, progress=_progress(args),
+                       log=_log(args), device=args.device, on_epoch=tracker.epoch)
+        tracker.history(result["history"])  # the epochs of an earlier run, when resumed
+        last = result["history"][-1]
+        tracker.metrics({"final_test_accuracy": last["test_accuracy"],
+                         "final_loss": last["loss"],
+                         "train_seconds": sum(h["seconds"] for h in result["history"])})
+        tracker.artifact(Path(args.out) / "config.json")
     print(f"checkpoint: {args.out} ({len(result['history'])} epochs, test accuracy "
           f"{100 * last['test_accuracy']:.2f}%)")
     return 0
@@ -136,13 +148,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     args.method = method_for(checkpoint.read_config(ck), args.method)
     out = _report_folder(args, ck, "evaluate")
     assumptions = hardware.load_assumptions(args.cost_assumptions)  # fails before sampling
-    with folder_lock(out):
+    from synsample import tracking
+
+    params = {k: v for k, v in vars(args).items() if k != "func"}
+    with folder_lock(out), tracking.run(_tracking(args), f"evaluate {args.method} "
+                                        f"{args.precision} {ck.name}", params,
+                                        {"synsample.command": "evaluate"}) as tracker:
         res = evaluate_checkpoint(
             ck, out, args.method, args.precision, args.samples, args.seed, args.mode,
             args.score, args.ood_items, None, args.data_path, args.limit, _progress(args),
             adaptive=_adaptive(args), device=args.device, method_options=_method_options(args),
             cost_assumptions=assumptions, skip_ood=tuple(args.skip_ood),
             alphas=tuple(args.alpha), **_sharded(args))
+        tracker.metrics({k: res[k] for k in ("summary", "calibration", "calibration_votes",
+                                             "ratios", "selective", "ood", "cost") if k in res})
+        tracker.artifact(out)
     s = res["summary"]
     print(f"{res['dataset']} {res['arch']}, {args.method} {args.precision}: first choice "
           f"{100 * s['accuracy']:.2f}%, ECE {res['calibration']['ece']:.4f}")
@@ -223,6 +243,18 @@ def _runner(args: argparse.Namespace):
     return cfg
 
 
+def _tracking(args: argparse.Namespace):
+    """MLflow tracking (``--track``, ``--tracking-uri``), or None when off."""
+    if not args.track:
+        if args.tracking_uri is not None:
+            raise ConfigError("--tracking-uri goes with --track")
+        return None
+    from synsample.tracking import TrackingConfig, import_mlflow
+
+    import_mlflow()  # the missing extra is named before any work
+    return TrackingConfig(enabled=True, uri=args.tracking_uri)
+
+
 def _sharded(args: argparse.Namespace) -> dict:
     """``sample`` / ``evaluate`` with ``--runner ray``: every predict sharded over the workers
     by items (:mod:`synsample.shards`)."""
@@ -235,8 +267,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                                  "report folder")
     args.out = str(out)
     checks.writable_folder(args.jobs, "job store (--jobs)")
-    with folder_lock(out):
-        return _reproduce(args)
+    from synsample import tracking
+
+    params = {k: v for k, v in vars(args).items() if k != "func"}
+    with folder_lock(out), tracking.run(_tracking(args), f"reproduce {args.experiment}", params,
+                                        {"synsample.command": "reproduce"}) as tracker:
+        code = _reproduce(args)
+        tracker.artifact(out)  # the report, its figures and metrics.json
+        return code
 
 
 def _reproduce_folder(args: argparse.Namespace) -> str:
@@ -276,7 +314,8 @@ def _reproduce(args: argparse.Namespace) -> int:
     cfg = t1.Table1Config(rows=rows, samples=args.samples, epochs=args.epochs, seed=args.seed,
                           mode=args.mode, out=out, jobs=Path(args.jobs), data_path=args.data_path,
                           limit=args.limit, progress=_progress(args),
-                          adaptive=_adaptive(args), device=args.device, runner=_runner(args))
+                          adaptive=_adaptive(args), device=args.device, runner=_runner(args),
+                          tracking=_tracking(args))
     if args.experiment == "scann-holdout":
         from synsample.experiments import scann_holdout
 
@@ -324,7 +363,8 @@ def _reproduce_sc(args: argparse.Namespace) -> int:
         lengths=tuple(lengths), epochs=args.epochs or sc.DEFAULT_EPOCHS,
         samples=args.samples or 10, seed=args.seed, mode=args.mode, bitstream=args.bitstream,
         out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
-        progress=_progress(args), device=args.device, runner=_runner(args)), log=_log(args))
+        progress=_progress(args), device=args.device, runner=_runner(args),
+        tracking=_tracking(args)), log=_log(args))
     return _print_result("\nFigure 6, paper 003: test accuracy (%) by stream length", result, out)
 
 
@@ -338,7 +378,8 @@ def _reproduce_robustness(args: argparse.Namespace) -> int:
         samples=args.samples or 100, seed=args.seed, mode=args.mode, epochs=args.epochs,
         out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
         progress=_progress(args), sampling_aware=_train_coin(args),
-        sa_estimator=args.sa_estimator, runner=_runner(args)), log=_log(args))
+        sa_estimator=args.sa_estimator, runner=_runner(args),
+        tracking=_tracking(args)), log=_log(args))
     return _print_result("\nAccuracy (%) against each non-ideality's magnitude (columns: the "
                          "report's)", result, out)
 
@@ -353,7 +394,8 @@ def _reproduce_costs(args: argparse.Namespace) -> int:
         mode=args.mode, epochs=args.epochs,
         assumptions=hardware.load_assumptions(args.cost_assumptions), out=out,
         jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
-        progress=_progress(args), runner=_runner(args)), log=_log(args))
+        progress=_progress(args), runner=_runner(args),
+        tracking=_tracking(args)), log=_log(args))
     return _print_result(f"\nEvery method on {result['dataset']}, {result['samples']} passes: "
                          "accuracy, OoD AUROC and cost per inference", result, out)
 
@@ -366,7 +408,8 @@ def _reproduce_spinbayes(args: argparse.Namespace) -> int:
     result = spinbayes.run(spinbayes.SpinBayesConfig(
         epochs=args.epochs or 10, samples=args.samples or 20, seed=args.seed, mode=args.mode,
         out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
-        progress=_progress(args), device=args.device, runner=_runner(args), **sweep),
+        progress=_progress(args), device=args.device, runner=_runner(args),
+        tracking=_tracking(args), **sweep),
         log=_log(args))
     return _print_result("\nTable 1, paper 004 (MNIST, LeNet-5; %, ours beside the paper's)",
                          result, out)
@@ -381,7 +424,8 @@ def _reproduce_nsm(args: argparse.Namespace) -> int:
         experiment=args.experiment, epochs=args.epochs, samples=samples, seed=args.seed,
         mode=args.mode, out=out, jobs=Path(args.jobs), data_path=args.data_path,
         limit=args.limit, progress=_progress(args), device=args.device,
-        runner=_runner(args)), log=_log(args))
+        runner=_runner(args),
+        tracking=_tracking(args)), log=_log(args))
     return _print_result(f"\n{args.experiment}: test error (%)", result, out)
 
 
@@ -480,9 +524,21 @@ def build_parser() -> argparse.ArgumentParser:
     p_list = dsub.add_parser("list", help="what is cached, verified or not", parents=[common])
     p_list.set_defaults(func=cmd_data_list)
 
+    from synsample.tracking import DEFAULT_STORE
+
+    tracked = argparse.ArgumentParser(add_help=False)
+    tracked.add_argument("--track", action="store_true",
+                         help="log the run to MLflow (pip install 'synsample[track]'): config, "
+                              "per-epoch loss and accuracy, final metrics, report and figures "
+                              "(default: off)")
+    tracked.add_argument("--tracking-uri", metavar="URI",
+                         help=f"with --track: the MLflow store, a folder or a file:, sqlite: or "
+                              f"http: URI (default {DEFAULT_STORE}, see `mlflow ui "
+                              f"--backend-store-uri {DEFAULT_STORE}`)")
+
     archs = "; ".join(f"{a.name}: {a.description}" for a in ARCHS.values())
     p_train = sub.add_parser(
-        "train", parents=[common],
+        "train", parents=[common, tracked],
         help="train a network for a method (scANN, NSM, SC, Bayesian, baselines)",
         description="Train an architecture on a dataset with the recipe of its paper. scANN "
                     "networks (mlp, conv, cifar-conv): RMSprop 1e-3, dropout 0.5, dense weights "
@@ -633,7 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_sample.set_defaults(func=cmd_sample)
 
     p_eval = sub.add_parser(
-        "evaluate", parents=[common, converted, sampling, distributed],
+        "evaluate", parents=[common, converted, sampling, distributed, tracked],
         help="every uncertainty metric and OoD detection for a trained network",
         description="Sample a checkpoint on its test set and on every built-in OoD set; report "
                     "accuracy, calibration (NLL, Brier, ECE, adaptive ECE, reliability), "
@@ -683,7 +739,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_export.set_defaults(func=cmd_export)
 
     p_rep = sub.add_parser(
-        "reproduce", parents=[common, sampling, distributed],
+        "reproduce", parents=[common, sampling, distributed, tracked],
         help="reproduce a paper's table or figure",
         description="Run a paper experiment as a grid of cached jobs and write its report. "
                     "scann-table1: Table I of paper 000 (default: the MNIST MLP row). "

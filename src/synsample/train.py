@@ -272,8 +272,10 @@ _IMMUTABLE = ("dataset", "arch", "seed", "batch_size", "lr", "rho", "eps", "drop
 
 def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = None,
           progress: bool = True, log: Callable[[str], None] = print,
-          device: str | None = None) -> dict[str, Any]:
-    """Train (or resume training) into ``out``; return the checkpoint config.
+          device: str | None = None,
+          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Train (or resume training) into ``out``; return the checkpoint config. ``on_epoch``
+    is called with each epoch's record once its checkpoint is written (run tracking).
 
     If ``out`` holds a checkpoint of the same run, training continues from its last epoch;
     asking for more epochs than it has extends it. A checkpoint of a different run in ``out``
@@ -283,11 +285,12 @@ def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = N
     out = checks.writable_folder(out, "checkpoint folder")
     dev = checks.device(device)
     with folder_lock(out):
-        return _train(config, out, data_path, progress, log, dev)
+        return _train(config, out, data_path, progress, log, dev, on_epoch)
 
 
 def _train(config: TrainConfig, out: Path, data_path: str | Path | None, progress: bool,
-           log: Callable[[str], None], dev: torch.device) -> dict[str, Any]:
+           log: Callable[[str], None], dev: torch.device,
+           on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     train_set = data.load(config.dataset, "train", path=data_path)
     test_set = data.load(config.dataset, "test", path=data_path)
     shape = tuple(train_set.images.shape[1:])
@@ -396,6 +399,8 @@ def _train(config: TrainConfig, out: Path, data_path: str | Path | None, progres
                                      **extra}, optimizer, tag=f"e{epoch + 1:04d}")
         log(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}, train "
             f"{record['train_accuracy']:.4f}, test {test_acc:.4f} ({record['seconds']:.1f} s)")
+        if on_epoch is not None:
+            on_epoch(record)
     if detach is not None:
         detach()
     return checkpoint.read_config(out)

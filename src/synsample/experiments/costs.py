@@ -23,6 +23,7 @@ from synsample.experiments import nsm
 from synsample.experiments.jobs import Job, JobStore, RunnerConfig, make_runner
 from synsample.experiments.scann_table1 import DEFAULT_EPOCHS, train_job
 from synsample.report import costs as report
+from synsample.tracking import TrackingConfig
 from synsample.train import TrainConfig
 
 
@@ -95,6 +96,7 @@ class CostsConfig:
     limit: int | None = None
     progress: bool = True
     runner: RunnerConfig = field(default_factory=RunnerConfig)
+    tracking: TrackingConfig | None = None
 
 
 def _model(row: Row, trained: list[Job], folder: Path, cfg: CostsConfig):
@@ -156,7 +158,8 @@ def run(cfg: CostsConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
         configs = [row.train(cfg.dataset, cfg.seed + i) for i in range(row.members)]
         if cfg.epochs is not None:
             configs = [replace(tc, epochs=cfg.epochs) for tc in configs]
-        trained = [train_job(tc, cfg.data_path, cfg.progress, log) for tc in configs]
+        trained = [train_job(tc, cfg.data_path, cfg.progress, log, tracking=cfg.tracking)
+                   for tc in configs]
         planned.append((row, eval_job(row, trained, cfg, log), cost_job(row, trained, cfg, log)))
     every = [j for _, e, c in planned for j in (e, c)]
     results = dict(zip((j.key for j in every), runner.run(every), strict=True))

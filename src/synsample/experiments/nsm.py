@@ -33,6 +33,7 @@ from synsample.experiments.jobs import Job, JobStore, Runner, RunnerConfig, make
 from synsample.experiments.scann_table1 import train_job
 from synsample.nn.nsm import NSMLayer, StochasticSigmoidLinear
 from synsample.report import nsm as nsm_report
+from synsample.tracking import TrackingConfig
 from synsample.train import TrainConfig
 
 EXPERIMENTS = ("nsm-pi-mnist", "nsm-mnist-conv", "nsm-scale-invariance")
@@ -65,6 +66,7 @@ class NSMConfig:
     progress: bool = True
     device: str | None = None
     runner: RunnerConfig = field(default_factory=RunnerConfig)
+    tracking: TrackingConfig | None = None
 
     @property
     def train_epochs(self) -> int:
@@ -155,7 +157,7 @@ def _run_all(runner: Runner, nets: dict[str, Job], evals: dict[str, Any]
 def _train(arch: str, cfg: NSMConfig, log: Callable[[str], None],
            noise: str | None = None, bias: bool | None = None) -> Job:
     return train_job(network_config(arch, cfg, noise, bias), cfg.data_path, cfg.progress, log,
-                     cfg.device)
+                     cfg.device, cfg.tracking)
 
 
 def _trained_result(runner: Runner, job: Job, result: dict[str, Any]) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from synsample.evaluate import evaluate_model
 from synsample.experiments.jobs import Job, JobStore, RunnerConfig, make_runner
 from synsample.experiments.scann_table1 import DEFAULT_EPOCHS, train_job
 from synsample.report import robustness as report
+from synsample.tracking import TrackingConfig
 from synsample.train import TrainConfig
 
 NONIDEALITIES = {"bias": (0.0, 0.02, 0.05, 0.1, 0.2), "spread": (0.0, 0.02, 0.05, 0.1, 0.2),
@@ -100,6 +101,7 @@ class RobustnessConfig:
     limit: int | None = None
     progress: bool = True
     runner: RunnerConfig = field(default_factory=RunnerConfig)
+    tracking: TrackingConfig | None = None
 
 
 def coin_for(kind: str, magnitude: float, seed: int) -> devices.RandomSource:
@@ -233,7 +235,7 @@ def run(cfg: RobustnessConfig, log: Callable[[str], None] = print) -> dict[str, 
         if cfg.data_path is None:
             data.fetch(dataset, log=log)
         trained = train_job(train_config(cfg, dataset), cfg.data_path,
-                            cfg.progress, log)
+                            cfg.progress, log, tracking=cfg.tracking)
         points[dataset] = {kind: [point_jobs(trained, dataset, kind, m, cfg, log)
                                   for m in magnitudes]
                            for kind, magnitudes in cfg.nonidealities.items()

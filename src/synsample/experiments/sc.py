@@ -33,6 +33,7 @@ from synsample import checkpoint, data, devices, engine, hardware, methods, metr
 from synsample.experiments.jobs import Job, JobStore, RunnerConfig, make_runner
 from synsample.experiments.scann_table1 import train_job
 from synsample.report import sc as sc_report
+from synsample.tracking import TrackingConfig
 from synsample.train import TrainConfig
 
 NETWORKS = ("sc-mlp", "sc-mlp3")
@@ -74,13 +75,14 @@ class SCConfig:
     progress: bool = True
     device: str | None = None
     runner: RunnerConfig = field(default_factory=RunnerConfig)
+    tracking: TrackingConfig | None = None
 
 
 def _train(net: str, states: int, length: int | None, cfg: SCConfig,
            log: Callable[[str], None]) -> Job:
     tc = TrainConfig.for_arch(net, dataset=cfg.dataset, epochs=cfg.epochs, seed=cfg.seed,
                               states=states, sc_length=length)
-    return train_job(tc, cfg.data_path, cfg.progress, log, cfg.device)
+    return train_job(tc, cfg.data_path, cfg.progress, log, cfg.device, cfg.tracking)
 
 
 def infer_job(trained: Job, length: int | None, cfg: SCConfig,

@@ -76,7 +76,7 @@ def run(cfg: HoldoutConfig, log: Callable[[str], None] = print) -> dict[str, Any
             tc = sampling_aware_config(tc, cfg.sampling_aware, cfg.sa_estimator)
         log(f"== {cfg.dataset} {cfg.arch}: class {classes[cfg.holdout_class]} with "
             f"{100 * fraction:g}% of its training items removed")
-        trained = t1.train_job(tc, s.data_path, s.progress, log, s.device)
+        trained = t1.train_job(tc, s.data_path, s.progress, log, s.device, s.tracking)
         planned.append((fraction, trained, t1.sample_job(trained, "full", s, log)))
     runner.run([sampled for _, _, sampled in planned])  # with the training jobs they need
     rows = []

@@ -24,6 +24,8 @@ from synsample.evaluate import (
 )
 from synsample.experiments.jobs import Job, JobStore, RunnerConfig, make_runner
 from synsample.report import scann as scann_report
+from synsample.tracking import TrackingConfig
+from synsample.tracking import run as tracked
 from synsample.train import TrainConfig, train
 
 NAME = "scann-table1"
@@ -58,19 +60,31 @@ class Table1Config:
     adaptive: AdaptiveStop | None = None
     device: str | None = None
     runner: RunnerConfig = field(default_factory=RunnerConfig)
+    #: MLflow tracking of the training jobs (off by default)
+    tracking: TrackingConfig | None = None
 
 
 def train_job(tc: TrainConfig, data_path: str | None, progress: bool,
-              log: Callable[[str], None], device: str | None = None) -> Job:
+              log: Callable[[str], None], device: str | None = None,
+              tracking: TrackingConfig | None = None) -> Job:
+    """Train ``tc`` into the job's ``checkpoint/`` and record its deterministic test outputs;
+    tracked in MLflow when ``tracking`` is on (not part of the job's key)."""
     def run(folder: Path) -> dict[str, Any]:
         start = time.perf_counter()
         ck = folder / "checkpoint"
-        cfg = train(tc, ck, data_path=data_path, progress=progress, log=log, device=device)
-        model, _ = checkpoint.load_model(ck)
-        test = data.load(tc.dataset, "test", path=data_path)
-        torch.manual_seed(tc.seed)  # a network that samples in every pass (NSM) draws here
-        logits = deterministic_outputs(model, test.images)
-        save_deterministic(folder, logits, test.labels)
+        with tracked(tracking, f"train {tc.arch} {tc.dataset} ({folder.name})",
+                     {"train": asdict(tc)}, {"synsample.job": folder.name}) as tr:
+            cfg = train(tc, ck, data_path=data_path, progress=progress, log=log, device=device,
+                        on_epoch=tr.epoch)
+            tr.history(cfg["history"])
+            model, _ = checkpoint.load_model(ck)
+            test = data.load(tc.dataset, "test", path=data_path)
+            torch.manual_seed(tc.seed)  # a network that samples in every pass (NSM) draws here
+            logits = deterministic_outputs(model, test.images)
+            save_deterministic(folder, logits, test.labels)
+            tr.metrics({"deterministic_accuracy":
+                        metrics.accuracy(logits.argmax(1), test.labels)})
+            tr.artifact(ck / "config.json")
         return {"dataset": tc.dataset, "arch": tc.arch, "epochs": tc.epochs,
                 "deterministic_accuracy": metrics.accuracy(logits.argmax(1), test.labels),
                 "history": cfg["history"], "classes": list(test.classes),
@@ -114,7 +128,7 @@ def run_rows(cfg: Table1Config, log: Callable[[str], None] = print
         log(f"== {dataset} {NETWORK[arch]}: train {epochs} epochs, sample {cfg.samples} passes "
             f"at {', '.join(cfg.precisions)}")
         trained = train_job(TrainConfig(dataset=dataset, arch=arch, epochs=epochs, seed=cfg.seed),
-                            cfg.data_path, cfg.progress, log, cfg.device)
+                            cfg.data_path, cfg.progress, log, cfg.device, cfg.tracking)
         samplers = [sample_job(trained, p, cfg, log) for p in cfg.precisions]
         planned.append((dataset, arch, trained, samplers))
     every = [j for _, _, trained, samplers in planned for j in (trained, *samplers)]

@@ -31,6 +31,7 @@ from synsample.evaluate import convert_trained, evaluate_model
 from synsample.experiments.jobs import Job, JobStore, RunnerConfig, make_runner
 from synsample.experiments.scann_table1 import train_job
 from synsample.report import spinbayes as report
+from synsample.tracking import TrackingConfig
 from synsample.train import TrainConfig
 
 METHODS = ("mc-dropout", "mc-dropconnect", "bbb", "spinbayes", "ensemble")
@@ -76,11 +77,12 @@ class SpinBayesConfig:
     progress: bool = True
     device: str | None = None
     runner: RunnerConfig = field(default_factory=RunnerConfig)
+    tracking: TrackingConfig | None = None
 
 
 def _train(arch: str, cfg: SpinBayesConfig, log: Callable[[str], None], seed: int) -> Job:
     tc = TrainConfig.for_arch(arch, dataset=cfg.dataset, epochs=cfg.epochs, seed=seed)
-    return train_job(tc, cfg.data_path, cfg.progress, log, cfg.device)
+    return train_job(tc, cfg.data_path, cfg.progress, log, cfg.device, cfg.tracking)
 
 
 def eval_job(method: str, trained: list[Job], cfg: SpinBayesConfig,

@@ -1,0 +1,204 @@
+"""Tracked runs: training and evaluation logged to MLflow (an optional extra,
+``pip install 'synsample[track]'``, the light ``mlflow-skinny`` client).
+
+A tracked run logs its config as parameters, each epoch's loss and accuracies as metrics with
+the epoch as step (the training curves), its final metrics, and its report, figures and
+``metrics.json`` as artifacts. The default store is the folder ``runs/mlruns``, MLflow's file
+store, which the full ``mlflow`` package shows with ``mlflow ui --backend-store-uri
+runs/mlruns``; ``uri`` may name any other MLflow store (``sqlite:///runs/mlflow.db``, a
+tracking server ``http://HOST:5000``). MLflow 3 keeps its file store in maintenance mode
+behind ``MLFLOW_ALLOW_FILE_STORE=true``; synsample sets it for a ``file:`` store, which it
+prefers because each run is a folder of its own: workers on several nodes can log into one
+shared folder at once, where an SQLite file on a shared file system would lock.
+
+Off (the default), :func:`run` yields a tracker whose methods do nothing and MLflow is never
+imported: tracking costs nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from synsample.errors import ConfigError
+
+EXTRA = "pip install 'synsample[track]'"
+#: the local store when no ``uri`` is given (a folder, MLflow's file store)
+DEFAULT_STORE = Path("runs") / "mlruns"
+#: MLflow's limit on a parameter's value (characters), the smallest across its versions
+PARAM_CHARS = 500
+
+
+@dataclass
+class TrackingConfig:
+    """Whether and where runs are tracked."""
+
+    #: log to MLflow (off: nothing is logged and MLflow is not imported)
+    enabled: bool = False
+    #: the MLflow store: a folder, ``file:``, ``sqlite:`` or ``http(s):`` URI (None: the
+    #: folder :data:`DEFAULT_STORE`)
+    uri: str | None = None
+    #: the MLflow experiment the runs go to
+    experiment: str = "synsample"
+
+    def store_uri(self) -> str:
+        """The store as an MLflow URI (a folder becomes an absolute ``file:`` URI)."""
+        uri = self.uri or str(DEFAULT_STORE)
+        if "://" in uri or uri.startswith("file:"):
+            return uri
+        return Path(uri).resolve().as_uri()
+
+
+def import_mlflow():
+    """The ``mlflow`` module, or one line naming the extra to install."""
+    try:
+        import mlflow
+    except ImportError:
+        raise ConfigError(f"tracking runs needs MLflow, an optional extra: {EXTRA}") from None
+    return mlflow
+
+
+def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """A nested config as MLflow parameters: ``a.b`` keys, values as text (at most
+    :data:`PARAM_CHARS` characters)."""
+    out: dict[str, str] = {}
+    for key, value in config.items():
+        name = re.sub(r"[^\w\-. :/]", "_", f"{prefix}{key}")
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = str(value)[:PARAM_CHARS]
+    return out
+
+
+class Tracker:
+    """A run open in an MLflow store (:func:`run` makes it)."""
+
+    def __init__(self, client, run_id: str) -> None:
+        self.client, self.run_id = client, run_id
+        self._epochs: set[int] = set()
+
+    def metrics(self, values: dict[str, Any], step: int | None = None,
+                prefix: str = "") -> None:
+        """Log the finite numbers of ``values`` (nested dicts as ``a.b``), at ``step``."""
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step or 0) for k, v in _numbers(values, prefix)]
+        for i in range(0, len(batch), 1000):  # MLflow's batch limit
+            self.client.log_batch(self.run_id, metrics=batch[i:i + 1000])
+
+    def epoch(self, record: dict[str, Any]) -> None:
+        """One training epoch's record (``epoch``, ``loss``, accuracies, ``seconds``)."""
+        step = int(record["epoch"])
+        if step not in self._epochs:
+            self._epochs.add(step)
+            self.metrics({k: v for k, v in record.items() if k != "epoch"}, step=step)
+
+    def history(self, records: list[dict[str, Any]]) -> None:
+        """The epochs of a training history not logged yet (those of a resumed run)."""
+        for i, record in enumerate(records):
+            self.epoch({"epoch": i + 1, **record})
+
+    def artifact(self, path: str | Path, folder: str | None = None) -> None:
+        """A file, or every file of a folder (lock files left out), as artifacts."""
+        path = Path(path)
+        if path.is_dir():
+            for file in sorted(path.rglob("*")):
+                if file.is_file() and not file.name.startswith("."):
+                    sub = file.parent.relative_to(path).as_posix()
+                    parts = [p for p in (folder, sub if sub != "." else None) if p]
+                    self.client.log_artifact(self.run_id, str(file),
+                                             "/".join(parts) or None)
+        elif path.is_file():
+            self.client.log_artifact(self.run_id, str(path), folder)
+
+
+class NullTracker:
+    """Tracking off: every method does nothing."""
+
+    run_id = None
+
+    def metrics(self, values: dict[str, Any], step: int | None = None,
+                prefix: str = "") -> None:
+        pass
+
+    def epoch(self, record: dict[str, Any]) -> None:
+        pass
+
+    def history(self, records: list[dict[str, Any]]) -> None:
+        pass
+
+    def artifact(self, path: str | Path, folder: str | None = None) -> None:
+        pass
+
+
+@contextmanager
+def run(cfg: TrackingConfig | None, name: str, params: dict[str, Any],
+        tags: dict[str, str] | None = None) -> Iterator[Tracker | NullTracker]:
+    """A tracked run named ``name`` with ``params`` (flattened) while the block runs; it ends
+    FINISHED, FAILED on an exception, KILLED on Ctrl-C. Tracking off: a :class:`NullTracker`."""
+    if cfg is None or not cfg.enabled:
+        yield NullTracker()
+        return
+    import_mlflow()
+    from mlflow.tracking import MlflowClient
+
+    uri = cfg.store_uri()
+    if uri.startswith("file:"):
+        os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(cfg.experiment)
+    experiment_id = (experiment.experiment_id if experiment is not None
+                     else _create_experiment(client, cfg.experiment))
+    from synsample import __version__
+
+    started = client.create_run(experiment_id, run_name=name,
+                                tags={"synsample.version": __version__, **(tags or {})})
+    run_id = started.info.run_id
+    flat = flatten(params)
+    items = list(flat.items())
+    from mlflow.entities import Param
+
+    for i in range(0, len(items), 100):  # MLflow's batch limit on parameters
+        client.log_batch(run_id, params=[Param(k, v) for k, v in items[i:i + 100]])
+    status = "FAILED"
+    try:
+        yield Tracker(client, run_id)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        client.set_terminated(run_id, status)
+
+
+def _create_experiment(client, name: str) -> str:
+    """Create the experiment (another worker may have just done so)."""
+    try:
+        return client.create_experiment(name)
+    except Exception:
+        found = client.get_experiment_by_name(name)
+        if found is None:
+            raise
+        return found.experiment_id
+
+
+def _numbers(values: dict[str, Any], prefix: str) -> Iterator[tuple[str, float]]:
+    """The finite numbers of a nested dict as ``(a.b, value)``, names in MLflow's alphabet."""
+    for key, value in values.items():
+        name = re.sub(r"[^\w\-. :/]", "_", f"{prefix}{key}")
+        if isinstance(value, dict):
+            yield from _numbers(value, f"{name}.")
+        elif isinstance(value, bool):
+            yield name, float(value)
+        elif isinstance(value, int | float) and math.isfinite(value):
+            yield name, float(value)
