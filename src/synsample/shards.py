@@ -178,7 +178,7 @@ def predict(model, inputs, samples: int = 1000, runner: RunnerConfig | None = No
                   for s in plan(x.shape[0], samples, shards, by)]
         return merge(pieces)
     ray = import_ray()
-    connect(runner.address, runner.workers)
+    connect(runner.address)
     workers, threads = workers_and_threads(runner.workers)
     cuts = plan(x.shape[0], samples, shards or workers, by)
     remote = ray.remote(_shard_task)

@@ -46,7 +46,7 @@ class RayRunner:
 
     def _start(self) -> tuple[int, int]:
         """Connect; return ``(workers, threads per worker)``."""
-        connect(self.address, self.workers)
+        connect(self.address)
         workers, threads = workers_and_threads(self.workers)
         if self._remote is None:
             self._remote = self.ray.remote(_execute)
