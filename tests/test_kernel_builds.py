@@ -9,9 +9,8 @@ import shutil
 import pytest
 import torch
 
-from synsample import kernels, machine
-from synsample.nn import counter_rng
-from tests.nn.test_counter_rng import _case
+from synsample import kernels, machine, randomness
+from tests.test_randomness import _case
 
 #: x86 targets and the lanes the kernel uses there, with the flag the CPU needs to run them
 TARGETS = [("x86-64", 4, None), ("x86-64-v3", 8, "avx2"), ("native", None, None)]
@@ -32,7 +31,7 @@ def test_every_vector_width_gives_the_twins_bits(monkeypatch, tmp_path, march, l
                             ((2, 5, 64, 48), True)):
         args = _case(7, *shape, expanded, 8)
         got, coins = kernels.coinflip(*args)
-        ref, ref_coins = counter_rng.coinflip_reference(*args)
+        ref, ref_coins = randomness.coinflip_reference(*args)
         assert torch.equal(got, ref) and coins == ref_coins
 
 

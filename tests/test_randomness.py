@@ -6,10 +6,10 @@ import math
 import pytest
 import torch
 
-from synsample import kernels
+from synsample import kernels, randomness
 from synsample.devices import IdealCoin, QuantizedCoin
-from synsample.nn import CoinFlipLinear, SamplingContext, counter_rng
-from synsample.nn.sampling import splitmix64
+from synsample.nn import CoinFlipLinear, SamplingContext
+from synsample.randomness import splitmix64
 
 M32 = 0xFFFFFFFF
 
@@ -29,15 +29,15 @@ def scalar_word(key: int, item: int, sample: int, row: int, j: int) -> int:
 
 def test_tensor_mix64_is_splitmix64():
     values = [0, 1, 2**31, 2**63 - 1, 12345678901234567]
-    got = counter_rng.mix64(torch.tensor(values, dtype=torch.int64))
+    got = randomness.mix64(torch.tensor(values, dtype=torch.int64))
     want = [splitmix64(v) for v in values]
     assert [v & (2**64 - 1) for v in got.tolist()] == want
 
 
 def test_words_follow_the_documented_formula():
-    key = counter_rng.layer_key(2024, counter_rng.layer_id("fc1"))
+    key = randomness.layer_key(2024, randomness.layer_id("fc1"))
     items, samples, rows = torch.tensor([0, 7, 10**6]), torch.tensor([3, 999]), torch.tensor([5])
-    h = counter_rng.words(counter_rng.stream_keys(key, items, samples), rows, 20)
+    h = randomness.words(randomness.stream_keys(key, items, samples), rows, 20)
     for a, item in enumerate(items.tolist()):
         for s, sample in enumerate(samples.tolist()):
             for j in (0, 1, 13, 19):
@@ -63,7 +63,7 @@ def test_compiled_kernel_equals_the_pytorch_twin_bit_for_bit(shape, expanded, bi
     if not kernels.available():
         pytest.skip("no C compiler here: the PyTorch twin is the only path")
     args = _case(sum(shape) + bits, *shape, expanded, bits)
-    ref_y, ref_coins = counter_rng.coinflip_reference(*args)
+    ref_y, ref_coins = randomness.coinflip_reference(*args)
     got_y, got_coins = kernels.coinflip(*args)
     assert torch.equal(got_y, ref_y)
     assert got_coins == ref_coins == int((args[0] != 0).sum()) * shape[3] * (
@@ -78,7 +78,7 @@ def test_coin_frequencies_match_the_realised_probabilities():
     for coin in (IdealCoin(), QuantizedCoin(4)):
         bits, thr = coin.counter_thresholds(coin.probability(p))
         q = thr.double() / 2**bits
-        y, _ = counter_rng.coinflip_reference(x, 20, thr.expand(rows, out).contiguous(),
+        y, _ = randomness.coinflip_reference(x, 20, thr.expand(rows, out).contiguous(),
                                               torch.ones(rows, out), bits, torch.arange(50), 0,
                                               5)
         freq = y.double().mean((0, 1)) / rows  # each y is a sum of `rows` coins
@@ -88,8 +88,8 @@ def test_coin_frequencies_match_the_realised_probabilities():
 
 
 def test_words_are_uniform_and_uncorrelated_across_every_coordinate():
-    key = counter_rng.layer_key(7, 1)
-    h = counter_rng.words(counter_rng.stream_keys(key, torch.arange(40), torch.arange(30)),
+    key = randomness.layer_key(7, 1)
+    h = randomness.words(randomness.stream_keys(key, torch.arange(40), torch.arange(30)),
                           torch.arange(20), 50)  # [40, 30, 20, 50]
     u = (h >> 8).double() / 2**24  # the ideal coin's uniform number
     count = u.numel()
@@ -161,4 +161,4 @@ def test_a_compiler_without_march_native_still_builds_the_kernel(monkeypatch, tm
     monkeypatch.setenv("CC", str(cc))
     monkeypatch.delenv("SYNSAMPLE_KERNELS", raising=False)
     args = _case(1, 3, 2, 20, 17, True, 8)
-    assert torch.equal(kernels.coinflip(*args)[0], counter_rng.coinflip_reference(*args)[0])
+    assert torch.equal(kernels.coinflip(*args)[0], randomness.coinflip_reference(*args)[0])

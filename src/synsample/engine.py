@@ -18,9 +18,10 @@ import torch
 from synsample import checks, tuning
 from synsample.adaptive import AdaptiveStop, looks
 from synsample.errors import ConfigError
-from synsample.nn.sampling import SampledLayer, SamplingContext, check_mode, seed_from
+from synsample.nn.sampling import SampledLayer, SamplingContext, check_mode
 from synsample.nn.stochastic import StochasticModel
 from synsample.prediction import Prediction
+from synsample.randomness import seed_from
 
 #: sample counts at which votes are recorded by default, for accuracy-versus-K curves
 DEFAULT_CHECKPOINTS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
@@ -297,7 +298,7 @@ def _tuned(model: StochasticModel, x_all: torch.Tensor, mode: str, device: torch
         _sample_block(model, h[:t], [(0, c)], [], 0, mode, 0, 0, t, None, 0, None)
         return time.perf_counter() - start
 
-    counts = [(d, d.draws) for d in model.devices()]
+    counts = [(d, d.snapshot()) for d in model.devices()]
     try:
         chosen_tile, chosen_chunk = tuning.measure(k, pairs, seconds_per_call)
         return tile or chosen_tile, chosen_chunk
@@ -305,7 +306,7 @@ def _tuned(model: StochasticModel, x_all: torch.Tensor, mode: str, device: torch
         return tile, sample_chunk
     finally:
         for d, draws in counts:
-            d.draws = draws
+            d.restore(draws)
         for m in model.modules():
             if isinstance(m, SampledLayer):
                 m.forget_draws()
@@ -325,7 +326,7 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     where the run's base seed comes from (same seed, same votes). ``mode``: ``shared`` (one
     draw per sample index for every item) or ``independent`` (fresh draws per item, from a
     counter-based generator keyed by seed, sample, item and weight: see
-    :mod:`synsample.nn.counter_rng`). In both modes the votes do not depend on ``batch_size``,
+    :mod:`synsample.randomness`). In both modes the votes do not depend on ``batch_size``,
     ``sample_chunk`` or ``tile`` (default: tuned on this CPU, see :mod:`synsample.tuning`, else
     :data:`SAMPLE_CHUNK` and :func:`auto_tile`). ``checkpoints``: sample
     counts at which the votes are recorded. ``device``: run on this torch device (default: the

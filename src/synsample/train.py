@@ -29,7 +29,7 @@ from synsample.errors import CheckpointError, ConfigError
 from synsample.io import folder_lock
 from synsample.nn import sampling_aware
 from synsample.nn.bayes import kl_divergence
-from synsample.nn.sampling import derive_seed
+from synsample.randomness import derive_seed
 
 
 @dataclass

@@ -6,10 +6,9 @@ import pytest
 import torch
 from torch import nn
 
-from synsample import engine, kernels, methods, models
+from synsample import engine, kernels, methods, models, randomness
 from synsample.devices import GaussianSource, IdealCoin, QuantizedCoin
 from synsample.errors import ConfigError
-from synsample.nn import counter_rng
 from synsample.nn.nsm import (
     Binarize,
     Noise,
@@ -210,7 +209,7 @@ def test_the_kernel_gates_real_weights_bit_for_bit():
     bits, thr = IdealCoin().counter_thresholds(torch.full((50, 37), 0.5))
     x = _signs(9, 3, 50)
     args = (x, 3, thr.to(torch.int32), value, bits, torch.arange(9), 4, 1234)
-    assert torch.equal(kernels.coinflip(*args)[0], counter_rng.coinflip_reference(*args)[0])
+    assert torch.equal(kernels.coinflip(*args)[0], randomness.coinflip_reference(*args)[0])
 
 
 def test_gaussian_source_moments_and_levels():

@@ -19,8 +19,7 @@ def pool_seed(seed: int, pool: str) -> int:
     the unnamed pool keeps ``seed`` itself."""
     if not pool:
         return seed
-    from synsample.nn.counter_rng import layer_id
-    from synsample.nn.sampling import derive_seed
+    from synsample.randomness import derive_seed, layer_id
 
     return derive_seed(seed, layer_id(pool))
 
@@ -50,6 +49,15 @@ class NoiseSource(ABC):
 
     def reset_counts(self) -> None:
         self.draws = 0
+
+    def snapshot(self) -> int:
+        """The draw count now, to :meth:`restore` after draws that must not count (a failed
+        attempt, a timing run, the same shared passes re-made for another tile of items)."""
+        return self.draws
+
+    def restore(self, snapshot: int) -> None:
+        """Rewind the draw count to a :meth:`snapshot`."""
+        self.draws = int(snapshot)
 
     def count(self, draws: int) -> None:
         """Record ``draws`` draws made outside the device's own methods (counter-based kernels,

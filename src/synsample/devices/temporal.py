@@ -32,12 +32,12 @@ _UNIFORM_BITS = 24
 def _uniform(key: int, stream: int, passes: torch.Tensor, elements: torch.Tensor
              ) -> torch.Tensor:
     """A uniform in [0, 1) per (pass, element) pair (broadcast), float64, 24 bits."""
-    from synsample.nn import counter_rng
+    from synsample import randomness
 
-    base = counter_rng.mix64(torch.tensor(counter_rng.as_int64(key), dtype=torch.int64)
+    base = randomness.mix64(torch.tensor(randomness.as_int64(key), dtype=torch.int64)
                              ^ (passes.to(torch.int64) * 2 + stream))
-    x = counter_rng.mix64(base ^ elements.to(torch.int64))
-    return counter_rng.shr(x, 64 - _UNIFORM_BITS).to(torch.float64) / 2.0 ** _UNIFORM_BITS
+    x = randomness.mix64(base ^ elements.to(torch.int64))
+    return randomness.shr(x, 64 - _UNIFORM_BITS).to(torch.float64) / 2.0 ** _UNIFORM_BITS
 
 
 class TemporalCoin(CoinWrapper):
@@ -81,11 +81,11 @@ class TemporalCoin(CoinWrapper):
         if ctx.mode != "shared":
             raise ConfigError("a temporal coin's bits run along passes: sample in shared mode "
                               "(correlation and drift are not modelled per item)")
-        from synsample.nn import counter_rng
-        from synsample.nn.sampling import derive_seed
+        from synsample import randomness
+        from synsample.randomness import derive_seed
 
-        run_key = counter_rng.layer_key(derive_seed(ctx.seed, self.seed),
-                                        counter_rng.layer_id(tag))
+        run_key = randomness.layer_key(derive_seed(ctx.seed, self.seed),
+                                        randomness.layer_id(tag))
         passes = torch.arange(ctx.first, ctx.first + ctx.n, device=prob.device)
         numel = prob.numel()
         fresh = self.fresh_pass(run_key, passes, numel)

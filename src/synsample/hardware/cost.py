@@ -62,7 +62,7 @@ def measure(model, images: torch.Tensor, samples: int, seed: int = 0,
     items = max(1, min(items, COST_ROWS // samples, len(images)))
     images = images[:items]
     devices = model.devices()
-    before = [d.draws for d in devices]
+    before = [d.snapshot() for d in devices]
 
     def run(batch: torch.Tensor, mode: str):
         return engine.predict(model, batch, samples=samples, seed=seed, mode=mode,
@@ -75,7 +75,7 @@ def measure(model, images: torch.Tensor, samples: int, seed: int = 0,
         except ConfigError:
             counter.reset()
             for device, draws in zip(devices, before, strict=True):
-                device.draws = draws
+                device.restore(draws)
             mode = "shared (one item at a time)"
             classes = [run(images[i:i + 1], "shared") for i in range(items)][0].votes.shape[1]
     bits: Counter = Counter()

@@ -158,7 +158,7 @@ def _prepared_comparator(threshold: torch.Tensor, sign: torch.Tensor, bits: int
 def coinflip(x: torch.Tensor, n: int, threshold: torch.Tensor, value: torch.Tensor, bits: int,
              items: torch.Tensor, first_sample: int, key: int
              ) -> tuple[torch.Tensor, int] | None:
-    """The compiled twin of :func:`synsample.nn.counter_rng.coinflip_reference` (same
+    """The compiled twin of :func:`synsample.randomness.coinflip_reference` (same
     arguments, same bits), or None when it cannot run (no compiler, or a non-CPU tensor).
     ``value``: what each coin gates (``sign(w)`` for scANN, ``w`` for NSM blank-out).
 

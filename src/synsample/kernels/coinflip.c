@@ -1,6 +1,6 @@
 /* Independent-mode coin-flip linear layer (paper 000, eq. 3): a fresh coin for every
  * (item, sample, input, output), from a counter-based generator. Nothing is stored: every coin
- * is a hash of its coordinates, so the pure-PyTorch twin in synsample.nn.counter_rng computes
+ * is a hash of its coordinates, so the pure-PyTorch twin in synsample.randomness computes
  * the very same coins and, summing in the same order, the very same float32 sums.
  *
  *   stream key  k = mix64(mix64(layer_key ^ item) ^ sample)                      (64 bits)

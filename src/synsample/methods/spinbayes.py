@@ -32,7 +32,8 @@ from synsample.methods.spec import MethodSpec
 from synsample.nn import SampledNetwork, split_prefix
 from synsample.nn.bayes import BayesLayer
 from synsample.nn.crossbar import CrossbarLayer
-from synsample.nn.sampling import SamplingContext, derive_seed
+from synsample.nn.sampling import SamplingContext
+from synsample.randomness import derive_seed
 
 #: N = 5 crossbars: ceil(log2 5) = 3 arbiter bits per layer (section 3.5.1's "3 RNGs per
 #: layer"), and N Q = 20 bits per parameter gives section 4.3.2's 8x less memory than a

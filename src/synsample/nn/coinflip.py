@@ -5,10 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from synsample import kernels
+from synsample import kernels, randomness
 from synsample.devices import IdealCoin, RandomSource
 from synsample.errors import ConfigError
-from synsample.nn import counter_rng
 from synsample.nn.sampling import SampledLayer, SamplingContext, per_sample_linear
 
 #: how a layer's weights may be scaled to use the whole coin range (None: read as they are)
@@ -185,15 +184,15 @@ class CoinFlipLinear(SampledLayer):
 
     def _independent(self, x: torch.Tensor, ctx: SamplingContext) -> torch.Tensor:
         """Fresh coins for every (item, sample, weight), from the counter-based generator of
-        :mod:`synsample.nn.counter_rng`: compiled kernel, else its bit-identical PyTorch twin.
+        :mod:`synsample.randomness`: compiled kernel, else its bit-identical PyTorch twin.
 
         Coins of zero inputs are never drawn; the coin counts what was drawn."""
         n, b = ctx.n, ctx.batch
         xs = x.reshape(b, n, self.in_features) if ctx.expanded(x.shape[0]) else x[:, None, :]
         bits, thr, sign = self._counter_comparator()
         args = (xs.to(torch.float32), n, thr, sign, bits, ctx.item_indices(x.device), ctx.first,
-                counter_rng.layer_key(ctx.seed, counter_rng.layer_id(self.layer_name)))
+                randomness.layer_key(ctx.seed, randomness.layer_id(self.layer_name)))
         done = kernels.coinflip(*args) if self.compiled_kernel else None
-        y, coins = done if done is not None else counter_rng.coinflip_reference(*args)
+        y, coins = done if done is not None else randomness.coinflip_reference(*args)
         self.coin.count(coins)
         return y.to(x.dtype).reshape(b * n, self.out_features)

@@ -7,14 +7,14 @@ random number per unit of every item and sample. Where it comes from follows the
 - **shared**: one field per sample from the context's per-sample generator, the same for every
   item (made once per context key, so every tile of items sees it);
 - **independent**: counter-based words keyed by ``(seed, layer, item, sample, element)``
-  (:mod:`synsample.nn.counter_rng`), so the draws do not depend on how items are blocked.
+  (:mod:`synsample.randomness`), so the draws do not depend on how items are blocked.
 """
 
 from __future__ import annotations
 
 import torch
 
-from synsample.nn import counter_rng
+from synsample import randomness
 from synsample.nn.sampling import SampledLayer, SamplingContext
 
 
@@ -43,10 +43,10 @@ def counter_ints(ctx: SamplingContext, name: str, numel: int, bits: int,
                  device: torch.device | str = "cpu") -> torch.Tensor:
     """Counter-based uniform ``bits``-bit integers ``[batch, n, numel]`` (int64) keyed by
     ``(seed, name, item, sample, element)``: per item and sample, whatever the tiling."""
-    key = counter_rng.layer_key(ctx.seed, counter_rng.layer_id(name))
+    key = randomness.layer_key(ctx.seed, randomness.layer_id(name))
     samples = torch.arange(ctx.first, ctx.first + ctx.n, device=device)
-    keys = counter_rng.stream_keys(key, ctx.item_indices(device), samples)  # [batch, n]
-    words = counter_rng.words(keys, torch.arange(numel, device=device), 1)[..., 0]
+    keys = randomness.stream_keys(key, ctx.item_indices(device), samples)  # [batch, n]
+    words = randomness.words(keys, torch.arange(numel, device=device), 1)[..., 0]
     return words >> (32 - bits)
 
 

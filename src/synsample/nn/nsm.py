@@ -41,10 +41,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synsample import kernels
+from synsample import kernels, randomness
 from synsample.devices import GaussianSource, IdealCoin, NoiseSource, RandomSource
 from synsample.errors import ConfigError
-from synsample.nn import counter_rng
 from synsample.nn.neural_noise import bernoulli_field, normal_field, uniform_ints
 from synsample.nn.sampling import SampledLayer, per_sample_linear
 
@@ -363,10 +362,10 @@ class NSMLinear(NSMLayer):
             u = linear * (1.0 + self.a()) + std * e
         else:
             bits, thr, value = self._kernel_operands()
-            key = counter_rng.layer_key(seed, counter_rng.layer_id(self.layer_name))
+            key = randomness.layer_key(seed, randomness.layer_id(self.layer_name))
             args = (xs.to(torch.float32).contiguous(), n, thr, value, bits, items, first, key)
             done = kernels.coinflip(*args)
-            y, coins = done if done is not None else counter_rng.coinflip_reference(*args)
+            y, coins = done if done is not None else randomness.coinflip_reference(*args)
             self.source.count(coins)
             u = y.to(z.dtype) + linear * self.a()
         return u.reshape(rows, self.out_features)

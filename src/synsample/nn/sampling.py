@@ -16,33 +16,9 @@ import torch
 from torch import nn
 
 from synsample.errors import ConfigError
+from synsample.randomness import derive_seed
 
 MODES = ("shared", "independent")
-_MASK = (1 << 64) - 1
-
-
-def splitmix64(x: int) -> int:
-    """The SplitMix64 finaliser: a bijective 64-bit mix with good avalanche."""
-    x = (x + 0x9E3779B97F4A7C15) & _MASK
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
-    return x ^ (x >> 31)
-
-
-def derive_seed(base: int, *keys: int) -> int:
-    """A 63-bit seed from a base seed and integer keys (sample index, item block, ...)."""
-    x = splitmix64(base & _MASK)
-    for key in keys:
-        x = splitmix64(x ^ (key & _MASK))
-    return x >> 1
-
-
-def seed_from(generator: torch.Generator | None, seed: int | None) -> int:
-    """The base seed of a run: ``seed`` if given, else one drawn from ``generator`` (or torch's
-    default generator), so that a seeded generator gives the same run twice."""
-    if seed is not None:
-        return int(seed)
-    return int(torch.randint(0, 2**62, (1,), generator=generator).item())
 
 
 def check_mode(mode: str) -> str:
@@ -68,7 +44,7 @@ class SamplingContext:
     #: distinguishes item blocks (for methods that draw per item block from the generators)
     block: int = 0
     #: the run's base seed and the index of the first sample: with :attr:`items`, the
-    #: coordinates of counter-based draws (independent mode, see synsample.nn.counter_rng)
+    #: coordinates of counter-based draws (independent mode, see synsample.randomness)
     seed: int = 0
     first: int = 0
     #: the global index of each of the ``batch`` items (default ``0 .. batch - 1``); the
@@ -135,10 +111,10 @@ class SampledLayer(nn.Module):
             if ctx.mode == "shared" and ctx.block > 0:
                 # a later item block re-creates the first block's draws: the hardware draws
                 # them once per sample, so they are not counted again
-                counts = [(d, d.draws) for d in self.devices()]
+                counts = [(d, d.snapshot()) for d in self.devices()]
                 store[tag] = make()
                 for device, draws in counts:
-                    device.draws = draws
+                    device.restore(draws)
             else:
                 store[tag] = make()
         return store[tag]

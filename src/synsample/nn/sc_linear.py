@@ -47,12 +47,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from synsample import checks
+from synsample import checks, randomness
 from synsample.devices import BitstreamSource, GaussianSource, IdealBitstream
 from synsample.devices.bitstreams import bipolar_probability
 from synsample.errors import ConfigError
-from synsample.nn import counter_rng, neural_noise
-from synsample.nn.sampling import SampledLayer, SamplingContext, derive_seed, per_sample_linear
+from synsample.nn import neural_noise
+from synsample.nn.sampling import SampledLayer, SamplingContext, per_sample_linear
 from synsample.nn.stochastic_computing import (
     apply_lut,
     levels,
@@ -62,6 +62,7 @@ from synsample.nn.stochastic_computing import (
     sigmoid_lut,
     xnor_popcount,
 )
+from synsample.randomness import derive_seed
 
 PATHS = ("fast", "bits")
 #: uniform bits behind each simulated normal deviate of the fast path (not a device draw)
@@ -205,7 +206,7 @@ class SCLinear(SampledLayer, nn.Linear):
         if not ctx.expanded(xq.shape[0]):
             xq = xq.repeat_interleave(ctx.n, dim=0)
         px = bipolar_probability(self.realised(xq, "inputs"))
-        ident = counter_rng.layer_id(self.layer_name)
+        ident = randomness.layer_id(self.layer_name)
         items = ctx.item_indices(xq.device).tolist()
         out = torch.empty(len(px), self.out_features, dtype=torch.int64, device=xq.device)
         for r in range(len(px)):

@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from synsample.devices import RandomSource
-from synsample.nn.sampling import SampledLayer, SamplingContext, seed_from
+from synsample.nn.sampling import SampledLayer, SamplingContext
 from synsample.nn.split import ExpandSamples, TracedBody
+from synsample.randomness import seed_from
 
 
 def _per_item_meets_per_pass(exc: RuntimeError, n: int) -> bool:
@@ -91,14 +92,14 @@ class SampledNetwork(StochasticModel):
             out = self._pass_by_pass(h, context)
         else:
             traced = isinstance(self.body, TracedBody)
-            counts = [] if traced else [(d, d.draws) for d in self.devices()]
+            counts = [] if traced else [(d, d.snapshot()) for d in self.devices()]
             try:
                 out = self._body(h, context)
             except RuntimeError as exc:
                 if traced or not _per_item_meets_per_pass(exc, context.n):
                     raise
                 for device, draws in counts:  # the failed call's draws are not counted
-                    device.draws = draws
+                    device.restore(draws)
                 warnings.warn(f"{type(self.body).__name__}: a value computed before a sampled "
                               "layer meets one computed after it, and torch.fx could not "
                               "trace the network to expand it: every pass runs on its own "
@@ -128,7 +129,7 @@ class SampledNetwork(StochasticModel):
         tile of items of the same passes re-creates the draws without counting them again."""
         repeat = context.mode == "shared" and context.key == self._last_key is not None
         self._last_key = context.key
-        counts = [(d, d.draws) for d in self.devices()] if repeat else []
+        counts = [(d, d.snapshot()) for d in self.devices()] if repeat else []
         outs = []
         for k in range(context.n):
             one = SamplingContext.for_samples(context.seed, context.first + k, 1, context.batch,
@@ -136,7 +137,7 @@ class SampledNetwork(StochasticModel):
             one.items = context.items
             outs.append(self._body(h, one))
         for device, draws in counts:
-            device.draws = draws
+            device.restore(draws)
         return torch.stack(outs, dim=1).reshape(context.batch * context.n, -1)
 
     def devices(self) -> list[RandomSource]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 
 from synsample.errors import ConfigError
-from synsample.nn.counter_rng import shr
+from synsample.randomness import shr
 
 _M64 = -1  # all 64 bits set, as int64
 
