@@ -195,3 +195,21 @@ def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
                               "damaged: train again") from exc
     load_weights(folder, model)
     return model.eval(), config
+
+
+#: the deterministic network's test predictions, saved beside a training job's checkpoint
+DETERMINISTIC_FILE = "deterministic.safetensors"
+
+
+def save_deterministic(folder: Path, logits: torch.Tensor, labels: torch.Tensor) -> None:
+    """Save the deterministic network's predicted classes (from ``logits``) and the labels of
+    its test items into ``folder``, the reference the sampled predictions are compared with."""
+    tensors = {"predicted": logits.argmax(1).contiguous(), "labels": labels.contiguous()}
+    write_bytes(folder / DETERMINISTIC_FILE, save_bytes(tensors))
+
+
+def load_deterministic(folder: Path) -> dict[str, torch.Tensor]:
+    """``{"predicted", "labels"}`` saved by :func:`save_deterministic`."""
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / DETERMINISTIC_FILE))

@@ -6,13 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from synsample import checkpoint, data, methods, shards, train
-from synsample.io import write_with
 from synsample.prediction import Prediction
 
-DETERMINISTIC_FILE = "deterministic.safetensors"
 #: conformal miscoverage levels evaluated by default
 ALPHAS = (0.05, 0.1)
 
@@ -23,15 +20,6 @@ def deterministic_outputs(model: torch.nn.Module, images: torch.Tensor,
     """Logits of the ordinary (non-sampled) network, eval mode, ``[N, C]``."""
     model.eval()
     return torch.cat([model(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
-
-
-def save_deterministic(folder: Path, logits: torch.Tensor, labels: torch.Tensor) -> None:
-    tensors = {"predicted": logits.argmax(1).contiguous(), "labels": labels.contiguous()}
-    write_with(folder / DETERMINISTIC_FILE, lambda tmp: save_file(tensors, str(tmp)))
-
-
-def load_deterministic(folder: Path) -> dict[str, torch.Tensor]:
-    return load_file(str(folder / DETERMINISTIC_FILE))
 
 
 def method_for(config: dict[str, Any], method: str | None) -> str:

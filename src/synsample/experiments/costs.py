@@ -168,4 +168,4 @@ def run(cfg: CostsConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
         metrics, cost = results[e.key], results[c.key]
         rows.append({"label": row.label, "method": row.method, "randomness": row.randomness,
                      "metrics": metrics, "cost": cost})
-    return report.write(cfg, rows)
+    return report.write(cfg, rows, SCORE)

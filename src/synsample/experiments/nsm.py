@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from synsample import checkpoint, data, engine, methods, metrics
+from synsample import checkpoint, data, engine, methods, metrics, papers
 from synsample.evaluate import deterministic_outputs
 from synsample.experiments.jobs import Job, JobStore, Runner, RunnerConfig, make_runner
 from synsample.experiments.scann_table1 import train_job
@@ -37,14 +37,9 @@ from synsample.tracking import TrackingConfig
 from synsample.train import TrainConfig
 
 EXPERIMENTS = ("nsm-pi-mnist", "nsm-mnist-conv", "nsm-scale-invariance")
-#: paper 002's test errors (%), Tables 1 and 2
-PAPER_PI = {"nsm": 1.36, "stnn": 1.47, "nsm-scaled": 1.38}
-PAPER_CONV = {"dcnn": 0.880, "bnsm": 0.775, "gnsm": 0.805}
 #: the paper trains 200 (Table 2) to 400 (released PI-MNIST script) epochs on GPUs; 2 CPU
 #: cores take about 11 s (NSM MLP) and 60 s (NSM conv net) an epoch
 DEFAULT_EPOCHS = {"nsm-pi-mnist": 30, "nsm-mnist-conv": 10, "nsm-scale-invariance": 30}
-PAPER_EPOCHS = {"nsm-pi-mnist": "200-400", "nsm-mnist-conv": "200",
-                "nsm-scale-invariance": "200-400"}
 #: training steps over which Fig. 2's percentiles are recorded (the paper plots 200)
 TRACE_STEPS = 200
 SCALE = 0.1
@@ -176,7 +171,7 @@ def run_pi_mnist(cfg: NSMConfig, log: Callable[[str], None] = print) -> dict[str
         "nsm": evaluate_job(nets["nsm"], cfg, log=log),
         "stnn": evaluate_job(nets["stnn"], cfg, log=log),
         "nsm-scaled": evaluate_job(nets["nsm"], cfg, SCALE, log=log)})
-    return nsm_report.write_pi_mnist(cfg, trained, rows, PAPER_PI)
+    return nsm_report.write_pi_mnist(cfg, trained, rows, papers.NSM_PI_MNIST)
 
 
 def run_mnist_conv(cfg: NSMConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -187,7 +182,7 @@ def run_mnist_conv(cfg: NSMConfig, log: Callable[[str], None] = print) -> dict[s
             "gnsm": _train("nsm-conv", cfg, log, "gaussian:1")}
     trained, rows = _run_all(runner, nets,
                              {k: evaluate_job(j, cfg, log=log) for k, j in nets.items()})
-    return nsm_report.write_mnist_conv(cfg, trained, rows, PAPER_CONV)
+    return nsm_report.write_mnist_conv(cfg, trained, rows, papers.NSM_MNIST_CONV)
 
 
 def run_scale_invariance(cfg: NSMConfig, log: Callable[[str], None] = print) -> dict[str, Any]:

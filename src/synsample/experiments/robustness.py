@@ -248,4 +248,4 @@ def run(cfg: RobustnessConfig, log: Callable[[str], None] = print) -> dict[str, 
     sweeps = {d: {kind: [sweep_point([results[j.key] for j in point]) for point in jobs]
                   for kind, jobs in points[d].items()} for d in cfg.datasets}
     grids = {d: {p: results[j.key] for p, j in precision[d].items()} for d in cfg.datasets}
-    return report.write(cfg, sweeps, grids)
+    return report.write(cfg, sweeps, grids, METHODS[cfg.method].network)

@@ -28,8 +28,8 @@ from typing import Any
 import torch
 
 from synsample import checkpoint, data, engine, methods, metrics
+from synsample.checkpoint import load_deterministic
 from synsample.data.ood import OTHER
-from synsample.evaluate import load_deterministic
 from synsample.experiments import scann_table1 as t1
 from synsample.experiments.jobs import Job, JobStore, LocalRunner
 from synsample.prediction import Prediction

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from synsample import checkpoint, data, devices, engine, hardware, methods, metrics
+from synsample import checkpoint, data, devices, engine, hardware, methods, metrics, papers
 from synsample.experiments.jobs import Job, JobStore, RunnerConfig, make_runner
 from synsample.experiments.scann_table1 import train_job
 from synsample.report import sc as sc_report
@@ -41,13 +41,6 @@ STATES = (5, 11)
 #: the default grid's stream lengths; the paper's (100 ... 500) with ``--full``
 DEFAULT_LENGTHS = (100, 300, 500)
 PAPER_LENGTHS = methods.sc.PAPER_LENGTHS
-#: accuracies (%) the paper states (section IV; Method 2, inferred with SC): (net, states, L)
-PAPER_BEST = {("sc-mlp", 5, 400): 93.68, ("sc-mlp", 11, 500): 94.48,
-              ("sc-mlp3", 5, 300): 96.62, ("sc-mlp3", 11, 400): 96.82}
-#: "at 100 bits accuracy of 92% to over 96%" (sections IV and V): lower bounds by network
-PAPER_AT_100 = {"sc-mlp": 92.0, "sc-mlp3": 96.0}
-#: the paper's energy comparison: (network, L) -> nJ of bitstream generation per inference
-PAPER_ENERGY = {("sc-mlp", 1024): "~2100", ("sc-mlp3", 100): "810-820"}
 #: paper 003 gives no epoch count; 2 CPU cores take 1-4 s an epoch
 DEFAULT_EPOCHS = 10
 
@@ -133,13 +126,13 @@ def energy_rows(cfg: SCConfig, accuracy: dict[tuple[str, int, int], float]
                 ) -> list[dict[str, Any]]:
     """Bitstream-generation energy per inference for the paper's comparison points and the
     grid's settings, from counted stream bits."""
-    points = sorted({*PAPER_ENERGY, *((n, L) for n in cfg.networks for L in cfg.lengths)})
+    points = sorted({*papers.SC_ENERGY, *((n, L) for n in cfg.networks for L in cfg.lengths)})
     rows = []
     for net, length in points:
         bits = stream_bits_per_inference(net, cfg.states[0], length)
         rows.append({"network": net, "length": length, "stream_bits": bits,
                      "energy_nj": {k: bits * fj * 1e-6 for k, fj in cfg.energy_fj.items()},
-                     "paper_nj": PAPER_ENERGY.get((net, length)),
+                     "paper_nj": papers.SC_ENERGY.get((net, length)),
                      "accuracy": {s: accuracy.get((net, s, length)) for s in cfg.states}})
     return rows
 

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from synsample import metrics
-from synsample.evaluate import load_deterministic
+from synsample.checkpoint import load_deterministic
 from synsample.experiments import scann_table1 as t1
 from synsample.io import write_json, write_text
 from synsample.prediction import Prediction

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from synsample import data
-from synsample.evaluate import load_deterministic
+from synsample.checkpoint import load_deterministic
 from synsample.experiments import scann_table1 as t1
 from synsample.experiments.jobs import JobStore, make_runner
 from synsample.io import write_json, write_text

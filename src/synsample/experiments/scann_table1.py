@@ -15,13 +15,9 @@ from typing import Any
 
 import torch
 
-from synsample import checkpoint, data, metrics
+from synsample import checkpoint, data, metrics, papers
 from synsample.adaptive import AdaptiveStop
-from synsample.evaluate import (
-    deterministic_outputs,
-    sample_checkpoint,
-    save_deterministic,
-)
+from synsample.evaluate import deterministic_outputs, sample_checkpoint
 from synsample.experiments.jobs import Job, JobStore, RunnerConfig, make_runner
 from synsample.report import scann as scann_report
 from synsample.tracking import TrackingConfig
@@ -31,14 +27,6 @@ from synsample.train import TrainConfig, train
 NAME = "scann-table1"
 PRECISIONS = ("full", "8", "4")
 NETWORK = {"mlp": "784-400-10", "conv": "784-[32x3x3]-100-10"}
-#: Table I of paper 000 (accuracy, %)
-PAPER = {
-    ("mnist", "mlp"): {"deterministic": 97.7, "full": 94.4, "8": 94.3, "4": 93.7},
-    ("mnist", "conv"): {"deterministic": 98.8, "full": 98.7, "8": 98.7, "4": 98.6},
-    ("fashion-mnist", "mlp"): {"deterministic": 87.9, "full": 65.3, "8": 64.2, "4": 69.3},
-    ("fashion-mnist", "conv"): {"deterministic": 90.5, "full": 90.5, "8": 90.3, "4": 89.2},
-}
-PAPER_EPOCHS = 100
 #: default epochs per architecture: the paper's 100 where 2 CPU cores allow it
 DEFAULT_EPOCHS = {"mlp": 100, "conv": 10}
 
@@ -81,7 +69,7 @@ def train_job(tc: TrainConfig, data_path: str | None, progress: bool,
             test = data.load(tc.dataset, "test", path=data_path)
             torch.manual_seed(tc.seed)  # a network that samples in every pass (NSM) draws here
             logits = deterministic_outputs(model, test.images)
-            save_deterministic(folder, logits, test.labels)
+            checkpoint.save_deterministic(folder, logits, test.labels)
             tr.metrics({"deterministic_accuracy":
                         metrics.accuracy(logits.argmax(1), test.labels)})
             tr.artifact(ck / "config.json")
@@ -141,11 +129,11 @@ def run_rows(cfg: Table1Config, log: Callable[[str], None] = print
                      "sample_jobs": {p: j.name for p, j in zip(cfg.precisions, samplers,
                                                                strict=True)},
                      "sampled": dict(zip(cfg.precisions, results[1:], strict=True)),
-                     "paper": PAPER.get((dataset, arch))})
+                     "paper": papers.SCANN_TABLE1.get((dataset, arch))})
     return rows, store
 
 
 def run(cfg: Table1Config, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run (or resume) every job of the table, write the report, return ``metrics.json``."""
     rows, store = run_rows(cfg, log)
-    return scann_report.write_table1(cfg, rows, store)
+    return scann_report.write_table1(cfg, rows, store.root)

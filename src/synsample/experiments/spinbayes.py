@@ -37,13 +37,6 @@ from synsample.train import TrainConfig
 METHODS = ("mc-dropout", "mc-dropconnect", "bbb", "spinbayes", "ensemble")
 ARCH_OF = {"mc-dropout": "lenet5-dropout", "mc-dropconnect": "lenet5-dropconnect",
            "bbb": "lenet5-bbb", "spinbayes": "lenet5-bbb", "ensemble": "lenet5"}
-#: Table 1, MNIST, LeNet-5: error, R_iu, R_cc, UA (%)
-PAPER_TABLE1 = {"mc-dropout": (0.77, 31.24, 98.77, 97.48),
-                "mc-dropconnect": (0.57, 41.67, 99.57, 98.87),
-                "bbb": (0.75, 94.94, 99.95, 91.99), "spinbayes": (0.77, 96.81, 99.96, 85.10)}
-#: Table 3, MNIST, LeNet-5 (SpinBayes): detection rate (%) by our OoD set's name
-PAPER_TABLE3 = {"gaussian-noise": 100.0, "noisy": 99.21, "fake": 100.0, "other": 100.0}
-NOT_REACHABLE = ("SVHN", "STL10")
 WAYS = (1, 2, 3)
 #: how SpinBayes scales a layer before eq. 3 (part of the evaluation's cache key)
 GAIN_RULE = "per-layer max |posterior mean|"

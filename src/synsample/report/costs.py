@@ -45,11 +45,11 @@ def _p(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.2f}"
 
 
-def write(cfg, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    from synsample.experiments.costs import SCORE
-
+def write(cfg, rows: list[dict[str, Any]], score: str) -> dict[str, Any]:
+    """The cost table's report: ``report.md``, ``metrics.json`` and figures in ``cfg.out``;
+    ``score``: the uncertainty score of the AUROC columns."""
     out = cfg.out
-    summaries = [_summary(r, SCORE) for r in rows]
+    summaries = [_summary(r, score) for r in rows]
     other = "Fashion-MNIST" if cfg.dataset == "mnist" else "MNIST"
     header = ["method", "randomness", "accuracy %", f"AUROC {other}", "AUROC Gaussian",
               "nJ / inference", "nJ / sample", "random bits / inference", "weights KiB"]
@@ -76,7 +76,7 @@ def write(cfg, rows: list[dict[str, Any]]) -> dict[str, Any]:
     md = ["# Every method on one task: accuracy, uncertainty and cost", "",
           f"{cfg.dataset} test set, {cfg.samples} passes per inference ({cfg.mode} mode for the "
           f"metrics), seed {cfg.seed}. Accuracy: the first choice of the votes. AUROC: "
-          f"{SCORE} of the test items against {cfg.ood_items} out-of-distribution items. "
+          f"{score} of the test items against {cfg.ood_items} out-of-distribution items. "
           f"Cost: `synsample.hardware` over {rows[0]['cost']['items']} test items in "
           "independent mode (each inference draws its own, as a device serving one inference "
           f"at a time), priced by the assumption set *{a.name}*; weight memory as each method "

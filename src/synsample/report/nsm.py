@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from synsample import papers
 from synsample.checkpoint import versions
 from synsample.io import write_json, write_text
 from synsample.report import plots
@@ -24,11 +25,10 @@ def _e(x: float | None) -> str:
 
 
 def _setup(cfg, trained: dict[str, Any]) -> str:
-    from synsample.experiments.nsm import PAPER_EPOCHS
 
     seconds = sum(t.get("train_seconds", 0.0) for t in trained.values())
     return (f"{cfg.dataset}, inputs binarised to -1/+1 (section 3.3). Each network trained "
-            f"{cfg.train_epochs} epochs (paper: {PAPER_EPOCHS[cfg.experiment]}; 2 CPU cores "
+            f"{cfg.train_epochs} epochs (paper: {papers.NSM_EPOCHS[cfg.experiment]}; 2 CPU cores "
             f"here, {seconds / 60:.0f} min of training in all), Adam 3e-4, batch 100, seed "
             f"{cfg.seed}; NSMs start from the data-dependent init of eq. 8 on one batch of 100. "
             f"Test error of a stochastic network: classification by the mean softmax of "

@@ -41,14 +41,15 @@ def catch_up(grid: dict[str, Any], reference_k: int) -> dict[str, int | None]:
     return out
 
 
-def write(cfg, sweeps: dict[str, Any], grids: dict[str, Any]) -> dict[str, Any]:
+def write(cfg, sweeps: dict[str, Any], grids: dict[str, Any], network: str) -> dict[str, Any]:
+    """The robustness report of ``cfg.method`` on ``network`` (its description): ``report.md``,
+    ``metrics.json`` and figures in ``cfg.out``."""
     figs = cfg.out / "figures"
-    from synsample.experiments.robustness import METHODS
 
     trained = getattr(cfg, "sampling_aware", None)
     trained = "" if trained is None else (f" trained through `{trained}` coins (sampling-aware, "
                                           f"issue 20)")
-    md = [f"{cfg.method}, {METHODS[cfg.method].network}{trained}, on each dataset, "
+    md = [f"{cfg.method}, {network}{trained}, on each dataset, "
           f"{cfg.samples} passes "
           f"({cfg.mode} mode), seed {cfg.seed}. Coins: `NonIdealCoin`s (bias, spread, stuck "
           "devices) or `TemporalCoin`s (correlation, drift) around an ideal coin, one device per "

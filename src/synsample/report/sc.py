@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from synsample import papers
 from synsample.checkpoint import versions
 from synsample.io import write_json, write_text
 from synsample.report import plots
@@ -50,17 +51,16 @@ def _grid_table(cfg, cells: list[dict[str, Any]], net: str, states: int
 
 
 def _paper_rows(cfg, cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
-    from synsample.experiments.sc import PAPER_AT_100, PAPER_BEST
 
     header = ["network", "states", "L", "paper (%)", "ours, Method 2 with SC (%)",
               "gap (points)", "ours, Method 1 with SC (%)"]
     rows = []
-    for (net, states, length), ref in PAPER_BEST.items():
+    for (net, states, length), ref in papers.SC_BEST.items():
         ours = _acc(cells, network=net, states=states, method=2, length=length)
         m1 = _acc(cells, network=net, states=states, method=1, length=length)
         rows.append([NAMES[net], states, length, f"{ref:.2f}", _a(ours),
                      "-" if ours is None else f"{100 * ours - ref:+.2f}", _a(m1)])
-    for net, bound in PAPER_AT_100.items():
+    for net, bound in papers.SC_AT_100.items():
         for states in cfg.states:
             ours = _acc(cells, network=net, states=states, method=2, length=100)
             m1 = _acc(cells, network=net, states=states, method=1, length=100)

@@ -8,22 +8,17 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from synsample import data, metrics
-from synsample.checkpoint import versions
-from synsample.evaluate import load_deterministic
-from synsample.experiments.jobs import JobStore
+from synsample.checkpoint import load_deterministic, versions
 from synsample.io import write_json, write_text
 from synsample.prediction import Prediction
 from synsample.report import plots
 from synsample.report.cost import cost_lines
 from synsample.report.markdown import pct, signed, table, text_table
-
-if TYPE_CHECKING:
-    from synsample.experiments.scann_table1 import Table1Config
 
 PRECISION_LABEL = {"full": "full precision", "8": "8-bit coins", "4": "4-bit coins"}
 
@@ -100,7 +95,7 @@ def entropy_table(summaries: dict[str, dict[str, Any]]) -> str:
                   "errors among them", "2nd choice right when 1st wrong"], rows)
 
 
-def write_table1(cfg: Table1Config, rows: list[dict[str, Any]], store: JobStore
+def write_table1(cfg, rows: list[dict[str, Any]], jobs: Path
                  ) -> dict[str, Any]:
     """Write ``report.md``, ``metrics.json`` and the figures into ``cfg.out``; print nothing."""
     out = cfg.out
@@ -109,9 +104,9 @@ def write_table1(cfg: Table1Config, rows: list[dict[str, Any]], store: JobStore
         ds, arch = row["dataset"], row["arch"]
         slug = f"{ds}-{arch}"
         train_res = row["train"]
-        det = load_deterministic(store.root / row["train_job"])
+        det = load_deterministic(jobs / row["train_job"])
         labels = det["labels"]
-        preds = {p: Prediction.load(store.root / job / "prediction.safetensors")
+        preds = {p: Prediction.load(jobs / job / "prediction.safetensors")
                  for p, job in row["sample_jobs"].items()}
         test = data.load(ds, "test", path=cfg.data_path)
         images = test.images[: len(labels)]
@@ -158,7 +153,7 @@ def write_table1(cfg: Table1Config, rows: list[dict[str, Any]], store: JobStore
         "## Run", "",
         f"- versions: {', '.join(f'{k} {v}' for k, v in versions().items())}",
         f"- machine: {platform.platform()}, {torch.get_num_threads()} torch threads",
-        f"- jobs: `{store.root}` (cached by config hash; a re-run skips finished jobs)",
+        f"- jobs: `{jobs}` (cached by config hash; a re-run skips finished jobs)",
         f"- config: `{ {k: v for k, v in asdict(cfg).items() if k != 'out'} }`", ""]
     write_text(out / "report.md", "\n".join(md))
     result["terminal_table"] = text_table(header, summary_rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from synsample import papers
 from synsample.checkpoint import versions
 from synsample.io import write_json, write_text
 from synsample.methods import REGISTRY
@@ -31,12 +32,11 @@ def ratios_at(result: dict[str, Any], t: float) -> dict[str, Any]:
 
 
 def _table1(cfg, main: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    from synsample.experiments.spinbayes import PAPER_TABLE1
 
     header = ["method", "error", "paper", "R_iu", "paper", "R_cc", "paper", "UA", "paper"]
     rows = []
     for m, r in main.items():
-        ref = PAPER_TABLE1.get(m)
+        ref = papers.SPINBAYES_TABLE1.get(m)
         q = ratios_at(r, cfg.ratio_threshold)
         ours = [error(r), q["R_iu"], q["R_cc"], q["UA"]]
         rows.append([NAMES[m], *[c for i, v in enumerate(ours) for c in (
@@ -135,7 +135,6 @@ def _energy(energy: dict[str, Any]) -> list[str]:
 def write(cfg, training: dict[str, Any], main: dict[str, Any], ways: dict[int, Any],
           sweep: dict[str, Any], memory: list[dict[str, Any]], energy: dict[str, Any]
           ) -> dict[str, Any]:
-    from synsample.experiments.spinbayes import NOT_REACHABLE, PAPER_TABLE3
 
     seconds = sum(t.get("train_seconds", 0.0) for jobs in training.values() for t in jobs)
     md = [f"{cfg.dataset}, LeNet-5 with BatchNorm, {cfg.epochs} epochs of Adam 1e-3 for every "
@@ -154,9 +153,10 @@ def write(cfg, training: dict[str, Any], main: dict[str, Any], ways: dict[int, A
           "## Table 3: out-of-distribution detection", "",
           "Each cell: the share of OoD items the paper's rule rejects (the 99% quantile of the "
           "passes' maximum probability below 90%), then the AUROC of the predictive entropy. "
-          f"{' and '.join(NOT_REACHABLE)} are not reachable from these machines.", "",
-          table(*_ood_table(main, "method", PAPER_TABLE3)), "",
-          *_rule_readings(main, PAPER_TABLE3),
+          f"{' and '.join(papers.SPINBAYES_NOT_REACHABLE)} are not reachable from these "
+          "machines.", "",
+          table(*_ood_table(main, "method", papers.SPINBAYES_TABLE3)), "",
+          *_rule_readings(main, papers.SPINBAYES_TABLE3),
           "## n-way inference (section 4.4)", "",
           table(*_ood_table(ways, "n", None)), "",
           table(["n", "error", "mean predictive entropy"],
