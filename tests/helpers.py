@@ -54,3 +54,20 @@ def assert_votes_do_not_depend_on_tiling(sto, x, samples: int, mode: str, **tili
     b = engine.predict(sto, x, samples=samples, seed=3, mode=mode, **tiling)
     assert torch.equal(a.votes, b.votes)
     assert a.random_bits == b.random_bits > 0
+
+
+def tiny_scann_mlp():
+    """A 64-400-4 scANN MLP with 8-bit coins (uniform-initialised weights, seed 0)."""
+    from synsample import devices, models
+    from synsample.methods import scann
+
+    return scann.convert(models.build("mlp", input_shape=(1, 8, 8), num_classes=4, seed=0,
+                                      init="uniform"), coin=devices.QuantizedCoin(8))
+
+
+def uint8_images(n: int, seed: int = 0):
+    """``n`` random 8x8 uint8 images."""
+    import torch
+
+    return torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8,
+                         generator=torch.Generator().manual_seed(seed))

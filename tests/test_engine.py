@@ -4,18 +4,17 @@ import torch
 from synsample import devices, engine, models
 from synsample.errors import ConfigError
 from synsample.methods import scann
+from tests.helpers import tiny_scann_mlp, uint8_images
 
 
 @pytest.fixture(scope="module")
 def model():
-    return scann.convert(models.build("mlp", input_shape=(1, 8, 8), num_classes=4, seed=0,
-                                      init="uniform"), coin=devices.QuantizedCoin(8))
+    return tiny_scann_mlp()
 
 
 @pytest.fixture(scope="module")
 def x():
-    return torch.randint(0, 256, (37, 1, 8, 8), dtype=torch.uint8,
-                         generator=torch.Generator().manual_seed(0))
+    return uint8_images(37)
 
 
 def test_same_seed_same_votes_different_seed_different_votes(model, x):

@@ -7,21 +7,20 @@ import torch
 from synsample import devices, engine, metrics, models, shards
 from synsample.cluster import RunnerConfig
 from synsample.errors import ConfigError
-from synsample.methods import mc_dropout, scann
+from synsample.methods import mc_dropout
+from tests.helpers import tiny_scann_mlp, uint8_images
 
 CHECKPOINTS = (1, 5, 10, 20)
 
 
 @pytest.fixture(scope="module")
 def model():
-    return scann.convert(models.build("mlp", input_shape=(1, 8, 8), num_classes=4, seed=0,
-                                      init="uniform"), coin=devices.QuantizedCoin(8))
+    return tiny_scann_mlp()
 
 
 @pytest.fixture(scope="module")
 def x():
-    return torch.randint(0, 256, (53, 1, 8, 8), dtype=torch.uint8,
-                         generator=torch.Generator().manual_seed(0))
+    return uint8_images(53)
 
 
 def _same(got, ref):
