@@ -10,7 +10,7 @@ import torch
 from synsample.checkpoint import versions
 from synsample.io import write_json, write_text
 from synsample.report import plots
-from synsample.report.cost import cost_lines
+from synsample.report.cost_section import cost_lines
 from synsample.report.markdown import pct, table
 
 

@@ -17,7 +17,7 @@ from synsample.checkpoint import load_deterministic, versions
 from synsample.io import write_json, write_text
 from synsample.prediction import Prediction
 from synsample.report import plots
-from synsample.report.cost import cost_lines
+from synsample.report.cost_section import cost_lines
 from synsample.report.markdown import pct, signed, table, text_table
 
 PRECISION_LABEL = {"full": "full precision", "8": "8-bit coins", "4": "4-bit coins"}

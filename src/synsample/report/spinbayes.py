@@ -10,7 +10,7 @@ from synsample.checkpoint import versions
 from synsample.io import write_json, write_text
 from synsample.methods import REGISTRY
 from synsample.report import plots
-from synsample.report.cost import cost_lines
+from synsample.report.cost_section import cost_lines
 from synsample.report.markdown import table, text_table
 
 #: the report's name of each method: its spec's title
