@@ -43,15 +43,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (a temporary file, then a rename)."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 
 
 def write_text(path: str | Path, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
     write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str | Path, obj: Any) -> None:
+    """Write ``obj`` as indented JSON atomically (dataclasses, paths, tensors as plain values)."""
     write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
@@ -62,6 +65,7 @@ def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
 
 
 def read_json(path: str | Path) -> Any:
+    """The JSON value in ``path``."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 

@@ -44,25 +44,33 @@ class Prediction:
 
     @property
     def num_items(self) -> int:
+        """Items predicted (N)."""
         return self.votes.shape[0]
 
     @property
     def num_classes(self) -> int:
+        """Classes voted for (C)."""
         return self.votes.shape[1]
 
     def first_choice(self) -> torch.Tensor:
+        """The class with the most votes per item, ``[N]`` (paper 000, section II.B)."""
         return metrics.first_choice(self.votes)
 
     def second_choice(self) -> torch.Tensor:
+        """The class with the second most votes per item, ``[N]`` (-1 when only one class got
+        votes; paper 000, Fig. 5)."""
         return metrics.second_choice(self.votes)
 
     def vote_entropy(self) -> torch.Tensor:
+        """Entropy in bits of each item's vote shares, ``[N]`` (paper 000, eq. 4)."""
         return metrics.vote_entropy(self.votes)
 
     def information(self) -> torch.Tensor:
+        """``log2(C)`` minus the vote entropy, ``[N]`` (paper 000, eq. 5)."""
         return metrics.information(self.votes)
 
     def accuracy(self, labels: torch.Tensor) -> float:
+        """Share of items whose first choice is the label."""
         return metrics.accuracy(self.first_choice(), labels)
 
     def accuracy_vs_samples(self, labels: torch.Tensor) -> dict[int, float]:
@@ -86,6 +94,7 @@ class Prediction:
 
     @classmethod
     def load(cls, path: str | Path) -> Prediction:
+        """Read a Prediction written by :meth:`save` (a one-line error for a damaged file)."""
         try:
             tensors = load_file(str(path))
             with safe_open(str(path), framework="pt") as f:

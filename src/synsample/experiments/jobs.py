@@ -41,11 +41,13 @@ class Job:
 
     @property
     def key(self) -> str:
+        """16 hex digits of the SHA-256 of the kind and config: what finds a cached result."""
         blob = json.dumps({"kind": self.kind, **self.config}, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @property
     def name(self) -> str:
+        """The job folder's name, ``<kind>-<key>``."""
         return f"{self.kind}-{self.key}"
 
 
@@ -89,12 +91,15 @@ class JobStore:
         self.root = Path(root)
 
     def folder(self, job: Job) -> Path:
+        """The job's folder in the store."""
         return self.root / job.name
 
     def done(self, job: Job) -> bool:
+        """Whether the job's result is in the store."""
         return (self.folder(job) / RESULT).is_file()
 
     def result(self, job: Job) -> dict[str, Any]:
+        """The job's stored result."""
         return read_json(self.folder(job) / RESULT)
 
 
@@ -129,6 +134,7 @@ def run_job(store: JobStore, job: Job, log: Callable[[str], None] = print) -> di
 
 
 class Runner(Protocol):
+    """What runs a graph of jobs into a :class:`JobStore` (local or Ray)."""
     store: JobStore
 
     def run(self, jobs: Iterable[Job]) -> list[dict[str, Any]]:
@@ -150,6 +156,7 @@ class LocalRunner:
         return [results[job.key] for job in jobs]
 
     def run_one(self, job: Job) -> dict[str, Any]:
+        """One job's result: from the store, or computed now (its inputs must be done)."""
         return run_job(self.store, job, self.log)
 
 

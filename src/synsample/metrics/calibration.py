@@ -197,6 +197,7 @@ class CalibrationMetrics:
         self.reset()
 
     def reset(self) -> None:
+        """Forget every item seen."""
         self.count = 0
         self._correct = self._nll = self._brier = 0.0
         self._confidence: list[torch.Tensor] = []
@@ -205,6 +206,7 @@ class CalibrationMetrics:
         self._class_count = self._class_gap = None
 
     def update(self, probs: torch.Tensor, labels: torch.Tensor) -> None:
+        """Add a batch: class probabilities ``[B, C]`` and labels ``[B]``."""
         p, y = _check(probs, labels)
         p, y = p.cpu(), y.cpu()
         conf, pred = p.max(dim=1)
@@ -225,6 +227,7 @@ class CalibrationMetrics:
             self._class_gap[c] += gap
 
     def compute(self) -> dict[str, float]:
+        """The metrics of every item seen, equal to :func:`calibration_summary` of them all."""
         from synsample.errors import ConfigError
 
         if self.count == 0:

@@ -57,12 +57,15 @@ class DetectionMetrics:
         self.reset()
 
     def reset(self) -> None:
+        """Forget every score seen."""
         self._scores: dict[bool, list[torch.Tensor]] = {False: [], True: []}
 
     def update(self, scores: torch.Tensor, ood: bool) -> None:
+        """Add a batch of uncertainty scores of in-distribution (``ood=False``) or OoD items."""
         self._scores[bool(ood)].append(scores.detach().flatten().cpu())
 
     def compute(self) -> dict[str, float]:
+        """:func:`detection_metrics` of every score seen."""
         if not self._scores[False] or not self._scores[True]:
             from synsample.errors import ConfigError
 

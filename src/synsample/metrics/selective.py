@@ -74,14 +74,17 @@ class SelectiveMetrics:
         self.reset()
 
     def reset(self) -> None:
+        """Forget every item seen."""
         self._scores: list[torch.Tensor] = []
         self._correct: list[torch.Tensor] = []
 
     def update(self, scores: torch.Tensor, correct: torch.Tensor) -> None:
+        """Add a batch: each item's uncertainty score and whether its prediction was right."""
         self._scores.append(scores.detach().flatten().cpu())
         self._correct.append(correct.detach().flatten().cpu())
 
     def compute(self) -> dict[str, Any]:
+        """:func:`selective_summary` of every item seen."""
         if not self._scores:
             raise ConfigError("no items: call update() before compute()")
         return selective_summary(torch.cat(self._scores), torch.cat(self._correct))
