@@ -22,3 +22,12 @@ def test_the_python_blocks_of_a_page_run(page, capsys):
             exec(compile(block, f"{page.name} block {i + 1}", "exec"), namespace)
         except Exception as exc:  # name the block that failed
             raise AssertionError(f"{page.name}, block {i + 1} fails: {exc!r}") from exc
+
+
+def test_every_relative_link_of_the_readme_and_docs_resolves():
+    root = DOCS.parent
+    broken = [f"{page.relative_to(root)} -> {target}"
+              for page in [root / "README.md", *sorted(DOCS.rglob("*.md"))]
+              for target in re.findall(r"\]\(([^)#\s]+)", page.read_text())
+              if "://" not in target and not (page.parent / target).exists()]
+    assert not broken, "\n".join(broken)
