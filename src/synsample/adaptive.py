@@ -39,6 +39,7 @@ class AdaptiveStop:
             raise ConfigError(f"adaptive min_samples must be positive, got {self.min_samples}")
 
     def z_critical(self, looks: int) -> float:
+        """The normal quantile of the stopping test after ``looks`` looks (Bonferroni)."""
         return NormalDist().inv_cdf(1.0 - (1.0 - self.confidence) / max(1, looks))
 
     def settled(self, votes: torch.Tensor, looks: int) -> torch.Tensor:

@@ -34,6 +34,7 @@ STATE_FILE = "training_state.safetensors"
 
 
 def versions() -> dict[str, str]:
+    """The versions of synsample, Python, PyTorch and numpy, and the platform, for reports."""
     import numpy
 
     return {"synsample": __version__, "torch": torch.__version__, "numpy": numpy.__version__,

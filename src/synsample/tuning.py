@@ -97,6 +97,7 @@ def key(model: torch.nn.Module, per_item: torch.Tensor, mode: str, chunk: int | 
 
 
 def cache_path(k: dict[str, Any]) -> Path:
+    """The cache file of the tuned sizes for the case described by ``k``."""
     from synsample.data.cache import home
 
     digest = hashlib.sha256(json.dumps(k, sort_keys=True).encode()).hexdigest()

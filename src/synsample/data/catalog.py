@@ -13,6 +13,7 @@ from synsample.errors import DataError
 
 @dataclass(frozen=True)
 class DatasetSpec:
+    """What synsample knows of a dataset: classes, shape, split sizes, checksums, sources."""
     name: str
     classes: tuple[str, ...]
     shape: tuple[int, int, int]

@@ -81,6 +81,7 @@ SCORE = "predictive-entropy"
 
 @dataclass
 class CostsConfig:
+    """``reproduce costs``: the methods priced, the cost assumptions and run settings."""
     dataset: str = "mnist"
     samples: int = 20
     seed: int = 0

@@ -47,6 +47,7 @@ SCALE = 0.1
 
 @dataclass
 class NSMConfig:
+    """``reproduce nsm-*``: which of paper 002's experiments, and its run settings."""
     experiment: str = "nsm-pi-mnist"
     #: the paper's dataset; another with MNIST's classes works too (the tests use a small one)
     dataset: str = "mnist"

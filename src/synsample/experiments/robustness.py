@@ -77,6 +77,7 @@ SAMPLE_COUNTS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 @dataclass
 class RobustnessConfig:
+    """``reproduce robustness``: the method, datasets, device imperfections and run settings."""
     method: str = "scann"
     datasets: tuple[str, ...] = ("mnist", "fashion-mnist")
     samples: int = 100

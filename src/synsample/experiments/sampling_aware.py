@@ -43,6 +43,7 @@ TRAININGS = ("post-hoc", "sampling-aware", "sampling-aware-bits")
 
 @dataclass
 class SamplingAwareConfig:
+    """``reproduce scann-table1 --training sampling-aware``: the rows, coins and run settings."""
     #: rows, samples, seed, mode, epochs, job store, ... as Table I's (its ``out`` is ignored)
     table: t1.Table1Config = field(default_factory=t1.Table1Config)
     #: the gradient estimator (:data:`synsample.nn.sampling_aware.ESTIMATORS`)

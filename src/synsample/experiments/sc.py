@@ -47,6 +47,7 @@ DEFAULT_EPOCHS = 10
 
 @dataclass
 class SCConfig:
+    """``reproduce sc-mnist``: paper 003's networks, states, stream lengths and run settings."""
     dataset: str = "mnist"
     networks: tuple[str, ...] = NETWORKS
     states: tuple[int, ...] = STATES

@@ -30,6 +30,7 @@ NAME = "scann-holdout"
 
 @dataclass
 class HoldoutConfig:
+    """``reproduce scann-holdout``: the class kept rare, the fractions removed, run settings."""
     dataset: str = "mnist"
     arch: str = "mlp"
     holdout_class: int = 9

@@ -33,6 +33,7 @@ DEFAULT_EPOCHS = {"mlp": 100, "conv": 10}
 
 @dataclass
 class Table1Config:
+    """``reproduce scann-table1``: the rows, passes, epochs and where results go."""
     rows: list[tuple[str, str]] = field(default_factory=lambda: [("mnist", "mlp")])
     samples: int = 1000
     epochs: int | None = None

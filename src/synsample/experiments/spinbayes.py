@@ -48,6 +48,7 @@ SWEEP_CROSSBARS = (2, 4, 8, 16)
 
 @dataclass
 class SpinBayesConfig:
+    """``reproduce spinbayes-mnist``: paper 004's networks, crossbars, sweep and run settings."""
     dataset: str = "mnist"
     epochs: int = 10
     samples: int = 20

@@ -78,18 +78,21 @@ class CostAssumptions:
         "float_bits": "paper 004's memory comparison (32-bit parameters)"})
 
     def op(self, kind: str) -> float:
+        """Energy of one operation of ``kind`` in pJ (an unknown kind is an error)."""
         if kind not in self.pj_per_op:
             raise ConfigError(f"no energy for operation {kind!r} in {self.name!r}; add it to "
                               "pj_per_op")
         return float(self.pj_per_op[kind])
 
     def random_bit(self, technology: str) -> float:
+        """Energy of one random bit made by ``technology`` in pJ."""
         if technology not in self.pj_per_random_bit:
             raise ConfigError(f"no energy per random bit for technology {technology!r} in "
                               f"{self.name!r}; add it to pj_per_random_bit")
         return float(self.pj_per_random_bit[technology])
 
     def as_dict(self) -> dict[str, Any]:
+        """The assumption set as JSON-able values, for reports."""
         return {"name": self.name, "pj_per_op": dict(self.pj_per_op),
                 "pj_per_random_bit": dict(self.pj_per_random_bit),
                 "pj_per_weight_bit_read": self.pj_per_weight_bit_read,

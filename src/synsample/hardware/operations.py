@@ -103,6 +103,7 @@ RULES: list[tuple[type, Callable[[nn.Module, torch.Tensor], Ops]]] = [
 
 
 def rule_for(module: nn.Module) -> Callable[[nn.Module, torch.Tensor], Ops] | None:
+    """The operation-counting rule of ``module``'s type (None: it costs nothing counted)."""
     for kind, rule in RULES:
         if isinstance(module, kind):
             return rule

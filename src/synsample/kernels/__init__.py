@@ -36,6 +36,7 @@ _pool: ThreadPoolExecutor | None = None
 
 
 def enabled() -> bool:
+    """Whether compiled kernels may be used (``SYNSAMPLE_KERNELS=off`` turns them off)."""
     return os.environ.get("SYNSAMPLE_KERNELS", "on").lower() not in ("off", "0", "no", "false")
 
 
@@ -66,6 +67,7 @@ def _build(target: Path) -> None:
 
 
 def library_path() -> Path:
+    """Where this machine's build of the kernel library is cached."""
     from synsample.data.cache import home
 
     digest = hashlib.sha256(_SOURCE.read_bytes() + " ".join(_flags()).encode()

@@ -28,6 +28,7 @@ DEFAULT_MEMBERS = 5
 
 
 class Ensemble(StochasticModel):
+    """A deep ensemble as a stochastic model: pass ``k`` is member ``k mod M``."""
     method = "ensemble"
 
     def __init__(self, members: Sequence[nn.Module]) -> None:

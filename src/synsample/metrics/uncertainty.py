@@ -41,6 +41,7 @@ def variation_ratio(votes: torch.Tensor) -> torch.Tensor:
 
 
 def one_minus_max_probability(mean_probs: torch.Tensor) -> torch.Tensor:
+    """``1 - max_c p_c`` of the mean probabilities per item (higher: more uncertain)."""
     return 1.0 - mean_probs.to(torch.float64).max(dim=1).values
 
 

@@ -237,6 +237,7 @@ PAPER002_TRAINING: dict[str, Any] = {**NSM_TRAINING, "data_init": False}
 
 @dataclass(frozen=True)
 class Arch:
+    """A built-in architecture: builder, input shape, sampling method, training defaults."""
     name: str
     builder: Callable[..., nn.Sequential]
     input_shape: tuple[int, int, int]

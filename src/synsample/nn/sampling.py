@@ -22,6 +22,7 @@ MODES = ("shared", "independent")
 
 
 def check_mode(mode: str) -> str:
+    """``mode`` if it is a sampling mode (:data:`MODES`), else a one-line error."""
     if mode not in MODES:
         raise ConfigError(f"unknown sampling mode {mode!r}; use 'shared' (one draw per sample "
                           "for the whole batch) or 'independent' (fresh draws per item)")

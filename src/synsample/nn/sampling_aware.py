@@ -105,6 +105,7 @@ _FORWARDS: dict[str, Callable[..., torch.Tensor]] = {"lrt": lrt_linear, "ste": s
 
 
 def check_estimator(estimator: str) -> None:
+    """Refuse an estimator that is not one of :data:`ESTIMATORS` (one line)."""
     if estimator not in ESTIMATORS:
         raise ConfigError(f"unknown sampling-aware estimator {estimator!r}; use one of "
                           f"{', '.join(ESTIMATORS)}")

@@ -36,8 +36,10 @@ def _cell(value: Any) -> str:
 
 
 def pct(x: float | None, digits: int = 1) -> str:
+    """``x`` as a percentage with ``digits`` decimals (``-`` for None)."""
     return "-" if x is None else f"{100 * x:.{digits}f}%"
 
 
 def signed(x: float | None, digits: int = 1) -> str:
+    """``x`` with its sign (``-`` for None)."""
     return "-" if x is None else f"{x:+.{digits}f}"
