@@ -106,8 +106,9 @@ def save(sto: SampledNetwork, out: str | Path, precision: str | int = "full",
         sto: a model from :func:`synsample.convert` with method ``scann``, ``sc`` or
             ``spinbayes``.
         out: the file to write (``.safetensors``; the manifest goes beside it as ``.json``).
-        precision, options: what the model was converted with, recorded so that :func:`load`
+        precision: the precision the model was converted with, recorded so that :func:`load`
             converts the same way.
+        options: the method options it was converted with, recorded likewise.
         config: a built-in architecture's config (:func:`load` then rebuilds the network by
             itself); None for a user's own network, which :func:`load` takes as ``model``.
 

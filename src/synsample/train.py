@@ -16,7 +16,7 @@ is written after every epoch, and each epoch's shuffling and noise are seeded by
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from synsample import checkpoint, checks, data, models
+from synsample.devices import RandomSource
 from synsample.errors import CheckpointError, ConfigError
 from synsample.io import folder_lock
 from synsample.nn import sampling_aware
@@ -406,9 +407,10 @@ def _train(config: TrainConfig, out: Path, data_path: str | Path | None, progres
     return checkpoint.read_config(out)
 
 
-def fit(model: nn.Module, loader, epochs: int = 1, lr: float = 1e-3, optimizer: str = "adam",
-        weight_bound: float | None = None, device: str | None = None,
-        log: Callable[[str], None] | None = None, sampling_aware_coin=None,
+def fit(model: nn.Module, loader: Iterable, epochs: int = 1, lr: float = 1e-3,
+        optimizer: str = "adam", weight_bound: float | None = None, device: str | None = None,
+        log: Callable[[str], None] | None = None,
+        sampling_aware_coin: RandomSource | str | None = None,
         sa_estimator: str = "lrt") -> list[dict[str, float]]:
     """Train or fine-tune a user's own network on the user's own ``DataLoader`` of ``(x, y)``
     batches, with cross-entropy, plus the KL term over the training items when the network

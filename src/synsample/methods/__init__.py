@@ -23,6 +23,8 @@ from synsample.methods import (
     spinbayes,
 )
 from synsample.methods.spec import MethodSpec
+from synsample.nn.convert import Filter
+from synsample.nn.stochastic import StochasticModel
 
 #: every method's spec, by name
 REGISTRY: dict[str, MethodSpec] = {m.SPEC.name: m.SPEC for m in (
@@ -41,8 +43,9 @@ def get(name: str) -> MethodSpec:
     return REGISTRY[name]
 
 
-def convert(model: nn.Module | Sequence[nn.Module], method: str, *, include=None,
-            exclude=None, precision: str | int | None = None, **options: Any):
+def convert(model: nn.Module | Sequence[nn.Module], method: str, *,
+            include: Filter | None = None, exclude: Filter | None = None,
+            precision: str | int | None = None, **options: Any) -> StochasticModel:
     """Turn a trained network (any ``nn.Module``, its own ``forward`` included) into the
     stochastic model of ``method``.
 
@@ -60,7 +63,7 @@ def convert(model: nn.Module | Sequence[nn.Module], method: str, *, include=None
             scANN, ``p`` for MC-Dropout, ``calibration=images`` for SpinBayes.
 
     Returns:
-        a :class:`~synsample.nn.StochasticModel` for :func:`synsample.predict`.
+        The stochastic model, for :func:`synsample.predict`.
 
     Raises:
         ConfigError: an unknown method or option, a filter that matches nothing, nothing to
