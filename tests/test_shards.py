@@ -105,3 +105,12 @@ def test_a_method_with_per_item_draws_merges_exactly_too(x):
         got = shards.merge([shards.predict_shard(sto, x, s, seed=7, mode=mode)
                             for s in shards.plan(len(x), 16, 2, "items")])
         _same(got, ref)
+
+
+def test_shards_without_a_seed_share_the_generator_seed(model, x):
+    """No ``seed``: one base seed from the generator for every shard, so the merge is the
+    one-process run with that generator."""
+    got = shards.predict(model, x, samples=20, shards=2,
+                         generator=torch.Generator().manual_seed(5))
+    ref = engine.predict(model, x, samples=20, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(got.votes, ref.votes)

@@ -112,9 +112,10 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
     """Every metric for one trained network and method (:func:`evaluate_model`), with its
     hardware cost priced by the assumption file ``cost_assumptions`` (None: the defaults of
     :mod:`synsample.hardware`). The training items the checkpoint kept out of training
-    (``train --calibration-items``) calibrate temperature scaling and conformal sets at
-    miscoverage ``alphas``; a checkpoint that kept none gets neither. Writes ``report.md``,
-    ``metrics.json`` and figures into ``out``; returns the metrics."""
+    (``train --calibration-items``; the first ``limit`` of them with ``limit``) calibrate
+    temperature scaling and conformal sets at miscoverage ``alphas``; a checkpoint that kept
+    none gets neither. Writes ``report.md``, ``metrics.json`` and figures into ``out``;
+    returns the metrics."""
     from synsample import hardware
     from synsample.report.evaluation import write_evaluation
 
@@ -125,6 +126,8 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
     if limit is not None:
         test = test.subset(limit)
     calibration = train.calibration_set(config, data_path)
+    if limit is not None and calibration is not None:
+        calibration = calibration.subset(limit)
     sto = convert_checkpoint_model(method, model, config, precision, method_options, data_path,
                                    seed)
     result, scores_in, ood_scores = evaluate_model(

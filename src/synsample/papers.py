@@ -41,5 +41,10 @@ SPINBAYES_TABLE1 = {"mc-dropout": (0.77, 31.24, 98.77, 97.48),
                     "bbb": (0.75, 94.94, 99.95, 91.99), "spinbayes": (0.77, 96.81, 99.96, 85.10)}
 #: Table 3, MNIST, LeNet-5 (SpinBayes): detection rate (%) by our OoD set's name
 SPINBAYES_TABLE3 = {"gaussian-noise": 100.0, "noisy": 99.21, "fake": 100.0, "other": 100.0}
+#: Table 5: energy per MNIST image (uJ) and random number generators of the compared designs
+SPINBAYES_TABLE5 = {"H. Awano et al. [4], FPGA": (21.09, "-"),
+                    "A. Malhotra [18], RRAM": (9.30, "64"),
+                    "K. Yang et al. [27], domain-wall MTJ": (0.79, "array (2 x 2)"),
+                    "SpinBayes (paper), SOT-MRAM": (0.26, "3")}
 #: Table 3's OoD sets that cannot be fetched from these machines
 SPINBAYES_NOT_REACHABLE = ("SVHN", "STL10")

@@ -29,6 +29,7 @@ from synsample import engine
 from synsample.cluster import RunnerConfig, connect, import_ray, limit_threads, workers_and_threads
 from synsample.errors import ConfigError
 from synsample.prediction import Prediction
+from synsample.randomness import seed_from
 
 #: how a run is cut: ranges of items (every pass) or ranges of passes (every item)
 BY = ("items", "passes")
@@ -173,6 +174,8 @@ def predict(model, inputs, samples: int = 1000, runner: RunnerConfig | None = No
     if runner.name == "local" and not shards:
         return engine.predict(model, inputs, samples=samples, **predict_kw)
     x = engine.as_inputs(inputs)
+    # one base seed for every shard (each would otherwise draw its own from the generator)
+    predict_kw["seed"] = seed_from(predict_kw.pop("generator", None), predict_kw.get("seed"))
     if runner.name == "local":
         pieces = [predict_shard(model, x, s, **predict_kw)
                   for s in plan(x.shape[0], samples, shards, by)]

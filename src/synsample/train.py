@@ -354,56 +354,58 @@ def _train(config: TrainConfig, out: Path, data_path: str | Path | None, progres
               if coins is not None else None)
     from tqdm.auto import tqdm
 
-    for epoch in range(len(history), config.epochs):
-        start = time.perf_counter()
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(
-            derive_seed(config.seed, epoch)))
-        torch.manual_seed(derive_seed(config.seed, epoch, 1))  # dropout masks, NSM noise
-        model.train()
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr * config.lr_decay ** epoch
-        total_loss, correct = 0.0, 0
-        steps = range(0, n, config.batch_size)
-        bar = tqdm(steps, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
-                   disable=not progress, unit="batch")
-        for i in bar:
-            idx = order[i:i + config.batch_size]
-            x, y = x_all[idx].to(dev), y_all[idx].to(dev)
-            if traced is not None:
-                traced.trace_argument = step < config.trace_steps
-            logits = model(x)
-            if traced is not None and traced.trace_argument:
-                q = torch.quantile(traced.last_argument.flatten().float(),
-                                   torch.tensor([0.15, 0.5, 0.85], device=dev))
-                trace.append([step, *q.tolist()])
-            step += 1
-            loss = loss_fn(logits, y)
-            if bayesian:  # the ELBO: the KL term spread over the training items
-                loss = loss + kl_divergence(model) / n
-            if not torch.isfinite(loss):
-                raise ConfigError(
-                    f"training diverged: the loss became {loss.item()} at epoch {epoch + 1}, "
-                    f"step {step} (lr {config.lr:g}); lower --lr. The checkpoint in {out} "
-                    "keeps the last finite epoch")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            constrain_(model, config.weight_bound)
-            total_loss += loss.item() * len(idx)
-            correct += (logits.argmax(1) == y).sum().item()
-        test_acc = evaluate(model, test_set.images, test_set.labels)
-        record = {"epoch": epoch + 1, "loss": total_loss / n, "train_accuracy": correct / n,
-                  "test_accuracy": test_acc, "seconds": time.perf_counter() - start}
-        history.append(record)
-        extra = {"argument_percentiles": trace} if trace else {}
-        checkpoint.save(out, model, {**meta, "epochs": config.epochs, "history": history,
-                                     **extra}, optimizer, tag=f"e{epoch + 1:04d}")
-        log(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}, train "
-            f"{record['train_accuracy']:.4f}, test {test_acc:.4f} ({record['seconds']:.1f} s)")
-        if on_epoch is not None:
-            on_epoch(record)
-    if detach is not None:
-        detach()
+    try:
+        for epoch in range(len(history), config.epochs):
+            start = time.perf_counter()
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(
+                derive_seed(config.seed, epoch)))
+            torch.manual_seed(derive_seed(config.seed, epoch, 1))  # dropout masks, NSM noise
+            model.train()
+            for group in optimizer.param_groups:
+                group["lr"] = config.lr * config.lr_decay ** epoch
+            total_loss, correct = 0.0, 0
+            steps = range(0, n, config.batch_size)
+            bar = tqdm(steps, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False,
+                       disable=not progress, unit="batch")
+            for i in bar:
+                idx = order[i:i + config.batch_size]
+                x, y = x_all[idx].to(dev), y_all[idx].to(dev)
+                if traced is not None:
+                    traced.trace_argument = step < config.trace_steps
+                logits = model(x)
+                if traced is not None and traced.trace_argument:
+                    q = torch.quantile(traced.last_argument.flatten().float(),
+                                       torch.tensor([0.15, 0.5, 0.85], device=dev))
+                    trace.append([step, *q.tolist()])
+                step += 1
+                loss = loss_fn(logits, y)
+                if bayesian:  # the ELBO: the KL term spread over the training items
+                    loss = loss + kl_divergence(model) / n
+                if not torch.isfinite(loss):
+                    raise ConfigError(
+                        f"training diverged: the loss became {loss.item()} at epoch {epoch + 1}, "
+                        f"step {step} (lr {config.lr:g}); lower --lr. The checkpoint in {out} "
+                        "keeps the last finite epoch")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                constrain_(model, config.weight_bound)
+                total_loss += loss.item() * len(idx)
+                correct += (logits.argmax(1) == y).sum().item()
+            test_acc = evaluate(model, test_set.images, test_set.labels)
+            record = {"epoch": epoch + 1, "loss": total_loss / n, "train_accuracy": correct / n,
+                      "test_accuracy": test_acc, "seconds": time.perf_counter() - start}
+            history.append(record)
+            extra = {"argument_percentiles": trace} if trace else {}
+            checkpoint.save(out, model, {**meta, "epochs": config.epochs, "history": history,
+                                         **extra}, optimizer, tag=f"e{epoch + 1:04d}")
+            log(f"epoch {epoch + 1}/{config.epochs}: loss {record['loss']:.4f}, train "
+                f"{record['train_accuracy']:.4f}, test {test_acc:.4f} ({record['seconds']:.1f} s)")
+            if on_epoch is not None:
+                on_epoch(record)
+    finally:
+        if detach is not None:
+            detach()
     return checkpoint.read_config(out)
 
 

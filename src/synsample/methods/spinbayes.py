@@ -128,10 +128,6 @@ def convert_with_data(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, ways
     return sto
 
 
-#: Table 5: energy per MNIST image (uJ) and random number generators of the compared designs
-PAPER_TABLE5 = {"H. Awano et al. [4], FPGA": (21.09, "-"), "A. Malhotra [18], RRAM": (9.30, "64"),
-                "K. Yang et al. [27], domain-wall MTJ": (0.79, "array (2 x 2)"),
-                "SpinBayes (paper), SOT-MRAM": (0.26, "3")}
 
 
 def energy_per_image(model: SampledNetwork, images: torch.Tensor, passes: int = 10,

@@ -82,28 +82,42 @@ def _kind(kind: str) -> str:
     return kind
 
 
+def _true_scores(probs: torch.Tensor, labels: torch.Tensor, kind: str, seed: int
+                 ) -> torch.Tensor:
+    """The calibration items' scores of their true class, sorted."""
+    p = _check(probs, labels)
+    scores = _all_scores(p, _kind(kind), _uniforms(len(p), seed))
+    return torch.sort(scores.gather(1, labels.long()[:, None])[:, 0]).values
+
+
+def _threshold(true_sorted: torch.Tensor, alpha: float) -> float:
+    """The ``ceil((n + 1)(1 - alpha))``-th smallest calibration score (``inf`` past ``n``)."""
+    if not 0.0 < alpha < 1.0:
+        raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
+    n = len(true_sorted)
+    rank = math.ceil((n + 1) * (1.0 - alpha))
+    return math.inf if rank > n else true_sorted[rank - 1].item()
+
+
 def calibrate(probs: torch.Tensor, labels: torch.Tensor, alpha: float, kind: str = "aps",
               seed: int = 0) -> float:
     """The threshold ``q`` of split conformal prediction at miscoverage ``alpha`` from the
     calibration items' probabilities and labels (``inf``: every set is the full label set)."""
-    p = _check(probs, labels)
-    if not 0.0 < alpha < 1.0:
+    if not 0.0 < alpha < 1.0:  # before the scores are made
         raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
-    scores = _all_scores(p, _kind(kind), _uniforms(len(p), seed))
-    true = scores.gather(1, labels.long()[:, None])[:, 0]
-    n = len(true)
-    rank = math.ceil((n + 1) * (1.0 - alpha))
-    if rank > n:
-        return math.inf
-    return torch.sort(true).values[rank - 1].item()
+    return _threshold(_true_scores(probs, labels, kind, seed), alpha)
+
+
+def _scores(probs: torch.Tensor, kind: str, seed: int) -> torch.Tensor:
+    p = _check(probs)
+    return _all_scores(p, _kind(kind), _uniforms(len(p), seed))
 
 
 def prediction_sets(probs: torch.Tensor, threshold: float, kind: str = "aps",
                     seed: int = 1) -> torch.Tensor:
     """The conformal sets, ``[N, C]`` bool, for the threshold from :func:`calibrate`. ``seed``
     draws the test items' APS / RAPS randomisation (keep it apart from the calibration's)."""
-    p = _check(probs)
-    return _all_scores(p, _kind(kind), _uniforms(len(p), seed)) <= threshold
+    return _scores(probs, kind, seed) <= threshold
 
 
 def set_metrics(sets: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, Any]:
@@ -136,15 +150,16 @@ def conformal_summary(cal_probs: torch.Tensor, cal_labels: torch.Tensor,
     randomisation of APS / RAPS (calibration and test items draw from different seeds)."""
     out: dict[str, Any] = {"calibration_items": len(cal_labels), "alphas": list(alphas),
                            "by_score": {}}
-    for kind in kinds:
+    for kind in kinds:  # scores once per kind, thresholds once per alpha
+        true_sorted = _true_scores(cal_probs, cal_labels, kind, seed)
+        test_scores = _scores(test_probs, kind, seed + 1)
+        ood_scores = {name: (_scores(p, kind, seed + 2), y) for name, (p, y) in (ood or {}).items()}
         per_alpha = {}
         for alpha in alphas:
-            q = calibrate(cal_probs, cal_labels, alpha, kind, seed=seed)
-            entry = {"threshold": q if math.isfinite(q) else None,
-                     "test": set_metrics(prediction_sets(test_probs, q, kind, seed + 1),
-                                         test_labels),
-                     "ood": {name: set_metrics(prediction_sets(p, q, kind, seed + 2), y)
-                             for name, (p, y) in (ood or {}).items()}}
-            per_alpha[f"{alpha:g}"] = entry
+            q = _threshold(true_sorted, alpha)
+            per_alpha[f"{alpha:g}"] = {
+                "threshold": q if math.isfinite(q) else None,
+                "test": set_metrics(test_scores <= q, test_labels),
+                "ood": {name: set_metrics(sc <= q, y) for name, (sc, y) in ood_scores.items()}}
         out["by_score"][kind] = per_alpha
     return out

@@ -113,9 +113,11 @@ class SampledLayer(nn.Module):
                 # a later item block re-creates the first block's draws: the hardware draws
                 # them once per sample, so they are not counted again
                 counts = [(d, d.snapshot()) for d in self.devices()]
-                store[tag] = make()
-                for device, draws in counts:
-                    device.restore(draws)
+                try:
+                    store[tag] = make()
+                finally:
+                    for device, draws in counts:
+                        device.restore(draws)
             else:
                 store[tag] = make()
         return store[tag]

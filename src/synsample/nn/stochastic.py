@@ -131,13 +131,16 @@ class SampledNetwork(StochasticModel):
         self._last_key = context.key
         counts = [(d, d.snapshot()) for d in self.devices()] if repeat else []
         outs = []
-        for k in range(context.n):
-            one = SamplingContext.for_samples(context.seed, context.first + k, 1, context.batch,
-                                              context.mode, context.block, device=h.device)
-            one.items = context.items
-            outs.append(self._body(h, one))
-        for device, draws in counts:
-            device.restore(draws)
+        try:
+            for k in range(context.n):
+                one = SamplingContext.for_samples(context.seed, context.first + k, 1,
+                                                  context.batch, context.mode, context.block,
+                                                  device=h.device)
+                one.items = context.items
+                outs.append(self._body(h, one))
+        finally:
+            for device, draws in counts:
+                device.restore(draws)
         return torch.stack(outs, dim=1).reshape(context.batch * context.n, -1)
 
     def devices(self) -> list[RandomSource]:

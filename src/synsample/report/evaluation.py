@@ -114,13 +114,15 @@ def write_evaluation(out: Path, result: dict[str, Any], in_scores: torch.Tensor,
 
 
 def _recalibration_lines(recal: dict[str, Any] | None) -> list[str]:
-    head = ["## Recalibration (temperature scaling)", ""]
     if not recal:
         return []
+    head = ["## Recalibration (temperature scaling)", ""]
     if "skipped" in recal:
         return [*head, f"Not done: {recal['skipped']}.", ""]
     items = next(iter(recal.values()))["calibration_items"]
-    rows = [[name.replace("_", " "), f"{r['temperature']:.3f}", when, pct(c["accuracy"], 2),
+    label = {"vote_shares": "vote shares (Jeffreys-smoothed)"}
+    rows = [[label.get(name, name.replace("_", " ")), f"{r['temperature']:.3f}", when,
+             pct(c["accuracy"], 2),
              f"{c['nll']:.4f}", f"{c['brier']:.4f}", f"{c['ece']:.4f}", f"{c['mce']:.4f}",
              f"{c['adaptive_ece']:.4f}"]
             for name, r in recal.items() for when, c in (("before", r["before"]),
@@ -133,9 +135,9 @@ def _recalibration_lines(recal: dict[str, Any] | None) -> list[str]:
 
 
 def _conformal_lines(conf: dict[str, Any] | None, out: Path) -> list[str]:
-    head = ["## Conformal prediction sets", ""]
     if not conf:
         return []
+    head = ["## Conformal prediction sets", ""]
     if "skipped" in conf:
         return [*head, f"Not done: {conf['skipped']}.", ""]
     first = next(iter(conf.values()))

@@ -32,7 +32,6 @@ def ratios_at(result: dict[str, Any], t: float) -> dict[str, Any]:
 
 
 def _table1(cfg, main: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-
     header = ["method", "error", "paper", "R_iu", "paper", "R_cc", "paper", "UA", "paper"]
     rows = []
     for m, r in main.items():
@@ -116,7 +115,6 @@ def _sweep(cfg, sweep: dict[str, Any]):
 
 
 def _energy(energy: dict[str, Any]) -> list[str]:
-    from synsample.methods.spinbayes import PAPER_TABLE5
 
     ours = energy["per_inference"]["energy_nj"] * 1e-3
     return [*cost_lines(energy, "## Energy per image (Tables 4 and 5)"),
@@ -124,10 +122,10 @@ def _energy(energy: dict[str, Any]) -> list[str]:
             "folds into the comparators and the crossbars compute in place (no weight reads).",
             "",
             table(["design", "uJ per image", "random number generators"],
-                  [*([k, f"{v[0]:.2f}", v[1]] for k, v in PAPER_TABLE5.items()),
+                  [*([k, f"{v[0]:.2f}", v[1]] for k, v in papers.SPINBAYES_TABLE5.items()),
                    ["SpinBayes, ours (counted)", f"{ours:.3f}",
                     "SOT-MTJ arbiter per layer, 3 bits per try"]]), "",
-            f"Ours is {ours / PAPER_TABLE5['SpinBayes (paper), SOT-MRAM'][0]:.2f}x the "
+            f"Ours is {ours / papers.SPINBAYES_TABLE5['SpinBayes (paper), SOT-MRAM'][0]:.2f}x the "
             "paper's 0.26 uJ: the paper scales Table 4 with NVSim, whose operation counts it "
             "does not give; the counts above are our stated reading of its circuit.", ""]
 
@@ -135,7 +133,6 @@ def _energy(energy: dict[str, Any]) -> list[str]:
 def write(cfg, training: dict[str, Any], main: dict[str, Any], ways: dict[int, Any],
           sweep: dict[str, Any], memory: list[dict[str, Any]], energy: dict[str, Any]
           ) -> dict[str, Any]:
-
     seconds = sum(t.get("train_seconds", 0.0) for jobs in training.values() for t in jobs)
     md = [f"{cfg.dataset}, LeNet-5 with BatchNorm, {cfg.epochs} epochs of Adam 1e-3 for every "
           f"network (seed {cfg.seed}; {cfg.members} ensemble members from seeds {cfg.seed} to "
