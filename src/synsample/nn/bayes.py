@@ -52,6 +52,11 @@ class BayesLayer(WeightSampledLayer):
         self.layer_name = ""
 
     def devices(self) -> list:
+        """The Gaussian source of the layer's sampled weights.
+
+        Returns:
+            ``[source]``.
+        """
         return [self.source]
 
     def _pairs(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -61,7 +66,12 @@ class BayesLayer(WeightSampledLayer):
         return pairs
 
     def kl(self) -> torch.Tensor:
-        """``KL(q || p)`` summed over the layer's weights and biases (closed form)."""
+        """``KL(q || p)`` summed over the layer's weights and biases (closed form, see the
+        module docstring).
+
+        Returns:
+            A scalar tensor, with gradients.
+        """
         total = self.weight_mu.new_zeros(())
         p = self.prior_sigma
         for mu, rho in self._pairs():
@@ -72,7 +82,18 @@ class BayesLayer(WeightSampledLayer):
 
     def posterior_sample(self, generator: torch.Generator | None = None, count: int = 1
                          ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``count`` weight (and bias) tensors drawn from the posterior, with gradients."""
+        """``count`` weight (and bias) tensors drawn from the posterior, with gradients.
+
+        ``w = mu + softplus(rho) eps`` with ``eps`` from ``generator`` (the reparameterisation;
+        draws are not counted on the device).
+
+        Args:
+            generator: the generator of ``eps`` (None: torch's default).
+            count: how many tensors to draw.
+
+        Returns:
+            ``(weights [count, *weight_shape], biases [count, out] or None)``.
+        """
         def draw(mu: torch.Tensor, rho: torch.Tensor) -> torch.Tensor:
             eps = torch.randn((count, *mu.shape), generator=generator, device=mu.device)
             return mu + F.softplus(rho) * eps
@@ -82,6 +103,19 @@ class BayesLayer(WeightSampledLayer):
         return w, b
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer with weights drawn from the posterior.
+
+        Without a context: the posterior mean in eval, one posterior sample per call in
+        training. Under a context: one weight tensor per pass (shared) or fresh weights per
+        item and pass (independent).
+
+        Args:
+            x: ``[batch, ...]`` or ``[batch * n, ...]`` (``[rows, *tokens, d]`` for linear
+                layers).
+
+        Returns:
+            The layer's output, one row per item and pass under a context.
+        """
         ctx = self.context
         if ctx is not None and x.ndim > 2 and not self.conv:  # tokens [B, T, d]
             return self.over_tokens(x, self.forward)
@@ -134,6 +168,15 @@ class BayesLayer(WeightSampledLayer):
 
 
 class BayesLinear(BayesLayer):
+    """A mean-field Gaussian linear layer.
+
+    Args:
+        in_features: inputs per item.
+        out_features: outputs per item.
+        bias: whether the layer has a (Gaussian) bias.
+        prior_sigma: the standard deviation of the N(0, prior_sigma^2) prior.
+    """
+
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  prior_sigma: float = 0.1) -> None:
         super().__init__()
@@ -142,11 +185,24 @@ class BayesLinear(BayesLayer):
                              prior_sigma)
 
     def extra_repr(self) -> str:
+        """Sizes and prior, shown by ``repr``."""
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"prior_sigma={self.prior_sigma}")
 
 
 class BayesConv2d(BayesLayer):
+    """A mean-field Gaussian square convolution.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        kernel_size: the square kernel's side.
+        stride: the convolution's stride.
+        padding: the convolution's zero padding.
+        bias: whether the layer has a (Gaussian) bias.
+        prior_sigma: the standard deviation of the N(0, prior_sigma^2) prior.
+    """
+
     conv = True
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
@@ -158,6 +214,7 @@ class BayesConv2d(BayesLayer):
                              out_channels, in_channels * kernel_size ** 2, bias, prior_sigma)
 
     def extra_repr(self) -> str:
+        """Sizes, geometry and prior, shown by ``repr``."""
         return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
                 f"stride={self.stride}, padding={self.padding}, prior_sigma={self.prior_sigma}")
 
@@ -168,8 +225,17 @@ def from_trained(layer: nn.Linear | nn.Conv2d, delta: float = 0.1, prior_sigma: 
     mean is the trained weight, its standard deviation ``delta * |w|`` (floored at 1e-6), the
     prior N(0, prior_sigma^2).
 
+    Args:
+        layer: the trained ``nn.Linear`` or square, ungrouped ``nn.Conv2d``.
+        delta: the posterior's initial standard deviation relative to ``|w|``, in (0, 1).
+        prior_sigma: the prior's standard deviation.
+        name: the layer's name in the network (it keys the counter-based draws).
+
     Returns:
         a :class:`BayesLinear` or :class:`BayesConv2d`, ready to fine-tune on the ELBO.
+
+    Raises:
+        ConfigError: for ``delta`` outside (0, 1) or a layer of another kind.
     """
     if not 0 < delta < 1:
         raise ConfigError(f"delta, the posterior's initial sigma relative to |w|, must lie in "
@@ -199,6 +265,13 @@ def from_trained(layer: nn.Linear | nn.Conv2d, delta: float = 0.1, prior_sigma: 
 
 
 def kl_divergence(model: nn.Module) -> torch.Tensor | None:
-    """The KL term of every Bayesian layer of ``model`` (None if it has none)."""
+    """The KL term of every Bayesian layer of ``model`` (None if it has none).
+
+    Args:
+        model: a network, with or without Bayesian layers.
+
+    Returns:
+        The sum of the layers' :meth:`BayesLayer.kl`, or None.
+    """
     terms = [m.kl() for m in model.modules() if isinstance(m, BayesLayer)]
     return torch.stack(terms).sum() if terms else None

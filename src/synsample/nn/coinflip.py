@@ -22,6 +22,20 @@ class CoinFlipLinear(SampledLayer):
     negative part ``Omega^n ~ Bernoulli(max(-w, 0))`` combined into one signed binary matrix
     ``W~ = W~^p - W~^n``, so ``E[W~] = w`` (with the coin's realised probability). The bias
     stays deterministic.
+
+    Args:
+        weight: the trained weight ``[out, in]``; its values must lie in [-1, 1] unless
+            ``gain`` rescales them.
+        bias: the trained bias ``[out]``, or None.
+        coin: the device model that draws the coins (an ideal coin by default).
+        name: the layer's name in the network (for errors and per-layer device state).
+        gain: ``'row'`` divides each output unit's weights by their largest ``|w|`` and
+            multiplies its sampled sum back; ``'layer'`` does the same with one scale for the
+            layer; None reads the weights as they are.
+
+    Raises:
+        ConfigError: for a weight that is not 2-D, has non-finite values, or (with
+            ``gain=None``) values outside [-1, 1], or for an unknown ``gain``.
     """
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None,
@@ -75,31 +89,57 @@ class CoinFlipLinear(SampledLayer):
     @classmethod
     def from_linear(cls, linear: nn.Linear, coin: RandomSource | None = None, name: str = "",
                     gain: str | None = None) -> CoinFlipLinear:
-        """The coin-flip twin of a trained ``nn.Linear`` (its weights and bias copied)."""
+        """The coin-flip twin of a trained ``nn.Linear`` (its weights and bias copied).
+
+        Args:
+            linear: the trained layer.
+            coin: the device model that draws the coins (an ideal coin by default).
+            name: the layer's name in the network.
+            gain: how the weights are scaled to the coin range (see the class).
+
+        Returns:
+            The new layer.
+        """
         return cls(linear.weight, linear.bias, coin, name, gain)
 
     @property
     def in_features(self) -> int:
+        """Inputs per item."""
         return self.weight.shape[1]
 
     @property
     def out_features(self) -> int:
+        """Outputs per item."""
         return self.weight.shape[0]
 
     def extra_repr(self) -> str:
+        """Sizes, bias, coin and gain, shown by ``repr``."""
         gain = "" if self.output_gain == 1.0 else f", output_gain={self.output_gain:.4g}"
         gain += "" if self.row_gain is None else ", row_gain"
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"bias={self.bias is not None}, coin={self.coin!r}{gain}")
 
     def probability(self) -> torch.Tensor:
-        """``|w|`` as realised by the coin (quantized for a b-bit coin)."""
+        """``|w|`` as realised by the coin (quantized for a b-bit coin).
+
+        Returns:
+            The probability of each coin, ``[out, in]``.
+        """
         return self.coin.probability(self.weight.abs(), self.layer_name)
 
     def sample_weight_int8(self, generator: torch.Generator | None,
                            leading: tuple[int, ...] = (), prob: torch.Tensor | None = None
                            ) -> torch.Tensor:
-        """One signed binary weight matrix per leading index, int8 values in {-1, 0, 1}."""
+        """One signed binary weight matrix per leading index, int8 values in {-1, 0, 1}.
+
+        Args:
+            generator: the generator the coin draws from (None: torch's default).
+            leading: the leading shape, e.g. ``(n,)`` for one matrix per sample.
+            prob: the coin probabilities (default :meth:`probability`).
+
+        Returns:
+            ``[*leading, out, in]`` int8 (paper 000, eq. 3's ``W~``).
+        """
         prob = self.probability() if prob is None else prob
         return self._signed(self.coin.draw(prob, generator, leading))
 
@@ -110,7 +150,16 @@ class CoinFlipLinear(SampledLayer):
 
     def sample_weight(self, generator: torch.Generator | None, leading: tuple[int, ...] = (),
                       prob: torch.Tensor | None = None) -> torch.Tensor:
-        """One signed binary weight matrix per leading index, as the weight's float dtype."""
+        """One signed binary weight matrix per leading index, as the weight's float dtype.
+
+        Args:
+            generator: the generator the coin draws from (None: torch's default).
+            leading: the leading shape, e.g. ``(n,)`` for one matrix per sample.
+            prob: the coin probabilities (default :meth:`probability`).
+
+        Returns:
+            ``[*leading, out, in]`` in the weight's dtype.
+        """
         return self.sample_weight_int8(generator, leading, prob).to(self.weight.dtype)
 
     def _shared_draws(self, ctx: SamplingContext, dtype: torch.dtype = torch.int8
@@ -156,6 +205,19 @@ class CoinFlipLinear(SampledLayer):
         return torch._int_mm(shifted, w.T).add_(correction)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The sampled linear map ``x @ W~^T * gain + b`` (paper 000, eq. 3, before ``sigma``).
+
+        Without a context (a plain call) one sample is drawn from torch's default generator;
+        under a :class:`SamplingContext` every sample of the context gets its own ``W~``
+        (shared mode) or every item and sample its own coins (independent mode).
+
+        Args:
+            x: ``[batch, in]`` or ``[batch * n, in]`` (item-major), or ``[rows, *tokens, in]``.
+
+        Returns:
+            ``[batch * n, out]`` item-major under a context (``[*tokens]`` kept), else the
+            input's shape with ``out`` last.
+        """
         if x.ndim < 2 or x.shape[-1] != self.in_features:
             raise ConfigError(f"layer {self.layer_name or '?'} expects [batch, ..., "
                               f"{self.in_features}] inputs, got {tuple(x.shape)}")

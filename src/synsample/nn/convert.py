@@ -34,7 +34,24 @@ def replace_modules(model: nn.Module, factory: Callable[[str, nn.Module], nn.Mod
                     include: Filter = (nn.Linear,), exclude: Filter = ()
                     ) -> tuple[nn.Module, list[str]]:
     """Return a deep copy of ``model`` with every included, not excluded, module replaced by
-    ``factory(qualified_name, module)``, and the qualified names replaced, in forward order."""
+    ``factory(qualified_name, module)``, and the qualified names replaced.
+
+    A module inside one already replaced is left alone.
+
+    Args:
+        model: the trained network (not modified).
+        factory: makes the replacement of a module from its qualified name and itself.
+        include: module types or qualified names (shell-style wildcards) to replace.
+        exclude: module types or qualified names to leave alone.
+
+    Returns:
+        ``(copy, names)``: the converted copy and the qualified names replaced, in
+        ``named_modules`` (registration) order.
+
+    Raises:
+        ConfigError: for a filter that is neither a module type nor a string, or when no
+            module would be replaced.
+    """
     include, exclude = tuple(include), tuple(exclude)
     for p in include + exclude:
         if not isinstance(p, str) and not (isinstance(p, type) and issubclass(p, nn.Module)):
@@ -60,7 +77,16 @@ def replace_modules(model: nn.Module, factory: Callable[[str, nn.Module], nn.Mod
 
 def check_filters(model: nn.Module, include: Filter | None, exclude: Filter | None) -> None:
     """Refuse a user's ``include`` or ``exclude`` pattern that matches no module of ``model``:
-    a filter that matches nothing is a mistake (a typo, a renamed layer), never a no-op."""
+    a filter that matches nothing is a mistake (a typo, a renamed layer), never a no-op.
+
+    Args:
+        model: the network the filters apply to.
+        include: the user's include filters (module types or names), or None.
+        exclude: the user's exclude filters, or None.
+
+    Raises:
+        ConfigError: for a filter of the wrong kind or one that matches no module.
+    """
     modules = [(name, m) for name, m in model.named_modules() if name]
     for kind, patterns in (("include", include), ("exclude", exclude)):
         for p in patterns or ():
@@ -87,6 +113,13 @@ def split_prefix(model: nn.Module, sampled: list[str]) -> tuple[nn.Module, nn.Mo
     scaling). Any other network is split by :func:`~synsample.nn.split.trace_split`, which
     also makes skip connections across sampled layers work. A network torch.fx cannot trace
     keeps its ``nn.Sequential`` split, or else the identity prefix, with a warning.
+
+    Args:
+        model: the converted network.
+        sampled: the qualified names of its sampled modules.
+
+    Returns:
+        ``(prefix, body)``.
     """
     if not sampled:
         return nn.Identity(), model
@@ -112,9 +145,23 @@ def sampling_network(model: nn.Module, layer_types: tuple[type, ...], method: st
                      missing: str, info: dict | None = None, coin=None):
     """The sampling model of a trained network whose ``layer_types`` layers already sample (a
     Bayesian, dropout or DropConnect network): a deep copy in eval mode, each such layer named
-    (the names key its counter-based draws), split into prefix and body. ``missing``: the
-    error's advice when the network has no such layer. ``coin``: when given, the device of
-    every such layer's coin."""
+    (the names key its counter-based draws), split into prefix and body.
+
+    Args:
+        model: the trained network (not modified).
+        layer_types: the types of its sampling layers.
+        method: the method's name.
+        missing: the error's advice when the network has no such layer.
+        info: more to report in ``describe()``.
+        coin (RandomSource | None): when given, the device of every such layer's coin (and
+            described in ``info``).
+
+    Returns:
+        SampledNetwork: the sampling model.
+
+    Raises:
+        ConfigError: with ``missing`` when the network has no ``layer_types`` layer.
+    """
     from synsample.nn.stochastic import SampledNetwork
 
     net = copy.deepcopy(model).eval()

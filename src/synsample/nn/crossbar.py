@@ -37,14 +37,39 @@ _UNIFORM_BITS = 24
 
 
 def quantize_levels(theta: torch.Tensor, bits: int) -> torch.Tensor:
-    """Eq. 3: the integer level ``round(clip(theta, -1, 1) (2^(Q-1) - 1))``."""
+    """The integer level ``round(clip(theta, -1, 1) (2^(Q-1) - 1))`` (paper 004, eq. 3).
+
+    Args:
+        theta: sampled parameters.
+        bits: ``Q``, at least 2.
+
+    Returns:
+        The levels, float, same shape, in ``[-(2^(Q-1) - 1), 2^(Q-1) - 1]``.
+
+    Raises:
+        ConfigError: for fewer than 2 bits.
+    """
     if not isinstance(bits, int) or bits < 2:
         raise ConfigError(f"SpinBayes needs at least 2 bits per weight (eq. 3), got {bits!r}")
     return torch.round(theta.clamp(-1.0, 1.0) * (2 ** (bits - 1) - 1))
 
 
 class CrossbarLayer(WeightSampledLayer):
-    """N quantized samples of a Bayesian layer and the arbiter that picks among them."""
+    """N quantized samples of a Bayesian layer and the arbiter that picks among them.
+
+    Args:
+        levels: ``[N, *weight_shape]`` integer weight levels, one tensor per crossbar.
+        bias_levels: ``[N, out]`` integer bias levels, or None.
+        bits: ``Q``, bits per stored level.
+        arbiter: picks the crossbars of each pass; it must choose among N.
+        conv: whether the layer is a convolution.
+        stride: the convolution's stride.
+        padding: the convolution's zero padding.
+        gain: the per-layer factor the levels were divided by (multiplied back).
+
+    Raises:
+        ConfigError: when the arbiter's crossbar count is not N.
+    """
 
     def __init__(self, levels: torch.Tensor, bias_levels: torch.Tensor | None, bits: int,
                  arbiter: Arbiter, conv: bool = False, stride: int = 1, padding: int = 0,
@@ -66,6 +91,24 @@ class CrossbarLayer(WeightSampledLayer):
     def from_bayes(cls, layer: BayesLayer, crossbars: int, bits: int, arbiter: Arbiter,
                    generator: torch.Generator | None = None, gain: str | None = "layer"
                    ) -> CrossbarLayer:
+        """N posterior samples of a trained Bayes-by-Backprop layer, quantized to crossbars
+        (paper 004, section 3.2, eq. 3).
+
+        Args:
+            layer: the trained Bayesian layer.
+            crossbars: N, the samples (crossbars) to store.
+            bits: ``Q``, bits per level.
+            arbiter: picks among the N crossbars.
+            generator: draws the samples (None: torch's default).
+            gain: ``'layer'`` divides the samples by the largest ``|mu|`` of the layer before
+                eq. 3 (and multiplies the output back); None applies eq. 3 as written.
+
+        Returns:
+            The crossbar layer.
+
+        Raises:
+            ConfigError: for an unknown gain.
+        """
         if gain not in ("layer", None):
             raise ConfigError(f"unknown crossbar gain {gain!r}; use 'layer' or None (eq. 3)")
         with torch.no_grad():
@@ -81,13 +124,27 @@ class CrossbarLayer(WeightSampledLayer):
 
     @property
     def crossbars(self) -> int:
+        """N, the crossbars stored."""
         return self.levels.shape[0]
 
     def devices(self) -> list:
+        """The arbiter's coin.
+
+        Returns:
+            ``[arbiter.coin]``.
+        """
         return [self.arbiter.coin]
 
     def crossbar(self, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Mean weights (and biases) of the crossbars ``index`` (``[..., ways]``)."""
+        """Mean weights (and biases) of the crossbars ``index`` (``[..., ways]``).
+
+        Args:
+            index: crossbar indices, the last dimension the ways averaged.
+
+        Returns:
+            ``(weights [..., *weight_shape], biases [..., out] or None)``, dequantized
+            (levels times :attr:`scale`).
+        """
         ways_dim = index.dim() - 1
         w = self.levels[index].float().mean(ways_dim) * self.scale
         b = None if self.bias_levels is None else (
@@ -95,10 +152,23 @@ class CrossbarLayer(WeightSampledLayer):
         return w, b
 
     def extra_repr(self) -> str:
+        """Crossbars, bits, ways, gain and shape, shown by ``repr``."""
         return (f"crossbars={self.crossbars}, bits={self.bits}, ways={self.arbiter.ways}, "
                 f"gain={self.gain:.4g}, shape={tuple(self.levels.shape[1:])}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The mean output of the crossbars the arbiter picks (paper 004, section 3.3).
+
+        Without a context, crossbar 0; under a context, one choice per pass (shared) or per
+        item and pass (independent).
+
+        Args:
+            x: ``[batch, ...]`` or ``[batch * n, ...]`` (``[rows, *tokens, d]`` for linear
+                layers).
+
+        Returns:
+            The layer's output, one row per item and pass under a context.
+        """
         ctx = self.context
         if ctx is not None and x.ndim > 2 and not self.conv:  # tokens [B, T, d]
             return self.over_tokens(x, self.forward)

@@ -37,7 +37,12 @@ def _check_rate(p: float) -> float:
 
 
 class MCDropout(SampledLayer):
-    """Dropout that stays on in sampled passes."""
+    """Dropout that stays on in sampled passes.
+
+    Args:
+        p: the drop rate, in [0, 1).
+        coin: the device that draws the keep bits (an ideal coin by default).
+    """
 
     def __init__(self, p: float = 0.5, coin: RandomSource | None = None) -> None:
         super().__init__()
@@ -46,9 +51,21 @@ class MCDropout(SampledLayer):
         self.layer_name = ""
 
     def extra_repr(self) -> str:
+        """The drop rate, shown by ``repr``."""
         return f"p={self.p}"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Units kept with probability ``1 - p`` and scaled by ``1 / (1 - p)``.
+
+        Without a context, torch's ``F.dropout`` (on in training only); under a context, one
+        mask per pass (shared) or per item and pass (independent), drawn on the coin.
+
+        Args:
+            x: ``[batch, ...]`` or ``[batch * n, ...]``.
+
+        Returns:
+            ``[batch * n, ...]`` under a context, else the shape of ``x``.
+        """
         ctx = self.context
         if ctx is None:
             return F.dropout(x, self.p, self.training)
@@ -73,12 +90,26 @@ class DropConnect(WeightSampledLayer):
         self.layer_name = ""
 
     def extra_repr(self) -> str:
+        """The layer's own settings and the drop rate, shown by ``repr``."""
         return f"{super().extra_repr()}, p={self.p}"
 
     def _masked(self, keep: torch.Tensor) -> torch.Tensor:
         return self.weight * keep / (1.0 - self.p)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer with every weight kept with probability ``1 - p``, scaled by
+        ``1 / (1 - p)``.
+
+        Without a context: one mask per call in training, none in eval. Under a context: one
+        mask per pass (shared) or per item and pass (independent), drawn on the coin.
+
+        Args:
+            x: ``[batch, ...]`` or ``[batch * n, ...]`` (``[rows, *tokens, d]`` for linear
+                layers).
+
+        Returns:
+            The layer's output, one row per item and pass under a context.
+        """
         ctx = self.context
         if ctx is not None and x.ndim > 2 and not self.conv:  # tokens [B, T, d]
             return self.over_tokens(x, self.forward)
@@ -108,6 +139,16 @@ class DropConnect(WeightSampledLayer):
 
 
 class DropConnectLinear(DropConnect, nn.Linear):
+    """An ``nn.Linear`` with DropConnect masks.
+
+    Args:
+        in_features: inputs per item.
+        out_features: outputs per item.
+        p: the drop rate, in [0, 1).
+        bias: whether the layer has a bias.
+        coin: the device that draws the keep bits (an ideal coin by default).
+    """
+
     def __init__(self, in_features: int, out_features: int, p: float = 0.2, bias: bool = True,
                  coin: RandomSource | None = None) -> None:
         nn.Linear.__init__(self, in_features, out_features, bias)
@@ -116,12 +157,34 @@ class DropConnectLinear(DropConnect, nn.Linear):
     @classmethod
     def from_linear(cls, linear: nn.Linear, p: float, coin: RandomSource | None = None
                     ) -> DropConnectLinear:
-        """The DropConnect twin of a trained ``nn.Linear`` (weights and bias copied)."""
+        """The DropConnect twin of a trained ``nn.Linear`` (weights and bias copied).
+
+        Args:
+            linear: the trained layer.
+            p: the drop rate.
+            coin: the device that draws the keep bits.
+
+        Returns:
+            The new layer, on the trained layer's device.
+        """
         layer = cls(linear.in_features, linear.out_features, p, linear.bias is not None, coin)
         return _copy_parameters(linear, layer)
 
 
 class DropConnectConv2d(DropConnect, nn.Conv2d):
+    """An ``nn.Conv2d`` (square, ungrouped) with DropConnect masks.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        kernel_size: the square kernel's side.
+        stride: the convolution's stride.
+        padding: the convolution's zero padding.
+        p: the drop rate, in [0, 1).
+        bias: whether the layer has a bias.
+        coin: the device that draws the keep bits (an ideal coin by default).
+    """
+
     conv = True
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
@@ -134,7 +197,17 @@ class DropConnectConv2d(DropConnect, nn.Conv2d):
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, p: float, coin: RandomSource | None = None, name: str = ""
                   ) -> DropConnectConv2d:
-        """The DropConnect twin of a trained ``nn.Conv2d`` (weights and bias copied)."""
+        """The DropConnect twin of a trained ``nn.Conv2d`` (weights and bias copied).
+
+        Args:
+            conv: the trained layer (square, ungrouped, undilated, zero-padded).
+            p: the drop rate.
+            coin: the device that draws the keep bits.
+            name: the layer's name, for errors.
+
+        Returns:
+            The new layer, on the trained layer's device.
+        """
         kernel, stride, padding = plain_conv(conv, name, "DropConnect")
         layer = cls(conv.in_channels, conv.out_channels, kernel, stride, padding, p,
                     conv.bias is not None, coin)
@@ -143,7 +216,19 @@ class DropConnectConv2d(DropConnect, nn.Conv2d):
 
 def plain_conv(conv: nn.Conv2d, name: str, method: str) -> tuple[int, int, int]:
     """``(kernel, stride, padding)`` of a square, ungrouped, undilated, zero-padded conv; a
-    one-line error naming the layer for any other (the sampled conv layers support no more)."""
+    one-line error naming the layer for any other (the sampled conv layers support no more).
+
+    Args:
+        conv: the trained convolution.
+        name: its name in the network, for the error.
+        method: the method converting it, for the error.
+
+    Returns:
+        ``(kernel, stride, padding)``.
+
+    Raises:
+        ConfigError: for any other convolution.
+    """
     square = (conv.kernel_size[0] == conv.kernel_size[1] and conv.stride[0] == conv.stride[1]
               and not isinstance(conv.padding, str) and conv.padding[0] == conv.padding[1])
     if not square or conv.groups != 1 or tuple(conv.dilation) != (1, 1) or \
@@ -164,8 +249,18 @@ def _copy_parameters(source: nn.Module, target: nn.Module) -> nn.Module:
 def masked_network(model: nn.Module, layer_type: type, method: str, arch: str,
                    coin: RandomSource | None = None):
     """The sampling model of a trained network whose ``layer_type`` masks (MCDropout or
-    DropConnect) stay on, each mask bit from ``coin`` when given; ``arch``: the network to
-    train when ``model`` has no such layer."""
+    DropConnect) stay on, each mask bit from ``coin`` when given.
+
+    Args:
+        model: the trained network (not modified).
+        layer_type: :class:`MCDropout` or :class:`DropConnect`.
+        method: the method's name.
+        arch: the network to train when ``model`` has no such layer (for the error).
+        coin: the device of every mask bit (None: each layer keeps its own).
+
+    Returns:
+        SampledNetwork: the sampling model; its ``info`` records the first layer's rate.
+    """
     from synsample.nn.convert import sampling_network
 
     rate = next((m.p for m in model.modules() if isinstance(m, layer_type)), None)

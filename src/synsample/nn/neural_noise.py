@@ -23,8 +23,19 @@ def uniform_ints(layer: SampledLayer, name: str, source, rows: int, numel: int, 
     """Uniform ``bits``-bit integers (int64) for ``rows`` rows of ``numel`` elements, counted
     as draws of the device ``source`` (in shared mode once per sample, as the hardware would).
 
-    Returns a tensor that broadcasts to ``[batch, n, numel]`` under a context (``rows`` is then
-    ``batch`` or ``batch * n``), else ``[rows, 1, numel]``."""
+    Args:
+        layer: the layer that draws (its context gives the mode and generators).
+        name: names the field (it keys shared draws and counter-based words).
+        source (RandomSource): the device the draws are counted on.
+        rows: rows of the call (without a context, the rows drawn).
+        numel: elements per row.
+        bits: bits per integer.
+        device: where the integers are made.
+
+    Returns:
+        A tensor that broadcasts to ``[batch, n, numel]`` under a context (``rows`` is then
+        ``batch`` or ``batch * n``), else ``[rows, 1, numel]``.
+    """
     ctx = layer.context
     if ctx is None:
         source.count(rows * numel)
@@ -42,7 +53,18 @@ def uniform_ints(layer: SampledLayer, name: str, source, rows: int, numel: int, 
 def counter_ints(ctx: SamplingContext, name: str, numel: int, bits: int,
                  device: torch.device | str = "cpu") -> torch.Tensor:
     """Counter-based uniform ``bits``-bit integers ``[batch, n, numel]`` (int64) keyed by
-    ``(seed, name, item, sample, element)``: per item and sample, whatever the tiling."""
+    ``(seed, name, item, sample, element)``: per item and sample, whatever the tiling.
+
+    Args:
+        ctx: the sampling context (seed, first sample, item indices).
+        name: names the field (hashed into the layer key).
+        numel: elements per row.
+        bits: bits per integer (the top bits of each 32-bit word).
+        device: where the integers are made.
+
+    Returns:
+        ``[batch, n, numel]`` int64.
+    """
     key = randomness.layer_key(ctx.seed, randomness.layer_id(name))
     samples = torch.arange(ctx.first, ctx.first + ctx.n, device=device)
     keys = randomness.stream_keys(key, ctx.item_indices(device), samples)  # [batch, n]
@@ -53,7 +75,20 @@ def counter_ints(ctx: SamplingContext, name: str, numel: int, bits: int,
 def bernoulli_field(layer: SampledLayer, name: str, coin, prob: torch.Tensor, rows: int,
                     numel: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """Bernoulli draws (bool) with the realised probability ``prob`` (broadcast to the field),
-    one per (row, element), counted on ``coin``."""
+    one per (row, element), counted on ``coin``.
+
+    Args:
+        layer: the layer that draws.
+        name: names the field (and the coin's per-layer state).
+        coin (RandomSource): the device; its comparator turns integers into coins.
+        prob: the probability of True, broadcast to the field.
+        rows: rows of the call.
+        numel: elements per row.
+        device: where the draws are made.
+
+    Returns:
+        Booleans shaped as :func:`uniform_ints`'s integers.
+    """
     bits, thr = coin.counter_thresholds(coin.probability(prob, name))
     return uniform_ints(layer, name, coin, rows, numel, bits, device) < thr.to(device)
 
@@ -61,7 +96,19 @@ def bernoulli_field(layer: SampledLayer, name: str, coin, prob: torch.Tensor, ro
 def normal_field(layer: SampledLayer, name: str, source, rows: int, numel: int,
                  device: torch.device | str = "cpu") -> torch.Tensor:
     """Standard-normal deviates of a :class:`~synsample.devices.GaussianSource`, one per (row,
-    element), from ``bits_per_draw``-bit uniforms (mid-point quantiles), counted."""
+    element), from ``bits_per_draw``-bit uniforms (mid-point quantiles), counted.
+
+    Args:
+        layer: the layer that draws.
+        name: names the field.
+        source (GaussianSource): the device.
+        rows: rows of the call.
+        numel: elements per row.
+        device: where the deviates are made.
+
+    Returns:
+        Deviates shaped as :func:`uniform_ints`'s integers.
+    """
     bits = source.bits_per_draw
     return source.from_uniform_ints(uniform_ints(layer, name, source, rows, numel, bits, device),
                                     bits)

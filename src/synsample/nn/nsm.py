@@ -56,14 +56,29 @@ INIT_MIN_STD = 0.1
 
 
 def sgn(u: torch.Tensor) -> torch.Tensor:
-    """Eq. 1: +1 where ``u >= 0``, -1 elsewhere, as float32."""
+    """+1 where ``u >= 0``, -1 elsewhere, as float32 (paper 002, eq. 1).
+
+    Args:
+        u: pre-activations.
+
+    Returns:
+        The states ``z``, same shape, float32.
+    """
     return (u >= 0).to(torch.float32).mul_(2.0).sub_(1.0)  # faster than torch.where
 
 
 @dataclass(frozen=True)
 class Noise:
     """The multiplicative noise ``xi`` of paper 002: ``bernoulli`` with probability ``level``
-    (blank-out, bNSM) or ``gaussian`` with mean 1 and standard deviation ``level`` (gNSM)."""
+    (blank-out, bNSM) or ``gaussian`` with mean 1 and standard deviation ``level`` (gNSM).
+
+    Attributes:
+        kind: ``'bernoulli'`` or ``'gaussian'``.
+        level: ``p`` for blank-out (``0 < p < 1``), ``sigma`` for Gaussian (``> 0``).
+
+    Raises:
+        ConfigError: for an unknown kind or a level out of range.
+    """
 
     kind: str
     level: float
@@ -78,7 +93,17 @@ class Noise:
 
     @classmethod
     def parse(cls, spec: str | Noise) -> Noise:
-        """``"bernoulli:0.5"`` or ``"gaussian:1"``."""
+        """Read ``"bernoulli:0.5"`` or ``"gaussian:1"``.
+
+        Args:
+            spec: ``KIND:LEVEL``, or a :class:`Noise` (returned as it is).
+
+        Returns:
+            The noise.
+
+        Raises:
+            ConfigError: for a spec that cannot be read.
+        """
         if isinstance(spec, Noise):
             return spec
         kind, _, level = str(spec).partition(":")
@@ -92,9 +117,26 @@ class Noise:
         return f"{self.kind}:{self.level:g}"
 
     def default_source(self) -> NoiseSource:
+        """The ideal device for this noise.
+
+        Returns:
+            An ideal coin for blank-out noise, an ideal Gaussian source for Gaussian noise.
+        """
         return IdealCoin() if self.kind == "bernoulli" else GaussianSource()
 
     def check_source(self, source: NoiseSource) -> NoiseSource:
+        """``source`` if it can make this noise, else a one-line error.
+
+        Args:
+            source: the device model offered.
+
+        Returns:
+            ``source``.
+
+        Raises:
+            ConfigError: for a Gaussian source with blank-out noise or a coin with Gaussian
+                noise.
+        """
         want = RandomSource if self.kind == "bernoulli" else GaussianSource
         if not isinstance(source, want):
             raise ConfigError(f"{self} noise needs a {want.__name__} device, got {source!r}")
@@ -103,7 +145,22 @@ class Noise:
 
 class NSMLayer(SampledLayer):
     """What NSM linear and convolution layers share: parameters ``weight``, ``bias``, ``beta``,
-    the noise, its device, and the sampled forward pass."""
+    the noise, its device, and the sampled forward pass.
+
+    Args:
+        weight_shape: the weight's shape, output units first.
+        unit_shape: the shape of ``beta`` (one per output unit).
+        bias: whether the layer has a bias.
+        noise: the multiplicative noise ``xi`` (a :class:`Noise` or its spec).
+        source: the device that draws it (default: the noise's ideal device).
+        site: ``'synapse'`` (the paper's) or ``'input'`` (one value per input neuron).
+        estimator: ``'erf'`` (the paper's), ``'binconcrete'`` or ``'released'`` (see the
+            module docstring).
+        name: the layer's name in the network (it keys the counter-based draws).
+
+    Raises:
+        ConfigError: for an unknown site or estimator, or a device that cannot make the noise.
+    """
 
     def __init__(self, weight_shape: tuple[int, ...], unit_shape: tuple[int, ...], bias: bool,
                  noise: str | Noise, source: NoiseSource | None, site: str, estimator: str,
@@ -141,10 +198,23 @@ class NSMLayer(SampledLayer):
 
     # -- eq. 3-5 ---------------------------------------------------------------------------
     def devices(self) -> list[NoiseSource]:
+        """The noise's device.
+
+        Returns:
+            ``[source]``.
+        """
         return [self.source]
 
     def moments(self) -> tuple[float, float]:
-        """``(E xi, Var xi)`` as the device realises them."""
+        """``(E xi, Var xi)`` as the device realises them.
+
+        Returns:
+            ``(p, p (1 - p))`` for blank-out noise with the realised ``p``,
+            ``(1, sigma^2 Var e)`` for Gaussian noise.
+
+        Raises:
+            ConfigError: when the device realises ``p`` as 0 or 1.
+        """
         if self.noise.kind == "bernoulli":
             p = float(self.source.probability(torch.tensor(self.noise.level)))
             if not 0.0 < p < 1.0:
@@ -154,17 +224,32 @@ class NSMLayer(SampledLayer):
         return 1.0, self.noise.level ** 2 * self.source.variance
 
     def a(self) -> torch.Tensor:
-        """``a = beta sqrt(2 Var xi) - E xi`` per unit (section 2.1)."""
+        """``a = beta sqrt(2 Var xi) - E xi`` per unit (paper 002, section 2.1, eq. 5).
+
+        Returns:
+            ``a``, shaped as ``beta``.
+        """
         mean, var = self.moments()
         return self.beta * math.sqrt(2.0 * var) - mean
 
     def norms(self) -> torch.Tensor:
-        """``||w_i||`` per output (eq. 4, 11)."""
+        """``||w_i||`` per output (paper 002, eq. 4 and 11).
+
+        Returns:
+            ``[out]`` L2 norms over each output's weights.
+        """
         return self.weight.flatten(1).norm(dim=1)
 
     def argument(self, z: torch.Tensor) -> torch.Tensor:
         """The argument of erf in eq. 3: ``E(u) / sqrt(2 Var(u))`` for inputs ``z`` in {-1, 1},
-        ``beta * (w / ||w||) . z + b / (sqrt(2 Var xi) ||w||)``."""
+        ``beta * (w / ||w||) . z + b / (sqrt(2 Var xi) ||w||)`` (paper 002, eq. 3-4, 10).
+
+        Args:
+            z: inputs in {-1, 1}, as the layer takes them.
+
+        Returns:
+            The argument per output unit of every row.
+        """
         _, var = self.moments()
         norms = self.norms()
         shape = (-1,) + (1,) * (self.weight.ndim - 1)
@@ -174,7 +259,14 @@ class NSMLayer(SampledLayer):
         return s
 
     def firing_probability(self, z: torch.Tensor) -> torch.Tensor:
-        """Eq. 3-4: ``P(z_i = 1 | z)``."""
+        """``P(z_i = 1 | z) = (1 + erf(argument)) / 2`` (paper 002, eq. 3-4).
+
+        Args:
+            z: inputs in {-1, 1}.
+
+        Returns:
+            The firing probability per output unit of every row.
+        """
         return 0.5 * (1.0 + torch.erf(self.argument(z)))
 
     # -- sampling --------------------------------------------------------------------------
@@ -207,7 +299,15 @@ class NSMLayer(SampledLayer):
 
     @torch.no_grad()
     def preactivation(self, z: torch.Tensor) -> torch.Tensor:
-        """One sample of ``u`` (eq. 5) per row of ``z`` (rows as :meth:`forward` makes them)."""
+        """One sample of ``u`` (paper 002, eq. 5) per row of ``z`` (rows as :meth:`forward`
+        makes them).
+
+        Args:
+            z: inputs ``[batch, ...]`` or ``[batch * n, ...]``.
+
+        Returns:
+            The pre-activations, one row per item and sample under a context.
+        """
         if self.site == "input":
             rows = self._rows(z)  # the a-term is the same for every sample: once per item
             u = self._op(self._input_noise(rows) * rows, self.weight)
@@ -241,6 +341,19 @@ class NSMLayer(SampledLayer):
         return 2.0 * torch.sigmoid(self._field_shape(noise, phi) + logit) - 1.0
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Sampled binary states ``sgn(u)`` (paper 002, eq. 1 and 5).
+
+        In training (no context, gradients on) the states carry the gradient of
+        ``E z = erf(argument)`` (section 2.3); the ``'binconcrete'`` and ``'released'``
+        estimators return ``2 X - 1`` instead (SI 4.6, eq. 14).
+
+        Args:
+            z: inputs in {-1, 1}, ``[batch, ...]`` or ``[batch * n, ...]``.
+
+        Returns:
+            States in {-1, 1} (values in (-1, 1) for the BinConcrete estimators), one row per
+            item and sample under a context.
+        """
         self._check_input(z)
         z = z.to(self.weight.dtype)
         learning = self.context is None and torch.is_grad_enabled() and self.weight.requires_grad
@@ -264,7 +377,15 @@ class NSMLayer(SampledLayer):
         zero median over the channel's positions, robust to the border units whose input never
         varies). ``sigma`` is floored at :data:`INIT_MIN_STD` times the layer's median (a unit
         whose input is constant on the batch would get ``beta = 1 / 0``); the floor does not
-        bind in the MLPs of paper 002. Returns the argument's mean and std after the init."""
+        bind in the MLPs of paper 002.
+
+        Args:
+            z: the layer's inputs on the batch.
+
+        Returns:
+            ``{"mean", "std"}`` of the argument of erf after the init (the std averaged over
+            units).
+        """
         z = z.to(self.weight.dtype)
         norms = self.norms()
         t = self._op(z, self.weight / norms.reshape((-1,) + (1,) * (self.weight.ndim - 1)))
@@ -280,7 +401,18 @@ class NSMLayer(SampledLayer):
 
 
 class NSMLinear(NSMLayer):
-    """An NSM fully connected layer, noise on every synapse (eq. 5)."""
+    """An NSM fully connected layer, noise on every synapse (paper 002, eq. 5).
+
+    Args:
+        in_features: inputs per item.
+        out_features: output units.
+        bias: whether the layer has a bias.
+        noise: the multiplicative noise (a :class:`Noise` or its spec).
+        source: the device that draws it (default: the noise's ideal device).
+        site: ``'synapse'`` (the paper's) or ``'input'`` (the released code's).
+        estimator: ``'erf'``, ``'binconcrete'`` or ``'released'``.
+        name: the layer's name in the network.
+    """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  noise: str | Noise = "bernoulli:0.5", source: NoiseSource | None = None,
@@ -290,13 +422,16 @@ class NSMLinear(NSMLayer):
 
     @property
     def in_features(self) -> int:
+        """Inputs per item."""
         return self.weight.shape[1]
 
     @property
     def out_features(self) -> int:
+        """Output units."""
         return self.weight.shape[0]
 
     def extra_repr(self) -> str:
+        """Sizes, noise, device, site and estimator, shown by ``repr``."""
         return (f"in_features={self.in_features}, out_features={self.out_features}, "
                 f"noise={self.noise}, source={self.source!r}, site={self.site}, "
                 f"estimator={self.estimator}")
@@ -387,7 +522,26 @@ class NSMLinear(NSMLayer):
 
 class NSMConv2d(NSMLayer):
     """An NSM convolution with noise on every input neuron (SI 4.3, eq. 9-11); ``beta`` is per
-    output unit (channel and position, as eq. 10 writes it), the bias per channel."""
+    output unit (channel and position, as eq. 10 writes it), the bias per channel.
+
+    Args:
+        in_channels: input channels.
+        out_channels: output channels.
+        kernel_size: the square kernel's side.
+        input_size: the input's ``(height, width)`` (``beta`` has one value per output
+            position).
+        stride: the convolution's stride.
+        padding: the convolution's zero padding.
+        bias: whether the layer has a bias.
+        noise: the multiplicative noise (a :class:`Noise` or its spec).
+        source: the device that draws it.
+        site: must be ``'input'``.
+        estimator: ``'erf'``, ``'binconcrete'`` or ``'released'``.
+        name: the layer's name in the network.
+
+    Raises:
+        ConfigError: for another site, or a kernel that does not fit the input.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
                  input_size: tuple[int, int], stride: int = 1, padding: int = 0,
@@ -406,6 +560,7 @@ class NSMConv2d(NSMLayer):
                          (out_channels, h, w), bias, noise, source, site, estimator, name)
 
     def extra_repr(self) -> str:
+        """Sizes, geometry, noise, device and estimator, shown by ``repr``."""
         c_out, c_in, k, _ = self.weight.shape
         return (f"{c_in}, {c_out}, kernel_size={k}, input_size={self.input_size}, "
                 f"stride={self.stride}, padding={self.padding}, noise={self.noise}, "
@@ -428,7 +583,14 @@ class NSMConv2d(NSMLayer):
 class StochasticSigmoidLinear(SampledLayer):
     """The StNN baseline of paper 002 section 3.1 (its ref. [27]): binary units in {-1, +1}
     with ``P(z_i = 1 | z) = sigmoid(w_i . z)``, no bias; gradients through ``E z = 2 P - 1``,
-    as for the NSM. The draw is a device coin per unit."""
+    as for the NSM. The draw is a device coin per unit.
+
+    Args:
+        in_features: inputs per item.
+        out_features: output units.
+        coin: the device that draws the units (an ideal coin by default).
+        name: the layer's name in the network.
+    """
 
     def __init__(self, in_features: int, out_features: int, coin: RandomSource | None = None,
                  name: str = "") -> None:
@@ -441,10 +603,20 @@ class StochasticSigmoidLinear(SampledLayer):
         self.last_argument: torch.Tensor | None = None
 
     def extra_repr(self) -> str:
+        """Sizes and coin, shown by ``repr``."""
         return (f"in_features={self.weight.shape[1]}, out_features={self.weight.shape[0]}, "
                 f"coin={self.coin!r}")
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        """Sampled units in {-1, +1}, +1 with probability ``sigmoid(w_i . z)``.
+
+        Args:
+            z: ``[batch, in]`` or ``[batch * n, in]``.
+
+        Returns:
+            ``[rows, out]``, one row per item and sample under a context; in training the
+            states carry the gradient of ``E z = 2 P - 1``.
+        """
         if z.ndim != 2 or z.shape[1] != self.weight.shape[1]:
             raise ConfigError(f"layer {self.layer_name or '?'} expects [batch, "
                               f"{self.weight.shape[1]}] inputs, got {tuple(z.shape)}")
@@ -472,6 +644,7 @@ class Binarize(nn.Module):
     (the released code's reading): uint8 pixels ``>= 128`` become +1, the rest -1."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in {-1, +1} as float32 (uint8 pixels or floats in [0, 1]), same shape."""
         if x.dtype == torch.uint8:
             return torch.where(x >= 128, 1.0, -1.0)
         return sgn(2.0 * x.to(torch.float32) - 1.0)
@@ -485,8 +658,16 @@ class _Stop(Exception):
 def data_dependent_init_(model: nn.Module, x: torch.Tensor) -> dict[str, dict[str, float]]:
     """Eq. 8 for every NSM layer of ``model``, first to last, on the batch ``x`` (the paper
     uses one batch of 100 training items): each layer is initialised on the inputs it gets
-    from the layers before it, already initialised. Returns, per layer, the mean and standard
-    deviation of the argument of erf on its batch after the initialisation (0 and 1)."""
+    from the layers before it, already initialised.
+
+    Args:
+        model: a network with NSM layers (initialised in place).
+        x: the batch of inputs.
+
+    Returns:
+        Per layer name, the mean and standard deviation of the argument of erf on its batch
+        after the initialisation (about 0 and 1).
+    """
     stats = {}
     for name, layer in [(n, m) for n, m in model.named_modules() if isinstance(m, NSMLayer)]:
         seen: dict[str, torch.Tensor] = {}

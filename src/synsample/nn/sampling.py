@@ -22,7 +22,17 @@ MODES = ("shared", "independent")
 
 
 def check_mode(mode: str) -> str:
-    """``mode`` if it is a sampling mode (:data:`MODES`), else a one-line error."""
+    """``mode`` if it is a sampling mode (:data:`MODES`), else a one-line error.
+
+    Args:
+        mode: ``'shared'`` or ``'independent'``.
+
+    Returns:
+        ``mode`` unchanged.
+
+    Raises:
+        ConfigError: for any other mode.
+    """
     if mode not in MODES:
         raise ConfigError(f"unknown sampling mode {mode!r}; use 'shared' (one draw per sample "
                           "for the whole batch) or 'independent' (fresh draws per item)")
@@ -36,6 +46,17 @@ class SamplingContext:
     Tensors inside the sampled part of a network are either ``[batch, ...]`` (not yet expanded:
     the same for every sample) or ``[batch * n, ...]`` in item-major order (item ``i``, sample
     ``k`` at row ``i * n + k``).
+
+    Attributes:
+        n: samples (forward passes) in this call.
+        batch: items in this call.
+        generators: one generator per sample, seeded from ``(seed, first + k)``.
+        mode: ``'shared'`` or ``'independent'`` (see :data:`MODES`).
+        block: distinguishes item blocks.
+        seed: the run's base seed.
+        first: the global index of the context's first sample.
+        items: the global index of each item (None: ``0 .. batch - 1``).
+        key: identifies the draws of this context (see :meth:`SampledLayer.shared_draws`).
     """
 
     n: int
@@ -59,7 +80,20 @@ class SamplingContext:
     def for_samples(cls, base_seed: int, first: int, n: int, batch: int, mode: str = "shared",
                     block: int = 0, device: torch.device | str = "cpu") -> SamplingContext:
         """Generators for samples ``first .. first + n - 1``; in independent mode they also
-        depend on the item block, so that every item gets its own draws."""
+        depend on the item block, so that every item gets its own draws.
+
+        Args:
+            base_seed: the run's base seed.
+            first: the global index of the first sample.
+            n: samples in the context.
+            batch: items in the context.
+            mode: ``'shared'`` or ``'independent'``.
+            block: the index of the item block.
+            device: where the generators live.
+
+        Returns:
+            The context, keyed by ``(base_seed, first, n, mode, block)``.
+        """
         check_mode(mode)
         gens = []
         for k in range(first, first + n):
@@ -71,7 +105,14 @@ class SamplingContext:
                    first=first, key=(base_seed, first, n, mode, block))
 
     def item_indices(self, device: torch.device | str = "cpu") -> torch.Tensor:
-        """The global index of each item of the batch."""
+        """The global index of each item of the batch.
+
+        Args:
+            device: where the default ``arange`` is made.
+
+        Returns:
+            ``[batch]`` indices (:attr:`items` when set, else ``0 .. batch - 1``).
+        """
         if self.items is None:
             return torch.arange(self.batch, device=device)
         if len(self.items) != self.batch:
@@ -80,7 +121,17 @@ class SamplingContext:
         return self.items
 
     def expanded(self, rows: int) -> bool:
-        """Whether a tensor with ``rows`` rows is already expanded to every sample."""
+        """Whether a tensor with ``rows`` rows is already expanded to every sample.
+
+        Args:
+            rows: the tensor's first dimension.
+
+        Returns:
+            True for ``batch * n`` rows, False for ``batch`` rows.
+
+        Raises:
+            ConfigError: for any other number of rows.
+        """
         if rows == self.batch * self.n:
             return True
         if rows == self.batch:
@@ -102,7 +153,16 @@ class SampledLayer(nn.Module):
         """``make()`` once per shared-mode context key (and ``tag``, for a layer that draws
         several things): every tile of items of the same samples must see the same draws, and
         the generators cannot replay them. Draws a later item block re-creates are not counted
-        on the layer's devices (per-item draws, counted outside ``make``, still are)."""
+        on the layer's devices (per-item draws, counted outside ``make``, still are).
+
+        Args:
+            ctx: the sampling context of the call.
+            make (Callable[[], object]): draws the thing to keep.
+            tag: names the thing among the layer's draws for this key.
+
+        Returns:
+            object: what ``make()`` returned for this key and tag (kept, or made now).
+        """
         if ctx.key is None:
             return make()
         if self._shared is None or self._shared[0] != ctx.key:
@@ -128,6 +188,10 @@ class SampledLayer(nn.Module):
         shared mode all tokens of all items see the pass's draws, and in independent mode each
         token gets its own, keyed by item and token, whatever the tiling. ``forward(x2)``
         computes the layer on ``[rows', d]`` under the token context set on ``self``.
+
+        Args:
+            x: ``[batch, *tokens, d]`` or ``[batch * n, *tokens, d]``.
+            forward (Callable[[torch.Tensor], torch.Tensor]): the layer's 2-D computation.
 
         Returns:
             ``[batch * n, *tokens, out]``, item-major as every sampled output.
@@ -157,7 +221,12 @@ class SampledLayer(nn.Module):
         self._shared = None
 
     def devices(self) -> list:
-        """The device models this layer draws from."""
+        """The device models this layer draws from.
+
+        Returns:
+            The layer's ``coin`` (empty when it has none); layers with other devices override
+            this.
+        """
         coin = getattr(self, "coin", None)
         return [] if coin is None else [coin]
 
@@ -168,7 +237,16 @@ def per_sample_linear(x: torch.Tensor, weights: torch.Tensor, ctx: SamplingConte
 
     ``x`` is ``[batch, in]`` (the same input for every sample: one GEMM against the stacked
     weights) or ``[batch * n, in]`` (sample ``k`` of every item is a strided view: one GEMM per
-    sample); ``weights`` is ``[n, out, in]``."""
+    sample); ``weights`` is ``[n, out, in]``.
+
+    Args:
+        x: ``[batch, in]`` or ``[batch * n, in]``.
+        weights: one weight matrix per sample, ``[n, out, in]``.
+        ctx: the sampling context (its ``batch`` and ``n``).
+
+    Returns:
+        ``[batch * n, out]``, item-major.
+    """
     n, out, d_in = weights.shape
     if not ctx.expanded(x.shape[0]):
         return (x @ weights.reshape(n * out, d_in).T).reshape(ctx.batch * n, out)

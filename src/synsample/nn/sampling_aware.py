@@ -61,7 +61,16 @@ def realised_probability(weight: torch.Tensor, coin: RandomSource, pool: str = "
                          ) -> torch.Tensor:
     """``P(coin = 1)`` of each weight as ``coin`` realises it (paper 000, eq. 3: ``|w|``;
     quantized, biased, spread or stuck for an imperfect device), with the gradient of ``|w|``
-    (straight through the device's map)."""
+    (straight through the device's map).
+
+    Args:
+        weight: the layer's weights, in [-1, 1].
+        coin: the device model.
+        pool: the layer's name (the device pool of an imperfect coin).
+
+    Returns:
+        ``p``, shaped as ``weight``.
+    """
     a = weight.abs()
     p = coin.probability(a.detach(), pool).to(a.dtype)
     return a + (p - a.detach())
@@ -71,7 +80,16 @@ def coin_moments(weight: torch.Tensor, coin: RandomSource, pool: str = ""
                  ) -> tuple[torch.Tensor, torch.Tensor]:
     """``(E[W~], Var[W~])`` of the signed coins of ``weight`` (paper 000, eq. 3): ``sign(w) p``
     and ``p (1 - p)`` with ``p`` the realised probability; the mean's gradient is 1, the
-    variance's ``(1 - 2p) sign(w)``."""
+    variance's ``(1 - 2p) sign(w)``.
+
+    Args:
+        weight: the layer's weights, in [-1, 1].
+        coin: the device model.
+        pool: the layer's name (the device pool of an imperfect coin).
+
+    Returns:
+        ``(mean, variance)``, each shaped as ``weight``.
+    """
     p = realised_probability(weight, coin, pool)
     mean = torch.sign(weight.detach()) * p.detach()
     # d mean / dw = 1 everywhere, also at w = 0 (where sign(w) |w| has no gradient)
@@ -82,7 +100,19 @@ def lrt_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                coin: RandomSource, pool: str = "", generator: torch.Generator | None = None
                ) -> torch.Tensor:
     """One training pass of a coin-flip linear layer by the local reparameterisation:
-    ``x.E[W~] + b + sqrt(x^2.Var[W~]) eps``, ``eps ~ N(0, 1)`` per item and unit."""
+    ``x.E[W~] + b + sqrt(x^2.Var[W~]) eps``, ``eps ~ N(0, 1)`` per item and unit.
+
+    Args:
+        x: ``[batch, in]``.
+        weight: ``[out, in]``, in [-1, 1].
+        bias: ``[out]`` or None.
+        coin: the device model.
+        pool: the layer's name (the device pool).
+        generator: draws ``eps`` (None: torch's default).
+
+    Returns:
+        ``[batch, out]`` sampled pre-activations, with gradients to both moments.
+    """
     mean, var = coin_moments(weight, coin, pool)
     mu = F.linear(x, mean, bias)
     sd = torch.sqrt(F.linear(x * x, var).clamp_min(_TINY))
@@ -94,7 +124,19 @@ def ste_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
                coin: RandomSource, pool: str = "", generator: torch.Generator | None = None
                ) -> torch.Tensor:
     """One training pass with one sampled signed binary weight matrix for the batch; its
-    gradient flows to ``w`` straight through the sample (``dW~/dw = 1``)."""
+    gradient flows to ``w`` straight through the sample (``dW~/dw = 1``).
+
+    Args:
+        x: ``[batch, in]``.
+        weight: ``[out, in]``, in [-1, 1].
+        bias: ``[out]`` or None.
+        coin: the device model.
+        pool: the layer's name (the device pool).
+        generator: draws the uniforms (None: torch's default).
+
+    Returns:
+        ``[batch, out]``.
+    """
     p = coin.probability(weight.detach().abs(), pool).to(weight.dtype)
     u = torch.rand(p.shape, generator=generator, dtype=p.dtype, device=p.device)
     sample = torch.sign(weight.detach()) * (u < p).to(weight.dtype)
@@ -105,7 +147,14 @@ _FORWARDS: dict[str, Callable[..., torch.Tensor]] = {"lrt": lrt_linear, "ste": s
 
 
 def check_estimator(estimator: str) -> None:
-    """Refuse an estimator that is not one of :data:`ESTIMATORS` (one line)."""
+    """Refuse an estimator that is not one of :data:`ESTIMATORS` (one line).
+
+    Args:
+        estimator: the estimator's name.
+
+    Raises:
+        ConfigError: for an unknown estimator.
+    """
     if estimator not in ESTIMATORS:
         raise ConfigError(f"unknown sampling-aware estimator {estimator!r}; use one of "
                           f"{', '.join(ESTIMATORS)}")
@@ -120,9 +169,20 @@ def attach(model: nn.Module, coin: RandomSource | None = None, estimator: str = 
     is an ordinary one that :func:`synsample.methods.scann.convert` turns into coins. Noise
     comes from torch's default generator (seed it for a reproducible run).
 
+    Args:
+        model: the network (patched in place).
+        coin: the device model (an ideal coin by default).
+        estimator: ``'lrt'`` or ``'ste'``.
+        include: module types or qualified names to train through their coins (only
+            ``nn.Linear`` layers are taken).
+        exclude: module types or qualified names to leave alone.
+
     Returns:
         the qualified names of the layers (the device pools, as the converter names them) and
         a function that restores their ordinary forward.
+
+    Raises:
+        ConfigError: for an unknown estimator, or when no layer is chosen.
     """
     check_estimator(estimator)
     coin = coin if coin is not None else IdealCoin()
@@ -160,6 +220,16 @@ def sampling_aware(model: nn.Module, coin: RandomSource | None = None, estimator
                    include: Filter = (nn.Linear,), exclude: Filter = ()
                    ) -> Iterator[list[str]]:
     """:func:`attach` for the duration of a ``with`` block; yields the layers' names.
+
+    Args:
+        model: the network (patched for the block).
+        coin: the device model (an ideal coin by default).
+        estimator: ``'lrt'`` or ``'ste'``.
+        include: module types or qualified names to train through their coins.
+        exclude: module types or qualified names to leave alone.
+
+    Yields:
+        The qualified names of the layers.
 
     >>> import torch
     >>> from torch import nn

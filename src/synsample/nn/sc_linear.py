@@ -70,7 +70,20 @@ _NORMAL_BITS = 32
 
 
 class SCLinear(SampledLayer, nn.Linear):
-    """``y = LUT(count)`` (hidden) or ``s`` (read-out) for inputs in [-1, 1]; no bias."""
+    """``y = LUT(count)`` (hidden) or ``s`` (read-out) for inputs in [-1, 1]; no bias.
+
+    Args:
+        in_features: inputs per item.
+        out_features: outputs per item.
+        states: quantization states of inputs, weights and outputs (5 or 11 in paper 003).
+        length: bits per stream (None: exact arithmetic, no SC).
+        source: the bitstream device (ideal by default).
+        readout: return ``s`` itself (the output layer) instead of the LUT sigmoid.
+        path: ``'fast'`` or ``'bits'`` (see the module docstring).
+
+    Raises:
+        ConfigError: for fewer than 2 states, a bad length or an unknown path.
+    """
 
     def __init__(self, in_features: int, out_features: int, states: int = 5,
                  length: int | None = None, source: BitstreamSource | None = None,
@@ -84,7 +97,15 @@ class SCLinear(SampledLayer, nn.Linear):
         self.set_stochastic(length, path)
 
     def set_stochastic(self, length: int | None, path: str = "fast") -> None:
-        """Compute with bitstreams of ``length`` bits (None: exact arithmetic) by ``path``."""
+        """Compute with bitstreams of ``length`` bits (None: exact arithmetic) by ``path``.
+
+        Args:
+            length: bits per stream, or None.
+            path: ``'fast'`` or ``'bits'``.
+
+        Raises:
+            ConfigError: for a length that is not a positive integer or an unknown path.
+        """
         if length is not None and (not isinstance(length, int) or length < 1):
             raise ConfigError(f"a bitstream needs a positive length, got {length!r}")
         if path not in PATHS:
@@ -94,9 +115,15 @@ class SCLinear(SampledLayer, nn.Linear):
         self._lut = None if length is None else sigmoid_lut(self.states, self.in_features, length)
 
     def devices(self) -> list:
+        """The bitstream source.
+
+        Returns:
+            ``[source]``.
+        """
         return [self.source]
 
     def extra_repr(self) -> str:
+        """Sizes, states, length, read-out and path, shown by ``repr``."""
         return (f"{super().extra_repr()}, states={self.states}, length={self.length}, "
                 f"readout={self.readout}, path={self.path}")
 
@@ -106,7 +133,15 @@ class SCLinear(SampledLayer, nn.Linear):
         carries (one bias setting per state); the gradient passes straight through. ``pool``:
         ``inputs`` (``v`` is ``[rows, in]``, one device per input node, as the wires share
         it) or ``weights`` (one device per weight), for a source whose devices differ (an
-        MTJ with spread)."""
+        MTJ with spread).
+
+        Args:
+            v: quantized values in [-1, 1].
+            pool: ``'inputs'`` or ``'weights'``.
+
+        Returns:
+            The realised bipolar values, shaped as ``v``.
+        """
         if self.source.varies_per_device:
             devices = tuple(v.shape) if pool == "weights" else tuple(v.shape[-1:])
             real = 2.0 * self.source.device_probability(bipolar_probability(v.detach()),
@@ -117,6 +152,19 @@ class SCLinear(SampledLayer, nn.Linear):
         return v + (table.to(v.device, v.dtype)[index] - v).detach()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer on quantized inputs and weights (paper 003, eq. 1-3).
+
+        Exact ``s = xq . wq`` without a stream length; with one, the SC counter's estimate of
+        ``s`` (drawn with torch's generator and the exact gradient without a context, from the
+        context's draws with one).
+
+        Args:
+            x: ``[batch, in]`` or ``[batch * n, in]``, in [-1, 1].
+
+        Returns:
+            ``s`` (read-out) or the quantized sigmoid state (hidden), one row per item and
+            pass under a context.
+        """
         xq = quantize_ste(x, self.states)
         wq = quantize_ste(self.weight, self.states)
         if self.length is None:

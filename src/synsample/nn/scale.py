@@ -10,16 +10,22 @@ SHAPE_ONLY = (nn.Flatten, nn.Identity, nn.Dropout, nn.Unflatten)
 
 
 class ScaleInput(nn.Module):
-    """Casts raw integer pixels to float and multiplies by ``scale`` (1/255 by default)."""
+    """Casts raw integer pixels to float and multiplies by ``scale`` (1/255 by default).
+
+    Args:
+        scale: the factor the float32 input is multiplied by.
+    """
 
     def __init__(self, scale: float = 1.0 / 255.0) -> None:
         super().__init__()
         self.scale = scale
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` as float32, times ``scale`` (same shape)."""
         return x.to(torch.float32) * self.scale
 
     def extra_repr(self) -> str:
+        """The scale, shown by ``repr``."""
         return f"scale={self.scale:.6g}"
 
 
@@ -30,7 +36,14 @@ def fold_input_scale(prefix: nn.Module, layer: nn.Module) -> nn.Module:
     layer can compute ``scale * (x @ W~^T)`` on the raw integers instead of ``(scale * x) @
     W~^T``: mathematically the same, and with integer ``x`` and ``W~`` in {-1, 0, 1} the sum
     is an exact integer in fp32 and in int32, so fast integer GEMMs give the same votes.
-    Returns the prefix without the scaling (unchanged if nothing can be folded).
+
+    Args:
+        prefix: the deterministic part of the network that runs before ``layer``.
+        layer: the first sampled layer; only a layer with an ``input_scale`` attribute can
+            take the scale over (it is set on ``layer`` in place).
+
+    Returns:
+        The prefix without the scaling (``prefix`` itself if nothing can be folded).
     """
     if not isinstance(prefix, nn.Sequential) or not hasattr(layer, "input_scale"):
         return prefix

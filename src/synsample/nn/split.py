@@ -33,6 +33,15 @@ class SampledTracer(fx.Tracer):
     """A torch.fx tracer that keeps sampled layers (and torch's own layers) as leaves."""
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+        """Whether the tracer keeps ``m`` as one call instead of tracing into it.
+
+        Args:
+            m: the module met while tracing.
+            module_qualified_name: its qualified name.
+
+        Returns:
+            True for a sampled layer or a layer torch.fx keeps as a leaf.
+        """
         return isinstance(m, SampledLayer) or super().is_leaf_module(m, module_qualified_name)
 
 
@@ -44,6 +53,14 @@ class ExpandSamples(nn.Module):
     context: SamplingContext | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` with each row repeated ``n`` times, or as it is when already expanded.
+
+        Args:
+            x: ``[batch, ...]`` or ``[batch * n, ...]``.
+
+        Returns:
+            ``[batch * n, ...]`` item-major (``[batch, ...]`` without a context).
+        """
         ctx = self.context
         if ctx is None or ctx.expanded(x.shape[0]):
             return x
@@ -56,6 +73,9 @@ class Frontier:
     The engine slices the prefix output by items, so it must be one tensor with one row per
     item: a single value travels as it is; several are flattened and concatenated along dim 1
     (in their promoted dtype), and :meth:`unpack` restores their shapes and dtypes as views.
+
+    Args:
+        names: the names of the frontier values (for errors).
     """
 
     def __init__(self, names: list[str]) -> None:
@@ -64,8 +84,19 @@ class Frontier:
         self.layout: list[tuple[torch.Size, torch.dtype]] | None = None
 
     def pack(self, values: tuple, batch: int) -> torch.Tensor:
-        """One tensor ``[batch, ...]`` holding ``values``; raises ``ConfigError`` for a value
-        without one row per item."""
+        """One tensor ``[batch, ...]`` holding ``values``.
+
+        Args:
+            values: the frontier values, in :attr:`names` order.
+            batch: items in the batch.
+
+        Returns:
+            The single value as it is, or ``[batch, total]`` with every value flattened and
+            concatenated (the layout kept for :meth:`unpack`).
+
+        Raises:
+            ConfigError: for a value that is not a tensor with one row per item.
+        """
         for name, v in zip(self.names, values, strict=True):
             if not isinstance(v, torch.Tensor) or v.ndim == 0 or v.shape[0] != batch:
                 got = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
@@ -79,7 +110,17 @@ class Frontier:
         return torch.cat([v.reshape(batch, -1).to(dtype) for v in values], dim=1)
 
     def unpack(self, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The values :meth:`pack` packed into ``h`` (or rows of it)."""
+        """The values :meth:`pack` packed into ``h`` (or rows of it).
+
+        Args:
+            h: a packed frontier ``[rows, ...]``.
+
+        Returns:
+            The values with their shapes and dtypes.
+
+        Raises:
+            ConfigError: when ``h`` does not match the layout :meth:`pack` recorded.
+        """
         if len(self.names) == 1:
             return (h,)
         sizes = [math.prod(shape) for shape, _ in self.layout or []]
@@ -94,7 +135,12 @@ class Frontier:
 
 
 class TracedPrefix(nn.Module):
-    """The deterministic part of a traced network: returns its frontier, packed."""
+    """The deterministic part of a traced network: returns its frontier, packed.
+
+    Args:
+        graph: the traced prefix graph, returning the frontier values.
+        frontier: packs them.
+    """
 
     def __init__(self, graph: fx.GraphModule, frontier: Frontier) -> None:
         super().__init__()
@@ -102,12 +148,18 @@ class TracedPrefix(nn.Module):
         self.frontier = frontier
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The packed frontier ``[batch, ...]`` of the inputs ``x``."""
         return self.frontier.pack(self.graph(x), x.shape[0])
 
 
 class TracedBody(nn.Module):
     """The stochastic part of a traced network: the network's output from the packed
-    frontier."""
+    frontier.
+
+    Args:
+        graph: the traced body graph, taking the frontier values.
+        frontier: unpacks them.
+    """
 
     def __init__(self, graph: fx.GraphModule, frontier: Frontier) -> None:
         super().__init__()
@@ -115,6 +167,7 @@ class TracedBody(nn.Module):
         self.frontier = frontier
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
+        """The network's output from the packed frontier ``h``."""
         return self.graph(*self.frontier.unpack(h))
 
 
@@ -129,8 +182,18 @@ def _attr(model: nn.Module, target: str):
 
 def trace_split(model: nn.Module) -> tuple[TracedPrefix, TracedBody]:
     """The prefix and body of ``model`` (see the module docstring): ``body(prefix(x))`` is the
-    network's output. Raises what torch.fx raises when ``model`` cannot be traced
-    (data-dependent control flow in a ``forward``)."""
+    network's output.
+
+    Args:
+        model: the converted network, its sampled layers in place.
+
+    Returns:
+        ``(prefix, body)``.
+
+    Raises:
+        Exception: what torch.fx raises when ``model`` cannot be traced (data-dependent
+            control flow in a ``forward``).
+    """
     graph = SampledTracer().trace(model)
     stochastic: set[fx.Node] = set()
     per_item: set[fx.Node] = set()  # deterministic, computed from the input

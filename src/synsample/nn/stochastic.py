@@ -36,24 +36,58 @@ class StochasticModel(nn.Module):
     rows_per_call: int | None = None
 
     def prefix(self, x: torch.Tensor) -> torch.Tensor:
-        """The deterministic part before the first random layer, computed once per batch."""
+        """The deterministic part before the first random layer, computed once per batch.
+
+        Args:
+            x: a batch of inputs ``[batch, ...]``.
+
+        Returns:
+            The prefix's output ``[batch, ...]`` (``x`` itself here).
+        """
         return x
 
     def sample(self, h: torch.Tensor, context: SamplingContext) -> torch.Tensor:
-        """``context.n`` sampled outputs ``[n, batch, classes]`` for the prefix output ``h``."""
+        """``context.n`` sampled outputs ``[n, batch, classes]`` for the prefix output ``h``.
+
+        Args:
+            h: the output of :meth:`prefix` for the batch.
+            context: the samples to draw (their generators, mode and item indices).
+
+        Returns:
+            ``[n, batch, classes]`` logits.
+        """
         raise NotImplementedError
 
     def devices(self) -> list[RandomSource]:
-        """The device models this model draws from (their counters give the random bits)."""
+        """The device models this model draws from (their counters give the random bits).
+
+        Returns:
+            The devices (none here).
+        """
         return []
 
     def describe(self) -> dict[str, Any]:
+        """What the model is, for reports and run records.
+
+        Returns:
+            ``{"method": ...}``.
+        """
         return {"method": self.method}
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor, n: int = 1, generator: torch.Generator | None = None,
                 mode: str = "shared") -> torch.Tensor:
-        """``n`` sampled outputs ``[n, batch, classes]``; for whole runs use the engine."""
+        """``n`` sampled outputs ``[n, batch, classes]``; for whole runs use the engine.
+
+        Args:
+            x: a batch of inputs ``[batch, ...]``.
+            n: samples (forward passes).
+            generator: draws the run's base seed (None: torch's default generator).
+            mode: ``'shared'`` or ``'independent'``.
+
+        Returns:
+            ``[n, batch, classes]`` logits.
+        """
         base = seed_from(generator, None)
         h = self.prefix(x)
         ctx = SamplingContext.for_samples(base, 0, n, x.shape[0], mode, device=x.device)
@@ -67,6 +101,13 @@ class SampledNetwork(StochasticModel):
     :func:`~synsample.nn.convert.split_prefix`). The sampled layers (and the body's
     :class:`~synsample.nn.split.ExpandSamples`) read the :class:`SamplingContext` set on them
     for the duration of a call.
+
+    Args:
+        prefix: the layers before the first sampled one.
+        body: the rest of the network, with its sampled layers.
+        sampled: the names of the sampled layers.
+        method: the method's name.
+        info: more to report in :meth:`describe`.
     """
 
     def __init__(self, prefix: nn.Module, body: nn.Module, sampled: list[str],
@@ -82,12 +123,37 @@ class SampledNetwork(StochasticModel):
         self._last_key: tuple | None = None
 
     def sampled_layers(self) -> list[SampledLayer]:
+        """The body's sampled layers, in module order.
+
+        Returns:
+            Every :class:`~synsample.nn.sampling.SampledLayer` of the body.
+        """
         return [m for m in self.body.modules() if isinstance(m, SampledLayer)]
 
     def prefix(self, x: torch.Tensor) -> torch.Tensor:
+        """The prefix network's output (computed once per batch).
+
+        Args:
+            x: a batch of inputs ``[batch, ...]``.
+
+        Returns:
+            ``prefix_net(x)``.
+        """
         return self.prefix_net(x)
 
     def sample(self, h: torch.Tensor, context: SamplingContext) -> torch.Tensor:
+        """The body run on ``h`` for the context's samples.
+
+        If an untraced body mixes a per-item value with a per-pass one (a skip connection
+        across a sampled layer), it warns and falls back to one pass per call for good.
+
+        Args:
+            h: the prefix output ``[batch, ...]``.
+            context: the samples to draw.
+
+        Returns:
+            ``[n, batch, classes]`` logits.
+        """
         if self.pass_by_pass and context.n > 1:
             out = self._pass_by_pass(h, context)
         else:
@@ -144,6 +210,11 @@ class SampledNetwork(StochasticModel):
         return torch.stack(outs, dim=1).reshape(context.batch * context.n, -1)
 
     def devices(self) -> list[RandomSource]:
+        """The device models of the sampled layers, each once.
+
+        Returns:
+            The devices, in layer order.
+        """
         seen: dict[int, RandomSource] = {}
         for layer in self.sampled_layers():
             for device in layer.devices():
@@ -151,5 +222,10 @@ class SampledNetwork(StochasticModel):
         return list(seen.values())
 
     def describe(self) -> dict[str, Any]:
+        """What the model is, for reports and run records.
+
+        Returns:
+            The method, the sampled layers, each device's description and ``info``.
+        """
         return {"method": self.method, "sampled_layers": list(self.sampled_names),
                 "devices": [d.describe() for d in self.devices()], **self.info}

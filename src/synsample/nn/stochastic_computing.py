@@ -30,8 +30,22 @@ _M64 = -1  # all 64 bits set, as int64
 
 
 def quantize(m: torch.Tensor, n: int, a: float = -1.0, b: float = 1.0) -> torch.Tensor:
-    """Eq. 1-3: clip to [a, b], then round to the nearest of ``n`` evenly spaced states
-    ``a, a + Delta, ..., b`` with ``Delta = (b - a) / (n - 1)`` (ties to even, as round)."""
+    """Clip to [a, b], then round to the nearest of ``n`` evenly spaced states
+    ``a, a + Delta, ..., b`` with ``Delta = (b - a) / (n - 1)`` (ties to even, as round)
+    (paper 003, eq. 1-3).
+
+    Args:
+        m: the values.
+        n: the number of states, at least 2.
+        a: the lower limit.
+        b: the upper limit.
+
+    Returns:
+        The quantized values, same shape.
+
+    Raises:
+        ConfigError: for fewer than 2 states.
+    """
     if not isinstance(n, int) or n < 2:
         raise ConfigError(f"quantization needs at least 2 states, got {n!r}")
     delta = (b - a) / (n - 1)
@@ -54,19 +68,45 @@ class _QuantizeSTE(torch.autograd.Function):
 
 def quantize_ste(m: torch.Tensor, n: int, a: float = -1.0, b: float = 1.0) -> torch.Tensor:
     """:func:`quantize` forward, the straight-through estimator backward (section III, refs.
-    [28], [29]): the gradient passes unchanged inside [a, b] and is 0 where the clip acts."""
+    [28], [29]): the gradient passes unchanged inside [a, b] and is 0 where the clip acts.
+
+    Args:
+        m: the values.
+        n: the number of states.
+        a: the lower limit.
+        b: the upper limit.
+
+    Returns:
+        The quantized values (paper 003, eq. 1-3), with the straight-through gradient.
+    """
     return _QuantizeSTE.apply(m, n, a, b)
 
 
 def levels(n: int, a: float = -1.0, b: float = 1.0) -> torch.Tensor:
-    """The ``n`` quantized states, ascending."""
+    """The ``n`` quantized states, ascending.
+
+    Args:
+        n: the number of states.
+        a: the lower limit.
+        b: the upper limit.
+
+    Returns:
+        ``[n]`` float64.
+    """
     return quantize(torch.linspace(a, b, n, dtype=torch.float64), n, a, b)
 
 
 # -- the bit level ---------------------------------------------------------------------------
 def pack_bits(bits: torch.Tensor) -> torch.Tensor:
     """Bool streams ``[..., L]`` as int64 words ``[..., ceil(L / 64)]`` (bit t of word t // 64
-    is stream bit t; the padding bits are 0)."""
+    is stream bit t; the padding bits are 0).
+
+    Args:
+        bits: bool streams ``[..., L]``.
+
+    Returns:
+        int64 words ``[..., ceil(L / 64)]``.
+    """
     length = bits.shape[-1]
     pad = -length % 64
     b = torch.nn.functional.pad(bits.to(torch.int64), (0, pad)).reshape(*bits.shape[:-1], -1, 64)
@@ -74,7 +114,14 @@ def pack_bits(bits: torch.Tensor) -> torch.Tensor:
 
 
 def popcount(words: torch.Tensor) -> torch.Tensor:
-    """Ones in each int64 word (SWAR: pairs, nibbles, bytes, then a multiply-add)."""
+    """Ones in each int64 word (SWAR: pairs, nibbles, bytes, then a multiply-add).
+
+    Args:
+        words: int64 words holding 64 bits each.
+
+    Returns:
+        The count of set bits per word, int64, same shape.
+    """
     x = words - (shr(words, 1) & 0x5555555555555555)
     x = (x & 0x3333333333333333) + (shr(x, 2) & 0x3333333333333333)
     x = (x + shr(x, 4)) & 0x0F0F0F0F0F0F0F0F
@@ -83,8 +130,16 @@ def popcount(words: torch.Tensor) -> torch.Tensor:
 
 def xnor_popcount(x_words: torch.Tensor, w_words: torch.Tensor, length: int) -> torch.Tensor:
     """The parallel counter of a layer at the bit level: ``count[b, i]`` = ones of
-    ``XNOR(x_j, w_ij)`` over every input ``j`` and stream bit. ``x_words``: ``[B, in, words]``,
-    ``w_words``: ``[out, in, words]`` (from :func:`pack_bits`); returns int64 ``[B, out]``."""
+    ``XNOR(x_j, w_ij)`` over every input ``j`` and stream bit.
+
+    Args:
+        x_words: the input streams ``[B, in, words]`` (from :func:`pack_bits`).
+        w_words: the weight streams ``[out, in, words]``.
+        length: L, the stream bits (the padding bits are masked off).
+
+    Returns:
+        int64 counts ``[B, out]``.
+    """
     words = x_words.shape[-1]
     mask = torch.full((words,), _M64, dtype=torch.int64, device=x_words.device)
     if length % 64:
@@ -95,7 +150,15 @@ def xnor_popcount(x_words: torch.Tensor, w_words: torch.Tensor, length: int) -> 
 
 # -- the counter's distribution --------------------------------------------------------------
 def product_probability(px: torch.Tensor, pw: torch.Tensor) -> torch.Tensor:
-    """``P(XNOR = 1)`` of two independent bits with ``P(1)`` ``px`` and ``pw``."""
+    """``P(XNOR = 1)`` of two independent bits with ``P(1)`` ``px`` and ``pw``.
+
+    Args:
+        px: ``P(1)`` of the first bit.
+        pw: ``P(1)`` of the second bit (broadcast with ``px``).
+
+    Returns:
+        ``px pw + (1 - px)(1 - pw)``.
+    """
     return px * pw + (1 - px) * (1 - pw)
 
 
@@ -104,10 +167,19 @@ def counter_sample(x_state: torch.Tensor, w_state: torch.Tensor, px_levels: torc
                    ) -> torch.Tensor:
     """The parallel counter of a layer drawn from its exact distribution.
 
-    ``x_state`` ``[B, in]`` and ``w_state`` ``[out, in]``: the index of each operand's
-    quantized state; ``px_levels`` / ``pw_levels``: the ``P(1)`` each state's streams really
-    have (the source's realised probabilities). Returns int64 counts ``[B, out]``: a sum, over
-    the distinct product probabilities ``q``, of ``Binomial(length * m_q, q)``."""
+    Args:
+        x_state: ``[B, in]``, the index of each input's quantized state.
+        w_state: ``[out, in]``, the index of each weight's quantized state.
+        px_levels: the ``P(1)`` each input state's streams really have (the source's
+            realised probabilities).
+        pw_levels: the same for the weight states.
+        length: L, the stream bits.
+        generator: draws the binomials (None: torch's default).
+
+    Returns:
+        int64 counts ``[B, out]``: a sum, over the distinct product probabilities ``q``, of
+        ``Binomial(length * m_q, q)``.
+    """
     nx, nw = len(px_levels), len(pw_levels)
     q = product_probability(px_levels.double()[:, None], pw_levels.double()[None, :])  # [nx, nw]
     onehot_x = torch.nn.functional.one_hot(x_state, nx).to(torch.float64)  # [B, in, nx]
@@ -129,8 +201,15 @@ def sigmoid_lut(n: int, n_inputs: int, length: int) -> tuple[torch.Tensor, torch
 
     The neuron's output is ``quantize(sigmoid(s), n)`` with ``s = (2 count - n_inputs L) / L``;
     since sigmoid is in (0, 1), only the states in [0, 1] occur (3 for n = 5, 6 for n = 11).
-    Returns ``(thresholds, states)``: the output is ``states[k]`` for the largest ``k`` with
-    ``count >= thresholds[k]`` (``thresholds[0] = 0``), integer comparisons only."""
+    Args:
+        n: the number of quantization states.
+        n_inputs: the layer's inputs (the counter's largest value is ``n_inputs L``).
+        length: L, the stream bits.
+
+    Returns:
+        ``(thresholds, states)``: the output is ``states[k]`` for the largest ``k`` with
+        ``count >= thresholds[k]`` (``thresholds[0] = 0``), integer comparisons only.
+    """
     top = n_inputs * length
 
     def state(count: int) -> float:
@@ -152,5 +231,14 @@ def sigmoid_lut(n: int, n_inputs: int, length: int) -> tuple[torch.Tensor, torch
 
 def apply_lut(counts: torch.Tensor, thresholds: torch.Tensor, states: torch.Tensor
               ) -> torch.Tensor:
-    """The LUT's output state for each counter value."""
+    """The LUT's output state for each counter value.
+
+    Args:
+        counts: counter values.
+        thresholds: from :func:`sigmoid_lut`.
+        states: from :func:`sigmoid_lut`.
+
+    Returns:
+        The output states, shaped as ``counts``.
+    """
     return states[torch.searchsorted(thresholds, counts, right=True) - 1]

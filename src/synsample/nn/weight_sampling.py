@@ -32,7 +32,16 @@ class WeightSampledLayer(SampledLayer):
     def apply_per_sample(self, x: torch.Tensor, weights: torch.Tensor,
                          biases: torch.Tensor | None, ctx: SamplingContext) -> torch.Tensor:
         """Pass ``k``'s weights ``weights[k]`` on every item: item-major ``[batch * n, ...]``.
-        ``x`` is ``[batch, ...]`` (the same for every pass) or ``[batch * n, ...]``."""
+
+        Args:
+            x: ``[batch, ...]`` (the same for every pass) or ``[batch * n, ...]``.
+            weights: ``[n, *weight.shape]``, one tensor per pass.
+            biases: ``[n, out]`` or None.
+            ctx: the sampling context.
+
+        Returns:
+            ``[batch * n, out, ...]``, item-major.
+        """
         n = weights.shape[0]
         if not self.conv:
             out = per_sample_linear(x, weights, ctx)
@@ -49,7 +58,16 @@ class WeightSampledLayer(SampledLayer):
 
     def apply_per_row(self, x: torch.Tensor, weights: torch.Tensor,
                       biases: torch.Tensor | None) -> torch.Tensor:
-        """Row ``r``'s own weights ``weights[r]`` on row ``r`` of ``x`` (``[rows, ...]``)."""
+        """Row ``r``'s own weights ``weights[r]`` on row ``r`` of ``x`` (``[rows, ...]``).
+
+        Args:
+            x: ``[rows, ...]``.
+            weights: ``[rows, *weight.shape]``.
+            biases: ``[rows, out]`` or None.
+
+        Returns:
+            ``[rows, out, ...]``.
+        """
         rows = weights.shape[0]
         if not self.conv:
             out = torch.bmm(weights, x[:, :, None])[:, :, 0]
@@ -63,5 +81,13 @@ class WeightSampledLayer(SampledLayer):
 
     @staticmethod
     def rows_of(x: torch.Tensor, ctx: SamplingContext) -> torch.Tensor:
-        """``x`` with one row per item and pass (item-major)."""
+        """``x`` with one row per item and pass (item-major).
+
+        Args:
+            x: ``[batch, ...]`` or ``[batch * n, ...]``.
+            ctx: the sampling context.
+
+        Returns:
+            ``[batch * n, ...]``.
+        """
         return x if ctx.expanded(x.shape[0]) else x.repeat_interleave(ctx.n, dim=0)
