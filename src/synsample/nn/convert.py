@@ -157,7 +157,7 @@ def sampling_network(model: nn.Module, layer_types: tuple[type, ...], method: st
             described in ``info``).
 
     Returns:
-        SampledNetwork: the sampling model.
+        (SampledNetwork): the sampling model.
 
     Raises:
         ConfigError: with ``missing`` when the network has no ``layer_types`` layer.

@@ -259,7 +259,7 @@ def masked_network(model: nn.Module, layer_type: type, method: str, arch: str,
         coin: the device of every mask bit (None: each layer keeps its own).
 
     Returns:
-        SampledNetwork: the sampling model; its ``info`` records the first layer's rate.
+        (SampledNetwork): the sampling model; its ``info`` records the first layer's rate.
     """
     from synsample.nn.convert import sampling_network
 

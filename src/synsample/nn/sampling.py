@@ -161,7 +161,7 @@ class SampledLayer(nn.Module):
             tag: names the thing among the layer's draws for this key.
 
         Returns:
-            object: what ``make()`` returned for this key and tag (kept, or made now).
+            (object): what ``make()`` returned for this key and tag (kept, or made now).
         """
         if ctx.key is None:
             return make()

@@ -201,6 +201,7 @@ def sigmoid_lut(n: int, n_inputs: int, length: int) -> tuple[torch.Tensor, torch
 
     The neuron's output is ``quantize(sigmoid(s), n)`` with ``s = (2 count - n_inputs L) / L``;
     since sigmoid is in (0, 1), only the states in [0, 1] occur (3 for n = 5, 6 for n = 11).
+
     Args:
         n: the number of quantization states.
         n_inputs: the layer's inputs (the counter's largest value is ``n_inputs L``).
