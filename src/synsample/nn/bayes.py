@@ -232,7 +232,8 @@ def from_trained(layer: nn.Linear | nn.Conv2d, delta: float = 0.1, prior_sigma: 
         name: the layer's name in the network (it keys the counter-based draws).
 
     Returns:
-        a :class:`BayesLinear` or :class:`BayesConv2d`, ready to fine-tune on the ELBO.
+        The twin, a :class:`BayesLinear` or :class:`BayesConv2d`, ready to fine-tune on the
+        ELBO.
 
     Raises:
         ConfigError: for ``delta`` outside (0, 1) or a layer of another kind.

@@ -126,7 +126,7 @@ class SampledNetwork(StochasticModel):
         """The body's sampled layers, in module order.
 
         Returns:
-            Every :class:`~synsample.nn.sampling.SampledLayer` of the body.
+            The body's modules that are a :class:`~synsample.nn.sampling.SampledLayer`.
         """
         return [m for m in self.body.modules() if isinstance(m, SampledLayer)]
 
