@@ -31,7 +31,21 @@ from synsample.errors import ConfigError
 
 
 class SOTSwitch(RandomSource):
-    """A stochastic SOT-MTJ read once per draw (1 random bit), ``P(1) = p_sw(I)`` (eq. 5)."""
+    """A stochastic SOT-MTJ read once per draw (1 random bit), ``P(1) = p_sw(I)`` (paper 004,
+    eq. 5).
+
+    Args:
+        delta: the thermal stability factor ``Delta``.
+        pulse_ns: the write pulse duration ``t`` (ns).
+        attempt_ns: the attempt time ``tau0`` (ns).
+        ic0_ua: the critical current at 0 K ``Ic0`` (uA); None calibrates it so that
+            ``p_sw = 0.5`` at ``half_at_ua``.
+        half_at_ua: the current of ``p_sw = 0.5`` used for that calibration (uA).
+        current_error_ua: an offset added to every current the driver sets (uA).
+
+    Raises:
+        ConfigError: for a non-positive Delta, pulse, attempt time or calibration current.
+    """
 
     name = "sot-mtj"
     technology = "sot-mtj"
@@ -51,10 +65,19 @@ class SOTSwitch(RandomSource):
 
     @property
     def bits_per_draw(self) -> int:
+        """One bit per read."""
         return 1
 
     def switching_probability(self, current_ua: torch.Tensor | float) -> torch.Tensor:
-        """Eq. 5 at write currents ``current_ua`` (microamperes)."""
+        """``p_sw(I)`` at write currents ``current_ua`` (paper 004, eq. 5, with the outer
+        minus sign).
+
+        Args:
+            current_ua: write currents in microamperes.
+
+        Returns:
+            The switching probabilities, float64.
+        """
         i = torch.as_tensor(current_ua, dtype=torch.float64) / self.ic0_ua
         barrier = self.delta * (1.0 - 2.0 * i * (math.pi / 2.0 - i))
         rate = (self.pulse_ns / self.attempt_ns) * torch.exp(-barrier)
@@ -68,14 +91,36 @@ class SOTSwitch(RandomSource):
         return (math.pi - disc.sqrt()) / 4.0
 
     def current_for(self, p: torch.Tensor | float) -> torch.Tensor:
-        """The write current (uA) the driver applies for switching probability ``p``."""
+        """The write current (uA) the driver applies for switching probability ``p``.
+
+        Args:
+            p: the asked switching probabilities.
+
+        Returns:
+            The currents on the monotone branch of eq. 5, float64 (without the driver's
+            error).
+        """
         return self._reduced_current(p) * self.ic0_ua
 
     def probability(self, p: torch.Tensor, pool: str = "") -> torch.Tensor:
+        """``p_sw`` at the current the driver sets for ``p``, plus its error (eq. 5).
+
+        Args:
+            p: the asked probabilities.
+            pool: unused (every switch has the same curve).
+
+        Returns:
+            The realised probabilities, float32.
+        """
         current = self.current_for(p) + self.current_error_ua
         return self.switching_probability(current).to(torch.float32)
 
     def describe(self) -> dict[str, Any]:
+        """The switch's parameters, for reports.
+
+        Returns:
+            Name, Delta, pulse, attempt time, ``Ic0``, calibration, current error, bits.
+        """
         return {"device": self.name, "delta": self.delta, "pulse_ns": self.pulse_ns,
                 "attempt_ns": self.attempt_ns, "ic0_ua": round(self.ic0_ua, 3),
                 "half_at_ua": self.half_at_ua, "current_error_ua": self.current_error_ua,
@@ -84,7 +129,16 @@ class SOTSwitch(RandomSource):
 
 class Arbiter:
     """Chooses ``ways`` distinct crossbars of ``crossbars`` from the bits of ``coin`` (a fair
-    coin: :class:`SOTSwitch` by default, :class:`IdealCoin` for an ideal uniform arbiter)."""
+    coin: :class:`SOTSwitch` by default, :class:`IdealCoin` for an ideal uniform arbiter).
+
+    Args:
+        crossbars: N, the crossbars to choose among.
+        coin: the device of the arbiter's bits (an SOT switch by default).
+        ways: ``n``, the distinct crossbars chosen per pass.
+
+    Raises:
+        ConfigError: unless ``1 <= ways <= crossbars``.
+    """
 
     def __init__(self, crossbars: int, coin: RandomSource | None = None, ways: int = 1) -> None:
         if crossbars < 1 or not 1 <= ways <= crossbars:
@@ -96,6 +150,15 @@ class Arbiter:
 
     @classmethod
     def ideal(cls, crossbars: int, ways: int = 1) -> Arbiter:
+        """An arbiter whose bits are ideal coins (uniform choices).
+
+        Args:
+            crossbars: N, the crossbars to choose among.
+            ways: the distinct crossbars chosen per pass.
+
+        Returns:
+            The arbiter.
+        """
         return cls(crossbars, IdealCoin(), ways)
 
     def _index(self, count: int, generator: torch.Generator | None, device) -> torch.Tensor:
@@ -113,8 +176,16 @@ class Arbiter:
 
     def choose(self, count: int, generator: torch.Generator | None = None,
                device: torch.device | str = "cpu") -> torch.Tensor:
-        """``count`` independent choices, each ``ways`` distinct crossbars: int64
-        ``[count, ways]``."""
+        """``count`` independent choices, each ``ways`` distinct crossbars.
+
+        Args:
+            count: the number of choices.
+            generator: the generator of the coin's draws (None: torch's default).
+            device: where the result is made.
+
+        Returns:
+            int64 ``[count, ways]`` crossbar indices.
+        """
         picks = self._index(count, generator, device)[:, None]
         while picks.shape[1] < self.ways:
             new = self._index(count, generator, device)
@@ -126,5 +197,10 @@ class Arbiter:
         return picks
 
     def describe(self) -> dict[str, Any]:
+        """The arbiter's settings, for reports.
+
+        Returns:
+            Crossbars, ways, bits per choice and the coin's description.
+        """
         return {"crossbars": self.crossbars, "ways": self.ways, "bits_per_choice": self.bits,
                 "coin": self.coin.describe()}

@@ -16,7 +16,15 @@ import torch
 
 def pool_seed(seed: int, pool: str) -> int:
     """The seed of one named pool of devices (a layer's) drawn from a device model's ``seed``;
-    the unnamed pool keeps ``seed`` itself."""
+    the unnamed pool keeps ``seed`` itself.
+
+    Args:
+        seed: the device model's seed.
+        pool: the pool's name (a layer's), or ``""``.
+
+    Returns:
+        The pool's seed.
+    """
     if not pool:
         return seed
     from synsample.randomness import derive_seed, layer_id
@@ -48,24 +56,41 @@ class NoiseSource(ABC):
         return self.draws * self.bits_per_draw
 
     def reset_counts(self) -> None:
+        """Set the draw count to 0."""
         self.draws = 0
 
     def snapshot(self) -> int:
         """The draw count now, to :meth:`restore` after draws that must not count (a failed
-        attempt, a timing run, the same shared passes re-made for another tile of items)."""
+        attempt, a timing run, the same shared passes re-made for another tile of items).
+
+        Returns:
+            The number of draws so far.
+        """
         return self.draws
 
     def restore(self, snapshot: int) -> None:
-        """Rewind the draw count to a :meth:`snapshot`."""
+        """Rewind the draw count to a :meth:`snapshot`.
+
+        Args:
+            snapshot: what :meth:`snapshot` returned.
+        """
         self.draws = int(snapshot)
 
     def count(self, draws: int) -> None:
         """Record ``draws`` draws made outside the device's own methods (counter-based kernels,
-        or draws a simulation replaces by an exact equivalent)."""
+        or draws a simulation replaces by an exact equivalent).
+
+        Args:
+            draws: the number of draws to add.
+        """
         self.draws += int(draws)
 
     def describe(self) -> dict[str, Any]:
-        """A JSON-able description (name, parameters, bits per draw) for reports."""
+        """A JSON-able description (name, parameters, bits per draw) for reports.
+
+        Returns:
+            ``{"device": name, "bits_per_draw": ...}`` here; subclasses add their parameters.
+        """
         return {"device": self.name, "bits_per_draw": self.bits_per_draw}
 
     def __repr__(self) -> str:
@@ -80,7 +105,15 @@ class RandomSource(NoiseSource):
     def probability(self, p: torch.Tensor, pool: str = "") -> torch.Tensor:
         """The probability of a 1 that this device realises when asked for ``p`` in [0, 1]:
         one device per element of ``p``. ``pool`` names the devices (a layer's name), for a
-        model whose devices differ from one another: two layers are two pools of devices."""
+        model whose devices differ from one another: two layers are two pools of devices.
+
+        Args:
+            p: the asked probabilities, in [0, 1].
+            pool: the devices' pool (a layer's name).
+
+        Returns:
+            The realised probabilities, shaped as ``p``.
+        """
 
     def draw(self, prob: torch.Tensor, generator: torch.Generator | None,
              leading: tuple[int, ...] = ()) -> torch.Tensor:
@@ -88,6 +121,14 @@ class RandomSource(NoiseSource):
 
         ``prob`` must be what :meth:`probability` returned (the realised probability), so that a
         layer can compute it once and draw many times.
+
+        Args:
+            prob: the realised probabilities.
+            generator: the generator of the uniforms (None: torch's default).
+            leading: extra leading dimensions (e.g. ``(n,)`` for one draw per sample).
+
+        Returns:
+            ``leading + prob.shape`` booleans; each counts as one draw.
         """
         u = torch.rand(leading + tuple(prob.shape), generator=generator, device=prob.device,
                        dtype=torch.float32)
@@ -98,16 +139,34 @@ class RandomSource(NoiseSource):
         """Shared-mode draws of the passes of the sampling context ``ctx``, a bool tensor
         ``[ctx.n, *prob.shape]``: one :meth:`draw` per pass generator. ``tag`` names the
         devices (the layer), for a device whose bits depend on their history (see
-        :class:`~synsample.devices.temporal.TemporalCoin`)."""
+        :class:`~synsample.devices.temporal.TemporalCoin`).
+
+        Args:
+            prob: the realised probabilities.
+            ctx (SamplingContext): the context whose pass generators draw.
+            tag: the devices' name (the layer).
+
+        Returns:
+            ``[ctx.n, *prob.shape]`` booleans.
+        """
         return torch.stack([self.draw(prob, g) for g in ctx.generators])
 
     def counter_thresholds(self, prob: torch.Tensor) -> tuple[int, torch.Tensor]:
         """The draw as an integer comparator, for counter-based generators.
 
-        Returns ``(bits, t)``: a draw is 1 when a uniform ``bits``-bit integer ``r`` is below
-        ``t`` (int64, same shape as ``prob``). With ``bits = bits_per_draw`` and
-        ``t = ceil(prob * 2^bits)`` this is :meth:`draw`'s ``u < prob`` for ``u = r / 2^bits``:
-        for an integer ``r``, ``r < prob * 2^bits`` if and only if ``r < ceil(prob * 2^bits)``.
+        With ``bits = bits_per_draw`` and ``t = ceil(prob * 2^bits)`` a draw is :meth:`draw`'s
+        ``u < prob`` for ``u = r / 2^bits``: for an integer ``r``, ``r < prob * 2^bits`` if and
+        only if ``r < ceil(prob * 2^bits)``.
+
+        Args:
+            prob: the realised probabilities.
+
+        Returns:
+            ``(bits, t)``: a draw is 1 when a uniform ``bits``-bit integer ``r`` is below
+            ``t`` (int64, same shape as ``prob``).
+
+        Raises:
+            ValueError: for a device with more than 24 (or fewer than 1) bits per draw.
         """
         bits = self.bits_per_draw
         if not 1 <= bits <= 24:

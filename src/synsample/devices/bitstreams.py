@@ -26,7 +26,14 @@ from synsample.errors import ConfigError
 
 
 def bipolar_probability(x: torch.Tensor) -> torch.Tensor:
-    """Bipolar encoding (section II.A): ``P(1) = (x + 1) / 2`` for ``x`` in [-1, 1]."""
+    """Bipolar encoding (paper 003, section II.A): ``P(1) = (x + 1) / 2`` for ``x`` in [-1, 1].
+
+    Args:
+        x: bipolar values (clipped to [-1, 1]).
+
+    Returns:
+        ``P(1)`` of each value's stream, same shape.
+    """
     return (x.clamp(-1.0, 1.0) + 1.0) / 2.0
 
 
@@ -35,7 +42,14 @@ class BitstreamSource(NoiseSource):
 
     @abstractmethod
     def probability(self, p: torch.Tensor) -> torch.Tensor:
-        """The ``P(1)`` this source realises when asked for ``p`` (one value per stream)."""
+        """The ``P(1)`` this source realises when asked for ``p`` (one value per stream).
+
+        Args:
+            p: the asked probabilities.
+
+        Returns:
+            The realised probabilities, same shape.
+        """
 
     #: whether devices of one source realise different probabilities for the same request
     varies_per_device: bool = False
@@ -46,7 +60,16 @@ class BitstreamSource(NoiseSource):
         pool's ``devices`` (one device per element), its leading ones the requests each device
         gets in turn (e.g. one per item for the stream of an input node). ``pool`` tells pools
         apart (a layer's input nodes, its weights). A source without device-to-device
-        variation realises :meth:`probability`."""
+        variation realises :meth:`probability`.
+
+        Args:
+            p: the asked probabilities ``[..., *devices]``.
+            devices: the pool's shape.
+            pool: the pool's name.
+
+        Returns:
+            The realised probabilities, shaped as ``p``.
+        """
         return self.probability(p)
 
     def _bits(self, prob: torch.Tensor, length: int, generator: torch.Generator | None
@@ -58,13 +81,34 @@ class BitstreamSource(NoiseSource):
 
     def streams(self, p: torch.Tensor, length: int, generator: torch.Generator | None = None
                 ) -> torch.Tensor:
-        """Bitstreams of ``length`` bits for requested probabilities ``p``, counted."""
+        """Bitstreams of ``length`` bits for requested probabilities ``p``, counted.
+
+        Args:
+            p: the asked probabilities.
+            length: L, bits per stream.
+            generator: the generator of the bits (None: torch's default).
+
+        Returns:
+            Bool streams ``p.shape + (length,)``.
+        """
         return self.realised_streams(self.probability(p), length, generator)
 
     def realised_streams(self, prob: torch.Tensor, length: int,
                          generator: torch.Generator | None = None) -> torch.Tensor:
         """Bitstreams for probabilities ``prob`` that :meth:`probability` already returned
-        (a layer that realises each state once), counted."""
+        (a layer that realises each state once), counted.
+
+        Args:
+            prob: the realised probabilities.
+            length: L, bits per stream.
+            generator: the generator of the bits (None: torch's default).
+
+        Returns:
+            Bool streams ``prob.shape + (length,)``.
+
+        Raises:
+            ConfigError: for a length that is not a positive integer.
+        """
         if not isinstance(length, int) or length < 1:
             raise ConfigError(f"a bitstream needs a positive length, got {length!r}")
         self.draws += prob.numel() * length
@@ -78,9 +122,18 @@ class IdealBitstream(BitstreamSource):
 
     @property
     def bits_per_draw(self) -> int:
+        """24 bits: one float32 uniform per stream bit."""
         return 24
 
     def probability(self, p: torch.Tensor) -> torch.Tensor:
+        """``p`` itself, as float32 clipped to [0, 1].
+
+        Args:
+            p: the asked probabilities.
+
+        Returns:
+            The realised probabilities.
+        """
         return p.to(torch.float32).clamp(0.0, 1.0)
 
 
@@ -92,7 +145,14 @@ class LFSRBitstream(BitstreamSource):
     """A maximal-length Galois LFSR of ``width`` bits per stream, seeded at random (never 0),
     whose state is compared with ``round(p (2^width - 1))`` at every clock: 1 when below.
 
-    Over a whole period every nonzero state appears once, so ``P(1) = t / (2^width - 1)``."""
+    Over a whole period every nonzero state appears once, so ``P(1) = t / (2^width - 1)``.
+
+    Args:
+        width: the register's bits (a key of :data:`LFSR_TAPS`).
+
+    Raises:
+        ConfigError: for a width without known taps.
+    """
 
     name = "lfsr"
 
@@ -105,9 +165,18 @@ class LFSRBitstream(BitstreamSource):
 
     @property
     def bits_per_draw(self) -> int:
+        """One new bit shifted in per clock."""
         return 1
 
     def probability(self, p: torch.Tensor) -> torch.Tensor:
+        """``p`` rounded to the nearest ``t / (2^width - 1)``.
+
+        Args:
+            p: the asked probabilities.
+
+        Returns:
+            The realised probabilities, float64.
+        """
         top = 2 ** self.width - 1
         return torch.round(p.to(torch.float64).clamp(0.0, 1.0) * top) / top
 
@@ -125,6 +194,11 @@ class LFSRBitstream(BitstreamSource):
         return out
 
     def describe(self) -> dict[str, Any]:
+        """Name and width, for reports.
+
+        Returns:
+            ``{"device", "width", "bits_per_draw"}``.
+        """
         return {"device": self.name, "width": self.width, "bits_per_draw": self.bits_per_draw}
 
 
@@ -139,6 +213,17 @@ class MTJBitstream(BitstreamSource):
     of the curve, drawn once per device from ``seed`` (device ``k`` is element ``k`` of the
     probability tensor). Probabilities outside the curve's range are not realisable: asking for
     ``P(1) = 1`` (bipolar +1) gives ``1 - p_edge``.
+
+    Args:
+        bias_levels: the driver's bias voltages, or None for a continuous DAC.
+        spread: the standard deviation of the per-device offset (volts).
+        v_max: the largest bias magnitude (volts).
+        p_edge: ``P(1)`` at ``+v_max`` (and ``1 - p_edge`` at ``-v_max``).
+        seed: fixes the per-device offsets.
+
+    Raises:
+        ConfigError: for fewer than 2 bias levels, ``p_edge`` outside (0, 0.5), a
+            non-positive ``v_max`` or a negative spread.
     """
 
     name = "mtj"
@@ -157,14 +242,30 @@ class MTJBitstream(BitstreamSource):
 
     @property
     def bits_per_draw(self) -> int:
+        """One read per stream bit."""
         return 1
 
     def curve(self, volts: torch.Tensor) -> torch.Tensor:
-        """``P(1)`` (antiparallel) of an ideal device at bias ``volts``."""
+        """``P(1)`` (antiparallel) of an ideal device at bias ``volts``.
+
+        Args:
+            volts: bias voltages.
+
+        Returns:
+            ``sigmoid(-volts / slope)``.
+        """
         return torch.sigmoid(-volts / self.slope)
 
     def bias(self, p: torch.Tensor) -> torch.Tensor:
-        """The bias voltage the driver applies for a requested ``P(1) = p``."""
+        """The bias voltage the driver applies for a requested ``P(1) = p``.
+
+        Args:
+            p: the asked probabilities.
+
+        Returns:
+            Voltages in [-v_max, v_max] (float64), on the nearest level when the driver has
+            levels.
+        """
         p = p.to(torch.float64).clamp(1e-12, 1 - 1e-12)
         volts = (-self.slope * torch.log(p / (1 - p))).clamp(-self.v_max, self.v_max)
         if self.bias_levels is not None:
@@ -174,27 +275,60 @@ class MTJBitstream(BitstreamSource):
 
     @property
     def varies_per_device(self) -> bool:
+        """Whether the devices have a spread."""
         return self.spread > 0
 
     def offsets(self, shape: tuple[int, ...], device: torch.device | str = "cpu",
                 pool: str = "") -> torch.Tensor:
         """Each device's curve offset (volts), fixed by ``seed`` (and ``pool``: another pool of
-        devices draws its own)."""
+        devices draws its own).
+
+        Args:
+            shape: the devices' shape.
+            device: where the offsets are put.
+            pool: the pool's name.
+
+        Returns:
+            float64 offsets of ``shape`` (zeros without spread).
+        """
         if self.spread == 0:
             return torch.zeros(shape, dtype=torch.float64, device=device)
         g = torch.Generator().manual_seed(pool_seed(self.seed, pool))
         return (torch.randn(shape, generator=g, dtype=torch.float64) * self.spread).to(device)
 
     def probability(self, p: torch.Tensor) -> torch.Tensor:
+        """The curve at the driver's bias for ``p``, one device per element of ``p``.
+
+        Args:
+            p: the asked probabilities.
+
+        Returns:
+            The realised probabilities, float32.
+        """
         volts = self.bias(p) + self.offsets(tuple(p.shape), p.device)
         return self.curve(volts).to(torch.float32)
 
     def device_probability(self, p: torch.Tensor, devices: tuple[int, ...], pool: str = ""
                            ) -> torch.Tensor:
+        """The curve at the driver's bias for ``p``, with the offsets of the pool's devices.
+
+        Args:
+            p: the asked probabilities ``[..., *devices]``.
+            devices: the pool's shape.
+            pool: the pool's name (it seeds the offsets).
+
+        Returns:
+            The realised probabilities, float32.
+        """
         volts = self.bias(p) + self.offsets(tuple(devices), p.device, pool)
         return self.curve(volts).to(torch.float32)
 
     def describe(self) -> dict[str, Any]:
+        """The device's parameters, for reports.
+
+        Returns:
+            Name, bias levels, spread, ``v_max``, ``p_edge`` and bits per draw.
+        """
         return {"device": self.name, "bias_levels": self.bias_levels, "spread_volts": self.spread,
                 "v_max": self.v_max, "p_edge": self.p_edge, "bits_per_draw": 1}
 
@@ -202,7 +336,18 @@ class MTJBitstream(BitstreamSource):
 def bitstream_for(kind: str = "ideal", precision: str | int | None = "full") -> BitstreamSource:
     """The bitstream source as the command line names it: ``ideal``, ``lfsr`` (``precision``
     bits wide, 16 for full) or ``mtj`` (a continuous bias DAC for full, else ``2^precision``
-    bias levels)."""
+    bias levels).
+
+    Args:
+        kind: ``'ideal'``, ``'lfsr'`` or ``'mtj'``.
+        precision: full precision (None, ``'full'``, ...) or a number of bits.
+
+    Returns:
+        The source.
+
+    Raises:
+        ConfigError: for an unknown kind or precision.
+    """
     from synsample.devices.coins import is_full_precision
 
     full = is_full_precision(precision)

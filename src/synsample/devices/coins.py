@@ -21,9 +21,19 @@ class IdealCoin(RandomSource):
 
     @property
     def bits_per_draw(self) -> int:
+        """24 bits: one float32 uniform."""
         return 24
 
     def probability(self, p: torch.Tensor, pool: str = "") -> torch.Tensor:
+        """``p`` itself, as float32 clipped to [0, 1].
+
+        Args:
+            p: the asked probabilities.
+            pool: unused.
+
+        Returns:
+            The realised probabilities.
+        """
         return p.to(torch.float32).clamp(0.0, 1.0)
 
 
@@ -40,6 +50,12 @@ class QuantizedCoin(RandomSource):
     The draw compares a float32 uniform ``u`` with ``m / 2^b``; this is exactly the integer
     comparator, because ``floor(u * 2^b)`` is uniform on ``0 .. 2^b - 1`` and
     ``floor(u * 2^b) < m`` if and only if ``u < m / 2^b`` (``b <= 24``).
+
+    Args:
+        bits: ``b``, 1 to 24.
+
+    Raises:
+        ConfigError: for a precision that is not an integer from 1 to 24.
     """
 
     name = "quantized"
@@ -53,6 +69,7 @@ class QuantizedCoin(RandomSource):
 
     @property
     def bits_per_draw(self) -> int:
+        """``b`` bits per draw."""
         return self.bits
 
     @property
@@ -61,18 +78,36 @@ class QuantizedCoin(RandomSource):
         return torch.arange(2 ** self.bits, dtype=torch.float64) / 2 ** self.bits
 
     def probability(self, p: torch.Tensor, pool: str = "") -> torch.Tensor:
+        """``p`` rounded to the nearest level ``m / 2^b``, at most ``1 - 2^-b``.
+
+        Args:
+            p: the asked probabilities.
+            pool: unused.
+
+        Returns:
+            The realised probabilities, float32.
+        """
         scale = float(2 ** self.bits)
         m = torch.round(p.to(torch.float32).clamp(0.0, 1.0) * scale).clamp(max=scale - 1)
         return m / scale
 
     def describe(self) -> dict[str, Any]:
+        """Name and precision, for reports.
+
+        Returns:
+            ``{"device", "bits", "bits_per_draw"}``.
+        """
         return {"device": self.name, "bits": self.bits, "bits_per_draw": self.bits_per_draw}
 
 
 class CoinWrapper(RandomSource):
     """A device model around another coin (``base``, an ideal coin by default) that keeps its
     precision and technology and changes what it realises (see :class:`NonIdealCoin`,
-    :class:`TemporalCoin`)."""
+    :class:`TemporalCoin`).
+
+    Args:
+        base: the coin wrapped (an ideal coin by default).
+    """
 
     def __init__(self, base: RandomSource | None = None) -> None:
         super().__init__()
@@ -80,10 +115,12 @@ class CoinWrapper(RandomSource):
 
     @property
     def bits_per_draw(self) -> int:
+        """The base coin's bits per draw."""
         return self.base.bits_per_draw
 
     @property
     def technology(self) -> str:
+        """The base coin's technology."""
         return self.base.technology
 
 
@@ -92,12 +129,29 @@ FULL_PRECISION = ("full", "ideal", "float", "fp32", "none")
 
 
 def is_full_precision(precision: str | int | None) -> bool:
-    """Whether ``precision`` asks for no quantization (None or one of :data:`FULL_PRECISION`)."""
+    """Whether ``precision`` asks for no quantization (None or one of :data:`FULL_PRECISION`).
+
+    Args:
+        precision: a precision as the CLI and configs write it.
+
+    Returns:
+        True for full precision.
+    """
     return precision is None or str(precision).lower() in FULL_PRECISION
 
 
 def coin_for_precision(precision: str | int | None) -> RandomSource:
-    """The coin of a precision as the CLI and the reports name it: ``full``, ``8``, ``4``, ..."""
+    """The coin of a precision as the CLI and the reports name it: ``full``, ``8``, ``4``, ...
+
+    Args:
+        precision: full precision (None, ``'full'``, ...) or a number of bits.
+
+    Returns:
+        The coin: an :class:`IdealCoin` or a :class:`QuantizedCoin`.
+
+    Raises:
+        ConfigError: for a precision that is neither.
+    """
     if is_full_precision(precision):
         return IdealCoin()
     try:

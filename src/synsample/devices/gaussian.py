@@ -23,6 +23,12 @@ class GaussianSource(NoiseSource):
     (mean exactly 0) with a variance a little below 1 (:attr:`variance` gives it, so a layer can
     use the moments the device really has). The ideal source (``bits=None``) draws float32
     normals and counts 24 bits per deviate.
+
+    Args:
+        bits: ``b``, 1 to 24, or None for the ideal source.
+
+    Raises:
+        ConfigError: for another precision.
     """
 
     name = "gaussian"
@@ -37,10 +43,12 @@ class GaussianSource(NoiseSource):
 
     @property
     def ideal(self) -> bool:
+        """Whether the source draws float32 normals."""
         return self.bits is None
 
     @property
     def bits_per_draw(self) -> int:
+        """``b``, or 24 for the ideal source."""
         return IDEAL_BITS if self.bits is None else self.bits
 
     @cached_property
@@ -53,13 +61,30 @@ class GaussianSource(NoiseSource):
 
     @staticmethod
     def from_uniform_ints(r: torch.Tensor, bits: int) -> torch.Tensor:
-        """The mid-point quantiles ``Phi^-1((r + 1/2) / 2^bits)`` of ``bits``-bit integers."""
+        """The mid-point quantiles ``Phi^-1((r + 1/2) / 2^bits)`` of ``bits``-bit integers.
+
+        Args:
+            r: uniform integers in ``0 .. 2^bits - 1``.
+            bits: their bits.
+
+        Returns:
+            float32 deviates, same shape.
+        """
         u = (r.to(torch.float64) + 0.5) / 2.0 ** bits
         return torch.special.ndtri(u).to(torch.float32)
 
     def normal(self, shape: tuple[int, ...], generator: torch.Generator | None,
                device: torch.device | str = "cpu") -> torch.Tensor:
-        """Deviates of ``shape`` (float32), counted."""
+        """Deviates of ``shape`` (float32), counted.
+
+        Args:
+            shape: the output's shape.
+            generator: the generator (None: torch's default).
+            device: where they are made.
+
+        Returns:
+            Standard-normal deviates, or the ``b``-bit levels of a quantized source.
+        """
         n = 1
         for s in shape:
             n *= s
@@ -70,4 +95,9 @@ class GaussianSource(NoiseSource):
         return self.from_uniform_ints(r, self.bits)
 
     def describe(self) -> dict[str, Any]:
+        """Name and precision, for reports.
+
+        Returns:
+            ``{"device", "bits", "bits_per_draw"}``.
+        """
         return {"device": self.name, "bits": self.bits, "bits_per_draw": self.bits_per_draw}

@@ -32,7 +32,20 @@ from synsample.errors import ConfigError
 
 
 class NonIdealCoin(CoinWrapper):
-    """``base`` with a bias, device-to-device spread and stuck devices, all seeded."""
+    """``base`` with a bias, device-to-device spread and stuck devices, all seeded.
+
+    Args:
+        base: the coin that sets the precision (an ideal coin by default).
+        bias: added to every asked probability.
+        spread: the standard deviation of the per-device offset.
+        stuck_at_0: the fraction of devices that always give 0.
+        stuck_at_1: the fraction of devices that always give 1.
+        seed: which devices (the offsets and stuck devices of one chip).
+
+    Raises:
+        ConfigError: for a negative spread or stuck-at rates outside [0, 1] or summing to
+            more than 1.
+    """
 
     name = "non-ideal"
 
@@ -57,6 +70,16 @@ class NonIdealCoin(CoinWrapper):
         return offsets.to(device), state.to(device)
 
     def probability(self, p: torch.Tensor, pool: str = "") -> torch.Tensor:
+        """``base.probability(clip(p + bias + offset_k, 0, 1))`` per device, 0 or 1 for the
+        stuck ones.
+
+        Args:
+            p: the asked probabilities, one device per element.
+            pool: the pool's name (a layer's), which seeds its devices.
+
+        Returns:
+            The realised probabilities, float32, shaped as ``p``.
+        """
         offsets, state = self._devices(p.numel(), p.device, pool)
         asked = (p.to(torch.float64).flatten() + self.bias + offsets).clamp(0.0, 1.0)
         realised = self.base.probability(asked, pool).to(torch.float64)
@@ -64,6 +87,11 @@ class NonIdealCoin(CoinWrapper):
         return realised.reshape(p.shape).to(torch.float32)
 
     def describe(self) -> dict[str, Any]:
+        """The device's parameters, for reports.
+
+        Returns:
+            Name, base coin, bias, spread, stuck-at rates, seed and bits per draw.
+        """
         return {"device": self.name, "base": self.base.describe(), "bias": self.bias,
                 "spread": self.spread, "stuck_at_0": self.stuck_at_0,
                 "stuck_at_1": self.stuck_at_1, "seed": self.seed,
@@ -81,6 +109,12 @@ def coin_from_spec(spec: str | int | None) -> RandomSource:
     ``bias``, ``spread``, ``stuck`` (that fraction of devices stuck, half at 0 and half at 1,
     as ``reproduce robustness`` draws them), ``stuck0``, ``stuck1`` and ``seed`` (which
     devices: the offsets and stuck devices of one chip, default 0).
+
+    Args:
+        spec: the text (None: ``full``), or a number of bits.
+
+    Returns:
+        An ideal, quantized or :class:`NonIdealCoin` coin.
 
     Raises:
         ConfigError: an unknown key or a value that is not a number (the message names the

@@ -41,7 +41,17 @@ def _uniform(key: int, stream: int, passes: torch.Tensor, elements: torch.Tensor
 
 
 class TemporalCoin(CoinWrapper):
-    """``base`` read once per pass, with correlated successive bits and drift, all seeded."""
+    """``base`` read once per pass, with correlated successive bits and drift, all seeded.
+
+    Args:
+        base: the coin that sets the precision (an ideal coin by default).
+        autocorrelation: ``rho``, in [0, 1).
+        drift: the change of ``P(1)`` per pass.
+        seed: which devices.
+
+    Raises:
+        ConfigError: for ``rho`` outside [0, 1) or a drift that is not finite.
+    """
 
     name = "temporal"
 
@@ -54,17 +64,42 @@ class TemporalCoin(CoinWrapper):
         self.autocorrelation, self.drift, self.seed = autocorrelation, drift, seed
 
     def probability(self, p: torch.Tensor, pool: str = "") -> torch.Tensor:
-        """``P(1)`` at pass 0, as the base device realises it."""
+        """``P(1)`` at pass 0, as the base device realises it.
+
+        Args:
+            p: the asked probabilities.
+            pool: the pool's name.
+
+        Returns:
+            The base device's realised probabilities.
+        """
         return self.base.probability(p, pool)
 
     def probability_at(self, prob: torch.Tensor, passes: torch.Tensor) -> torch.Tensor:
-        """``[len(passes), *prob.shape]``: the drifted ``P(1)`` of every device at each pass."""
+        """The drifted ``P(1)`` of every device at each pass, ``clip(p + drift t, 0, 1)``.
+
+        Args:
+            prob: the realised probabilities at pass 0.
+            passes: the pass indices ``t``.
+
+        Returns:
+            ``[len(passes), *prob.shape]``, float64.
+        """
         t = passes.to(torch.float64).reshape(-1, *([1] * prob.dim()))
         return (prob.to(torch.float64) + self.drift * t).clamp(0.0, 1.0)
 
     def fresh_pass(self, run_key: int, passes: torch.Tensor, numel: int) -> torch.Tensor:
         """``[len(passes), numel]`` (int64): the pass at which each of ``numel`` devices last
-        made a fresh value, by looking back from each pass (a geometric number of steps)."""
+        made a fresh value, by looking back from each pass (a geometric number of steps).
+
+        Args:
+            run_key: the layer's key in the run.
+            passes: the pass indices.
+            numel: the number of devices.
+
+        Returns:
+            The pass of each device's last fresh uniform, per pass.
+        """
         last = passes.to(torch.int64)[:, None].repeat(1, numel)
         if self.autocorrelation == 0.0:
             return last
@@ -78,6 +113,20 @@ class TemporalCoin(CoinWrapper):
         return last
 
     def draw_passes(self, prob: torch.Tensor, ctx, tag: str = "") -> torch.Tensor:
+        """The bits of the context's passes: each device's uniform from its last fresh pass,
+        compared with its drifted ``P(1)`` at the current pass.
+
+        Args:
+            prob: the realised probabilities at pass 0.
+            ctx (SamplingContext): a shared-mode context (its seed and passes).
+            tag: the layer's name (it keys the devices' bits).
+
+        Returns:
+            ``[ctx.n, *prob.shape]`` booleans.
+
+        Raises:
+            ConfigError: in independent mode.
+        """
         if ctx.mode != "shared":
             raise ConfigError("a temporal coin's bits run along passes: sample in shared mode "
                               "(correlation and drift are not modelled per item)")
@@ -97,15 +146,44 @@ class TemporalCoin(CoinWrapper):
 
     def draw(self, prob: torch.Tensor, generator: torch.Generator | None,
              leading: tuple[int, ...] = ()) -> torch.Tensor:
+        """Refused: a temporal coin draws along passes only (:meth:`draw_passes`).
+
+        Args:
+            prob: unused.
+            generator: unused.
+            leading: unused.
+
+        Returns:
+            Never returns.
+
+        Raises:
+            ConfigError: always.
+        """
         raise ConfigError("a temporal coin's bits run along passes: use it with a method that "
                           "draws its coins per pass (scANN, MC-DropConnect) through the engine")
 
     def counter_thresholds(self, prob: torch.Tensor) -> tuple[int, torch.Tensor]:
+        """Refused: counter-based draws are per item, a temporal coin's bits per pass.
+
+        Args:
+            prob: unused.
+
+        Returns:
+            Never returns.
+
+        Raises:
+            ConfigError: always.
+        """
         raise ConfigError("a temporal coin's bits run along passes, not items: sample in shared "
                           "mode, with a method that draws its coins per pass (scANN, "
                           "MC-DropConnect)")
 
     def describe(self) -> dict[str, Any]:
+        """The device's parameters, for reports.
+
+        Returns:
+            Name, base coin, autocorrelation, drift, seed and bits per draw.
+        """
         return {"device": self.name, "base": self.base.describe(),
                 "autocorrelation": self.autocorrelation, "drift_per_pass": self.drift,
                 "seed": self.seed, "bits_per_draw": self.bits_per_draw}
