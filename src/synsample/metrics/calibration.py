@@ -36,13 +36,33 @@ def _check(probs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, tor
 
 
 def nll(probs: torch.Tensor, labels: torch.Tensor, eps: float = 1e-12) -> float:
-    """Mean negative log-likelihood of the labels, in nats (probabilities floored at ``eps``)."""
+    """Mean negative log-likelihood of the labels, in nats (probabilities floored at ``eps``).
+
+    Args:
+        probs: ``[N, C]`` class probabilities.
+        labels: ``[N]`` true classes.
+        eps: the floor of a label's probability.
+
+    Returns:
+        The mean NLL.
+
+    Raises:
+        ConfigError: for shapes other than ``[N, C]`` and ``[N]``.
+    """
     p, y = _check(probs, labels)
     return -torch.log(p.gather(1, y[:, None])[:, 0].clamp(min=eps)).mean().item()
 
 
 def brier(probs: torch.Tensor, labels: torch.Tensor) -> float:
-    """Mean over items of ``sum_c (p_c - [y = c])^2`` (0 perfect, 2 worst)."""
+    """Mean over items of ``sum_c (p_c - [y = c])^2`` (0 perfect, 2 worst).
+
+    Args:
+        probs: ``[N, C]`` class probabilities.
+        labels: ``[N]`` true classes.
+
+    Returns:
+        The Brier score.
+    """
     p, y = _check(probs, labels)
     onehot = torch.nn.functional.one_hot(y, p.shape[1]).to(p.dtype)
     return ((p - onehot) ** 2).sum(dim=1).mean().item()
@@ -54,7 +74,15 @@ EDGE_TOLERANCE = 1e-9
 
 def confidence_bins(conf: torch.Tensor, n_bins: int) -> torch.Tensor:
     """The equal-width bin of each confidence in [0, 1]: ``floor(conf * n_bins)``, in float64,
-    with :data:`EDGE_TOLERANCE` at the edges, the last bin closed."""
+    with :data:`EDGE_TOLERANCE` at the edges, the last bin closed.
+
+    Args:
+        conf: confidences in [0, 1].
+        n_bins: the number of bins.
+
+    Returns:
+        int64 bin indices in ``0 .. n_bins - 1``, shaped as ``conf``.
+    """
     return torch.floor(conf.to(torch.float64) * n_bins + EDGE_TOLERANCE).long().clamp_(
         0, n_bins - 1)
 
@@ -86,14 +114,32 @@ def _ece(conf: torch.Tensor, hit: torch.Tensor, n_bins: int, norm: str = "l1") -
 def classwise_ece(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
     """Class-wise ECE (Kull et al. 2019): for every class, the L1 calibration error of its
     probability against whether the label is that class, over equal-width bins; the mean over
-    classes."""
+    classes.
+
+    Args:
+        probs: ``[N, C]`` class probabilities.
+        labels: ``[N]`` true classes.
+        n_bins: equal-width bins per class.
+
+    Returns:
+        The class-wise ECE.
+    """
     p, y = _check(probs, labels)
     onehot = torch.nn.functional.one_hot(y, p.shape[1]).to(torch.float64)
     return sum(_ece(p[:, c], onehot[:, c], n_bins) for c in range(p.shape[1])) / p.shape[1]
 
 
 def mce(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
-    """Maximum calibration error: the largest ``|acc_b - conf_b|`` of a non-empty bin."""
+    """Maximum calibration error: the largest ``|acc_b - conf_b|`` of a non-empty bin.
+
+    Args:
+        probs: ``[N, C]`` class probabilities.
+        labels: ``[N]`` true classes.
+        n_bins: equal-width confidence bins.
+
+    Returns:
+        The MCE.
+    """
     p, y = _check(probs, labels)
     conf, pred = p.max(dim=1)
     return _ece(conf, pred == y, n_bins, "max")
@@ -101,7 +147,16 @@ def mce(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
 
 def ece(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
     """Expected calibration error with ``n_bins`` equal-width confidence bins:
-    ``sum_b |B_b|/N |acc_b - conf_b|`` (L1)."""
+    ``sum_b |B_b|/N |acc_b - conf_b|`` (L1).
+
+    Args:
+        probs: ``[N, C]`` class probabilities.
+        labels: ``[N]`` true classes.
+        n_bins: equal-width confidence bins.
+
+    Returns:
+        The ECE.
+    """
     p, y = _check(probs, labels)
     conf, pred = p.max(dim=1)
     return _ece(conf, pred == y, n_bins)
@@ -111,7 +166,15 @@ def reliability(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15,
                 adaptive: bool = False) -> list[dict[str, Any]]:
     """Per confidence bin: its range, item count, mean confidence and accuracy.
 
-    ``adaptive``: bins of equal item count instead of equal width.
+    Args:
+        probs: ``[N, C]`` class probabilities.
+        labels: ``[N]`` true classes.
+        n_bins: the number of bins.
+        adaptive: bins of equal item count instead of equal width.
+
+    Returns:
+        One row per bin: ``low``, ``high``, ``count``, ``confidence`` and ``accuracy`` (None
+        for an empty bin).
     """
     p, y = _check(probs, labels)
     conf, pred = p.max(dim=1)
@@ -156,7 +219,16 @@ def _adaptive_ece(conf: torch.Tensor, hit: torch.Tensor, n_bins: int) -> float:
 
 
 def adaptive_ece(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
-    """ECE over ``n_bins`` bins of equal item count: ``sum_b |B_b|/N |acc_b - conf_b|``."""
+    """ECE over ``n_bins`` bins of equal item count: ``sum_b |B_b|/N |acc_b - conf_b|``.
+
+    Args:
+        probs: ``[N, C]`` class probabilities.
+        labels: ``[N]`` true classes.
+        n_bins: the number of equal-mass bins (fewer when ties merge them).
+
+    Returns:
+        The adaptive ECE.
+    """
     p, y = _check(probs, labels)
     conf, pred = p.max(dim=1)
     return _adaptive_ece(conf, pred == y, n_bins)
@@ -167,7 +239,19 @@ def per_class(probs: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor,
               ) -> list[dict[str, Any]]:
     """Per true class: its items, the accuracy of the probabilities' argmax, the mean of an
     uncertainty score and the ECE over its items (a class the network learnt badly, such as
-    paper 000's under-represented one, shows here)."""
+    paper 000's under-represented one, shows here).
+
+    Args:
+        probs: ``[N, C]`` class probabilities.
+        labels: ``[N]`` true classes.
+        scores: ``[N]`` an uncertainty score per item.
+        classes: the class names (default: their indices).
+        n_bins: equal-width bins of each class's ECE.
+
+    Returns:
+        One row per class: ``class``, ``items``, ``accuracy``, ``mean_score``, ``ece``
+        (None for a class without items).
+    """
     p, y = _check(probs, labels)
     conf, pred = p.max(dim=1)
     hit = pred == y
@@ -183,14 +267,26 @@ def per_class(probs: torch.Tensor, labels: torch.Tensor, scores: torch.Tensor,
 
 
 def vote_probabilities(votes: torch.Tensor) -> torch.Tensor:
-    """The vote shares ``votes / K`` as a probability vector per item ``[N, C]``."""
+    """The vote shares ``votes / K`` as a probability vector per item ``[N, C]``.
+
+    Args:
+        votes: ``[N, C]`` vote counts.
+
+    Returns:
+        ``[N, C]`` float64 shares.
+    """
     v = votes.to(torch.float64)
     return v / v.sum(dim=1, keepdim=True).clamp(min=1)
 
 
 class CalibrationMetrics:
     """Streaming accuracy, NLL, Brier, ECE and adaptive ECE over batches of probabilities;
-    :meth:`compute` equals :func:`calibration_summary` of all batches at once."""
+    :meth:`compute` equals :func:`calibration_summary` of all batches at once.
+
+    Args:
+        n_bins: equal-width (and equal-mass) confidence bins.
+        eps: the floor of a label's probability in the NLL.
+    """
 
     def __init__(self, n_bins: int = 15, eps: float = 1e-12) -> None:
         self.n_bins, self.eps = n_bins, eps
@@ -206,7 +302,12 @@ class CalibrationMetrics:
         self._class_count = self._class_gap = None
 
     def update(self, probs: torch.Tensor, labels: torch.Tensor) -> None:
-        """Add a batch: class probabilities ``[B, C]`` and labels ``[B]``."""
+        """Add a batch of items.
+
+        Args:
+            probs: ``[B, C]`` class probabilities.
+            labels: ``[B]`` true classes.
+        """
         p, y = _check(probs, labels)
         p, y = p.cpu(), y.cpu()
         conf, pred = p.max(dim=1)
@@ -227,7 +328,14 @@ class CalibrationMetrics:
             self._class_gap[c] += gap
 
     def compute(self) -> dict[str, float]:
-        """The metrics of every item seen, equal to :func:`calibration_summary` of them all."""
+        """The metrics of every item seen, equal to :func:`calibration_summary` of them all.
+
+        Returns:
+            The same keys as :func:`calibration_summary`.
+
+        Raises:
+            ConfigError: when no item was added.
+        """
         from synsample.errors import ConfigError
 
         if self.count == 0:
@@ -250,7 +358,17 @@ class CalibrationMetrics:
 def calibration_summary(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15
                         ) -> dict[str, float]:
     """Accuracy of the probabilities' argmax, NLL, Brier, ECE (L1), L2 ECE, MCE, class-wise ECE
-    and adaptive ECE."""
+    and adaptive ECE.
+
+    Args:
+        probs: ``[N, C]`` class probabilities.
+        labels: ``[N]`` true classes.
+        n_bins: equal-width (and equal-mass) confidence bins.
+
+    Returns:
+        ``accuracy``, ``nll``, ``brier``, ``ece``, ``l2_ece``, ``mce``, ``classwise_ece``,
+        ``adaptive_ece`` and ``bins``.
+    """
     p, y = _check(probs, labels)
     conf, pred = p.max(dim=1)
     return {"accuracy": (pred == y).to(torch.float64).mean().item(), "nll": nll(p, y),

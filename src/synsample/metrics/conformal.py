@@ -102,7 +102,22 @@ def _threshold(true_sorted: torch.Tensor, alpha: float) -> float:
 def calibrate(probs: torch.Tensor, labels: torch.Tensor, alpha: float, kind: str = "aps",
               seed: int = 0) -> float:
     """The threshold ``q`` of split conformal prediction at miscoverage ``alpha`` from the
-    calibration items' probabilities and labels (``inf``: every set is the full label set)."""
+    calibration items' probabilities and labels (``inf``: every set is the full label set).
+
+    Args:
+        probs: ``[n, C]`` class probabilities of the calibration items.
+        labels: ``[n]`` their true classes.
+        alpha: the miscoverage, in (0, 1).
+        kind: the score, one of :data:`SCORES`.
+        seed: draws the APS / RAPS randomisation of the calibration items.
+
+    Returns:
+        The ``ceil((n + 1)(1 - alpha))``-th smallest calibration score, or ``inf``.
+
+    Raises:
+        ConfigError: for alpha outside (0, 1), an unknown score, or bad probabilities or
+            labels.
+    """
     if not 0.0 < alpha < 1.0:  # before the scores are made
         raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
     return _threshold(_true_scores(probs, labels, kind, seed), alpha)
@@ -116,13 +131,32 @@ def _scores(probs: torch.Tensor, kind: str, seed: int) -> torch.Tensor:
 def prediction_sets(probs: torch.Tensor, threshold: float, kind: str = "aps",
                     seed: int = 1) -> torch.Tensor:
     """The conformal sets, ``[N, C]`` bool, for the threshold from :func:`calibrate`. ``seed``
-    draws the test items' APS / RAPS randomisation (keep it apart from the calibration's)."""
+    draws the test items' APS / RAPS randomisation (keep it apart from the calibration's).
+
+    Args:
+        probs: ``[N, C]`` class probabilities.
+        threshold: ``q`` from :func:`calibrate`.
+        kind: the score it was calibrated with.
+        seed: draws the randomisation of these items.
+
+    Returns:
+        ``[N, C]`` bool: the classes whose score is at most ``q``.
+    """
     return _scores(probs, kind, seed) <= threshold
 
 
 def set_metrics(sets: torch.Tensor, labels: torch.Tensor | None = None) -> dict[str, Any]:
     """Mean set size, the share of empty and of single-class sets, and with labels (``-1``: no
-    class) the empirical coverage and the smallest coverage of a class."""
+    class) the empirical coverage and the smallest coverage of a class.
+
+    Args:
+        sets: ``[N, C]`` bool prediction sets.
+        labels: ``[N]`` true classes (-1: none), or None.
+
+    Returns:
+        ``items``, ``mean_size``, ``empty``, ``singleton``, ``size_counts``, ``coverage`` and
+        ``worst_class_coverage`` (the last two None without labels).
+    """
     size = sets.sum(1).to(torch.float64)
     out: dict[str, Any] = {"items": len(sets), "mean_size": size.mean().item(),
                            "empty": (size == 0).double().mean().item(),
@@ -147,7 +181,22 @@ def conformal_summary(cal_probs: torch.Tensor, cal_labels: torch.Tensor,
                       seed: int = 0) -> dict[str, Any]:
     """Per score kind and alpha: the threshold, the test set's :func:`set_metrics`, and each
     OoD set's (``ood``: name -> (probabilities, labels or None)). ``seed`` seeds the
-    randomisation of APS / RAPS (calibration and test items draw from different seeds)."""
+    randomisation of APS / RAPS (calibration and test items draw from different seeds).
+
+    Args:
+        cal_probs: ``[n, C]`` class probabilities of the calibration items.
+        cal_labels: ``[n]`` their true classes.
+        test_probs: ``[N, C]`` class probabilities of the test items.
+        test_labels: ``[N]`` their true classes.
+        ood: name -> (probabilities, labels or None) of each OoD set.
+        alphas: the miscoverages.
+        kinds: the scores.
+        seed: the calibration items' seed (test ``seed + 1``, OoD ``seed + 2``).
+
+    Returns:
+        ``calibration_items``, ``alphas`` and ``by_score[kind][alpha]`` with ``threshold``
+        (None for ``inf``), ``test`` and ``ood``.
+    """
     out: dict[str, Any] = {"calibration_items": len(cal_labels), "alphas": list(alphas),
                            "by_score": {}}
     for kind in kinds:  # scores once per kind, thresholds once per alpha

@@ -31,7 +31,18 @@ def detection_metrics(in_scores: torch.Tensor, out_scores: torch.Tensor) -> dict
     """AUROC, AUPR (out and in) and FPR at 95% TPR; OoD is the positive class.
 
     Scores are compared in float64: scores that differ below float32's resolution are not
-    ties. Both sets must be non-empty (the metrics are undefined otherwise)."""
+    ties. Both sets must be non-empty (the metrics are undefined otherwise).
+
+    Args:
+        in_scores: uncertainty scores of in-distribution items.
+        out_scores: uncertainty scores of OoD items.
+
+    Returns:
+        ``auroc``, ``aupr_out``, ``aupr_in`` and ``fpr_at_95_tpr``.
+
+    Raises:
+        ConfigError: when either set is empty.
+    """
     if len(in_scores) == 0 or len(out_scores) == 0:
         from synsample.errors import ConfigError
 
@@ -61,11 +72,23 @@ class DetectionMetrics:
         self._scores: dict[bool, list[torch.Tensor]] = {False: [], True: []}
 
     def update(self, scores: torch.Tensor, ood: bool) -> None:
-        """Add a batch of uncertainty scores of in-distribution (``ood=False``) or OoD items."""
+        """Add a batch of uncertainty scores.
+
+        Args:
+            scores: the items' scores (flattened).
+            ood: whether the items are OoD.
+        """
         self._scores[bool(ood)].append(scores.detach().flatten().cpu())
 
     def compute(self) -> dict[str, float]:
-        """:func:`detection_metrics` of every score seen."""
+        """:func:`detection_metrics` of every score seen.
+
+        Returns:
+            The same keys as :func:`detection_metrics`.
+
+        Raises:
+            ConfigError: without scores of both kinds.
+        """
         if not self._scores[False] or not self._scores[True]:
             from synsample.errors import ConfigError
 
@@ -75,7 +98,15 @@ class DetectionMetrics:
 
 def max_prob_quantile(hist: torch.Tensor, q: float = 0.99) -> torch.Tensor:
     """The ``q`` quantile (nearest rank) of each item's per-pass max probabilities, from the
-    engine's histogram ``[N, B]`` (resolution 1/B; the value returned is the bin's lower edge)."""
+    engine's histogram ``[N, B]`` (resolution 1/B; the value returned is the bin's lower edge).
+
+    Args:
+        hist: ``[N, B]`` counts of passes per max-probability bin.
+        q: the quantile, in (0, 1].
+
+    Returns:
+        ``[N]`` float64 quantiles.
+    """
     bins = hist.shape[1]
     cum = hist.to(torch.int64).cumsum(dim=1)
     need = torch.ceil(q * cum[:, -1].to(torch.float64)).clamp(min=1)
@@ -85,8 +116,20 @@ def max_prob_quantile(hist: torch.Tensor, q: float = 0.99) -> torch.Tensor:
 
 def quantile_rule(pred: Prediction, q: float = 0.99, threshold: float = 0.9) -> torch.Tensor:
     """Bool ``[N]``: rejected as OoD by paper 004's rule (the ``q`` quantile of the per-pass
-    max probability is below ``threshold``). Thresholds are read at the histogram's 1/100
-    resolution, exactly at 0.90."""
+    max probability is below ``threshold``; paper 004, section 4.1). Thresholds are read at the
+    histogram's 1/100 resolution, exactly at 0.90.
+
+    Args:
+        pred: the sampling run's statistics (with ``max_prob_hist``).
+        q: the quantile of the per-pass max probabilities.
+        threshold: the probability it must fall below.
+
+    Returns:
+        ``[N]`` bool, True for a rejected item.
+
+    Raises:
+        ConfigError: for a Prediction without the histogram.
+    """
     if pred.max_prob_hist is None:
         from synsample.errors import ConfigError
 
@@ -105,7 +148,18 @@ RULE_READINGS = {"all-passes": 0.99, "any-percent": 0.01}
 def rule_summary(in_pred: Prediction, out_pred: Prediction, q: float = 0.99,
                  threshold: float = 0.9) -> dict[str, Any]:
     """Detection rate on the OoD set and false rejection rate on the in-distribution set, for
-    the quantile ``q``; ``readings`` gives both of :data:`RULE_READINGS`."""
+    the quantile ``q``; ``readings`` gives both of :data:`RULE_READINGS`.
+
+    Args:
+        in_pred: the in-distribution run.
+        out_pred: the OoD run.
+        q: the quantile of the per-pass max probabilities.
+        threshold: the probability it must fall below.
+
+    Returns:
+        ``rule``, ``detection_rate``, ``false_rejection_rate`` and ``readings`` (the same
+        three per reading).
+    """
     def one(q: float) -> dict[str, Any]:
         return {"rule": f"reject if the {q:.0%} quantile of per-pass max probability < "
                         f"{threshold:.0%}",

@@ -17,7 +17,16 @@ import torch
 
 
 def uncertainty_ratios(scores: torch.Tensor, correct: torch.Tensor, t: float) -> dict[str, Any]:
-    """The counts, ``R_cc``, ``R_iu`` and ``UA`` at threshold fraction ``t`` in [0, 1]."""
+    """The counts, ``R_cc``, ``R_iu`` and ``UA`` at threshold fraction ``t`` in [0, 1].
+
+    Args:
+        scores: ``[N]`` uncertainty scores (higher: more uncertain).
+        correct: ``[N]`` whether each item's prediction is right.
+        t: ``T``, the threshold as a fraction of the scores' range.
+
+    Returns:
+        ``T``, ``u_T``, the four counts, ``R_cc``, ``R_iu`` and ``UA``.
+    """
     s = scores.to(torch.float64)
     u_t = s.min() + t * (s.max() - s.min())
     uncertain = s >= u_t
@@ -37,6 +46,15 @@ def uncertainty_ratios(scores: torch.Tensor, correct: torch.Tensor, t: float) ->
 
 def ratio_sweep(scores: torch.Tensor, correct: torch.Tensor,
                 thresholds: Iterable[float] | None = None) -> list[dict[str, Any]]:
-    """:func:`uncertainty_ratios` for every threshold (default 0, 0.05, ..., 1)."""
+    """:func:`uncertainty_ratios` for every threshold (default 0, 0.05, ..., 1).
+
+    Args:
+        scores: ``[N]`` uncertainty scores.
+        correct: ``[N]`` whether each item's prediction is right.
+        thresholds: the fractions ``T``.
+
+    Returns:
+        One result of :func:`uncertainty_ratios` per threshold.
+    """
     ts = [i / 20 for i in range(21)] if thresholds is None else list(thresholds)
     return [uncertainty_ratios(scores, correct, t) for t in ts]

@@ -29,25 +29,59 @@ FLOOR = 1e-30
 
 
 def as_logits(probs: torch.Tensor) -> torch.Tensor:
-    """``log p`` in float64, with ``p`` floored at :data:`FLOOR`."""
+    """``log p`` in float64, with ``p`` floored at :data:`FLOOR`.
+
+    Args:
+        probs: class probabilities.
+
+    Returns:
+        The logits, same shape.
+    """
     return torch.log(probs.to(torch.float64).clamp(min=FLOOR))
 
 
 def smoothed_vote_shares(votes: torch.Tensor) -> torch.Tensor:
-    """Jeffreys-smoothed vote shares ``(votes + 1/2) / (K + C/2)``, rows summing to 1."""
+    """Jeffreys-smoothed vote shares ``(votes + 1/2) / (K + C/2)``, rows summing to 1.
+
+    Args:
+        votes: ``[N, C]`` vote counts.
+
+    Returns:
+        ``[N, C]`` float64.
+    """
     v = votes.to(torch.float64) + 0.5
     return v / v.sum(1, keepdim=True)
 
 
 def scale(probs: torch.Tensor, temperature: float) -> torch.Tensor:
-    """``softmax(log p / T)`` in float64."""
+    """``softmax(log p / T)`` in float64.
+
+    Args:
+        probs: ``[N, C]`` class probabilities.
+        temperature: ``T``.
+
+    Returns:
+        ``[N, C]`` float64 scaled probabilities.
+    """
     return torch.softmax(as_logits(probs) / temperature, dim=1)
 
 
 def fit_temperature(probs: torch.Tensor, labels: torch.Tensor, tol: float = 1e-10) -> float:
     """The temperature ``T`` minimising the NLL of ``softmax(log p / T)`` on labelled items;
     at the edge of :data:`LOG_BETA_RANGE` when the optimum lies beyond it (a network that is
-    right on every held-out item wants ``T -> 0``)."""
+    right on every held-out item wants ``T -> 0``).
+
+    Args:
+        probs: ``[N, C]`` class probabilities of the held-out items.
+        labels: ``[N]`` their true classes.
+        tol: the bisection's tolerance in ``log beta``.
+
+    Returns:
+        ``T``.
+
+    Raises:
+        ConfigError: for shapes other than ``[N, C]`` and ``[N]`` with N > 0.
+    """
     if probs.ndim != 2 or labels.shape != probs.shape[:1] or len(labels) == 0:
         raise ConfigError(f"temperature scaling needs probabilities [N, C] and N labels, N > 0; "
                           f"got {tuple(probs.shape)} and {tuple(labels.shape)}")
@@ -76,7 +110,19 @@ def recalibration_summary(cal_probs: torch.Tensor, cal_labels: torch.Tensor,
                           test_probs: torch.Tensor, test_labels: torch.Tensor,
                           n_bins: int = 15) -> dict:
     """The temperature fitted on the held-out items and the test items' calibration
-    (:func:`~synsample.metrics.calibration.calibration_summary`) before and after scaling."""
+    (:func:`~synsample.metrics.calibration.calibration_summary`) before and after scaling.
+
+    Args:
+        cal_probs: ``[n, C]`` class probabilities of the held-out items.
+        cal_labels: ``[n]`` their true classes.
+        test_probs: ``[N, C]`` class probabilities of the test items.
+        test_labels: ``[N]`` their true classes.
+        n_bins: the calibration summary's bins.
+
+    Returns:
+        The fitted ``temperature``, ``calibration_items``, and the test items' summary
+        ``before`` and ``after`` scaling.
+    """
     from synsample.metrics.calibration import calibration_summary
 
     t = fit_temperature(cal_probs, cal_labels)

@@ -32,7 +32,18 @@ RISKS = (0.01, 0.02, 0.05)
 def risk_coverage(scores: torch.Tensor, correct: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The risk-coverage curve: ``(coverage, selective_risk, generalized_risk)``, one point per
-    distinct score, from the surest items to all of them (float64)."""
+    distinct score, from the surest items to all of them (float64).
+
+    Args:
+        scores: one uncertainty score per item.
+        correct: whether each item's prediction is right.
+
+    Returns:
+        ``(coverage, selective_risk, generalized_risk)``, one point per distinct score.
+
+    Raises:
+        ConfigError: for no items, mismatched sizes or non-finite scores.
+    """
     scores, correct = scores.flatten().to(torch.float64), correct.flatten().to(torch.float64)
     if scores.numel() == 0 or scores.shape != correct.shape:
         raise ConfigError(f"selective prediction needs one score per item and at least one "
@@ -50,7 +61,15 @@ def risk_coverage(scores: torch.Tensor, correct: torch.Tensor
 
 def selective_summary(scores: torch.Tensor, correct: torch.Tensor) -> dict[str, Any]:
     """AURC, AUGRC, risk at 80/90/95% coverage and coverage at 1/2/5% risk (module docstring),
-    and the curve itself (``curve``: coverage and selective risk, for the report's figure)."""
+    and the curve itself (``curve``: coverage and selective risk, for the report's figure).
+
+    Args:
+        scores: one uncertainty score per item.
+        correct: whether each item's prediction is right.
+
+    Returns:
+        ``aurc``, ``augrc``, ``risk_at_coverage``, ``coverage_at_risk`` and ``curve``.
+    """
     coverage, risk, general = risk_coverage(scores, correct)
     weights = torch.diff(coverage, prepend=torch.zeros(1, dtype=torch.float64))
     at_coverage = {}
@@ -79,12 +98,24 @@ class SelectiveMetrics:
         self._correct: list[torch.Tensor] = []
 
     def update(self, scores: torch.Tensor, correct: torch.Tensor) -> None:
-        """Add a batch: each item's uncertainty score and whether its prediction was right."""
+        """Add a batch of items.
+
+        Args:
+            scores: each item's uncertainty score.
+            correct: whether each item's prediction was right.
+        """
         self._scores.append(scores.detach().flatten().cpu())
         self._correct.append(correct.detach().flatten().cpu())
 
     def compute(self) -> dict[str, Any]:
-        """:func:`selective_summary` of every item seen."""
+        """:func:`selective_summary` of every item seen.
+
+        Returns:
+            The same keys as :func:`selective_summary`.
+
+        Raises:
+            ConfigError: when no item was added.
+        """
         if not self._scores:
             raise ConfigError("no items: call update() before compute()")
         return selective_summary(torch.cat(self._scores), torch.cat(self._correct))

@@ -18,6 +18,15 @@ def summarize(pred: Prediction, labels: torch.Tensor) -> dict[str, Any]:
 
     ``second_choice_accuracy``: share of items whose label is the second choice;
     ``top2_accuracy``: share whose label is the first or the second choice.
+
+    Args:
+        pred: the sampling run's statistics.
+        labels: ``[N]`` true classes.
+
+    Returns:
+        The run's numbers by name: accuracies, entropy and information (paper 000, eq. 4-5)
+        overall and on correct and wrong items, the accuracy-versus-K curve, random bits,
+        time, seed and mean passes per item.
     """
     first, second = pred.first_choice(), pred.second_choice()
     correct = first == labels

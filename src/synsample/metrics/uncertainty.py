@@ -24,24 +24,53 @@ if TYPE_CHECKING:
 
 
 def predictive_entropy(mean_probs: torch.Tensor) -> torch.Tensor:
-    """Entropy in bits of each row of the mean class probabilities."""
+    """Entropy in bits of each row of the mean class probabilities.
+
+    Args:
+        mean_probs: ``[N, C]`` mean softmax over passes (renormalised per row).
+
+    Returns:
+        ``[N]`` float64.
+    """
     p = mean_probs.to(torch.float64)
     return entropy_bits(p / p.sum(dim=1, keepdim=True).clamp(min=1e-300))
 
 
 def mutual_information(mean_probs: torch.Tensor, expected_entropy: torch.Tensor) -> torch.Tensor:
-    """``H[mean p] - mean H[p_k]`` in bits (clipped at 0 against rounding)."""
+    """``H[mean p] - mean H[p_k]`` in bits (clipped at 0 against rounding).
+
+    Args:
+        mean_probs: ``[N, C]`` mean softmax over passes.
+        expected_entropy: ``[N]`` mean per-pass entropy in bits.
+
+    Returns:
+        ``[N]`` float64.
+    """
     return (predictive_entropy(mean_probs) - expected_entropy.to(torch.float64)).clamp(min=0.0)
 
 
 def variation_ratio(votes: torch.Tensor) -> torch.Tensor:
-    """``1 - max_c votes[c] / K`` per item."""
+    """``1 - max_c votes[c] / K`` per item.
+
+    Args:
+        votes: ``[N, C]`` vote counts.
+
+    Returns:
+        ``[N]`` float64.
+    """
     v = votes.to(torch.float64)
     return 1.0 - v.max(dim=1).values / v.sum(dim=1).clamp(min=1.0)
 
 
 def one_minus_max_probability(mean_probs: torch.Tensor) -> torch.Tensor:
-    """``1 - max_c p_c`` of the mean probabilities per item (higher: more uncertain)."""
+    """``1 - max_c p_c`` of the mean probabilities per item (higher: more uncertain).
+
+    Args:
+        mean_probs: ``[N, C]`` mean softmax over passes.
+
+    Returns:
+        ``[N]`` float64.
+    """
     return 1.0 - mean_probs.to(torch.float64).max(dim=1).values
 
 
@@ -62,7 +91,18 @@ SCORES: dict[str, Callable[[Prediction], torch.Tensor]] = {
 
 
 def uncertainty(pred: Prediction, score: str = "vote-entropy") -> torch.Tensor:
-    """The per-item uncertainty ``score`` of a Prediction (float64 ``[N]``)."""
+    """The per-item uncertainty ``score`` of a Prediction (float64 ``[N]``).
+
+    Args:
+        pred: the sampling run's statistics.
+        score: a key of :data:`SCORES` (see the module docstring).
+
+    Returns:
+        ``[N]`` float64 scores, higher for more uncertain items.
+
+    Raises:
+        ConfigError: for an unknown score, or mutual information without per-pass entropies.
+    """
     if score not in SCORES:
         raise ConfigError(f"unknown uncertainty score {score!r}; use one of {', '.join(SCORES)}")
     return SCORES[score](pred)
