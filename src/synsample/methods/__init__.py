@@ -37,7 +37,17 @@ __all__ = ["METHODS", "REGISTRY", "MethodSpec", "bbb", "convert", "ensemble", "g
 
 
 def get(name: str) -> MethodSpec:
-    """The spec of the method called ``name``."""
+    """The spec of the method called ``name``.
+
+    Args:
+        name: a key of :data:`REGISTRY`.
+
+    Returns:
+        The method's spec.
+
+    Raises:
+        ConfigError: for an unknown method.
+    """
     if name not in REGISTRY:
         raise ConfigError(f"unknown method {name!r}; available: {', '.join(REGISTRY)}")
     return REGISTRY[name]

@@ -39,7 +39,7 @@ def bayesian(model: nn.Module, include: Filter | None = None, exclude: Filter | 
         prior_sigma: the standard deviation of the N(0, sigma^2) prior of the KL term.
 
     Returns:
-        the copy, its chosen layers :class:`~synsample.nn.bayes.BayesLinear` /
+        The copy, its chosen layers :class:`~synsample.nn.bayes.BayesLinear` /
         ``BayesConv2d`` with posterior means equal to the trained weights.
     """
     net, _ = replace_modules(model, lambda name, m: from_trained(m, delta, prior_sigma, name),
@@ -54,9 +54,17 @@ def convert(model: nn.Module, include: Filter | None = None, exclude: Filter | N
     Bayesian first by :func:`bayesian` (with ``include``, ``exclude``, ``delta``,
     ``prior_sigma``).
 
+    Args:
+        model: the trained network (unchanged).
+        include: the layers to make Bayesian; given, even a Bayesian network is converted
+            again by :func:`bayesian`.
+        exclude: the layers to keep deterministic (likewise).
+        delta: MOPED's delta (default :data:`DEFAULT_DELTA`), for :func:`bayesian`.
+        prior_sigma: the prior's standard deviation (default 0.1), for :func:`bayesian`.
+
     Returns:
-        A :class:`~synsample.nn.SampledNetwork` drawing every weight of its Bayesian layers
-        from the posterior in every pass.
+        The sampling model (a :class:`~synsample.nn.SampledNetwork`) drawing every weight of
+        its Bayesian layers from the posterior in every pass (paper 004, eq. 2).
     """
     native = any(isinstance(m, BayesLayer) for m in model.modules())
     if not native or include is not None or exclude is not None:

@@ -28,7 +28,14 @@ DEFAULT_MEMBERS = 5
 
 
 class Ensemble(StochasticModel):
-    """A deep ensemble as a stochastic model: pass ``k`` is member ``k mod M``."""
+    """A deep ensemble as a stochastic model: pass ``k`` is member ``k mod M``.
+
+    Args:
+        members: the trained networks (copied, in eval mode).
+
+    Raises:
+        ConfigError: for no member.
+    """
     method = "ensemble"
 
     def __init__(self, members: Sequence[nn.Module]) -> None:
@@ -38,6 +45,18 @@ class Ensemble(StochasticModel):
         self.members = nn.ModuleList(copy.deepcopy(m).eval() for m in members)
 
     def sample(self, h: torch.Tensor, context: SamplingContext) -> torch.Tensor:
+        """The outputs of the members of the context's passes (each member run once).
+
+        Args:
+            h: a batch of inputs ``[batch, ...]``.
+            context: the passes (only ``first`` and ``n`` matter).
+
+        Returns:
+            ``[n, batch, classes]``.
+
+        Raises:
+            ConfigError: when the members' outputs differ in shape.
+        """
         size = len(self.members)
         chosen = [(context.first + j) % size for j in range(context.n)]
         outputs = {m: self.members[m](h) for m in sorted(set(chosen))}
@@ -49,12 +68,24 @@ class Ensemble(StochasticModel):
         return torch.stack([outputs[m] for m in chosen])
 
     def describe(self) -> dict[str, Any]:
+        """What the model is, for reports.
+
+        Returns:
+            The method, the number of members and the pass rule.
+        """
         return {"method": self.method, "members": len(self.members),
                 "pass_k_uses": "member k mod M"}
 
 
 def convert(members: Sequence[nn.Module]) -> Ensemble:
-    """The ensemble of trained ``members`` (deterministic networks of one architecture)."""
+    """The ensemble of trained ``members`` (deterministic networks of one architecture).
+
+    Args:
+        members: the trained networks.
+
+    Returns:
+        The ensemble.
+    """
     return Ensemble(members)
 
 

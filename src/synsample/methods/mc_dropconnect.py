@@ -47,7 +47,11 @@ def convert(model: nn.Module, coin: RandomSource | None = None, include: Filter 
         p: the drop rate of the new masks (default :data:`DEFAULT_RATE`).
 
     Returns:
-        A :class:`~synsample.nn.SampledNetwork` drawing one weight mask per pass.
+        The sampling model (a :class:`~synsample.nn.SampledNetwork`) drawing one weight mask
+        per pass.
+
+    Raises:
+        ConfigError: for an included layer that is not ``nn.Linear`` or ``nn.Conv2d``.
     """
     native = any(isinstance(m, DropConnect) for m in model.modules())
     if native and include is None and exclude is None and p is None:

@@ -45,7 +45,12 @@ def convert(model: nn.Module, coin: RandomSource | None = None, include: Filter 
         insert_before: names of modules to put a new dropout layer of rate ``p`` in front of.
 
     Returns:
-        A :class:`~synsample.nn.SampledNetwork` whose dropout masks are drawn in every pass.
+        The sampling model (a :class:`~synsample.nn.SampledNetwork`) whose dropout masks are
+        drawn in every pass.
+
+    Raises:
+        ConfigError: for a network without dropout, ``insert_before`` without ``p`` or naming
+            no module, or an included module that is not a dropout layer.
     """
     native = any(isinstance(m, MCDropout) for m in model.modules())
     if native and include is None and exclude is None and p is None and not insert_before:

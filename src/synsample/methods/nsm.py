@@ -49,9 +49,20 @@ def convert(model: nn.Module, coin: RandomSource | None = None,
     and its precision for the Gaussian noise (a :class:`GaussianSource` of as many bits, ideal
     for an ideal coin); one device per kind for the whole network, so its counter holds the
     run's random bits. When None, each layer keeps the device it was trained with;
-    ``precision`` (``full`` or bits) names such a coin instead. Raises ``ConfigError`` for a
-    network with no stochastic layer: NSMs sample with units their training made (paper 002),
-    so a network of other units cannot be converted.
+    ``precision`` (``full`` or bits) names such a coin instead.
+
+    Args:
+        model: the trained network (copied, in eval mode).
+        coin: the device of the noise, or None.
+        precision: the coin's precision; when given it replaces ``coin``.
+
+    Returns:
+        The sampling model (a :class:`~synsample.nn.SampledNetwork`); with convolutions it
+        limits the rows per call.
+
+    Raises:
+        ConfigError: for a network with no stochastic layer: NSMs sample with units their
+            training made (paper 002), so a network of other units cannot be converted.
     """
     if precision is not None:
         coin = coin_for_precision(precision)

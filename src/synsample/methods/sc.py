@@ -35,10 +35,20 @@ def convert(model: nn.Module, length: int | None = 100, source: BitstreamSource 
             path: str = "fast") -> SampledNetwork:
     """The SC stochastic model of a trained ``sc-*`` network.
 
-    ``length``: bits per stream (None: inference "without SC", exact quantized arithmetic, the
-    same output every pass); ``source``: the bitstream device of every stream
-    (:class:`IdealBitstream` when None; one device, so its counter holds the run's stream
-    bits); ``path``: ``fast`` or ``bits`` (see :mod:`synsample.nn.sc_linear`).
+    Args:
+        model: the trained network with :class:`SCLinear` layers (copied).
+        length: bits per stream (None: inference "without SC", exact quantized arithmetic,
+            the same output every pass).
+        source: the bitstream device of every stream (:class:`IdealBitstream` when None; one
+            device, so its counter holds the run's stream bits).
+        path: ``fast`` or ``bits`` (see :mod:`synsample.nn.sc_linear`); the fast path warns
+            for an LFSR, whose bits it treats as independent.
+
+    Returns:
+        The sampling model (a :class:`~synsample.nn.SampledNetwork`).
+
+    Raises:
+        ConfigError: for a network without SC layers.
     """
     net = copy.deepcopy(model).eval()
     sampled = [name for name, m in net.named_modules() if isinstance(m, SCLinear)]
@@ -68,7 +78,14 @@ def convert(model: nn.Module, length: int | None = 100, source: BitstreamSource 
 
 def without_sc(model: nn.Module) -> nn.Module:
     """A copy of ``model`` computing exactly (quantized, no bitstreams): the reference a SC
-    network's sampled accuracy is compared with."""
+    network's sampled accuracy is compared with.
+
+    Args:
+        model: a network with :class:`SCLinear` layers.
+
+    Returns:
+        The copy, in eval mode.
+    """
     net = copy.deepcopy(model).eval()
     for m in net.modules():
         if isinstance(m, SCLinear):
@@ -78,7 +95,14 @@ def without_sc(model: nn.Module) -> nn.Module:
 
 def streams_per_inference(model: nn.Module) -> int:
     """Bitstreams one inference makes: one per input node and one per weight of every SC
-    layer (a hidden node's LUT state becomes the next layer's input stream)."""
+    layer (a hidden node's LUT state becomes the next layer's input stream).
+
+    Args:
+        model: a network with :class:`SCLinear` layers.
+
+    Returns:
+        ``sum(in * (1 + out))`` over the SC layers.
+    """
     return sum(m.in_features * (1 + m.out_features) for m in model.modules()
                if isinstance(m, SCLinear))
 
@@ -88,7 +112,20 @@ def convert_streams(model: nn.Module, stream_length: int | None = 100, bitstream
                     source: BitstreamSource | None = None) -> SampledNetwork:
     """:func:`convert` with the bitstream source named as the command line names it:
     ``bitstream`` (``ideal``, ``lfsr``, ``mtj``) of ``precision`` bits (the LFSR's width or the
-    MTJ's bias DAC), unless a ``source`` device is given."""
+    MTJ's bias DAC), unless a ``source`` device is given.
+
+    Args:
+        model: the trained network with :class:`SCLinear` layers.
+        stream_length: bits per stream (None: without SC).
+        bitstream: ``ideal``, ``lfsr`` or ``mtj``.
+        sc_path: ``fast`` or ``bits``.
+        precision: the LFSR's width or the MTJ DAC's bits (full: 16-bit LFSR, continuous
+            DAC).
+        source: a bitstream device, used instead of ``bitstream`` and ``precision``.
+
+    Returns:
+        The sampling model.
+    """
     from synsample.devices import bitstream_for
 
     if source is None:

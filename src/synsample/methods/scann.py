@@ -51,12 +51,12 @@ def convert(model: nn.Module, coin: RandomSource | None = None,
         precision: ``full`` or the coin's bits (``8``, ``4``) when ``coin`` is not given.
 
     Returns:
-        A :class:`~synsample.nn.SampledNetwork`; the layers before the first sampled one form
-        its deterministic prefix, computed once per batch.
+        The converted network (a :class:`~synsample.nn.SampledNetwork`); the layers before the
+        first sampled one form its deterministic prefix, computed once per batch.
 
     Raises:
-        ConfigError: weights outside [-1, 1] without a gain, a filter that matches nothing, or
-            nothing to sample.
+        ConfigError: weights outside [-1, 1] without a gain, a filter that matches nothing,
+            nothing to sample, or both a coin and a precision.
     """
     if coin is None:
         coin = coin_for_precision(precision)

@@ -62,7 +62,23 @@ class MethodSpec:
 
     def __call__(self, model: nn.Module | Sequence[nn.Module], *, include=None, exclude=None,
                  precision: str | int | None = None, **options: Any):
-        """Convert ``model`` with this method (see :func:`synsample.convert`)."""
+        """Convert ``model`` with this method (see :func:`synsample.convert`).
+
+        Args:
+            model: the trained network (a list of networks for an ensemble).
+            include (Filter | None): the layers to sample (None: the method's default).
+            exclude (Filter | None): the layers to keep deterministic.
+            precision: ``full`` or bits, for a method that has a precision.
+            **options: the method's own options (:attr:`options`).
+
+        Returns:
+            (StochasticModel): the stochastic model.
+
+        Raises:
+            ConfigError: for an unknown option, filters for a method without them, a
+                precision for a method without one, several networks for a method that takes
+                one, or something that is not an ``nn.Module``.
+        """
         unknown = sorted(set(options) - set(self.options))
         if unknown:
             known = ", ".join(self.options) or "none"

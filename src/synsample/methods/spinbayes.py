@@ -50,7 +50,23 @@ def convert(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, bits: int = DE
     arbiter whose bits come from ``coin`` (an :class:`SOTSwitch` by default, one device for
     every layer, so its counter holds the run's arbiter bits). ``seed`` fixes the samples;
     ``gain``: ``layer`` (a per-layer gain so the samples span the Q-bit range) or None (eq. 3's
-    clip to [-1, 1] as written; see :mod:`synsample.nn.crossbar`)."""
+    clip to [-1, 1] as written; see :mod:`synsample.nn.crossbar`).
+
+    Args:
+        model: the trained Bayes-by-Backprop network (copied).
+        crossbars: N, posterior samples per layer.
+        bits: Q, bits per stored level (paper 004, eq. 3).
+        ways: ``n``, crossbars averaged per layer and pass.
+        coin: the arbiter's device (an SOT switch by default).
+        seed: fixes the posterior samples.
+        gain: ``'layer'`` or None.
+
+    Returns:
+        The SpinBayes model (a :class:`~synsample.nn.SampledNetwork`), not yet re-calibrated.
+
+    Raises:
+        ConfigError: for a network without Bayesian layers.
+    """
     net = copy.deepcopy(model).eval()
     names = [name for name, m in net.named_modules() if isinstance(m, BayesLayer)]
     if not names:
@@ -78,7 +94,21 @@ def recalibrate_batchnorm(model: SampledNetwork, images: torch.Tensor, batches: 
                           batch_size: int = 100, seed: int = 0) -> int:
     """Section 3.2's re-calibration: reset every BatchNorm's running statistics and estimate
     them again (a plain average) over ``batches`` mini-batches of ``images``, each one pass
-    with its own crossbar choice. Returns the number of BatchNorm layers re-calibrated."""
+    with its own crossbar choice.
+
+    Args:
+        model: the SpinBayes model (its BatchNorm statistics changed in place).
+        images: training images, at least ``batch_size`` of them.
+        batches: the most mini-batches used.
+        batch_size: items per mini-batch.
+        seed: seeds the crossbar choices of the mini-batches.
+
+    Returns:
+        The number of BatchNorm layers re-calibrated.
+
+    Raises:
+        ConfigError: for fewer images than one batch.
+    """
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if len(images) < batch_size:
         raise ConfigError(f"re-calibration needs at least one batch of {batch_size} images, "
@@ -108,11 +138,21 @@ def convert_with_data(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, ways
     images: a tensor, array, Dataset or DataLoader); the method as a whole.
 
     Args:
+        model: the trained Bayes-by-Backprop network (copied).
+        crossbars: N, posterior samples per layer.
+        ways: ``n``, crossbars averaged per layer and pass.
+        coin: the arbiter's device (an SOT switch by default).
+        seed: fixes the posterior samples and the re-calibration's choices.
+        gain: ``'layer'`` or None.
         precision: the crossbars' Q bits (``full``: :data:`DEFAULT_BITS`).
-        calibration: required when the network has BatchNorm.
+        calibration (Tensor | ndarray | Dataset | DataLoader | None): training images;
+            required when the network has BatchNorm.
 
     Returns:
-        the re-calibrated SpinBayes model.
+        The re-calibrated SpinBayes model.
+
+    Raises:
+        ConfigError: for a network with BatchNorm and no calibration images.
     """
     from synsample.devices import coin_for_precision, is_full_precision
     from synsample.engine import as_inputs
@@ -136,7 +176,18 @@ def energy_per_image(model: SampledNetwork, images: torch.Tensor, passes: int = 
     :func:`synsample.hardware.measure` over ``images`` in independent mode (each image draws
     its own crossbar choices, as the hardware does) and priced by ``assumptions`` (default:
     :data:`synsample.hardware.DEFAULT`, whose crossbar, RNG, averaging, adder and comparator
-    energies are Table 4's)."""
+    energies are Table 4's).
+
+    Args:
+        model: the SpinBayes model.
+        images: the images measured.
+        passes: T, passes per image.
+        assumptions (CostAssumptions | None): the energies (None: the defaults).
+        seed: the run's seed.
+
+    Returns:
+        The cost per image, as :func:`synsample.hardware.measure` returns it.
+    """
     from synsample import hardware
 
     return hardware.measure(model, images, passes, seed=seed,
