@@ -50,7 +50,16 @@ TECHNOLOGIES: dict[str, str] = {
 class CostAssumptions:
     """Energies (pJ) per operation kind (:data:`OPERATIONS`), per random bit by technology
     (:data:`TECHNOLOGIES`) and per weight bit read from SRAM; ``float_bits``: the width of a
-    stored real-valued parameter (32, as paper 004's memory comparison takes it)."""
+    stored real-valued parameter (32, as paper 004's memory comparison takes it).
+
+    Attributes:
+        name: the set's name, printed in reports.
+        pj_per_op: pJ per operation, by kind.
+        pj_per_random_bit: pJ per random bit, by device technology.
+        pj_per_weight_bit_read: pJ per weight bit read from SRAM.
+        float_bits: bits of a stored real-valued parameter.
+        sources: where each figure comes from, by key.
+    """
 
     name: str = "synsample defaults"
     pj_per_op: Mapping[str, float] = field(default_factory=lambda: {
@@ -78,21 +87,45 @@ class CostAssumptions:
         "float_bits": "paper 004's memory comparison (32-bit parameters)"})
 
     def op(self, kind: str) -> float:
-        """Energy of one operation of ``kind`` in pJ (an unknown kind is an error)."""
+        """Energy of one operation of ``kind`` in pJ (an unknown kind is an error).
+
+        Args:
+            kind: a key of :data:`OPERATIONS`.
+
+        Returns:
+            The energy in pJ.
+
+        Raises:
+            ConfigError: for a kind without an energy.
+        """
         if kind not in self.pj_per_op:
             raise ConfigError(f"no energy for operation {kind!r} in {self.name!r}; add it to "
                               "pj_per_op")
         return float(self.pj_per_op[kind])
 
     def random_bit(self, technology: str) -> float:
-        """Energy of one random bit made by ``technology`` in pJ."""
+        """Energy of one random bit made by ``technology`` in pJ.
+
+        Args:
+            technology: a key of :data:`TECHNOLOGIES`.
+
+        Returns:
+            The energy in pJ.
+
+        Raises:
+            ConfigError: for a technology without an energy.
+        """
         if technology not in self.pj_per_random_bit:
             raise ConfigError(f"no energy per random bit for technology {technology!r} in "
                               f"{self.name!r}; add it to pj_per_random_bit")
         return float(self.pj_per_random_bit[technology])
 
     def as_dict(self) -> dict[str, Any]:
-        """The assumption set as JSON-able values, for reports."""
+        """The assumption set as JSON-able values, for reports.
+
+        Returns:
+            Every field, the mappings as plain dicts.
+        """
         return {"name": self.name, "pj_per_op": dict(self.pj_per_op),
                 "pj_per_random_bit": dict(self.pj_per_random_bit),
                 "pj_per_weight_bit_read": self.pj_per_weight_bit_read,
@@ -120,7 +153,18 @@ def _energies(value: Any, known: Mapping[str, str], what: str, path: Path) -> di
 
 def load(path: str | Path | CostAssumptions | None) -> CostAssumptions:
     """The defaults updated from the JSON file at ``path`` (None: the defaults; an assumption
-    set already loaded is returned as it is)."""
+    set already loaded is returned as it is).
+
+    Args:
+        path: a JSON file, an assumption set, or None.
+
+    Returns:
+        The assumption set; a file's figures replace the defaults and are sourced to it.
+
+    Raises:
+        ConfigError: for a missing, unreadable or invalid file, an unknown key, or an
+            energy that is not a finite non-negative number.
+    """
     if path is None:
         return DEFAULT
     if isinstance(path, CostAssumptions):

@@ -52,11 +52,23 @@ def measure(model, images: torch.Tensor, samples: int, seed: int = 0,
             assumptions: CostAssumptions = DEFAULT, items: int = COST_ITEMS) -> dict[str, Any]:
     """The cost of one inference of ``samples`` passes of ``model`` and of one pass, from a
     run (independent mode, else shared mode item by item; ``mode``) over the first ``items``
-    of ``images`` (fewer when ``items x
-    samples`` exceeds :data:`COST_ROWS`). Returns ``per_inference``, ``per_sample`` (the
-    sampled part over one pass), ``prefix`` (the deterministic part, once per inference), each
-    with operations, random bits by technology, weight bits read and energy (pJ by component,
-    nJ in all), ``memory_bits`` and the assumption set (``assumption_set``)."""
+    of ``images`` (fewer when ``items x samples`` exceeds :data:`COST_ROWS`).
+
+    Args:
+        model (StochasticModel): the stochastic model (its devices' counters are read).
+        images: the inputs, ``[N, ...]``.
+        samples: passes per inference.
+        seed: the run's seed.
+        assumptions: the energies that price the counts.
+        items: the most items run.
+
+    Returns:
+        ``per_inference``, ``per_sample`` (the sampled part over one pass), ``prefix`` (the
+        deterministic part, once per inference), each with operations, random bits by
+        technology, weight bits read and energy (pJ by component, nJ in all);
+        ``memory_bits``, ``memory_bytes``, the run's ``items``, ``samples`` and ``mode``, and
+        the assumption set (``assumptions``, ``assumption_set``).
+    """
     from synsample import engine
 
     items = max(1, min(items, COST_ROWS // samples, len(images)))

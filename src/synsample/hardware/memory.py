@@ -31,7 +31,15 @@ def _real_numel(module: nn.Module) -> int:
 
 
 def stored_bits(module: nn.Module, assumptions: CostAssumptions = DEFAULT) -> int:
-    """Bits of weight memory ``module`` itself holds (not its children)."""
+    """Bits of weight memory ``module`` itself holds (not its children).
+
+    Args:
+        module: one module.
+        assumptions: gives ``float_bits``, the width of a real number.
+
+    Returns:
+        The bits, as the module's method stores them (see the module docstring).
+    """
     real = assumptions.float_bits
     if isinstance(module, CoinFlipLinear):
         bias = 0 if module.bias is None else module.bias.numel()
@@ -50,12 +58,28 @@ def stored_bits(module: nn.Module, assumptions: CostAssumptions = DEFAULT) -> in
 
 
 def memory_bits(model: nn.Module, assumptions: CostAssumptions = DEFAULT) -> int:
-    """Bits of weight memory of the whole model, each distinct module counted once."""
+    """Bits of weight memory of the whole model, each distinct module counted once.
+
+    Args:
+        model: the model.
+        assumptions: gives ``float_bits``.
+
+    Returns:
+        The sum of :func:`stored_bits` over its modules.
+    """
     return sum(stored_bits(m, assumptions) for m in model.modules())
 
 
 def weights_read_per_pass(module: nn.Module) -> bool:
-    """Whether a pass reads the layer's weights from memory."""
+    """Whether a pass reads the layer's weights from memory.
+
+    Args:
+        module: one module.
+
+    Returns:
+        False for a crossbar (it computes in place), BatchNorm (folded) and a module without
+        tensors of its own; True otherwise.
+    """
     if isinstance(module, CrossbarLayer | nn.modules.batchnorm._BatchNorm):
         return False  # computes in place / folded into its neighbours
     return bool(

@@ -103,7 +103,14 @@ RULES: list[tuple[type, Callable[[nn.Module, torch.Tensor], Ops]]] = [
 
 
 def rule_for(module: nn.Module) -> Callable[[nn.Module, torch.Tensor], Ops] | None:
-    """The operation-counting rule of ``module``'s type (None: it costs nothing counted)."""
+    """The operation-counting rule of ``module``'s type (None: it costs nothing counted).
+
+    Args:
+        module: one module.
+
+    Returns:
+        The first rule of :data:`RULES` whose type the module is, or None.
+    """
     for kind, rule in RULES:
         if isinstance(module, kind):
             return rule
@@ -113,7 +120,12 @@ def rule_for(module: nn.Module) -> Callable[[nn.Module, torch.Tensor], Ops] | No
 class OperationCounter:
     """Counts, while active (``with counter: ...``), the operations and weight bits read of
     every layer of ``model`` that has a rule, split into the ``prefix`` (the modules under
-    ``model.prefix_net``, if any) and the ``sampled`` part."""
+    ``model.prefix_net``, if any) and the ``sampled`` part.
+
+    Args:
+        model: the model whose layers are hooked.
+        assumptions: gives the width of the weights read.
+    """
 
     def __init__(self, model: nn.Module, assumptions: CostAssumptions = DEFAULT) -> None:
         self.model, self.assumptions = model, assumptions

@@ -36,7 +36,11 @@ _pool: ThreadPoolExecutor | None = None
 
 
 def enabled() -> bool:
-    """Whether compiled kernels may be used (``SYNSAMPLE_KERNELS=off`` turns them off)."""
+    """Whether compiled kernels may be used (``SYNSAMPLE_KERNELS=off`` turns them off).
+
+    Returns:
+        False when ``SYNSAMPLE_KERNELS`` is ``off``, ``0``, ``no`` or ``false``.
+    """
     return os.environ.get("SYNSAMPLE_KERNELS", "on").lower() not in ("off", "0", "no", "false")
 
 
@@ -67,7 +71,12 @@ def _build(target: Path) -> None:
 
 
 def library_path() -> Path:
-    """Where this machine's build of the kernel library is cached."""
+    """Where this machine's build of the kernel library is cached.
+
+    Returns:
+        ``$SYNSAMPLE_HOME/kernels/coinflip-<hash>.so``, the hash of the source, the flags, the
+        CPU's feature flags and the machine type.
+    """
     from synsample.data.cache import home
 
     digest = hashlib.sha256(_SOURCE.read_bytes() + " ".join(_flags()).encode()
@@ -102,13 +111,21 @@ def _load() -> ctypes.CDLL | None:
 
 
 def available() -> bool:
-    """Whether the compiled kernel can run here (builds it on first call)."""
+    """Whether the compiled kernel can run here (builds it on first call).
+
+    Returns:
+        True when the library is loaded.
+    """
     return _load() is not None
 
 
 def vector_lanes() -> int | None:
     """float32 lanes per vector the compiled kernel uses (16: AVX-512, 8: AVX2, 4: SSE or
-    NEON), or None without a kernel."""
+    NEON), or None without a kernel.
+
+    Returns:
+        The lanes, or None.
+    """
     lib = _load()
     return None if lib is None else int(lib.coinflip_vector_lanes())
 
@@ -128,8 +145,16 @@ def comparator(threshold: torch.Tensor, sign: torch.Tensor, bits: int
     to 0 instead, so the coin cannot count. The limit is stored with its top bit flipped, as a
     signed int32, so that the kernel compares signed (``h <= limit`` unsigned is
     ``h ^ 2^31 <= limit ^ 2^31`` signed; x86 has no unsigned vector compare before AVX-512).
-    Both padded to a multiple of :data:`LANES` outputs with sign 0. Returns ``(limit, sign)``,
-    each ``[in, out_pad]``."""
+    Both padded to a multiple of :data:`LANES` outputs with sign 0.
+
+    Args:
+        threshold: ``[in, out]`` integer thresholds (the device's comparator).
+        sign: ``[in, out]`` what each coin gates (``sign(w)``, or ``w``).
+        bits: the bits of the device's uniform integers.
+
+    Returns:
+        ``(limit, sign)``, int32 and float32, each ``[in, out_pad]``.
+    """
     t = threshold.to(torch.int64)
     limit = (((t << (32 - bits)) - 1).clamp(min=0) - 2**31).to(torch.int32)
     sign = torch.where(t > 0, sign.to(torch.float32), torch.zeros(()))
@@ -164,7 +189,24 @@ def coinflip(x: torch.Tensor, n: int, threshold: torch.Tensor, value: torch.Tens
     arguments, same bits), or None when it cannot run (no compiler, or a non-CPU tensor).
     ``value``: what each coin gates (``sign(w)`` for scANN, ``w`` for NSM blank-out).
 
-    Items are split over ``torch.get_num_threads()`` threads (ctypes releases the GIL)."""
+    Items are split over ``torch.get_num_threads()`` threads (ctypes releases the GIL).
+
+    Args:
+        x: ``[items, n, in]`` inputs, or ``[items, 1, in]`` shared by the ``n`` samples.
+        n: samples.
+        threshold: ``[in, out]`` integer thresholds.
+        value: ``[in, out]`` what each coin gates.
+        bits: the bits of the device's uniform integers.
+        items: the global index of each item.
+        first_sample: the index of the first sample.
+        key: the layer's 64-bit key in the run.
+
+    Returns:
+        ``(y [items, n, out], coins drawn)``, or None.
+
+    Raises:
+        MemoryError: when the kernel cannot allocate its accumulators.
+    """
     if x.device.type != "cpu":
         return None
     lib = _load()
