@@ -31,7 +31,18 @@ __all__ = ["DATASETS", "OOD_SETS", "Dataset", "DatasetSpec", "fetch", "list_cach
 
 @dataclass
 class Dataset:
-    """One split of a dataset: ``images`` uint8 ``[N, C, H, W]``, ``labels`` int64 ``[N]``."""
+    """One split of a dataset: ``images`` uint8 ``[N, C, H, W]``, ``labels`` int64 ``[N]``.
+
+    Attributes:
+        name: the dataset's catalog name.
+        split: ``train`` or ``test`` (or another split the catalog lists).
+        images: uint8 ``[N, C, H, W]``.
+        labels: int64 ``[N]`` (-1: no class, for OoD sets).
+        classes: the class names.
+        source: where the arrays came from.
+        verified: True when checked against the reference SHA-256, None when not checked.
+        extra: anything more a maker of the set records.
+    """
 
     name: str
     split: str
@@ -46,7 +57,14 @@ class Dataset:
         return len(self.labels)
 
     def subset(self, index: torch.Tensor | slice | int) -> Dataset:
-        """The items at ``index`` (a slice, an index tensor, or the first ``n`` when an int)."""
+        """The items at ``index`` (a slice, an index tensor, or the first ``n`` when an int).
+
+        Args:
+            index: a slice, an index tensor, or a count.
+
+        Returns:
+            A new dataset with those items.
+        """
         if isinstance(index, int):
             index = slice(0, index)
         return Dataset(self.name, self.split, self.images[index], self.labels[index],
@@ -54,6 +72,7 @@ class Dataset:
 
     @property
     def num_classes(self) -> int:
+        """The number of classes."""
         return len(self.classes)
 
 
@@ -77,7 +96,16 @@ def _verify(s: DatasetSpec, split: str, images: np.ndarray, labels: np.ndarray, 
 def fetch(name: str, force: bool = False, log: Callable[[str], None] | None = None) -> list[Path]:
     """Fetch dataset ``name`` into the cache (unless every split is there and ``force`` is off).
 
-    Returns the cache files. Raises ``DataError`` when no source works or a checksum fails.
+    Args:
+        name: a catalog name.
+        force: fetch even when the cache holds usable files.
+        log: called with a line for each source tried (None: silent).
+
+    Returns:
+        The cache files, one per split.
+
+    Raises:
+        DataError: when no source works or a checksum fails.
     """
     s = spec(name)
     paths = [cache.split_path(s.name, split) for split in s.sizes]
@@ -109,6 +137,20 @@ def load(name: str, split: str = "test", path: str | Path | None = None, fetch: 
     CIFAR-10 archive or folder), used instead of the cache. Otherwise the cache is read, and
     fetched into first when missing and ``fetch`` is on. ``verify`` checks the decoded arrays
     against the reference SHA-256 (always on for the cache).
+
+    Args:
+        name: a catalog name.
+        split: the split.
+        path: a local copy, or None.
+        fetch: fetch into the cache when the split is missing there.
+        verify: check a local copy's checksum.
+
+    Returns:
+        The split.
+
+    Raises:
+        DataError: for an unknown split, a missing path or cache file, or arrays that do not
+            match their checksum or shape.
     """
     s = spec(name)
     _check_split(s, split)
@@ -139,7 +181,12 @@ def load(name: str, split: str = "test", path: str | Path | None = None, fetch: 
 
 def list_cached() -> list[dict]:
     """One row per known dataset split (whether it is cached, verified, its size and source),
-    then one per built-in OoD set (generated, nothing to cache)."""
+    then one per built-in OoD set (generated, nothing to cache).
+
+    Returns:
+        Rows with ``dataset``, ``split``, ``items``, ``cached``, ``verified``, ``path``,
+        ``source`` and ``note``.
+    """
     rows = []
     for s in DATASETS.values():
         for split, size in s.sizes.items():

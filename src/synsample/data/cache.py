@@ -20,16 +20,40 @@ from synsample.io import write_with
 
 
 def home() -> Path:
-    """The synsample home: ``$SYNSAMPLE_HOME``, default ``~/.cache/synsample``."""
+    """The synsample home: ``$SYNSAMPLE_HOME``, default ``~/.cache/synsample``.
+
+    Returns:
+        The folder (it may not exist yet).
+    """
     return Path(os.environ.get("SYNSAMPLE_HOME", Path.home() / ".cache" / "synsample"))
 
 
 def split_path(name: str, split: str) -> Path:
+    """Where a split is cached.
+
+    Args:
+        name: the dataset's name.
+        split: the split.
+
+    Returns:
+        ``<home>/datasets/<name>/<split>.safetensors``.
+    """
     return home() / "datasets" / name / f"{split}.safetensors"
 
 
 def store(name: str, split: str, images: np.ndarray, labels: np.ndarray, source: str) -> Path:
-    """Write one split atomically and return its path."""
+    """Write one split atomically and return its path.
+
+    Args:
+        name: the dataset's name.
+        split: the split.
+        images: uint8 images.
+        labels: int64 labels.
+        source: where the arrays came from (stored with them).
+
+    Returns:
+        The file written.
+    """
     path = split_path(name, split)
     tensors = {"images": torch.from_numpy(np.ascontiguousarray(images, dtype=np.uint8)),
                "labels": torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))}
@@ -40,7 +64,18 @@ def store(name: str, split: str, images: np.ndarray, labels: np.ndarray, source:
 
 
 def read(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor, dict[str, str]]:
-    """Read a cached split; raise ``DataError`` (naming the fix) when it is unreadable."""
+    """Read a cached split.
+
+    Args:
+        name: the dataset's name.
+        split: the split.
+
+    Returns:
+        ``(images, labels, metadata)``.
+
+    Raises:
+        DataError: (naming the fix) when the file is unreadable or holds unexpected arrays.
+    """
     path = split_path(name, split)
     try:
         with safe_open(str(path), framework="pt") as f:

@@ -13,7 +13,18 @@ from synsample.errors import DataError
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """What synsample knows of a dataset: classes, shape, split sizes, checksums, sources."""
+    """What synsample knows of a dataset: classes, shape, split sizes, checksums, sources.
+
+    Attributes:
+        name: the catalog name.
+        classes: the class names.
+        shape: one image's ``(C, H, W)``.
+        sizes: items per split.
+        sha256: the reference SHA-256 of each split's decoded arrays, or None.
+        sources: where to fetch it, tried in order.
+        read_local: reads a user's local copy into splits.
+        note: a line for ``synsample data list``.
+    """
     name: str
     classes: tuple[str, ...]
     shape: tuple[int, int, int]
@@ -91,7 +102,17 @@ ALIASES = {"fashion": "fashion-mnist", "fashion_mnist": "fashion-mnist", "fmnist
 
 
 def spec(name: str) -> DatasetSpec:
-    """Return the spec of dataset ``name`` (case-insensitive; a few aliases accepted)."""
+    """Return the spec of dataset ``name`` (case-insensitive; a few aliases accepted).
+
+    Args:
+        name: a catalog name or alias.
+
+    Returns:
+        The spec.
+
+    Raises:
+        DataError: for an unknown dataset.
+    """
     key = ALIASES.get(name.lower(), name.lower())
     if key not in DATASETS:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")

@@ -28,7 +28,17 @@ _IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">
 
 
 def open_maybe_gzip(path: Path) -> bytes:
-    """Return the bytes of ``path``, gunzipped when it starts with the gzip magic."""
+    """Return the bytes of ``path``, gunzipped when it starts with the gzip magic.
+
+    Args:
+        path: the file.
+
+    Returns:
+        Its (decompressed) bytes.
+
+    Raises:
+        DataError: for a truncated or corrupt gzip file.
+    """
     raw = Path(path).read_bytes()
     if raw[:2] == b"\x1f\x8b":
         try:
@@ -40,7 +50,17 @@ def open_maybe_gzip(path: Path) -> bytes:
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Decode one IDX file (gzipped or not) into a numpy array of its declared shape."""
+    """Decode one IDX file (gzipped or not) into a numpy array of its declared shape.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The array, in its declared dtype.
+
+    Raises:
+        DataError: for a bad magic number, a truncated header or a wrong data size.
+    """
     data = open_maybe_gzip(path)
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] not in _IDX_DTYPES:
         raise DataError(f"{path} is not an IDX file (bad magic number); delete it and fetch it "
@@ -82,7 +102,18 @@ class _ArrayUnpickler(pickle.Unpickler):
 
 
 def load_array_pickle(data: bytes, source: str) -> object:
-    """Unpickle ``data`` (a pickle of numpy arrays) safely; ``source`` names it in errors."""
+    """Unpickle ``data`` (a pickle of numpy arrays) safely; ``source`` names it in errors.
+
+    Args:
+        data: the pickle's bytes.
+        source: names the data in errors.
+
+    Returns:
+        What the pickle holds (arrays and plain containers only).
+
+    Raises:
+        DataError: for anything that cannot be unpickled so.
+    """
     try:
         return _ArrayUnpickler(io.BytesIO(data), encoding="latin1").load()
     except Exception as exc:  # any failure means the file is not what it should be
@@ -95,6 +126,15 @@ def read_mnist_pickle(path: Path) -> Splits:
 
     The file holds ``(train, validation, test)`` with pixels as float32 ``uint8 / 256``; train
     and validation, in order, are the standard 60,000-image training set.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The ``train`` and ``test`` splits.
+
+    Raises:
+        DataError: for a file of another layout or pixels that are not ``k / 256``.
     """
     parts = load_array_pickle(open_maybe_gzip(path), str(path))
     try:
@@ -124,7 +164,18 @@ IDX_FILES = {
 
 
 def find_file(folder: Path, stem: str) -> Path:
-    """Find ``stem`` or ``stem.gz`` in ``folder`` (the two ways IDX files are distributed)."""
+    """Find ``stem`` or ``stem.gz`` in ``folder`` (the two ways IDX files are distributed).
+
+    Args:
+        folder: the folder.
+        stem: the file name without ``.gz``.
+
+    Returns:
+        The file found.
+
+    Raises:
+        DataError: when neither exists.
+    """
     for name in (stem, stem + ".gz"):
         if (folder / name).is_file():
             return folder / name
@@ -133,7 +184,17 @@ def find_file(folder: Path, stem: str) -> Path:
 
 
 def read_idx_folder(folder: Path) -> Splits:
-    """Decode the four standard IDX files in ``folder`` into uint8 images and int64 labels."""
+    """Decode the four standard IDX files in ``folder`` into uint8 images and int64 labels.
+
+    Args:
+        folder: the folder holding them (plain or gzipped).
+
+    Returns:
+        The ``train`` and ``test`` splits, images ``[N, 1, H, W]``.
+
+    Raises:
+        DataError: for a missing file or unexpected shapes.
+    """
     out = {}
     for split, (img_stem, lbl_stem) in IDX_FILES.items():
         images = read_idx(find_file(folder, img_stem))
@@ -168,7 +229,17 @@ def _cifar_batch(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_cifar10(path: Path) -> Splits:
-    """Decode CIFAR-10 (python version) from its ``.tar.gz`` or from the extracted folder."""
+    """Decode CIFAR-10 (python version) from its ``.tar.gz`` or from the extracted folder.
+
+    Args:
+        path: the archive, or the folder (or its parent).
+
+    Returns:
+        The ``train`` and ``test`` splits, images ``[N, 3, 32, 32]``.
+
+    Raises:
+        DataError: for an unreadable archive or missing or malformed batch files.
+    """
     path = Path(path)
     members: dict[str, bytes] = {}
     if path.is_file():
@@ -201,6 +272,17 @@ def extract_deb(deb: Path, prefix: str, dest: Path) -> Path:
 
     A ``.deb`` is an ``ar`` archive; its ``data.tar.{xz,gz,bz2}`` member holds the files. Reading
     it here needs no dpkg and no root.
+
+    Args:
+        deb: the package file.
+        prefix: the path inside the data archive whose files are wanted.
+        dest: the folder they are written to (flat, by file name).
+
+    Returns:
+        ``dest``.
+
+    Raises:
+        DataError: for a file that is not a Debian package or has no data archive.
     """
     raw = Path(deb).read_bytes()
     if not raw.startswith(b"!<arch>\n"):

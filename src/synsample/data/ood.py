@@ -34,12 +34,33 @@ def _to_uint8(x: torch.Tensor) -> torch.Tensor:
 
 def ood_applies(name: str, dataset: str) -> bool:
     """Whether the OoD set ``name`` is defined for ``dataset`` (``other`` only for the MNIST /
-    Fashion-MNIST pair; the generated sets for every dataset)."""
+    Fashion-MNIST pair; the generated sets for every dataset).
+
+    Args:
+        name: a name of :data:`OOD_SETS`.
+        dataset: the in-distribution dataset's name.
+
+    Returns:
+        Whether the set can be made.
+    """
     return name != "other" or dataset in OTHER
 
 
 def make_ood(name: str, reference, items: int | None = None, seed: int = 0):
-    """The OoD set ``name`` shaped like ``reference`` (a test :class:`Dataset`)."""
+    """The OoD set ``name`` shaped like ``reference`` (a test :class:`Dataset`).
+
+    Args:
+        name: a name of :data:`OOD_SETS`.
+        reference (Dataset): the in-distribution test set.
+        items: the most items (default: as many as ``reference``).
+        seed: seeds the generated images.
+
+    Returns:
+        (Dataset): the OoD set (labels -1, except ``noisy``'s).
+
+    Raises:
+        DataError: for an unknown set, or ``other`` for a dataset outside the pair.
+    """
     from synsample.data import Dataset, load
 
     if name not in OOD_SETS:

