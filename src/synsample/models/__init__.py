@@ -54,7 +54,14 @@ __all__ = ["ARCHS", "Arch", "ScaleInput", "build", "build_from_config"]
 
 def init_glorot_(model: nn.Module) -> nn.Module:
     """Keras' default initialisation (Glorot uniform weights, zero biases), as the paper's Keras
-    models had; every weight lies far inside [-0.99, 0.99]."""
+    models had; every weight lies far inside [-0.99, 0.99].
+
+    Args:
+        model: the network (initialised in place).
+
+    Returns:
+        ``model``.
+    """
     for m in model.modules():
         if isinstance(m, nn.Linear | nn.Conv2d):
             nn.init.xavier_uniform_(m.weight)
@@ -65,7 +72,15 @@ def init_glorot_(model: nn.Module) -> nn.Module:
 
 def init_gaussian_(model: nn.Module, std: float = 0.2) -> nn.Module:
     """Paper 003's algorithm box, "W <- Gaussian distribution [-1, 1]": N(0, std^2) clipped to
-    [-1, 1] (the paper gives no std)."""
+    [-1, 1] (the paper gives no std).
+
+    Args:
+        model: the network; its ``nn.Linear`` layers are initialised in place.
+        std: the normal's standard deviation before the clip.
+
+    Returns:
+        ``model``.
+    """
     for m in model.modules():
         if isinstance(m, nn.Linear):
             with torch.no_grad():
@@ -76,7 +91,16 @@ def init_gaussian_(model: nn.Module, std: float = 0.2) -> nn.Module:
 
 
 def init_uniform_(model: nn.Module, bound: float = 0.99) -> nn.Module:
-    """The other reading of paper 000's sentence: dense weights drawn from U(-0.99, 0.99)."""
+    """The other reading of paper 000's sentence (section II.B): dense weights drawn from
+    U(-0.99, 0.99).
+
+    Args:
+        model: the network; its ``nn.Linear`` layers are initialised in place.
+        bound: the uniform's bound.
+
+    Returns:
+        ``model``.
+    """
     for m in model.modules():
         if isinstance(m, nn.Linear):
             nn.init.uniform_(m.weight, -bound, bound)
@@ -237,7 +261,16 @@ PAPER002_TRAINING: dict[str, Any] = {**NSM_TRAINING, "data_init": False}
 
 @dataclass(frozen=True)
 class Arch:
-    """A built-in architecture: builder, input shape, sampling method, training defaults."""
+    """A built-in architecture: builder, input shape, sampling method, training defaults.
+
+    Attributes:
+        name: the architecture's name.
+        builder: builds it from ``(input_shape, num_classes, dropout, **options)``.
+        input_shape: the paper's ``(C, H, W)``.
+        description: one line for listings.
+        method: the method that samples it by default (None: deterministic).
+        train_defaults: training settings that differ from ``TrainConfig``'s defaults.
+    """
     name: str
     builder: Callable[..., nn.Sequential]
     input_shape: tuple[int, int, int]
@@ -297,14 +330,30 @@ def build(name: str, input_shape: tuple[int, ...] | None = None, num_classes: in
           **options: Any) -> nn.Sequential:
     """Build architecture ``name`` for inputs of ``input_shape`` (default: the paper's).
 
-    Returns an ``nn.Sequential`` whose first layer scales uint8 pixels by 1/255 (paper 000's
-    networks) or binarises them (paper 002's). ``init``: ``glorot`` (Keras default, how we read
-    paper 000) or ``uniform`` (U(-0.99, 0.99) dense weights); NSM layers keep PyTorch's default
-    and get eq. 8's data-dependent init in training. ``seed`` makes the initialisation
-    reproducible. ``options`` for NSM networks: ``noise`` (``bernoulli:P``, ``gaussian:SIGMA``),
-    ``estimator``, ``site`` (see :mod:`synsample.nn.nsm`), ``bias`` (False: NSM hidden layers
-    without biases, as eq. 4 writes the unit); for SC networks: ``states`` (quantization
-    levels), ``sc_length`` (training bitstream length, Method 2); None values mean the default.
+    Args:
+        name: a key of :data:`ARCHS`.
+        input_shape: ``(C, H, W)`` (default: the paper's).
+        num_classes: outputs of the read-out.
+        dropout: the drop rate of the architectures that have dropout (MC-Dropout and
+            DropConnect LeNets: their rate), in [0, 1).
+        init: ``glorot`` (Keras default, how we read paper 000), ``uniform`` (U(-0.99, 0.99)
+            dense weights) or ``gaussian`` (paper 003's clipped normal); NSM layers keep
+            PyTorch's default and get paper 002's eq. 8 data-dependent init in training.
+        seed: makes the initialisation reproducible (torch's global generator is restored
+            after).
+        **options: for NSM networks ``noise`` (``bernoulli:P``, ``gaussian:SIGMA``),
+            ``estimator``, ``site`` (see :mod:`synsample.nn.nsm`), ``bias`` (False: NSM hidden
+            layers without biases, as paper 002's eq. 4 writes the unit); for SC networks
+            ``states`` (quantization levels), ``sc_length`` (training bitstream length,
+            Method 2); for LeNet-5 ``prior_sigma``; None values mean the default.
+
+    Returns:
+        An ``nn.Sequential`` whose first layer scales uint8 pixels by 1/255 (paper 000's
+        networks) or binarises them (paper 002's), its sampled layers named.
+
+    Raises:
+        ConfigError: for an unknown architecture or initialisation, a drop rate outside
+            [0, 1), or an input shape the architecture cannot take.
     """
     options = {k: v for k, v in options.items() if v is not None}
     if name not in ARCHS:
@@ -334,7 +383,17 @@ def build(name: str, input_shape: tuple[int, ...] | None = None, num_classes: in
 
 def build_from_config(config: dict[str, Any], input_shape: tuple[int, ...], num_classes: int,
                       seed: int | None = None) -> nn.Sequential:
-    """The architecture a training (or checkpoint) config names, with its options."""
+    """The architecture a training (or checkpoint) config names, with its options.
+
+    Args:
+        config: a training config as a dict (``arch`` and the options it records).
+        input_shape: ``(C, H, W)``.
+        num_classes: outputs of the read-out.
+        seed: makes the initialisation reproducible.
+
+    Returns:
+        The network, as :func:`build` makes it.
+    """
     return build(config["arch"], input_shape=input_shape, num_classes=num_classes,
                  dropout=config.get("dropout", 0.5), init=config.get("init", "glorot"),
                  seed=seed, noise=config.get("noise"), estimator=config.get("estimator"),

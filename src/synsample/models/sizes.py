@@ -24,7 +24,15 @@ class _BasicBlock(nn.Module):
 
 def resnet(blocks: tuple[int, int, int, int], classes: int = 1000) -> nn.Module:
     """A ResNet with basic blocks (``(2, 2, 2, 2)``: ResNet-18; ``(3, 4, 6, 3)``: ResNet-34);
-    only its parameters matter here (no forward)."""
+    only its parameters matter here (no forward).
+
+    Args:
+        blocks: basic blocks per stage.
+        classes: outputs of the final linear layer.
+
+    Returns:
+        The network's modules (it has no ``forward``).
+    """
     net = nn.Module()
     net.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
     net.bn1 = nn.BatchNorm2d(64)
@@ -40,7 +48,11 @@ def resnet(blocks: tuple[int, int, int, int], classes: int = 1000) -> nn.Module:
 
 
 def parameter_counts() -> dict[str, int]:
-    """Trainable parameters of each topology of the memory comparison."""
+    """Trainable parameters of each topology of the memory comparison.
+
+    Returns:
+        Parameters by topology name.
+    """
     from synsample import models
 
     with torch.device("meta"):
