@@ -46,7 +46,14 @@ _MASK = (1 << 64) - 1
 
 
 def splitmix64(x: int) -> int:
-    """The SplitMix64 finaliser: a bijective 64-bit mix with good avalanche."""
+    """The SplitMix64 finaliser: a bijective 64-bit mix with good avalanche.
+
+    Args:
+        x: a 64-bit word (Python int).
+
+    Returns:
+        The mixed word.
+    """
     x = (x + 0x9E3779B97F4A7C15) & _MASK
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
@@ -54,7 +61,15 @@ def splitmix64(x: int) -> int:
 
 
 def derive_seed(base: int, *keys: int) -> int:
-    """A 63-bit seed from a base seed and integer keys (sample index, item block, ...)."""
+    """A 63-bit seed from a base seed and integer keys (sample index, item block, ...).
+
+    Args:
+        base: the base seed.
+        *keys: integers mixed in, in order.
+
+    Returns:
+        A seed in ``0 .. 2^63 - 1``.
+    """
     x = splitmix64(base & _MASK)
     for key in keys:
         x = splitmix64(x ^ (key & _MASK))
@@ -63,7 +78,15 @@ def derive_seed(base: int, *keys: int) -> int:
 
 def seed_from(generator: torch.Generator | None, seed: int | None) -> int:
     """The base seed of a run: ``seed`` if given, else one drawn from ``generator`` (or torch's
-    default generator), so that a seeded generator gives the same run twice."""
+    default generator), so that a seeded generator gives the same run twice.
+
+    Args:
+        generator: draws the seed when ``seed`` is None (None: torch's default).
+        seed: the seed, if the caller has one.
+
+    Returns:
+        The base seed.
+    """
     if seed is not None:
         return int(seed)
     return int(torch.randint(0, 2**62, (1,), generator=generator).item())
@@ -81,26 +104,64 @@ _REFERENCE_BLOCK = 1 << 22
 
 
 def layer_id(name: str) -> int:
-    """A stable 32-bit identifier of a sampled layer, from its name in the network."""
+    """A stable 32-bit identifier of a sampled layer, from its name in the network.
+
+    Args:
+        name: the layer's qualified name.
+
+    Returns:
+        The CRC-32 of the name.
+    """
     return zlib.crc32(name.encode())
 
 
 def layer_key(seed: int, layer: int) -> int:
-    """The 64-bit key of one layer in one run."""
+    """The 64-bit key of one layer in one run.
+
+    Args:
+        seed: the run's base seed.
+        layer: the layer's :func:`layer_id`.
+
+    Returns:
+        ``m(m(seed) ^ layer)`` with ``m`` :func:`splitmix64`.
+    """
     return splitmix64(splitmix64(seed & ((1 << 64) - 1)) ^ layer)
 
 
 def as_int64(key: int) -> int:
+    """A 64-bit word as the signed integer torch's int64 holds.
+
+    Args:
+        key: a word in ``0 .. 2^64 - 1``.
+
+    Returns:
+        The same bits, as a value in ``-2^63 .. 2^63 - 1``.
+    """
     return key - (1 << 64) if key >= 1 << 63 else key
 
 
 def shr(x: torch.Tensor, s: int) -> torch.Tensor:
-    """Logical right shift of int64 tensors holding 64-bit words."""
+    """Logical right shift of int64 tensors holding 64-bit words.
+
+    Args:
+        x: the words.
+        s: the shift, 1 to 63.
+
+    Returns:
+        The shifted words (zeros shifted in), int64.
+    """
     return (x >> s) & ((1 << (64 - s)) - 1)
 
 
 def mix64(x: torch.Tensor) -> torch.Tensor:
-    """:func:`~synsample.nn.sampling.splitmix64` on an int64 tensor (wrapping arithmetic)."""
+    """:func:`splitmix64` on an int64 tensor (wrapping arithmetic).
+
+    Args:
+        x: 64-bit words held as int64.
+
+    Returns:
+        The mixed words, int64, same shape.
+    """
     x = x + _S_ADD
     x = (x ^ shr(x, 30)) * _S_MUL1
     x = (x ^ shr(x, 27)) * _S_MUL2
@@ -108,14 +169,32 @@ def mix64(x: torch.Tensor) -> torch.Tensor:
 
 
 def stream_keys(key: int, items: torch.Tensor, samples: torch.Tensor) -> torch.Tensor:
-    """The 64-bit stream keys ``[items, samples]`` (int64) of a layer with key ``key``."""
+    """The 64-bit stream keys ``[items, samples]`` (int64) of a layer with key ``key``.
+
+    Args:
+        key: the layer's :func:`layer_key`.
+        items: the global item indices.
+        samples: the global sample indices.
+
+    Returns:
+        ``m(m(key ^ b) ^ s)`` per (item, sample), int64.
+    """
     item_key = mix64(items.to(torch.int64) ^ as_int64(key))
     return mix64(item_key[:, None] ^ samples.to(torch.int64)[None, :])
 
 
 def words(keys: torch.Tensor, rows: torch.Tensor, outputs: int) -> torch.Tensor:
     """The 32-bit words ``[..., rows, outputs]`` (in int64) of weights ``(i, j)``, ``i`` in
-    ``rows``, ``j < outputs``, for stream keys ``keys`` (any shape)."""
+    ``rows``, ``j < outputs``, for stream keys ``keys`` (any shape).
+
+    Args:
+        keys: stream keys (int64, any shape).
+        rows: the input indices ``i``.
+        outputs: the layer's outputs (the counter is ``i * outputs + j``).
+
+    Returns:
+        ``[*keys.shape, len(rows), outputs]`` words in ``0 .. 2^32 - 1``, int64.
+    """
     lo = (keys & _M32)[..., None, None]
     hi = shr(keys, 32)[..., None, None]
     counter = (rows.to(torch.int64)[:, None] * outputs
@@ -135,10 +214,22 @@ def coinflip_reference(x: torch.Tensor, n: int, threshold: torch.Tensor, value: 
     """Independent-mode outputs ``y[b, s, j] = sum_i coin * value[i, j] * x[b, s, i]``
     ``[items, n, out]`` and the number of coins drawn.
 
-    ``x``: ``[items, n, in]`` float32, or ``[items, 1, in]`` for an input shared by the ``n``
-    samples; ``threshold`` (int64) and ``value`` (float32, what each coin gates: ``sign(w)``
-    for scANN, ``w`` for NSM blank-out synapses): ``[in, out]``; ``items``: the global index of
-    each item; samples are ``first_sample, first_sample + 1, ...``. Pure PyTorch, any device.
+    Pure PyTorch, any device.
+
+    Args:
+        x: ``[items, n, in]`` float32, or ``[items, 1, in]`` for an input shared by the ``n``
+            samples.
+        n: samples.
+        threshold: ``[in, out]`` integer thresholds (the device's comparator).
+        value: ``[in, out]`` float32, what each coin gates: ``sign(w)`` for scANN, ``w`` for
+            NSM blank-out synapses.
+        bits: the bits of the device's uniform integers.
+        items: the global index of each item.
+        first_sample: the index of the first sample (samples are ``first_sample, ...``).
+        key: the layer's :func:`layer_key`.
+
+    Returns:
+        ``(y [items, n, out] float32, coins drawn)``; a zero input draws no coins.
     """
     b = x.shape[0]
     out = threshold.shape[1]
