@@ -90,44 +90,25 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    args.samples = args.samples or 1000
-    from synsample import checkpoint, hardware
-    from synsample.evaluate import method_for
+    from synsample import checkpoint
+    from synsample.evaluate import method_for, sample_to_report
 
     ck = Path(args.checkpoint[0])
     ck_config = checkpoint.read_config(ck)
     args.method = method_for(ck_config, args.method)
     out = _report_folder(args, ck, "sample")
-    assumptions = hardware.load_assumptions(args.cost_assumptions)
     with folder_lock(out):
-        return _sample(args, ck, ck_config, out, assumptions)
-
-
-def _sample(args: argparse.Namespace, ck: Path, ck_config: dict, out: Path, assumptions) -> int:
-    from synsample import checkpoint, hardware, methods
-    from synsample.evaluate import deterministic_outputs, sample_checkpoint
-    from synsample.report.scann import write_sample_report
-
-    pred, test, sto = sample_checkpoint(ck, args.method, args.precision, args.samples,
-                                        args.seed, args.mode, args.data_path, args.limit,
-                                        _progress(args), batch_size=args.batch_size,
-                                        adaptive=_adaptive(args), device=args.device,
-                                        method_options=_method_options(args),
-                                        **_sharded(args))
-    cost = hardware.measure(sto, test.images, args.samples, seed=args.seed,
-                            assumptions=assumptions)
-    spec = methods.get(args.method)
-    model = spec.reference_model(checkpoint.load_model(ck)[0])
-    det = deterministic_outputs(model, test.images).argmax(1)
-    reference = spec.reference
-    res = write_sample_report(out, ck, ck_config, args.precision, pred, test, det,
-                              reference=reference, cost=cost)
+        res = sample_to_report(ck, out, args.method, args.precision, args.samples, args.seed,
+                               args.mode, args.data_path, args.limit, _progress(args),
+                               _method_options(args), args.cost_assumptions,
+                               batch_size=args.batch_size, adaptive=_adaptive(args),
+                               device=args.device, **_sharded(args))
     s = res["sampled"]
-    print(f"{ck_config['dataset']} {ck_config['arch']}: {reference} "
+    print(f"{ck_config['dataset']} {ck_config['arch']}: {res['reference']} "
           f"{100 * res['deterministic_accuracy']:.2f}%, {args.method} {args.precision} "
           f"first choice {100 * s['accuracy']:.2f}% over {args.samples} passes "
           f"(mean entropy {s['mean_entropy']:.3f} bits, {s['sampling_seconds']:.1f} s)")
-    _print_cost(cost, args.samples)
+    _print_cost(res["cost"], args.samples)
     print(f"report: {out / 'report.md'}")
     return 0
 
@@ -140,7 +121,6 @@ def _print_cost(cost: dict, samples: int) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    args.samples = args.samples or 1000
     from synsample import checkpoint, hardware
     from synsample.evaluate import evaluate_checkpoint, method_for
 
@@ -263,170 +243,36 @@ def _sharded(args: argparse.Namespace) -> dict:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    out = checks.writable_folder(args.out or Path("runs") / _reproduce_folder(args),
-                                 "report folder")
-    args.out = str(out)
-    checks.writable_folder(args.jobs, "job store (--jobs)")
-    from synsample import tracking
+    from dataclasses import replace
 
-    params = {k: v for k, v in vars(args).items() if k != "func"}
-    with folder_lock(out), tracking.run(_tracking(args), f"reproduce {args.experiment}", params,
-                                        {"synsample.command": "reproduce"}) as tracker:
-        code = _reproduce(args)
-        tracker.artifact(out)  # the report, its figures and metrics.json
-        return code
+    from synsample.config_args import config_from_args
+    from synsample.experiments import registry
 
+    if args.list or args.experiment is None:
+        rows = [[name, registry.get(name).title] for name in registry.names()]
+        from synsample.report.markdown import text_table
 
-def _reproduce_folder(args: argparse.Namespace) -> str:
-    """The default report folder: runs/EXPERIMENT (runs/robustness-METHOD for a method other
-    than scANN's)."""
-    if args.experiment == "robustness" and args.method not in (None, "scann"):
-        return f"{args.experiment}-{args.method}"
-    if args.training == "sampling-aware":
-        return f"{args.experiment}-sampling-aware"
-    return args.experiment
-
-
-def _reproduce(args: argparse.Namespace) -> int:
-    from synsample.experiments import scann_entropy
-    from synsample.experiments import scann_table1 as t1
-
-    if args.experiment.startswith("nsm-"):
-        return _reproduce_nsm(args)
-    if args.experiment == "sc-mnist":
-        return _reproduce_sc(args)
-    if args.experiment == "spinbayes-mnist":
-        return _reproduce_spinbayes(args)
-    if args.experiment == "robustness":
-        return _reproduce_robustness(args)
-    if args.experiment == "costs":
-        return _reproduce_costs(args)
-    args.samples = args.samples or 1000
-
-    if args.experiment == "scann-entropy":
-        rows = ([(d, args.arch) for d in ("mnist", "fashion-mnist")] if args.dataset is None
-                else [(args.dataset, args.arch)])
-    elif args.all_rows:
-        rows = [(d, a) for d in ("mnist", "fashion-mnist") for a in ("mlp", "conv")]
-    else:
-        rows = [(args.dataset or "mnist", args.arch)]
-    out = Path(args.out)
-    cfg = t1.Table1Config(rows=rows, samples=args.samples, epochs=args.epochs, seed=args.seed,
-                          mode=args.mode, out=out, jobs=Path(args.jobs), data_path=args.data_path,
-                          limit=args.limit, progress=_progress(args),
-                          adaptive=_adaptive(args), device=args.device, runner=_runner(args),
-                          tracking=_tracking(args))
-    if args.experiment == "scann-holdout":
-        from synsample.experiments import scann_holdout
-
-        fractions = args.fractions
-        result = scann_holdout.run(scann_holdout.HoldoutConfig(
-            dataset=args.dataset or "mnist", arch=args.arch, holdout_class=args.holdout_class,
-            fractions=fractions, sampling=cfg, sampling_aware=_train_coin(args),
-            sa_estimator=args.sa_estimator), log=_log(args))
-        title = f"\nClass {result['class_name']} under-represented, paper 000 Fig. 7"
-    elif args.experiment == "scann-entropy":
-        result = scann_entropy.run(cfg, log=_log(args))
-        title = "\nVote entropy (bits) of correct and incorrect items, paper 000 Fig. 6"
-    elif args.training == "sampling-aware":
-        from synsample.experiments import sampling_aware
-
-        result = sampling_aware.run(sampling_aware.SamplingAwareConfig(
-            table=cfg, estimator=args.sa_estimator, coin=args.train_coin, out=out),
-            log=_log(args))
-        title = "\nTable I, paper 000: sampling-aware training beside post-hoc (accuracy %)"
-    else:
-        result = t1.run(cfg, log=_log(args))
-        title = "\nTable I, paper 000 (accuracy %; each cell: ours (paper, difference in points))"
-    return _print_result(title, result, out)
-
-
-def _train_coin(args: argparse.Namespace) -> str | None:
-    """The coins a reproduction trains through (None: post-hoc training)."""
-    return args.train_coin if args.training == "sampling-aware" else None
-
-
-def _print_result(title: str, result: dict, out: Path) -> int:
-    """An experiment's table on the terminal, and where its report is."""
-    print(title)
+        print(text_table(["experiment", "what it reproduces"], rows))
+        print("\n`synsample reproduce EXPERIMENT --help` for its options")
+        return 0
+    experiment = registry.get(args.experiment)
+    cfg = config_from_args(experiment.config, args, progress=_progress(args),
+                           runner=_runner(args), tracking=_tracking(args))
+    for preset in getattr(args, "presets", None) or ():
+        cfg = replace(cfg, **experiment.presets[preset][1])
+    if args.dry_run:
+        planned = registry.plan(args.experiment, cfg, log=lambda line: None)
+        cached = sum(done for _, done in planned)
+        for job, done in planned:
+            print(f"{'cached ' if done else 'to run '} {job.name}")
+        print(f"\n{len(planned)} jobs, {cached} cached, {len(planned) - cached} to run; job "
+              f"store {cfg.jobs}")
+        return 0
+    result = registry.run(args.experiment, cfg, log=_log(args))
+    print("\n" + result["heading"])
     print(result["terminal_table"])
-    print(f"\nreport: {out / 'report.md'}")
+    print(f"\nreport: {result['report']}")
     return 0
-
-
-def _reproduce_sc(args: argparse.Namespace) -> int:
-    from synsample.experiments import sc
-
-    out = Path(args.out)
-    lengths = sc.PAPER_LENGTHS if args.full else args.lengths or sc.DEFAULT_LENGTHS
-    result = sc.run(sc.SCConfig(
-        lengths=tuple(lengths), epochs=args.epochs or sc.DEFAULT_EPOCHS,
-        samples=args.samples or 10, seed=args.seed, mode=args.mode, bitstream=args.bitstream,
-        out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
-        progress=_progress(args), device=args.device, runner=_runner(args),
-        tracking=_tracking(args)), log=_log(args))
-    return _print_result("\nFigure 6, paper 003: test accuracy (%) by stream length", result, out)
-
-
-def _reproduce_robustness(args: argparse.Namespace) -> int:
-    from synsample.experiments import robustness
-
-    method = args.method or "scann"
-    out = Path(args.out)
-    result = robustness.run(robustness.RobustnessConfig(
-        method=method, datasets=(args.dataset,) if args.dataset else ("mnist", "fashion-mnist"),
-        samples=args.samples or 100, seed=args.seed, mode=args.mode, epochs=args.epochs,
-        out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
-        progress=_progress(args), sampling_aware=_train_coin(args),
-        sa_estimator=args.sa_estimator, runner=_runner(args),
-        tracking=_tracking(args)), log=_log(args))
-    return _print_result("\nAccuracy (%) against each non-ideality's magnitude (columns: the "
-                         "report's)", result, out)
-
-
-def _reproduce_costs(args: argparse.Namespace) -> int:
-    from synsample import hardware
-    from synsample.experiments import costs
-
-    out = Path(args.out)
-    result = costs.run(costs.CostsConfig(
-        dataset=args.dataset or "mnist", samples=args.samples or 20, seed=args.seed,
-        mode=args.mode, epochs=args.epochs,
-        assumptions=hardware.load_assumptions(args.cost_assumptions), out=out,
-        jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
-        progress=_progress(args), runner=_runner(args),
-        tracking=_tracking(args)), log=_log(args))
-    return _print_result(f"\nEvery method on {result['dataset']}, {result['samples']} passes: "
-                         "accuracy, OoD AUROC and cost per inference", result, out)
-
-
-def _reproduce_spinbayes(args: argparse.Namespace) -> int:
-    from synsample.experiments import spinbayes
-
-    out = Path(args.out)
-    sweep = {"sweep_bits": (), "sweep_crossbars": ()} if args.no_sweep else {}
-    result = spinbayes.run(spinbayes.SpinBayesConfig(
-        epochs=args.epochs or 10, samples=args.samples or 20, seed=args.seed, mode=args.mode,
-        out=out, jobs=Path(args.jobs), data_path=args.data_path, limit=args.limit,
-        progress=_progress(args), device=args.device, runner=_runner(args),
-        tracking=_tracking(args), **sweep),
-        log=_log(args))
-    return _print_result("\nTable 1, paper 004 (MNIST, LeNet-5; %, ours beside the paper's)",
-                         result, out)
-
-
-def _reproduce_nsm(args: argparse.Namespace) -> int:
-    from synsample.experiments import nsm
-
-    out = Path(args.out)
-    samples = args.samples or 100
-    result = nsm.run(nsm.NSMConfig(
-        experiment=args.experiment, epochs=args.epochs, samples=samples, seed=args.seed,
-        mode=args.mode, out=out, jobs=Path(args.jobs), data_path=args.data_path,
-        limit=args.limit, progress=_progress(args), device=args.device,
-        runner=_runner(args),
-        tracking=_tracking(args)), log=_log(args))
-    return _print_result(f"\n{args.experiment}: test error (%)", result, out)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -453,13 +299,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _positive(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return n
+    from synsample.config_args import argparse_type
+    from synsample.experiments.options import positive_int
+
+    return argparse_type(positive_int)(value)
 
 
 def _fraction(value: str) -> float:
@@ -470,28 +313,6 @@ def _fraction(value: str) -> float:
     if not 0.0 < x < 1.0:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {value!r}")
     return x
-
-
-def _percentages(value: str) -> tuple[float, ...]:
-    try:
-        out = tuple(float(v) / 100 for v in value.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected percentages like 0,50,90,99, got {value!r}"
-                                         ) from None
-    if not out or any(not 0 <= f <= 1 for f in out):
-        raise argparse.ArgumentTypeError(f"percentages must lie in 0..100, got {value!r}")
-    return out
-
-
-def _lengths(value: str) -> tuple[int, ...]:
-    try:
-        out = tuple(int(v) for v in value.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected bit counts like 100,300,500, got {value!r}"
-                                         ) from None
-    if not out or min(out) < 1:
-        raise argparse.ArgumentTypeError(f"stream lengths must be positive, got {value!r}")
-    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -613,10 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.set_defaults(func=cmd_train)
 
     sampling = argparse.ArgumentParser(add_help=False)
-    sampling.add_argument("--samples", type=_positive,
-                          help="passes K (default 1000; 100 for the nsm-* experiments, as "
-                               "paper 002; 10 SC inferences per item for sc-mnist, 20 for "
-                               "spinbayes-mnist)")
+    sampling.add_argument("--samples", type=_positive, default=1000,
+                          help="passes K (default 1000)")
     sampling.add_argument("--mode", default="shared", choices=["shared", "independent"],
                           help="shared: one draw per pass for all items; independent: fresh "
                                "draws per item (slow) (default shared)")
@@ -738,76 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "manifest goes beside it as .json)")
     p_export.set_defaults(func=cmd_export)
 
-    p_rep = sub.add_parser(
-        "reproduce", parents=[common, sampling, distributed, tracked],
-        help="reproduce a paper's table or figure",
-        description="Run a paper experiment as a grid of cached jobs and write its report. "
-                    "scann-table1: Table I of paper 000 (default: the MNIST MLP row). "
-                    "scann-entropy: Fig. 6, entropy of correct and incorrect items. "
-                    "scann-holdout: Fig. 7, one class under-represented in training. "
-                    "nsm-pi-mnist: paper 002 Table 1 and Fig. 2 (NSM vs StNN, 784-300x3-10). "
-                    "nsm-mnist-conv: paper 002 Table 2 (bNSM, gNSM, dCNN). "
-                    "nsm-scale-invariance: paper 002 section 3.2 (weights x 0.1 at inference). "
-                    "sc-mnist: paper 003 Fig. 6 (quantized stochastic computing, Methods 1 and "
-                    "2, 5 and 11 states, stream lengths) and its bitstream energy. "
-                    "spinbayes-mnist: paper 004 Tables 1 and 3 on MNIST with LeNet-5 (SpinBayes, "
-                    "Bayes-by-Backprop, MC-Dropout, MC-DropConnect, deep ensemble), n-way "
-                    "inference, a Q x N sweep, memory, energy. "
-                    "robustness: the scANN MLP (or --method mc-dropconnect, mc-dropout) against "
-                    "device bias, spread, stuck devices, correlated bits and drift, "
-                    "and precision against the number of samples (paper 000, section IV). "
-                    "costs: every method on MNIST at 20 passes, accuracy and OoD AUROC beside "
-                    "the energy, random bits and weight memory of one inference.")
-    p_rep.add_argument("experiment", choices=["scann-table1", "scann-entropy", "scann-holdout",
-                                              "nsm-pi-mnist", "nsm-mnist-conv",
-                                              "nsm-scale-invariance", "sc-mnist",
-                                              "spinbayes-mnist", "robustness", "costs"])
-    p_rep.add_argument("--dataset", choices=["mnist", "fashion-mnist"],
-                       help="one dataset (default: MNIST for scann-table1, both for "
-                            "scann-entropy and robustness)")
-    p_rep.add_argument("--arch", default="mlp", choices=["mlp", "conv"],
-                       help="scann-*: the network, paper 000's MLP or conv net (default mlp)")
-    p_rep.add_argument("--all-rows", action="store_true",
-                       help="all four rows: MNIST and Fashion-MNIST x MLP and conv")
-    p_rep.add_argument("--epochs", type=_positive,
-                       help="training epochs (default: scANN 100 for the MLP, 10 for the conv "
-                            "net; NSM 30 for the MLPs, 10 for the conv nets; SC and LeNet-5 "
-                            "10)")
-    p_rep.add_argument("--holdout-class", type=int, default=9,
-                       help="scann-holdout: the class to under-represent (default 9)")
-    p_rep.add_argument("--fractions", default=(0.0, 0.5, 0.9, 0.99), type=_percentages,
-                       help="scann-holdout: percentages of the class removed (default "
-                            "0,50,90,99)")
-    p_rep.add_argument("--lengths", type=_lengths,
-                       help="sc-mnist: stream lengths in bits (default 100,300,500)")
-    p_rep.add_argument("--full", action="store_true",
-                       help="sc-mnist: the paper's lengths 100,200,300,400,500")
-    p_rep.add_argument("--bitstream", default="ideal", choices=["ideal", "lfsr", "mtj"],
-                       help="sc-mnist: the bitstream source at inference (default ideal)")
-    p_rep.add_argument("--no-sweep", action="store_true",
-                       help="spinbayes-mnist: skip the Q x N quantization sweep")
-    p_rep.add_argument("--method", choices=["scann", "mc-dropconnect", "mc-dropout"],
-                       help="robustness: the method whose coins are imperfect (default scann; "
-                            "mc-dropconnect, mc-dropout: LeNet-5's mask coins)")
-    p_rep.add_argument("--training", default="post-hoc",
-                       choices=["post-hoc", "sampling-aware"],
-                       help="scann-table1, scann-holdout, robustness: post-hoc (the paper's "
-                            "conversion after ordinary training, default) or sampling-aware "
-                            "(trained through the coins, issue 20; scann-table1 puts both side "
-                            "by side)")
-    p_rep.add_argument("--train-coin", default="full", metavar="COIN",
-                       help="--training sampling-aware: the coins trained through, full, 8, 4 "
-                            "or nonideal:bits=4,bias=B,spread=S,stuck=F,seed=N (default full)")
-    p_rep.add_argument("--sa-estimator", default="lrt", choices=["lrt", "ste"],
-                       help="--training sampling-aware: the gradient estimator (default lrt)")
-    p_rep.add_argument("--cost-assumptions", metavar="FILE",
-                       help="costs: JSON file of energies that replace the defaults (see "
-                            "synsample.hardware)")
-    p_rep.add_argument("--out", help="report folder (default runs/EXPERIMENT)")
-    p_rep.add_argument("--jobs", default=str(Path("runs") / "jobs"),
-                       help="job store shared by experiments (default runs/jobs; finished jobs "
-                            "are reused)")
-    p_rep.set_defaults(func=cmd_reproduce)
+    _add_reproduce(sub, common, distributed, tracked)
     p_bench = sub.add_parser(
         "bench", parents=[common], help="time the sampling modes against the fp32 ceiling",
         description="Time K sampled passes (shared and independent mode) against K plain fp32 "
@@ -833,6 +583,54 @@ def build_parser() -> argparse.ArgumentParser:
                          help="folder for bench.json and bench.md (default runs/bench)")
     p_bench.set_defaults(func=cmd_bench)
     return parser
+
+
+def _add_reproduce(sub, common: argparse.ArgumentParser, distributed: argparse.ArgumentParser,
+                   tracked: argparse.ArgumentParser) -> None:
+    """``reproduce``: one subcommand per experiment of the registry, its options generated from
+    the experiment's config dataclass."""
+    from dataclasses import fields
+
+    from synsample.config_args import add_options, cli_fields, flag_of
+    from synsample.experiments import registry
+    from synsample.experiments.options import RunOptions
+
+    p_rep = sub.add_parser(
+        "reproduce", parents=[common], help="reproduce a paper's table or figure",
+        description="Run a paper experiment as a grid of cached jobs and write its report. "
+                    "`synsample reproduce --list` lists the experiments; `synsample reproduce "
+                    "EXPERIMENT --help` gives one experiment's options.")
+    p_rep.add_argument("--list", action="store_true",
+                       help="list the experiments, one line each, and exit")
+    p_rep.set_defaults(func=cmd_reproduce, experiment=None)
+    experiments = p_rep.add_subparsers(dest="experiment", metavar="EXPERIMENT",
+                                       title="experiments")
+    shared = {f.name for f in fields(RunOptions)}
+    for name in registry.names():
+        experiment = registry.get(name)
+        p = experiments.add_parser(
+            name, parents=[common, distributed, tracked], help=experiment.title,
+            description=f"{experiment.title[0].upper()}{experiment.title[1:]}. "
+                        f"{experiment.about}".strip(),
+            epilog="Writes report.md, metrics.json and figures into the report folder. Every "
+                   "training and evaluation is a job cached in the job store, reused by a "
+                   "re-run and by the other experiments (--dry-run lists them).")
+        own = [f for f in cli_fields(experiment.config) if f.name not in shared]
+        add_options(p.add_argument_group(f"{name} options"), experiment.config, own)
+        add_options(p.add_argument_group("run options"), experiment.config,
+                    [f for f in cli_fields(experiment.config) if f.name in shared])
+        folder = f"runs/{experiment.config().folder_name(name)}"
+        for action in p._actions:  # the report folder's default, named for this experiment
+            if action.dest == "out":
+                action.help = action.help.replace("runs/EXPERIMENT", folder)
+        flags = {f.name: flag_of(f) for f in cli_fields(experiment.config)}
+        for preset, (what, values) in experiment.presets.items():
+            setting = " ".join(f"{flags[k]} {' '.join(map(str, v))}" for k, v in values.items())
+            p.add_argument(f"--{preset}", action="append_const", const=preset, dest="presets",
+                           help=f"{what} (sets {setting})")
+        p.add_argument("--dry-run", action="store_true",
+                       help="list the jobs it would run and which are cached; run nothing")
+        p.set_defaults(func=cmd_reproduce, experiment=name, list=False)
 
 
 def main(argv: list[str] | None = None) -> int:

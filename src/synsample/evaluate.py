@@ -100,6 +100,53 @@ def sample_checkpoint(folder: str | Path, method: str | None = None, precision: 
     return pred, test, sto
 
 
+def sample_to_report(folder: str | Path, out: str | Path, method: str | None = None,
+                     precision: str = "full", samples: int = 1000, seed: int = 0,
+                     mode: str = "shared", data_path: str | Path | None = None,
+                     limit: int | None = None, progress: bool = True,
+                     method_options: dict[str, Any] | None = None,
+                     cost_assumptions: str | Path | None = None,
+                     **predict_kw: Any) -> dict[str, Any]:
+    """Sample a checkpoint ``samples`` times on its test set and write the report of
+    ``synsample sample`` into ``out``: accuracy beside the method's reference network (the
+    deterministic network, or one pass of a network that always samples), first and second
+    choice, vote entropy, figures, and the hardware cost of one inference priced by
+    ``cost_assumptions`` (None: the defaults of :mod:`synsample.hardware`).
+
+    Args:
+        folder: the checkpoint folder written by ``train``.
+        out: the report folder.
+        method: the method (default: the checkpoint architecture's).
+        precision: the coin precision (``full`` or bits).
+        samples: passes K.
+        seed: same seed, same votes.
+        mode: ``shared`` or ``independent``.
+        data_path: a local copy of the dataset (default: the cache).
+        limit: sample only the first ``limit`` test items.
+        progress: show a progress bar.
+        method_options: what the method needs beyond the precision
+            (:func:`convert_checkpoint_model`).
+        cost_assumptions: a JSON file of energies, or None.
+        **predict_kw: passed to the engine (``batch_size``, ``adaptive``, ``device``,
+            ``runner``).
+
+    Returns:
+        the report's metrics, with ``cost`` and ``reference``.
+    """
+    from synsample import hardware
+    from synsample.report.scann import write_sample_report
+
+    assumptions = hardware.load_assumptions(cost_assumptions)  # fails before sampling
+    pred, test, sto = sample_checkpoint(folder, method, precision, samples, seed, mode,
+                                        data_path, limit, progress, method_options, **predict_kw)
+    cost = hardware.measure(sto, test.images, samples, seed=seed, assumptions=assumptions)
+    model, config = checkpoint.load_model(folder)
+    spec = methods.get(method_for(config, method))
+    reference = deterministic_outputs(spec.reference_model(model), test.images).argmax(1)
+    return write_sample_report(Path(out), Path(folder), config, precision, pred, test,
+                               reference, reference=spec.reference, cost=cost)
+
+
 def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None = None,
                         precision: str = "full", samples: int = 1000, seed: int = 0,
                         mode: str = "shared", score: str = "vote-entropy",

@@ -1,9 +1,10 @@
 """``synsample reproduce costs`` end to end on small synthetic data (16 x 16, 4 classes)."""
 
 import json
+from dataclasses import replace
 
 from synsample import hardware
-from synsample.experiments import costs
+from synsample.experiments import costs, registry
 
 
 def _rows():
@@ -18,7 +19,7 @@ def test_costs_report_every_row_and_reprices_without_re_evaluating(synthetic16, 
     cfg = costs.CostsConfig(dataset="synthetic16", samples=4, epochs=1, ood_items=20, limit=40,
                             rows=_rows(), out=tmp_path / "out", jobs=tmp_path / "jobs",
                             data_path=str(synthetic16), progress=False)
-    result = costs.run(cfg, log=logs.append)
+    result = registry.run("costs", cfg, log=logs.append)
     rows = {r["method"]: r for r in result["rows"]}
     assert list(rows) == ["scann", "sc", "spinbayes", "ensemble"]
     for r in rows.values():
@@ -35,8 +36,7 @@ def test_costs_report_every_row_and_reprices_without_re_evaluating(synthetic16, 
     free = hardware.CostAssumptions(name="free random bits", pj_per_random_bit={
         k: 0.0 for k in hardware.TECHNOLOGIES})
     logs.clear()
-    again = costs.run(costs.CostsConfig(**{**cfg.__dict__, "assumptions": free}),
-                      log=logs.append)
+    again = registry.run("costs", replace(cfg, assumptions=free), log=logs.append)
     assert sum("[cached] costs-eval" in line for line in logs) == 4  # metrics are reused
     assert not any("[cached] costs-measure" in line for line in logs)  # costs are re-priced
     for before, after in zip(result["rows"], again["rows"], strict=True):

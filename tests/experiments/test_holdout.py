@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from synsample.errors import ConfigError
-from synsample.experiments import scann_holdout
-from synsample.experiments import scann_table1 as t1
+from synsample.experiments import registry, scann_holdout
 from synsample.train import TrainConfig, holdout_indices
 
 
@@ -25,11 +24,14 @@ def test_job_config_is_unchanged_without_holdout():
 
 
 def test_holdout_experiment_on_synthetic_data(synthetic, tmp_path):
-    sampling = t1.Table1Config(samples=20, epochs=2, out=tmp_path / "out",
-                               jobs=tmp_path / "jobs", data_path=str(synthetic), progress=False)
     cfg = scann_holdout.HoldoutConfig(dataset="synthetic", arch="mlp", holdout_class=2,
-                                      fractions=(0.0, 0.95), sampling=sampling)
-    result = scann_holdout.run(cfg, log=lambda m: None)
+                                      fractions=(0.0, 0.95), samples=20, epochs=2,
+                                      out=tmp_path / "out", jobs=tmp_path / "jobs",
+                                      data_path=str(synthetic), progress=False)
+    result = registry.run("scann-holdout", cfg, log=lambda m: None)
+    with pytest.raises(ConfigError, match="--holdout-class must be 0 to 3"):
+        registry.run("scann-holdout", scann_holdout.HoldoutConfig(dataset="synthetic",
+                                                                  holdout_class=4))
     assert [r["fraction"] for r in result["rows"]] == [0.0, 0.95]
     for r in result["rows"]:
         assert 0.0 <= r["H_out"] <= 2.0 and r["H_out"] + r["I_out"] == pytest.approx(2.0)

@@ -1,13 +1,14 @@
 """Paper 002's experiments on small synthetic data (the real runs are `synsample reproduce`)."""
 
-from synsample.experiments import nsm
+from synsample.experiments import nsm, registry
 
 
 def test_reproduce_nsm_scale_invariance_on_synthetic_data(synthetic, tmp_path):
     out_dir = tmp_path / "scale"
-    result = nsm.run(nsm.NSMConfig(experiment="nsm-scale-invariance", dataset="synthetic",
-                                   epochs=2, samples=4, out=out_dir, jobs=tmp_path / "jobs",
-                                   data_path=str(synthetic), progress=False), log=lambda m: None)
+    cfg = nsm.ScaleInvarianceConfig(dataset="synthetic", epochs=2, samples=4, out=out_dir,
+                                    jobs=tmp_path / "jobs", data_path=str(synthetic),
+                                    progress=False)
+    result = registry.run("nsm-scale-invariance", cfg, log=lambda m: None)
     rows = result["rows"]
     # the bias-free NSM is exactly invariant; a ReLU network is not
     assert rows["nsm-nobias"]["weights"]["error"] == rows["nsm-nobias"]["x1"]["error"]

@@ -19,6 +19,7 @@ from synsample.experiments.jobs import (
     graph,
     make_runner,
 )
+from synsample.experiments.training import train_job
 from synsample.prediction import Prediction
 from synsample.train import TrainConfig
 
@@ -30,8 +31,8 @@ def _grid(data: Path) -> list[Job]:
     quiet = lambda m: None  # noqa: E731
     jobs = []
     for seed in (0, 1):
-        trained = t1.train_job(TrainConfig(dataset="synthetic", arch="mlp", epochs=2, seed=seed),
-                               str(data), False, quiet)
+        trained = train_job(TrainConfig(dataset="synthetic", arch="mlp", epochs=2, seed=seed),
+                            cfg, quiet)
         jobs += [t1.sample_job(trained, p, cfg, quiet) for p in ("full", "4")]
     return jobs
 

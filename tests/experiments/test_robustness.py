@@ -3,7 +3,7 @@ robustness`)."""
 
 import json
 
-from synsample.experiments import robustness
+from synsample.experiments import registry, robustness
 from synsample.report.robustness import catch_up
 
 
@@ -15,7 +15,7 @@ def test_reproduce_robustness_on_synthetic_data(synthetic, tmp_path):
         sample_counts=(1, 2, 4), reference_k=2, device_draws=2, out=out_dir,
         jobs=tmp_path / "jobs", data_path=str(synthetic), progress=False)
     logs: list[str] = []
-    result = robustness.run(cfg, log=logs.append)
+    result = registry.run("robustness", cfg, log=logs.append)
     sweep = result["sweeps"]["synthetic"]
     assert [len(sweep[k]) for k in ("bias", "stuck")] == [2, 2]
     # stuck devices are drawn: the point is the mean of two draws, each its own job
@@ -50,7 +50,7 @@ def test_robustness_of_mc_dropconnect_to_correlated_and_drifting_coins(synthetic
         nonidealities={"correlation": (0.0, 0.99), "drift": (0.0, 0.2)}, precisions=("full",),
         sample_counts=(1, 6), reference_k=6, limit=60, out=out_dir, jobs=tmp_path / "jobs",
         data_path=str(synthetic16), progress=False)
-    result = robustness.run(cfg, log=lambda m: None)
+    result = registry.run("robustness", cfg, log=lambda m: None)
     sweep = result["sweeps"]["synthetic16"]
     # nearly fully correlated masks repeat one pass: the votes spread less
     assert sweep["correlation"][1]["mean_entropy"] < sweep["correlation"][0]["mean_entropy"]
@@ -66,7 +66,7 @@ def test_mc_dropout_sweeps_the_static_non_idealities_only(synthetic16, tmp_path)
         nonidealities={"stuck": (0.0, 0.6), "drift": (0.0, 0.1)}, precisions=("full",),
         sample_counts=(1, 4), reference_k=4, limit=40, out=tmp_path / "rob",
         jobs=tmp_path / "jobs", data_path=str(synthetic16), progress=False)
-    result = robustness.run(cfg, log=lambda m: None)
+    result = registry.run("robustness", cfg, log=lambda m: None)
     sweep = result["sweeps"]["synthetic16"]
     assert set(sweep) == {"stuck"}
     assert sweep["stuck"][1] != sweep["stuck"][0]  # stuck units change the votes
@@ -79,6 +79,10 @@ def test_an_unknown_method_or_non_ideality_is_a_clear_error(tmp_path):
     from synsample.errors import ConfigError
 
     with pytest.raises(ConfigError, match="not 'bbb'"):
-        robustness.run(robustness.RobustnessConfig(method="bbb", datasets=()))
+        registry.run("robustness", robustness.RobustnessConfig(method="bbb", datasets=(),
+                                                               out=tmp_path / "r"))
+    with pytest.raises(ConfigError, match="unknown non-ideality 'noise'"):
+        registry.run("robustness", robustness.RobustnessConfig(nonidealities={"noise": (0.1,)},
+                                                               out=tmp_path / "r"))
     with pytest.raises(ConfigError, match="unknown non-ideality"):
         robustness.coin_for("noise", 0.1, 0)

@@ -3,7 +3,7 @@ sc-mnist`)."""
 
 import json
 
-from synsample.experiments import sc
+from synsample.experiments import registry, sc
 
 
 def test_reproduce_sc_grid_on_synthetic_data(synthetic, tmp_path):
@@ -11,7 +11,7 @@ def test_reproduce_sc_grid_on_synthetic_data(synthetic, tmp_path):
     cfg = sc.SCConfig(dataset="synthetic", networks=("sc-mlp",), states=(5,), lengths=(16, 48),
                       epochs=2, samples=3, out=out_dir, jobs=tmp_path / "jobs",
                       data_path=str(synthetic), progress=False)
-    result = sc.run(cfg, log=lambda m: None)
+    result = registry.run("sc-mnist", cfg, log=lambda m: None)
     cells = result["cells"]
     # Method 1: without SC and at every length; Method 2: one network per length, each
     # inferred without SC and at its own length
@@ -29,5 +29,5 @@ def test_reproduce_sc_grid_on_synthetic_data(synthetic, tmp_path):
     assert (out_dir / "figures" / "fig6-accuracy.png").is_file()
     assert json.loads((out_dir / "metrics.json").read_text())["lengths"] == [16, 48]
     # a re-run is served from the job store
-    again = sc.run(cfg, log=lambda m: None)
+    again = registry.run("sc-mnist", cfg, log=lambda m: None)
     assert again["cells"] == cells

@@ -3,7 +3,7 @@ spinbayes-mnist`)."""
 
 import json
 
-from synsample.experiments import spinbayes
+from synsample.experiments import registry, spinbayes
 
 
 def test_reproduce_spinbayes_on_synthetic_data(synthetic16, tmp_path):
@@ -12,7 +12,7 @@ def test_reproduce_spinbayes_on_synthetic_data(synthetic16, tmp_path):
         dataset="synthetic16", epochs=1, samples=3, members=2, ood_items=40,
         sweep_bits=(2, 4), sweep_crossbars=(2, 3), out=out_dir, jobs=tmp_path / "jobs",
         data_path=str(synthetic16), progress=False)
-    result = spinbayes.run(cfg, log=lambda m: None)
+    result = registry.run("spinbayes-mnist", cfg, log=lambda m: None)
     assert set(result["main"]) == set(spinbayes.METHODS)
     for r in result["main"].values():
         assert 0.0 <= r["summary"]["mean_probs_accuracy"] <= 1.0

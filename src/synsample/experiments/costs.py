@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from synsample import checkpoint, data, hardware
+from synsample.data.ood import OTHER
 from synsample.evaluate import convert_trained, evaluate_model
 from synsample.experiments import nsm
-from synsample.experiments.jobs import Job, JobStore, RunnerConfig, make_runner
-from synsample.experiments.scann_table1 import DEFAULT_EPOCHS, train_job
+from synsample.experiments.jobs import Job, JobStore
+from synsample.experiments.options import RunOptions, option, positive_int
+from synsample.experiments.registry import Experiment
+from synsample.experiments.scann_table1 import DEFAULT_EPOCHS
+from synsample.experiments.training import train_job
 from synsample.report import costs as report
-from synsample.tracking import TrackingConfig
 from synsample.train import TrainConfig
 
 
@@ -45,7 +48,7 @@ def _scann(dataset: str, seed: int) -> TrainConfig:
 
 
 def _nsm(dataset: str, seed: int) -> TrainConfig:
-    return nsm.network_config("nsm-mlp", nsm.NSMConfig(dataset=dataset, seed=seed),
+    return nsm.network_config("nsm-mlp", nsm.PiMnistConfig(dataset=dataset, seed=seed),
                               "bernoulli:0.5")
 
 
@@ -79,25 +82,23 @@ OOD_SETS = ("other", "gaussian-noise")
 SCORE = "predictive-entropy"
 
 
-@dataclass
-class CostsConfig:
-    """``reproduce costs``: the methods priced, the cost assumptions and run settings."""
-    dataset: str = "mnist"
-    samples: int = 20
-    seed: int = 0
-    mode: str = "shared"
-    ood_items: int = 2000
-    #: training epochs of every network (None: each experiment's own default)
-    epochs: int | None = None
-    assumptions: hardware.CostAssumptions = hardware.DEFAULT
+@dataclass(kw_only=True)
+class CostsConfig(RunOptions):
+    """``reproduce costs``: the methods priced and the cost assumptions."""
+
+    dataset: str = option("mnist", "the dataset every method runs on", choices=tuple(OTHER))
+    samples: int = option(20, "passes per inference", parse=positive_int)
+    ood_items: int = option(2000, "items per OoD set", parse=positive_int)
+    epochs: int | None = option(None, "training epochs of every network", parse=positive_int,
+                                default_text="each network's own: scANN 100, NSM 30, SC and "
+                                             "LeNet-5 10")
+    assumptions: hardware.CostAssumptions = option(
+        hardware.DEFAULT, "JSON file of energies per operation, random bit and weight bit read "
+        "that replace the defaults (see synsample.hardware)", flag="--cost-assumptions",
+        metavar="FILE", parse=str, build=hardware.load_assumptions,
+        default_text="synsample.hardware's")
+    #: the methods priced, one row each
     rows: tuple[Row, ...] = ROWS
-    out: Path = Path("runs") / "costs"
-    jobs: Path = Path("runs") / "jobs"
-    data_path: str | None = None
-    limit: int | None = None
-    progress: bool = True
-    runner: RunnerConfig = field(default_factory=RunnerConfig)
-    tracking: TrackingConfig | None = None
 
 
 def _model(row: Row, trained: list[Job], folder: Path, cfg: CostsConfig):
@@ -126,7 +127,7 @@ def eval_job(row: Row, trained: list[Job], cfg: CostsConfig, log: Callable[[str]
         result, _, _ = evaluate_model(_model(row, trained, folder, cfg), _test(cfg),
                                       samples=cfg.samples, seed=cfg.seed, mode=cfg.mode,
                                       score=SCORE, ood_items=cfg.ood_items, ood_sets=OOD_SETS,
-                                      progress=cfg.progress, desc=row.label)
+                                      progress=cfg.progress, desc=row.label, device=cfg.device)
         result.pop("reliability")
         log(f"{row.label}, {row.randomness}: accuracy "
             f"{100 * result['summary']['accuracy']:.2f}%")
@@ -148,25 +149,31 @@ def cost_job(row: Row, trained: list[Job], cfg: CostsConfig, log: Callable[[str]
     return Job("costs-measure", config, run, needs=tuple(trained))
 
 
-def run(cfg: CostsConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
-    if cfg.data_path is None:
-        data.fetch(cfg.dataset, log=log)
-        if cfg.dataset == "mnist":
-            data.fetch("fashion-mnist", log=log)
-    runner = make_runner(cfg.runner, JobStore(cfg.jobs), log)
+def plan(cfg: CostsConfig, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """Per method: its networks, the evaluation of its passes and the measurement of its
+    cost."""
     planned = []
     for row in cfg.rows:
         configs = [row.train(cfg.dataset, cfg.seed + i) for i in range(row.members)]
         if cfg.epochs is not None:
             configs = [replace(tc, epochs=cfg.epochs) for tc in configs]
-        trained = [train_job(tc, cfg.data_path, cfg.progress, log, tracking=cfg.tracking)
-                   for tc in configs]
-        planned.append((row, eval_job(row, trained, cfg, log), cost_job(row, trained, cfg, log)))
-    every = [j for _, e, c in planned for j in (e, c)]
-    results = dict(zip((j.key for j in every), runner.run(every), strict=True))
-    rows = []
-    for row, e, c in planned:
-        metrics, cost = results[e.key], results[c.key]
-        rows.append({"label": row.label, "method": row.method, "randomness": row.randomness,
-                     "metrics": metrics, "cost": cost})
-    return report.write(cfg, rows, SCORE)
+        trained = [train_job(tc, cfg, log) for tc in configs]
+        planned.append({"label": row.label, "method": row.method, "randomness": row.randomness,
+                        "metrics": eval_job(row, trained, cfg, log),
+                        "cost": cost_job(row, trained, cfg, log)})
+    return planned
+
+
+def write_report(cfg: CostsConfig, results: list[dict[str, Any]], store: JobStore,
+                 log: Callable[[str], None]) -> dict[str, Any]:
+    """Accuracy and OoD AUROC beside energy, random bits and weight memory, per method."""
+    return report.write(cfg, results, SCORE)
+
+
+EXPERIMENT = Experiment(
+    title="every method on MNIST at 20 passes: accuracy and OoD AUROC beside the energy, random "
+          "bits and weight memory of one inference",
+    config=CostsConfig, plan=plan, report=write_report,
+    heading="Every method on {dataset}, {samples} passes: accuracy, OoD AUROC and cost per "
+            "inference",
+    datasets=lambda cfg: (cfg.dataset, OTHER[cfg.dataset]))

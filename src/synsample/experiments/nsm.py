@@ -20,53 +20,64 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from synsample import checkpoint, data, engine, methods, metrics, papers
 from synsample.evaluate import deterministic_outputs
-from synsample.experiments.jobs import Job, JobStore, Runner, RunnerConfig, make_runner
-from synsample.experiments.scann_table1 import train_job
+from synsample.experiments.jobs import Job, JobStore
+from synsample.experiments.options import RunOptions, option, positive_int
+from synsample.experiments.registry import Experiment
+from synsample.experiments.training import train_job
 from synsample.nn.nsm import NSMLayer, StochasticSigmoidLinear
 from synsample.report import nsm as nsm_report
-from synsample.tracking import TrackingConfig
 from synsample.train import TrainConfig
 
-EXPERIMENTS = ("nsm-pi-mnist", "nsm-mnist-conv", "nsm-scale-invariance")
-#: the paper trains 200 (Table 2) to 400 (released PI-MNIST script) epochs on GPUs; 2 CPU
-#: cores take about 11 s (NSM MLP) and 60 s (NSM conv net) an epoch
-DEFAULT_EPOCHS = {"nsm-pi-mnist": 30, "nsm-mnist-conv": 10, "nsm-scale-invariance": 30}
-#: training steps over which Fig. 2's percentiles are recorded (the paper plots 200)
+#: passes of the paper's test (section 3.3: 100 samples)
+SAMPLES = 100
 TRACE_STEPS = 200
 SCALE = 0.1
 
 
-@dataclass
-class NSMConfig:
-    """``reproduce nsm-*``: which of paper 002's experiments, and its run settings."""
-    experiment: str = "nsm-pi-mnist"
-    #: the paper's dataset; another with MNIST's classes works too (the tests use a small one)
-    dataset: str = "mnist"
-    epochs: int | None = None
-    samples: int = 100
-    seed: int = 0
-    mode: str = "shared"
-    out: Path = Path("runs") / "nsm-pi-mnist"
-    jobs: Path = Path("runs") / "jobs"
-    data_path: str | None = None
-    limit: int | None = None
-    progress: bool = True
-    device: str | None = None
-    runner: RunnerConfig = field(default_factory=RunnerConfig)
-    tracking: TrackingConfig | None = None
+@dataclass(kw_only=True)
+class NSMConfig(RunOptions):
+    """What paper 002's experiments share: the dataset, epochs and passes."""
 
-    @property
-    def train_epochs(self) -> int:
-        return self.epochs or DEFAULT_EPOCHS[self.experiment]
+    #: the experiment's name (the report's title and the paper's epochs)
+    experiment: ClassVar[str]
+    dataset: str = option("mnist", "the dataset (the paper's: mnist)")
+    epochs: int = option(30, "training epochs of every network (the paper: "
+                         "nsm-pi-mnist 1000, nsm-mnist-conv 200; 2 CPU cores allow fewer)",
+                         parse=positive_int)
+    samples: int = option(SAMPLES, "sampled passes per test item (the paper's 100)",
+                          parse=positive_int)
+
+
+@dataclass(kw_only=True)
+class PiMnistConfig(NSMConfig):
+    """``reproduce nsm-pi-mnist``: Table 1 and Fig. 2."""
+
+    experiment: ClassVar[str] = "nsm-pi-mnist"
+
+
+@dataclass(kw_only=True)
+class MnistConvConfig(NSMConfig):
+    """``reproduce nsm-mnist-conv``: Table 2's MNIST row."""
+
+    experiment: ClassVar[str] = "nsm-mnist-conv"
+    epochs: int = option(10, "training epochs of every network (the paper: 200; 2 CPU cores "
+                         "allow fewer)", parse=positive_int)
+
+
+@dataclass(kw_only=True)
+class ScaleInvarianceConfig(NSMConfig):
+    """``reproduce nsm-scale-invariance``: section 3.2."""
+
+    experiment: ClassVar[str] = "nsm-scale-invariance"
 
 
 def scaled(model: nn.Module, factor: float, biases: bool) -> nn.Module:
@@ -85,7 +96,7 @@ def scaled(model: nn.Module, factor: float, biases: bool) -> nn.Module:
 
 def network_config(arch: str, cfg: NSMConfig, noise: str | None = None,
                     bias: bool | None = None) -> TrainConfig:
-    return TrainConfig.for_arch(arch, dataset=cfg.dataset, epochs=cfg.train_epochs, seed=cfg.seed,
+    return TrainConfig.for_arch(arch, dataset=cfg.dataset, epochs=cfg.epochs, seed=cfg.seed,
                                 noise=noise, bias=bias, trace_steps=TRACE_STEPS
                                 if arch in ("nsm-mlp", "stnn-mlp") else None)
 
@@ -130,80 +141,85 @@ def evaluate_job(trained: Job, cfg: NSMConfig, scale: float = 1.0, biases: bool 
     return Job("nsm-evaluate", config, run, needs=(trained,))
 
 
-def _runner(cfg: NSMConfig, log: Callable[[str], None]) -> Runner:
-    if cfg.data_path is None:
-        data.fetch(cfg.dataset, log=log)
-    return make_runner(cfg.runner, JobStore(cfg.jobs), log)
-
-
-def _run_all(runner: Runner, nets: dict[str, Job], evals: dict[str, Any]
-             ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Every network and evaluation in one graph; ``evals`` maps names to jobs or to dicts of
-    jobs. Returns the trained networks' results (:func:`_trained_result`) and the evaluations'
-    in ``evals``' shape."""
-    flat = [j for v in evals.values() for j in (v.values() if isinstance(v, dict) else [v])]
-    every = [*nets.values(), *flat]
-    results = dict(zip((j.key for j in every), runner.run(every), strict=True))
-    trained = {k: _trained_result(runner, j, results[j.key]) for k, j in nets.items()}
-    rows = {k: ({kk: results[jj.key] for kk, jj in v.items()} if isinstance(v, dict)
-                else results[v.key]) for k, v in evals.items()}
-    return trained, rows
-
-
 def _train(arch: str, cfg: NSMConfig, log: Callable[[str], None],
            noise: str | None = None, bias: bool | None = None) -> Job:
-    return train_job(network_config(arch, cfg, noise, bias), cfg.data_path, cfg.progress, log,
-                     cfg.device, cfg.tracking)
+    return train_job(network_config(arch, cfg, noise, bias), cfg, log)
 
 
-def _trained_result(runner: Runner, job: Job, result: dict[str, Any]) -> dict[str, Any]:
-    ck = runner.store.folder(job) / "checkpoint"
-    ck_config = checkpoint.read_config(ck)
-    return {**result, "argument_percentiles": ck_config.get("argument_percentiles", []),
-            "data_init_stats": ck_config.get("data_init_stats"), "job": job.name}
+def _trained(store: JobStore, results: dict[str, Any]) -> dict[str, Any]:
+    """The trained networks' results, with what their checkpoints recorded in training."""
+    out = {}
+    for name, result in results.items():
+        ck_config = checkpoint.read_config(store.root / result["job"] / "checkpoint")
+        out[name] = {**result, "argument_percentiles": ck_config.get("argument_percentiles", []),
+                     "data_init_stats": ck_config.get("data_init_stats")}
+    return out
 
 
-def run_pi_mnist(cfg: NSMConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+def plan_pi_mnist(cfg: PiMnistConfig, log: Callable[[str], None]) -> dict[str, Any]:
     """Table 1 and Fig. 2: NSM and StNN on permutation-invariant MNIST; the NSM scaled."""
-    runner = _runner(cfg, log)
-    nets = {"nsm": _train("nsm-mlp", cfg, log, "bernoulli:0.5"), "stnn": _train("stnn-mlp", cfg,
-                                                                                 log)}
-    trained, rows = _run_all(runner, nets, {
-        "nsm": evaluate_job(nets["nsm"], cfg, log=log),
-        "stnn": evaluate_job(nets["stnn"], cfg, log=log),
-        "nsm-scaled": evaluate_job(nets["nsm"], cfg, SCALE, log=log)})
-    return nsm_report.write_pi_mnist(cfg, trained, rows, papers.NSM_PI_MNIST)
+    nets = {"nsm": _train("nsm-mlp", cfg, log, "bernoulli:0.5"),
+            "stnn": _train("stnn-mlp", cfg, log)}
+    return {"nets": nets, "evals": {"nsm": evaluate_job(nets["nsm"], cfg, log=log),
+                                    "stnn": evaluate_job(nets["stnn"], cfg, log=log),
+                                    "nsm-scaled": evaluate_job(nets["nsm"], cfg, SCALE, log=log)}}
 
 
-def run_mnist_conv(cfg: NSMConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+def report_pi_mnist(cfg: PiMnistConfig, results: dict[str, Any], store: JobStore,
+                    log: Callable[[str], None]) -> dict[str, Any]:
+    """Table 1 beside the paper's, Fig. 2's percentiles and the training curves."""
+    return nsm_report.write_pi_mnist(cfg, _trained(store, results["nets"]), results["evals"],
+                                     papers.NSM_PI_MNIST)
+
+
+def plan_mnist_conv(cfg: MnistConvConfig, log: Callable[[str], None]) -> dict[str, Any]:
     """Table 2 (MNIST row): bNSM and gNSM conv nets against the deterministic CNN."""
-    runner = _runner(cfg, log)
     nets = {"dcnn": _train("dcnn", cfg, log),
             "bnsm": _train("nsm-conv", cfg, log, "bernoulli:0.5"),
             "gnsm": _train("nsm-conv", cfg, log, "gaussian:1")}
-    trained, rows = _run_all(runner, nets,
-                             {k: evaluate_job(j, cfg, log=log) for k, j in nets.items()})
-    return nsm_report.write_mnist_conv(cfg, trained, rows, papers.NSM_MNIST_CONV)
+    return {"nets": nets, "evals": {k: evaluate_job(j, cfg, log=log) for k, j in nets.items()}}
 
 
-def run_scale_invariance(cfg: NSMConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+def report_mnist_conv(cfg: MnistConvConfig, results: dict[str, Any], store: JobStore,
+                      log: Callable[[str], None]) -> dict[str, Any]:
+    """Table 2's MNIST row beside the paper's, and the training curves."""
+    return nsm_report.write_mnist_conv(cfg, _trained(store, results["nets"]), results["evals"],
+                                       papers.NSM_MNIST_CONV)
+
+
+def plan_scale_invariance(cfg: ScaleInvarianceConfig, log: Callable[[str], None]
+                          ) -> dict[str, Any]:
     """Section 3.2: accuracy with the hidden weights (and biases) times 0.1 at inference."""
-    runner = _runner(cfg, log)
     nets = {"nsm": _train("nsm-mlp", cfg, log, "bernoulli:0.5"),
             "nsm-nobias": _train("nsm-mlp", cfg, log, "bernoulli:0.5", bias=False),
             "stnn": _train("stnn-mlp", cfg, log),
             "relu": _train("relu-mlp", cfg, log), "sigmoid": _train("sigmoid-mlp", cfg, log)}
-    trained, rows = _run_all(runner, nets, {
+    return {"nets": nets, "evals": {
         k: {"x1": evaluate_job(j, cfg, log=log), "weights": evaluate_job(j, cfg, SCALE, log=log),
             "weights+biases": evaluate_job(j, cfg, SCALE, True, log=log)}
-        for k, j in nets.items()})
-    return nsm_report.write_scale_invariance(cfg, trained, rows)
+        for k, j in nets.items()}}
 
 
-RUNNERS: dict[str, Callable[..., dict[str, Any]]] = {
-    "nsm-pi-mnist": run_pi_mnist, "nsm-mnist-conv": run_mnist_conv,
-    "nsm-scale-invariance": run_scale_invariance}
+def report_scale_invariance(cfg: ScaleInvarianceConfig, results: dict[str, Any],
+                            store: JobStore, log: Callable[[str], None]) -> dict[str, Any]:
+    """Each network's test error at x1, weights x0.1 and weights and biases x0.1."""
+    return nsm_report.write_scale_invariance(cfg, _trained(store, results["nets"]),
+                                             results["evals"])
 
 
-def run(cfg: NSMConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
-    return RUNNERS[cfg.experiment](cfg, log)
+def _datasets(cfg: NSMConfig) -> tuple[str, ...]:
+    return (cfg.dataset,)
+
+
+PI_MNIST = Experiment(
+    title="paper 002 Table 1 and Fig. 2: NSM against the stochastic sigmoid network, "
+          "784-300x3-10", config=PiMnistConfig, plan=plan_pi_mnist, report=report_pi_mnist,
+    heading="nsm-pi-mnist: test error (%)", datasets=_datasets)
+MNIST_CONV = Experiment(
+    title="paper 002 Table 2: bNSM and gNSM conv nets against the deterministic CNN",
+    config=MnistConvConfig, plan=plan_mnist_conv, report=report_mnist_conv,
+    heading="nsm-mnist-conv: test error (%)", datasets=_datasets)
+SCALE_INVARIANCE = Experiment(
+    title="paper 002 section 3.2: test error with the hidden weights x 0.1 at inference",
+    config=ScaleInvarianceConfig, plan=plan_scale_invariance, report=report_scale_invariance,
+    heading="nsm-scale-invariance: test error (%)", datasets=_datasets)

@@ -28,10 +28,13 @@ from synsample import checkpoint, data, devices, engine, methods
 from synsample.data.ood import OTHER
 from synsample.errors import ConfigError
 from synsample.evaluate import evaluate_model
-from synsample.experiments.jobs import Job, JobStore, RunnerConfig, make_runner
-from synsample.experiments.scann_table1 import DEFAULT_EPOCHS, train_job
+from synsample.experiments.jobs import Job, JobStore
+from synsample.experiments.options import RunOptions, option, positive_int
+from synsample.experiments.registry import Experiment
+from synsample.experiments.scann_table1 import DEFAULT_EPOCHS
+from synsample.experiments.training import train_job
+from synsample.nn.sampling_aware import ESTIMATORS
 from synsample.report import robustness as report
-from synsample.tracking import TrackingConfig
 from synsample.train import TrainConfig
 
 NONIDEALITIES = {"bias": (0.0, 0.02, 0.05, 0.1, 0.2), "spread": (0.0, 0.02, 0.05, 0.1, 0.2),
@@ -75,34 +78,51 @@ PRECISIONS = ("2", "3", "4", "6", "8", "full")
 SAMPLE_COUNTS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 
-@dataclass
-class RobustnessConfig:
-    """``reproduce robustness``: the method, datasets, device imperfections and run settings."""
-    method: str = "scann"
-    datasets: tuple[str, ...] = ("mnist", "fashion-mnist")
-    samples: int = 100
-    seed: int = 0
-    mode: str = "shared"
+@dataclass(kw_only=True)
+class RobustnessConfig(RunOptions):
+    """``reproduce robustness``: the method, datasets, device imperfections and precisions."""
+
+    method: str = option("scann", "the method whose coins are imperfect: scann (paper 000's "
+                         "MLP), mc-dropconnect or mc-dropout (LeNet-5's mask coins)",
+                         choices=tuple(METHODS))
+    datasets: tuple[str, ...] = option(tuple(OTHER), "the datasets, each with the other as its "
+                                       "OoD set", flag="--dataset", choices=tuple(OTHER))
+    samples: int = option(100, "passes per test item at each point", parse=positive_int)
+    epochs: int | None = option(None, "training epochs", parse=positive_int,
+                                default_text="the method's: scann 100, LeNet-5 10")
     nonidealities: dict[str, tuple[float, ...]] = field(
         default_factory=lambda: dict(NONIDEALITIES))
-    precisions: tuple[str, ...] = PRECISIONS
-    sample_counts: tuple[int, ...] = SAMPLE_COUNTS
-    reference_k: int = 100
-    #: device draws (seeds) averaged per point of a drawn non-ideality (:data:`DRAWN`)
-    device_draws: int = 3
-    ood_items: int = 2000
-    epochs: int | None = None
-    #: scANN: train the network through these coins (issue 20, a coin spec such as ``full``,
-    #: ``4`` or ``nonideal:spread=0.05``; None: post-hoc, the paper's training)
-    sampling_aware: str | None = None
-    sa_estimator: str = "lrt"
-    out: Path = Path("runs") / "robustness"
-    jobs: Path = Path("runs") / "jobs"
-    data_path: str | None = None
-    limit: int | None = None
-    progress: bool = True
-    runner: RunnerConfig = field(default_factory=RunnerConfig)
-    tracking: TrackingConfig | None = None
+    precisions: tuple[str, ...] = option(PRECISIONS, "coin precisions of the precision x "
+                                         "samples grid", flag="--precision")
+    sample_counts: tuple[int, ...] = option(SAMPLE_COUNTS, "passes K of the grid",
+                                            flag="--sample-counts", parse=positive_int)
+    reference_k: int = option(100, "K of the full-precision accuracy each precision must "
+                              "reach", parse=positive_int)
+    device_draws: int = option(3, "device draws (seeds) averaged per point of a drawn "
+                               "non-ideality (spread, stuck)", parse=positive_int)
+    ood_items: int = option(2000, "items of the OoD set", parse=positive_int)
+    sampling_aware: str | None = option(None, "scann: train through the coins of COIN (issue "
+                                        "20): full (when no COIN is given), 8, 4 or "
+                                        "nonideal:bits=4,spread=S,...", metavar="COIN",
+                                        const="full", default_text="off, the paper's post-hoc "
+                                                                   "conversion")
+    sa_estimator: str = option("lrt", "with --sampling-aware: the gradient estimator",
+                               choices=ESTIMATORS)
+
+    def folder_name(self, experiment: str) -> str:
+        if self.method != "scann":
+            return f"{experiment}-{self.method}"
+        return experiment if self.sampling_aware is None else f"{experiment}-sampling-aware"
+
+    def check(self) -> None:
+        super().check()
+        if self.sampling_aware is not None and self.method != "scann":
+            raise ConfigError("sampling-aware training is for scANN networks; sweep --method "
+                              "scann")
+        unknown = [k for k in self.nonidealities if k not in NONIDEALITIES]
+        if unknown:
+            raise ConfigError(f"unknown non-ideality {unknown[0]!r}; use one of "
+                              f"{', '.join(NONIDEALITIES)}")
 
 
 def coin_for(kind: str, magnitude: float, seed: int) -> devices.RandomSource:
@@ -134,8 +154,6 @@ def train_config(cfg: RobustnessConfig, dataset: str) -> TrainConfig:
     tc = _method(cfg).train(dataset, cfg.seed, cfg.epochs)
     if cfg.sampling_aware is None:
         return tc
-    if cfg.method != "scann":
-        raise ConfigError("sampling-aware training is for scANN networks; sweep --method scann")
     from synsample.experiments.sampling_aware import sampling_aware_config
 
     return sampling_aware_config(tc, cfg.sampling_aware, cfg.sa_estimator)
@@ -170,7 +188,8 @@ def nonideal_job(trained: Job, dataset: str, kind: str, magnitude: float,
         result, _, _ = evaluate_model(sto, _test_set(cfg, dataset), samples=cfg.samples,
                                       seed=cfg.seed, mode=cfg.mode, ood_items=cfg.ood_items,
                                       ood_sets=(ood,), progress=cfg.progress,
-                                      desc=f"{dataset} {kind} {magnitude:g}")
+                                      desc=f"{dataset} {kind} {magnitude:g}",
+                                      device=cfg.device)
         s = result["summary"]
         auroc = result["ood"][ood]["by_score"]["vote-entropy"]["auroc"] \
             if ood in result["ood"] else None
@@ -218,7 +237,7 @@ def precision_job(trained: Job, dataset: str, precision: str, cfg: RobustnessCon
         sto = _method(cfg).convert(model, devices.coin_for_precision(precision))
         pred = engine.predict(sto, test, samples=top, seed=cfg.seed, mode=cfg.mode,
                               checkpoints=cfg.sample_counts, progress=cfg.progress,
-                              desc=f"{dataset} {precision} bits")
+                              desc=f"{dataset} {precision} bits", device=cfg.device)
         curve = pred.accuracy_vs_samples(test.labels)
         log(f"{dataset} {precision}: accuracy at K = {top}: {100 * curve[top]:.2f}%")
         return {"accuracy_vs_samples": {str(k): v for k, v in curve.items()},
@@ -227,26 +246,34 @@ def precision_job(trained: Job, dataset: str, precision: str, cfg: RobustnessCon
     return Job("robustness-precision", config, run, needs=(trained,))
 
 
-def run(cfg: RobustnessConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+def plan(cfg: RobustnessConfig, log: Callable[[str], None]) -> dict[str, Any]:
+    """Per dataset: the network, every point of every sweep (a list of device draws each) and
+    the precision x samples grid."""
     method = _method(cfg)
-    runner = make_runner(cfg.runner, JobStore(cfg.jobs), log)
-    points: dict[str, Any] = {}
-    precision: dict[str, Any] = {}
+    planned: dict[str, Any] = {}
     for dataset in cfg.datasets:
-        if cfg.data_path is None:
-            data.fetch(dataset, log=log)
-        trained = train_job(train_config(cfg, dataset), cfg.data_path,
-                            cfg.progress, log, tracking=cfg.tracking)
-        points[dataset] = {kind: [point_jobs(trained, dataset, kind, m, cfg, log)
-                                  for m in magnitudes]
-                           for kind, magnitudes in cfg.nonidealities.items()
-                           if kind in method.kinds}
-        precision[dataset] = {p: precision_job(trained, dataset, p, cfg, log)
-                              for p in cfg.precisions}
-    every = [j for d in cfg.datasets for jobs in points[d].values() for point in jobs
-             for j in point] + [j for d in cfg.datasets for j in precision[d].values()]
-    results = dict(zip((j.key for j in every), runner.run(every), strict=True))
-    sweeps = {d: {kind: [sweep_point([results[j.key] for j in point]) for point in jobs]
-                  for kind, jobs in points[d].items()} for d in cfg.datasets}
-    grids = {d: {p: results[j.key] for p, j in precision[d].items()} for d in cfg.datasets}
+        trained = train_job(train_config(cfg, dataset), cfg, log)
+        planned[dataset] = {
+            "points": {kind: [point_jobs(trained, dataset, kind, m, cfg, log) for m in magnitudes]
+                       for kind, magnitudes in cfg.nonidealities.items()
+                       if kind in method.kinds},
+            "precision": {p: precision_job(trained, dataset, p, cfg, log)
+                          for p in cfg.precisions}}
+    return planned
+
+
+def write_report(cfg: RobustnessConfig, results: dict[str, Any], store: JobStore,
+                 log: Callable[[str], None]) -> dict[str, Any]:
+    """Accuracy, entropy and OoD AUROC against each non-ideality; precision against K."""
+    sweeps = {d: {kind: [sweep_point(point) for point in points]
+                  for kind, points in r["points"].items()} for d, r in results.items()}
+    grids = {d: r["precision"] for d, r in results.items()}
     return report.write(cfg, sweeps, grids, METHODS[cfg.method].network)
+
+
+EXPERIMENT = Experiment(
+    title="paper 000 section IV: a sampled network against device bias, spread, stuck devices, "
+          "correlated bits and drift; precision against the number of passes",
+    config=RobustnessConfig, plan=plan, report=write_report,
+    heading="Accuracy (%) against each non-ideality's magnitude (columns: the report's)",
+    datasets=lambda cfg: (*cfg.datasets, *(OTHER[d] for d in cfg.datasets)))

@@ -1,5 +1,5 @@
 """Table I of paper 000 with sampling-aware training beside the paper's post-hoc conversion
-(issue 20; ``synsample reproduce scann-table1 --training sampling-aware``).
+(issue 20; ``synsample reproduce scann-table1-sampling-aware``).
 
 For each row (dataset, architecture) three networks are trained:
 
@@ -21,7 +21,7 @@ softmax. Every step is a cached job; the report is built from the job results.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,30 +31,34 @@ from synsample import checkpoint, data, engine, methods, metrics
 from synsample.checkpoint import load_deterministic
 from synsample.data.ood import OTHER
 from synsample.experiments import scann_table1 as t1
-from synsample.experiments.jobs import Job, JobStore, LocalRunner
+from synsample.experiments.jobs import Job, JobStore
+from synsample.experiments.options import option, positive_int
+from synsample.experiments.registry import Experiment
+from synsample.experiments.training import train_job
+from synsample.nn.sampling_aware import ESTIMATORS
 from synsample.prediction import Prediction
 from synsample.report import sampling_aware as report
 from synsample.train import SAMPLING_AWARE_DROPOUT, TrainConfig
 
-NAME = "scann-table1-sampling-aware"
 #: the trainings of a row: name -> (coin spec trained through or None, precisions sampled)
 TRAININGS = ("post-hoc", "sampling-aware", "sampling-aware-bits")
 
 
-@dataclass
-class SamplingAwareConfig:
-    """``reproduce scann-table1 --training sampling-aware``: the rows, coins and run settings."""
-    #: rows, samples, seed, mode, epochs, job store, ... as Table I's (its ``out`` is ignored)
-    table: t1.Table1Config = field(default_factory=t1.Table1Config)
-    #: the gradient estimator (:data:`synsample.nn.sampling_aware.ESTIMATORS`)
-    estimator: str = "lrt"
-    #: the coin the sampling-aware network is trained through (``full``: ideal coins)
-    coin: str = "full"
-    #: the precision of the third network, trained and sampled at these bits (None: none)
-    train_bits: str | None = "4"
-    #: items of the other dataset for OoD detection
-    ood_items: int = 2000
-    out: Path = Path("runs") / NAME
+@dataclass(kw_only=True)
+class SamplingAwareConfig(t1.Table1Config):
+    """``reproduce scann-table1-sampling-aware``: Table I's rows, and the coins trained
+    through."""
+
+    estimator: str = option("lrt", "the gradient estimator of sampling-aware training: lrt "
+                            "(local reparameterisation) or ste (straight-through)",
+                            flag="--sa-estimator", choices=ESTIMATORS)
+    coin: str = option("full", "the coins the sampling-aware network is trained through: full "
+                       "(ideal), 8, 4 or nonideal:bits=4,bias=B,spread=S,stuck=F,seed=N",
+                       flag="--train-coin", metavar="COIN")
+    train_bits: str | None = option("4", "the bits of each row's third network, trained "
+                                    "through and sampled at them", metavar="BITS")
+    ood_items: int = option(2000, "items of the other dataset for OoD detection",
+                            parse=positive_int)
 
 
 def sampling_aware_config(tc: TrainConfig, coin: str, estimator: str = "lrt") -> TrainConfig:
@@ -77,7 +81,7 @@ def uncertainty_job(trained: Job, sampled: Job, dataset: str, precision: str,
                     cfg: SamplingAwareConfig, log: Callable[[str], None]) -> Job:
     """Entropy of correct vs incorrect items, OoD AUROC against the other dataset and ECE, for
     the passes of ``sampled`` (same seed, same samples) and as many on the OoD items."""
-    s = cfg.table
+    s = cfg
     config = {"sample": sampled.key, "ood": OTHER.get(dataset), "ood_items": cfg.ood_items}
 
     def run(folder: Path) -> dict[str, Any]:
@@ -102,39 +106,60 @@ def uncertainty_job(trained: Job, sampled: Job, dataset: str, precision: str,
             log(f"{dataset} against {OTHER[dataset]}: OoD AUROC {out['ood_auroc']:.3f}")
         return out
 
-    return Job("sampling-aware-uncertainty", config, run)
+    return Job("sampling-aware-uncertainty", config, run, needs=(trained, sampled))
 
 
-def run(cfg: SamplingAwareConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or resume) every job, write the report, return ``metrics.json``."""
-    s = cfg.table
-    runner = LocalRunner(JobStore(s.jobs), log)
+def trainings(cfg: SamplingAwareConfig, dataset: str, arch: str
+              ) -> dict[str, tuple[TrainConfig, tuple[str, ...], str]]:
+    """A row's trainings: name -> (its config, the precisions sampled, the precision whose
+    uncertainty is measured)."""
+    post = TrainConfig(dataset=dataset, arch=arch, epochs=cfg.epochs_for(arch), seed=cfg.seed)
+    plans = {"post-hoc": (post, cfg.precisions, "full"),
+             "sampling-aware": (sampling_aware_config(post, cfg.coin, cfg.estimator),
+                                cfg.precisions, "full")}
+    if cfg.train_bits is not None:
+        plans["sampling-aware-bits"] = (sampling_aware_config(post, cfg.train_bits,
+                                                              cfg.estimator),
+                                        (cfg.train_bits,), cfg.train_bits)
+    return plans
+
+
+def plan(cfg: SamplingAwareConfig, log: Callable[[str], None]) -> dict[str, Any]:
+    """Per row and training: the network, its passes per precision, its uncertainty."""
+    rows: dict[str, Any] = {}
+    for dataset in cfg.datasets:
+        for arch in cfg.archs:
+            row = rows[f"{dataset} {arch}"] = {}
+            for training, (tc, precisions, own) in trainings(cfg, dataset, arch).items():
+                log(f"== {dataset} {t1.NETWORK[arch]}, {training}: train {tc.epochs} epochs, "
+                    f"sample {cfg.samples} passes at {', '.join(precisions)}")
+                trained = train_job(tc, cfg, log)
+                samplers = {p: t1.sample_job(trained, p, cfg, log) for p in precisions}
+                row[training] = {"train": trained, "sampled": samplers, "uncertainty":
+                                 uncertainty_job(trained, samplers[own], dataset, own, cfg, log)}
+    return rows
+
+
+def write_report(cfg: SamplingAwareConfig, results: dict[str, Any], store: JobStore,
+                 log: Callable[[str], None]) -> dict[str, Any]:
+    """The three trainings of every row side by side: accuracy, uncertainty, OoD, ECE."""
     rows = []
-    for dataset, arch in s.rows:
-        epochs = s.epochs or t1.DEFAULT_EPOCHS[arch]
-        if s.data_path is None:
-            data.fetch(dataset, log=log)
-        post = TrainConfig(dataset=dataset, arch=arch, epochs=epochs, seed=s.seed)
-        plans = {"post-hoc": (post, s.precisions, "full"),
-                 "sampling-aware": (sampling_aware_config(post, cfg.coin, cfg.estimator),
-                                    s.precisions, "full")}
-        if cfg.train_bits is not None:
-            plans["sampling-aware-bits"] = (sampling_aware_config(post, cfg.train_bits,
-                                                                  cfg.estimator),
-                                            (cfg.train_bits,), cfg.train_bits)
-        row: dict[str, Any] = {"dataset": dataset, "arch": arch, "network": t1.NETWORK[arch],
-                               "epochs": epochs, "trainings": {}}
-        for training, (tc, precisions, own) in plans.items():
-            log(f"== {dataset} {t1.NETWORK[arch]}, {training}: train {epochs} epochs, sample "
-                f"{s.samples} passes at {', '.join(precisions)}")
-            trained = t1.train_job(tc, s.data_path, s.progress, log, s.device)
-            samplers = {p: t1.sample_job(trained, p, s, log) for p in precisions}
-            unc = uncertainty_job(trained, samplers[own], dataset, own, cfg, log)
-            results = runner.run([trained, *samplers.values(), unc])
-            row["trainings"][training] = {
-                "coin": tc.sampling_aware, "dropout": tc.dropout, "train": results[0],
-                "train_job": trained.name,
-                "sampled": dict(zip(precisions, results[1:-1], strict=True)),
-                "uncertainty_precision": own, "uncertainty": results[-1]}
-        rows.append(row)
+    for key, row in results.items():
+        dataset, arch = key.split()
+        plans = trainings(cfg, dataset, arch)
+        rows.append({"dataset": dataset, "arch": arch, "network": t1.NETWORK[arch],
+                     "epochs": cfg.epochs_for(arch), "trainings": {
+                         training: {"coin": plans[training][0].sampling_aware,
+                                    "dropout": plans[training][0].dropout, "train": r["train"],
+                                    "train_job": r["train"]["job"], "sampled": r["sampled"],
+                                    "uncertainty_precision": plans[training][2],
+                                    "uncertainty": r["uncertainty"]}
+                         for training, r in row.items()}})
     return report.write(cfg, rows)
+
+
+EXPERIMENT = Experiment(
+    title="paper 000 Table I with sampling-aware training beside the post-hoc conversion",
+    config=SamplingAwareConfig, plan=plan, report=write_report,
+    heading="Table I, paper 000: sampling-aware training beside post-hoc (accuracy %)",
+    datasets=lambda cfg: (*cfg.datasets, *(OTHER[d] for d in cfg.datasets if d in OTHER)))

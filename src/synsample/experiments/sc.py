@@ -30,53 +30,49 @@ from typing import Any
 import torch
 
 from synsample import checkpoint, data, devices, engine, hardware, methods, metrics, papers
-from synsample.experiments.jobs import Job, JobStore, RunnerConfig, make_runner
-from synsample.experiments.scann_table1 import train_job
+from synsample.experiments.jobs import Job, JobStore
+from synsample.experiments.options import RunOptions, option, positive_int
+from synsample.experiments.registry import Experiment
+from synsample.experiments.training import train_job
 from synsample.report import sc as sc_report
-from synsample.tracking import TrackingConfig
 from synsample.train import TrainConfig
 
 NETWORKS = ("sc-mlp", "sc-mlp3")
 STATES = (5, 11)
 #: the default grid's stream lengths; the paper's (100 ... 500) with ``--full``
+#: the stream lengths run by default (the paper's figure: 100, 200, 300, 400, 500)
 DEFAULT_LENGTHS = (100, 300, 500)
 PAPER_LENGTHS = methods.sc.PAPER_LENGTHS
-#: paper 003 gives no epoch count; 2 CPU cores take 1-4 s an epoch
-DEFAULT_EPOCHS = 10
 
 
-@dataclass
-class SCConfig:
-    """``reproduce sc-mnist``: paper 003's networks, states, stream lengths and run settings."""
-    dataset: str = "mnist"
-    networks: tuple[str, ...] = NETWORKS
-    states: tuple[int, ...] = STATES
-    lengths: tuple[int, ...] = DEFAULT_LENGTHS
-    epochs: int = DEFAULT_EPOCHS
-    #: SC inferences per test item (each one realisation of the streams)
-    samples: int = 10
-    seed: int = 0
-    mode: str = "shared"
-    bitstream: str = "ideal"
+@dataclass(kw_only=True)
+class SCConfig(RunOptions):
+    """``reproduce sc-mnist``: paper 003's networks, states, stream lengths and bitstreams."""
+
+    dataset: str = option("mnist", "the dataset (the paper's: mnist)")
+    networks: tuple[str, ...] = option(NETWORKS, "the networks: sc-mlp (784-128-10), sc-mlp3 "
+                                       "(784-392-196-98-10)", flag="--network", choices=NETWORKS)
+    states: tuple[int, ...] = option(STATES, "quantization states of inputs and weights",
+                                     choices=(3, 5, 7, 9, 11))
+    lengths: tuple[int, ...] = option(DEFAULT_LENGTHS, "stream lengths in bits (the paper's "
+                                      "figure: 100 200 300 400 500)", parse=positive_int,
+                                      metavar="BITS")
+    epochs: int = option(10, "training epochs of every network", parse=positive_int)
+    samples: int = option(10, "SC inferences per test item, each one realisation of the "
+                          "streams", parse=positive_int)
+    bitstream: str = option("ideal", "the bitstream source at inference",
+                            choices=("ideal", "lfsr", "mtj"))
     #: energy per stream bit (fJ) by source: assumptions, the paper's figures by default
     energy_fj: dict[str, float] = field(default_factory=lambda: {
         "mtj": 1000 * hardware.DEFAULT.random_bit("s-mtj"),
         "lfsr": 1000 * hardware.DEFAULT.random_bit("cmos")})
-    out: Path = Path("runs") / "sc-mnist"
-    jobs: Path = Path("runs") / "jobs"
-    data_path: str | None = None
-    limit: int | None = None
-    progress: bool = True
-    device: str | None = None
-    runner: RunnerConfig = field(default_factory=RunnerConfig)
-    tracking: TrackingConfig | None = None
 
 
 def _train(net: str, states: int, length: int | None, cfg: SCConfig,
            log: Callable[[str], None]) -> Job:
     tc = TrainConfig.for_arch(net, dataset=cfg.dataset, epochs=cfg.epochs, seed=cfg.seed,
                               states=states, sc_length=length)
-    return train_job(tc, cfg.data_path, cfg.progress, log, cfg.device, cfg.tracking)
+    return train_job(tc, cfg, log)
 
 
 def infer_job(trained: Job, length: int | None, cfg: SCConfig,
@@ -138,13 +134,11 @@ def energy_rows(cfg: SCConfig, accuracy: dict[tuple[str, int, int], float]
     return rows
 
 
-def run(cfg: SCConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """The whole grid: train, infer with and without SC, write the report."""
-    if cfg.data_path is None:
-        data.fetch(cfg.dataset, log=log)
-    runner = make_runner(cfg.runner, JobStore(cfg.jobs), log)
+def plan(cfg: SCConfig, log: Callable[[str], None]) -> dict[str, Any]:
+    """The whole grid: every network trained by Method 1 and at each length by Method 2, each
+    inferred without SC and with SC (Method 1: at every length; Method 2: at its own)."""
     nets: dict[str, Job] = {}
-    planned: list[tuple[dict[str, Any], Job]] = []
+    cells: list[tuple[dict[str, Any], Job]] = []
     for net in cfg.networks:
         for states in cfg.states:
             for method, length in [(1, None), *((2, L) for L in cfg.lengths)]:
@@ -152,12 +146,24 @@ def run(cfg: SCConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
                 nets[f"{net}/{states}/{method}/{length}"] = job
                 inferences = [None, *cfg.lengths] if method == 1 else [None, length]
                 for infer in inferences:
-                    planned.append(({"network": net, "states": states, "method": method,
-                                     "trained_length": length}, infer_job(job, infer, cfg, log)))
-    every = [*nets.values(), *(job for _, job in planned)]
-    results = dict(zip((j.key for j in every), runner.run(every), strict=True))
-    trained = {name: results[job.key] for name, job in nets.items()}
-    cells = [{**cell, **results[job.key]} for cell, job in planned]
+                    cells.append(({"network": net, "states": states, "method": method,
+                                   "trained_length": length}, infer_job(job, infer, cfg, log)))
+    return {"nets": nets, "cells": cells}
+
+
+def report(cfg: SCConfig, results: dict[str, Any], store: JobStore,
+           log: Callable[[str], None]) -> dict[str, Any]:
+    """Figure 6 beside the paper's, and the bitstream energy from counted stream bits."""
+    cells = [{**cell, **result} for cell, result in results["cells"]]
     accuracy = {(c["network"], c["states"], c["length"]): c["accuracy"] for c in cells
                 if c["method"] == 2 and c["length"] is not None}
-    return sc_report.write(cfg, cells, trained, energy_rows(cfg, accuracy))
+    return sc_report.write(cfg, cells, results["nets"], energy_rows(cfg, accuracy))
+
+
+EXPERIMENT = Experiment(
+    title="paper 003 Fig. 6: quantized stochastic computing, Methods 1 and 2, 5 and 11 "
+          "states, stream lengths, bitstream energy",
+    config=SCConfig, plan=plan, report=report,
+    heading="Figure 6, paper 003: test accuracy (%) by stream length",
+    datasets=lambda cfg: (cfg.dataset,),
+    presets={"full": ("the paper's stream lengths", {"lengths": PAPER_LENGTHS})})

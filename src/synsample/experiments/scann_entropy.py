@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -16,6 +16,9 @@ import torch
 from synsample import metrics
 from synsample.checkpoint import load_deterministic
 from synsample.experiments import scann_table1 as t1
+from synsample.experiments.jobs import JobStore
+from synsample.experiments.options import option
+from synsample.experiments.registry import Experiment
 from synsample.io import write_json, write_text
 from synsample.prediction import Prediction
 from synsample.report import plots
@@ -43,10 +46,25 @@ def entropy_groups(entropy: torch.Tensor, correct: torch.Tensor) -> dict[str, An
             "above": above, "error_detection": detect}
 
 
-def run(cfg: t1.Table1Config, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or reuse) the full-precision Table I jobs of ``cfg.rows``; write the report."""
-    cfg = replace(cfg, precisions=("full",))
-    rows, store = t1.run_rows(cfg, log)
+@dataclass(kw_only=True)
+class EntropyConfig(t1.ScannSampling):
+    """``reproduce scann-entropy``: the rows whose full-precision passes are read."""
+
+    datasets: tuple[str, ...] = option(t1.DATASETS, "datasets of the rows", flag="--dataset",
+                                       choices=t1.DATASETS)
+    archs: tuple[str, ...] = option(("mlp",), "networks of the rows (paper 000's MLP or conv "
+                                    "net)", flag="--arch", choices=t1.ARCHS)
+
+
+def plan(cfg: EntropyConfig, log: Callable[[str], None]) -> dict[str, Any]:
+    """Table I's full-precision jobs of each row (shared with ``scann-table1``)."""
+    return t1.row_jobs(cfg, log, precisions=("full",))
+
+
+def report(cfg: EntropyConfig, results: dict[str, Any], store: JobStore,
+           log: Callable[[str], None]) -> dict[str, Any]:
+    """Entropy histograms of correct and incorrect items per row, and the error detection."""
+    rows = t1.row_results(results)
     out = cfg.out
     result_rows, sections, summary = [], [], []
     for row in rows:
@@ -87,3 +105,10 @@ def run(cfg: t1.Table1Config, log: Callable[[str], None] = print) -> dict[str, A
 
 def _f(x: float | None) -> str:
     return "-" if x is None else f"{x:.3f}"
+
+
+EXPERIMENT = Experiment(
+    title="paper 000 Fig. 6: vote entropy of correct and incorrect items",
+    config=EntropyConfig, plan=plan, report=report,
+    heading="Vote entropy (bits) of correct and incorrect items, paper 000 Fig. 6",
+    datasets=lambda cfg: cfg.datasets)

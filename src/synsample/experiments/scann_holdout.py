@@ -9,7 +9,7 @@ are the mean vote entropy and information (eq. 4-5) of the test items of the hel
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +17,14 @@ import torch
 
 from synsample import data
 from synsample.checkpoint import load_deterministic
+from synsample.errors import ConfigError
 from synsample.experiments import scann_table1 as t1
-from synsample.experiments.jobs import JobStore, make_runner
+from synsample.experiments.jobs import JobStore
+from synsample.experiments.options import option, percentage
+from synsample.experiments.registry import Experiment
+from synsample.experiments.training import train_job
 from synsample.io import write_json, write_text
+from synsample.nn.sampling_aware import ESTIMATORS
 from synsample.prediction import Prediction
 from synsample.report import plots
 from synsample.report.markdown import pct, table, text_table
@@ -28,17 +33,33 @@ from synsample.train import TrainConfig
 NAME = "scann-holdout"
 
 
-@dataclass
-class HoldoutConfig:
-    """``reproduce scann-holdout``: the class kept rare, the fractions removed, run settings."""
-    dataset: str = "mnist"
-    arch: str = "mlp"
-    holdout_class: int = 9
-    fractions: tuple[float, ...] = (0.0, 0.5, 0.9, 0.99)
-    #: train through these coins (issue 20, e.g. ``full``; None: post-hoc, the paper's)
-    sampling_aware: str | None = None
-    sa_estimator: str = "lrt"
-    sampling: t1.Table1Config = field(default_factory=t1.Table1Config)
+@dataclass(kw_only=True)
+class HoldoutConfig(t1.ScannSampling):
+    """``reproduce scann-holdout``: the class kept rare and the fractions of it removed."""
+
+    dataset: str = option("mnist", "the dataset", choices=t1.DATASETS)
+    arch: str = option("mlp", "the network: paper 000's MLP or conv net", choices=t1.ARCHS)
+    holdout_class: int = option(9, "the class to under-represent in training")
+    fractions: tuple[float, ...] = option((0.0, 0.5, 0.9, 0.99), "percentages of the class's "
+                                          "training items removed, one network each",
+                                          parse=percentage, metavar="PERCENT",
+                                          default_text="0 50 90 99")
+    sampling_aware: str | None = option(None, "train through the coins of COIN (issue 20): "
+                                        "full (when no COIN is given), 8, 4 or "
+                                        "nonideal:bits=4,spread=S,...", metavar="COIN",
+                                        const="full", default_text="off, the paper's post-hoc "
+                                                                   "conversion")
+    sa_estimator: str = option("lrt", "with --sampling-aware: the gradient estimator",
+                               choices=ESTIMATORS)
+
+    def folder_name(self, experiment: str) -> str:
+        return experiment if self.sampling_aware is None else f"{experiment}-sampling-aware"
+
+    def check(self) -> None:
+        super().check()
+        classes = data.spec(self.dataset).classes
+        if not 0 <= self.holdout_class < len(classes):
+            raise ConfigError(f"--holdout-class must be 0 to {len(classes) - 1}")
 
 
 def class_statistics(pred: Prediction, labels: torch.Tensor, cls: int) -> dict[str, Any]:
@@ -53,22 +74,15 @@ def class_statistics(pred: Prediction, labels: torch.Tensor, cls: int) -> dict[s
             "accuracy_in": (first[~out] == labels[~out]).double().mean().item()}
 
 
-def run(cfg: HoldoutConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
-    s = cfg.sampling
-    if s.data_path is None:
-        data.fetch(cfg.dataset, log=log)
+def plan(cfg: HoldoutConfig, log: Callable[[str], None]) -> dict[float, Any]:
+    """A network per fraction removed, each sampled at full precision (0%: the ordinary
+    network)."""
     classes = data.spec(cfg.dataset).classes
-    if not 0 <= cfg.holdout_class < len(classes):
-        from synsample.errors import ConfigError
-
-        raise ConfigError(f"--holdout-class must be 0 to {len(classes) - 1}")
-    store = JobStore(s.jobs)
-    runner = make_runner(s.runner, store, log)
-    epochs = s.epochs or t1.DEFAULT_EPOCHS[cfg.arch]
-    planned = []
+    epochs = cfg.epochs_for(cfg.arch)
+    jobs = {}
     for fraction in cfg.fractions:
-        held = cfg.holdout_class if fraction > 0 else None  # 0%: the ordinary network
-        tc = TrainConfig(dataset=cfg.dataset, arch=cfg.arch, epochs=epochs, seed=s.seed,
+        held = cfg.holdout_class if fraction > 0 else None
+        tc = TrainConfig(dataset=cfg.dataset, arch=cfg.arch, epochs=epochs, seed=cfg.seed,
                          holdout_class=held, holdout_fraction=fraction if held is not None
                          else 0.0)
         if cfg.sampling_aware is not None:
@@ -77,21 +91,26 @@ def run(cfg: HoldoutConfig, log: Callable[[str], None] = print) -> dict[str, Any
             tc = sampling_aware_config(tc, cfg.sampling_aware, cfg.sa_estimator)
         log(f"== {cfg.dataset} {cfg.arch}: class {classes[cfg.holdout_class]} with "
             f"{100 * fraction:g}% of its training items removed")
-        trained = t1.train_job(tc, s.data_path, s.progress, log, s.device, s.tracking)
-        planned.append((fraction, trained, t1.sample_job(trained, "full", s, log)))
-    runner.run([sampled for _, _, sampled in planned])  # with the training jobs they need
+        trained = train_job(tc, cfg, log)
+        jobs[fraction] = {"train": trained, "sampled": t1.sample_job(trained, "full", cfg, log)}
+    return jobs
+
+
+def report(cfg: HoldoutConfig, results: dict[float, Any], store: JobStore,
+           log: Callable[[str], None]) -> dict[str, Any]:
+    """The held-out class's entropy and information against the fraction removed."""
     rows = []
-    for fraction, trained, sampled in planned:
-        pred = Prediction.load(store.folder(sampled) / "prediction.safetensors")
-        labels = load_deterministic(store.folder(trained))["labels"][: pred.num_items]
+    for fraction, r in results.items():
+        pred = Prediction.load(store.root / r["sampled"]["job"] / "prediction.safetensors")
+        labels = load_deterministic(store.root / r["train"]["job"])["labels"][: pred.num_items]
         rows.append({"fraction": fraction, **class_statistics(pred, labels, cfg.holdout_class),
-                     "train_job": trained.name, "sample_job": sampled.name})
-    return _report(cfg, rows, classes, epochs, store)
+                     "train_job": r["train"]["job"], "sample_job": r["sampled"]["job"]})
+    return _report(cfg, rows, data.spec(cfg.dataset).classes, cfg.epochs_for(cfg.arch), store)
 
 
 def _report(cfg: HoldoutConfig, rows: list[dict[str, Any]], classes: tuple[str, ...],
             epochs: int, store: JobStore) -> dict[str, Any]:
-    out = Path(cfg.sampling.out)
+    out = Path(cfg.out)
     fractions = [r["fraction"] for r in rows]
     fig = plots.holdout_curves(fractions, {k.replace("_", "-").replace("H-out", "H-Out")
                                            .replace("I-out", "I-Out").replace("H-in", "H-In")
@@ -111,7 +130,7 @@ def _report(cfg: HoldoutConfig, rows: list[dict[str, Any]], classes: tuple[str, 
     result = {"experiment": NAME, "dataset": cfg.dataset, "arch": cfg.arch,
               "holdout_class": cfg.holdout_class, "class_name": classes[cfg.holdout_class],
               "sampling_aware": cfg.sampling_aware,
-              "epochs": epochs, "samples": cfg.sampling.samples, "seed": cfg.sampling.seed,
+              "epochs": epochs, "samples": cfg.samples, "seed": cfg.seed,
               "rows": rows, "entropy_rises": rising, "figure": str(fig.relative_to(out))}
     write_json(out / "metrics.json", result)
     write_text(out / "report.md", "\n".join([
@@ -120,10 +139,17 @@ def _report(cfg: HoldoutConfig, rows: list[dict[str, Any]], classes: tuple[str, 
         f"Trained {epochs} epochs per fraction"
         + ("" if cfg.sampling_aware is None else
            f" through `{cfg.sampling_aware}` coins (sampling-aware, issue 20)")
-        + f", {cfg.sampling.samples} passes at full precision, "
-        f"seed {cfg.sampling.seed}. H: mean vote entropy (eq. 4), I: mean information (eq. 5), "
+        + f", {cfg.samples} passes at full precision, "
+        f"seed {cfg.seed}. H: mean vote entropy (eq. 4), I: mean information (eq. 5), "
         "in bits; Out: test items of the held-out class, In: the other classes.", "",
         table(header, table_rows), "", finding, "", f"![holdout]({fig.relative_to(out)})", "",
         f"Jobs: `{store.root}`.", ""]))
     result["terminal_table"] = text_table(header, table_rows)
     return result
+
+
+EXPERIMENT = Experiment(
+    title="paper 000 Fig. 7: entropy and information of a class under-represented in training",
+    config=HoldoutConfig, plan=plan, report=report,
+    heading="Class {class_name} under-represented, paper 000 Fig. 7",
+    datasets=lambda cfg: (cfg.dataset,))

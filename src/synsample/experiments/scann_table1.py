@@ -2,99 +2,97 @@
 for MNIST and Fashion-MNIST, MLP 784-400-10 and conv 784-[32x3x3]-100-10.
 
 Each row is a train job and one sample job per precision; every job is cached by its config's
-hash under ``<out>/jobs``, and the report is built from the job results alone.
+hash in the job store, and the report is built from the job results alone.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from synsample import checkpoint, data, metrics, papers
+from synsample import metrics, papers
 from synsample.adaptive import AdaptiveStop
-from synsample.evaluate import deterministic_outputs, sample_checkpoint
-from synsample.experiments.jobs import Job, JobStore, RunnerConfig, make_runner
+from synsample.data.ood import OTHER
+from synsample.evaluate import sample_checkpoint
+from synsample.experiments.jobs import Job, JobStore
+from synsample.experiments.options import RunOptions, option, positive_int
+from synsample.experiments.registry import Experiment
+from synsample.experiments.training import train_job
 from synsample.report import scann as scann_report
-from synsample.tracking import TrackingConfig
-from synsample.tracking import run as tracked
-from synsample.train import TrainConfig, train
+from synsample.train import TrainConfig
 
-NAME = "scann-table1"
 PRECISIONS = ("full", "8", "4")
 NETWORK = {"mlp": "784-400-10", "conv": "784-[32x3x3]-100-10"}
+ARCHS = tuple(NETWORK)
+#: the datasets of paper 000's tables, each with the other as its out-of-distribution set
+DATASETS = tuple(OTHER)
 #: default epochs per architecture: the paper's 100 where 2 CPU cores allow it
 DEFAULT_EPOCHS = {"mlp": 100, "conv": 10}
 
 
-@dataclass
-class Table1Config:
-    """``reproduce scann-table1``: the rows, passes, epochs and where results go."""
-    rows: list[tuple[str, str]] = field(default_factory=lambda: [("mnist", "mlp")])
-    samples: int = 1000
-    epochs: int | None = None
-    seed: int = 0
-    mode: str = "shared"
-    precisions: tuple[str, ...] = PRECISIONS
-    out: Path = Path("runs") / NAME
-    #: the job store, shared by every experiment (a network trained once serves them all)
-    jobs: Path = Path("runs") / "jobs"
-    data_path: str | None = None
-    limit: int | None = None
-    progress: bool = True
-    adaptive: AdaptiveStop | None = None
-    device: str | None = None
-    runner: RunnerConfig = field(default_factory=RunnerConfig)
-    #: MLflow tracking of the training jobs (off by default)
-    tracking: TrackingConfig | None = None
+@dataclass(kw_only=True)
+class ScannSampling(RunOptions):
+    """The training and passes shared by paper 000's scANN experiments."""
+
+    samples: int = option(1000, "passes K per test item", parse=positive_int)
+    epochs: int | None = option(None, "training epochs", parse=positive_int,
+                                default_text="the architecture's: mlp 100 (the paper's), "
+                                             "conv 10")
+    adaptive: float | None = option(None, "stop sampling an item once its plurality is "
+                                    "settled at this confidence, e.g. 0.999",
+                                    metavar="CONFIDENCE", default_text="every item gets K passes")
+    min_samples: int = option(32, "with --adaptive: passes every item gets at least",
+                              parse=positive_int)
+
+    def adaptive_stop(self) -> AdaptiveStop | None:
+        """The stopping rule of ``--adaptive`` (None: every item gets K passes)."""
+        if self.adaptive is None:
+            return None
+        return AdaptiveStop(confidence=self.adaptive, min_samples=self.min_samples)
+
+    def epochs_for(self, arch: str) -> int:
+        """The training epochs of ``arch``: ``epochs``, else the architecture's default."""
+        return self.epochs or DEFAULT_EPOCHS[arch]
+
+    def check(self) -> None:
+        super().check()
+        self.adaptive_stop()  # a confidence outside (0, 1) is refused here
 
 
-def train_job(tc: TrainConfig, data_path: str | None, progress: bool,
-              log: Callable[[str], None], device: str | None = None,
-              tracking: TrackingConfig | None = None) -> Job:
-    """Train ``tc`` into the job's ``checkpoint/`` and record its deterministic test outputs;
-    tracked in MLflow when ``tracking`` is on (not part of the job's key)."""
-    def run(folder: Path) -> dict[str, Any]:
-        start = time.perf_counter()
-        ck = folder / "checkpoint"
-        with tracked(tracking, f"train {tc.arch} {tc.dataset} ({folder.name})",
-                     {"train": asdict(tc)}, {"synsample.job": folder.name}) as tr:
-            cfg = train(tc, ck, data_path=data_path, progress=progress, log=log, device=device,
-                        on_epoch=tr.epoch)
-            tr.history(cfg["history"])
-            model, _ = checkpoint.load_model(ck)
-            test = data.load(tc.dataset, "test", path=data_path)
-            torch.manual_seed(tc.seed)  # a network that samples in every pass (NSM) draws here
-            logits = deterministic_outputs(model, test.images)
-            checkpoint.save_deterministic(folder, logits, test.labels)
-            tr.metrics({"deterministic_accuracy":
-                        metrics.accuracy(logits.argmax(1), test.labels)})
-            tr.artifact(ck / "config.json")
-        return {"dataset": tc.dataset, "arch": tc.arch, "epochs": tc.epochs,
-                "deterministic_accuracy": metrics.accuracy(logits.argmax(1), test.labels),
-                "history": cfg["history"], "classes": list(test.classes),
-                "train_seconds": sum(h["seconds"] for h in cfg["history"]),
-                "wall_seconds": time.perf_counter() - start}
+@dataclass(kw_only=True)
+class Table1Config(ScannSampling):
+    """``reproduce scann-table1``: the rows (datasets x networks) and coin precisions."""
 
-    return Job("train", tc.job_config(), run)
+    datasets: tuple[str, ...] = option(("mnist",), "datasets of the rows", flag="--dataset",
+                                       choices=DATASETS)
+    archs: tuple[str, ...] = option(("mlp",), "networks of the rows: paper 000's MLP "
+                                    "784-400-10 or conv net 784-[32x3x3]-100-10", flag="--arch",
+                                    choices=ARCHS)
+    precisions: tuple[str, ...] = option(PRECISIONS, "coin precisions sampled: full, or bits "
+                                         "such as 8 or 4", flag="--precision")
+
+    @property
+    def rows(self) -> list[tuple[str, str]]:
+        """The table's rows, every dataset with every network."""
+        return [(d, a) for d in self.datasets for a in self.archs]
 
 
-def sample_job(trained: Job, precision: str, cfg: Table1Config,
+def sample_job(trained: Job, precision: str, cfg: ScannSampling,
                log: Callable[[str], None]) -> Job:
+    """K scANN passes of a trained network at one coin precision; saves the Prediction."""
     config = {"train": trained.key, "method": "scann", "precision": precision,
               "samples": cfg.samples, "seed": cfg.seed, "mode": cfg.mode, "limit": cfg.limit}
-    if cfg.adaptive is not None:  # (absent otherwise, so full-K jobs keep their cache keys)
-        config["adaptive"] = asdict(cfg.adaptive)
+    adaptive = cfg.adaptive_stop()
+    if adaptive is not None:  # (absent otherwise, so full-K jobs keep their cache keys)
+        config["adaptive"] = asdict(adaptive)
 
     def run(folder: Path) -> dict[str, Any]:
         ck = folder.parent / trained.name / "checkpoint"
         pred, test, _ = sample_checkpoint(ck, "scann", precision, cfg.samples, cfg.seed,
                                           cfg.mode, cfg.data_path, cfg.limit, cfg.progress,
-                                          adaptive=cfg.adaptive, device=cfg.device)
+                                          adaptive=adaptive, device=cfg.device)
         pred.save(folder / "prediction.safetensors")
         summary = metrics.summarize(pred, test.labels)
         log(f"scANN {precision}: first choice {100 * summary['accuracy']:.2f}% over "
@@ -104,37 +102,52 @@ def sample_job(trained: Job, precision: str, cfg: Table1Config,
     return Job("sample", config, run, needs=(trained,))
 
 
-def run_rows(cfg: Table1Config, log: Callable[[str], None] = print
-             ) -> tuple[list[dict[str, Any]], JobStore]:
-    """Run (or resume) the train and sample jobs of every row; return the rows and the store."""
-    store = JobStore(cfg.jobs)
-    runner = make_runner(cfg.runner, store, log)
-    planned = []
-    for dataset, arch in cfg.rows:
-        epochs = cfg.epochs or DEFAULT_EPOCHS[arch]
-        if cfg.data_path is None:
-            data.fetch(dataset, log=log)
-        log(f"== {dataset} {NETWORK[arch]}: train {epochs} epochs, sample {cfg.samples} passes "
-            f"at {', '.join(cfg.precisions)}")
-        trained = train_job(TrainConfig(dataset=dataset, arch=arch, epochs=epochs, seed=cfg.seed),
-                            cfg.data_path, cfg.progress, log, cfg.device, cfg.tracking)
-        samplers = [sample_job(trained, p, cfg, log) for p in cfg.precisions]
-        planned.append((dataset, arch, trained, samplers))
-    every = [j for _, _, trained, samplers in planned for j in (trained, *samplers)]
-    done = dict(zip((j.key for j in every), runner.run(every), strict=True))
+def row_jobs(cfg: ScannSampling, log: Callable[[str], None],
+             precisions: tuple[str, ...] | None = None) -> dict[str, dict[str, Any]]:
+    """Each row's training job and its sampling job per precision, by ``"dataset arch"``.
+
+    Args:
+        cfg: the rows are ``cfg.datasets`` x ``cfg.archs``.
+        log: where progress lines go.
+        precisions: the coin precisions sampled (default ``cfg.precisions``).
+    """
+    precisions = precisions or cfg.precisions
+    rows = {}
+    for dataset in cfg.datasets:
+        for arch in cfg.archs:
+            epochs = cfg.epochs_for(arch)
+            log(f"== {dataset} {NETWORK[arch]}: train {epochs} epochs, sample {cfg.samples} "
+                f"passes at {', '.join(precisions)}")
+            tc = TrainConfig(dataset=dataset, arch=arch, epochs=epochs, seed=cfg.seed)
+            trained = train_job(tc, cfg, log)
+            rows[f"{dataset} {arch}"] = {"train": trained, "sampled": {
+                p: sample_job(trained, p, cfg, log) for p in precisions}}
+    return rows
+
+
+def row_results(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of :func:`row_jobs` from their jobs' results, as the reports read them."""
     rows = []
-    for dataset, arch, trained, samplers in planned:
-        results = [done[j.key] for j in (trained, *samplers)]
+    for key, r in results.items():
+        dataset, arch = key.split()
         rows.append({"dataset": dataset, "arch": arch, "network": NETWORK[arch],
-                     "train": results[0], "train_job": trained.name,
-                     "sample_jobs": {p: j.name for p, j in zip(cfg.precisions, samplers,
-                                                               strict=True)},
-                     "sampled": dict(zip(cfg.precisions, results[1:], strict=True)),
-                     "paper": papers.SCANN_TABLE1.get((dataset, arch))})
-    return rows, store
+                     "train": r["train"], "train_job": r["train"]["job"],
+                     "sample_jobs": {p: s["job"] for p, s in r["sampled"].items()},
+                     "sampled": r["sampled"], "paper": papers.SCANN_TABLE1.get((dataset, arch))})
+    return rows
 
 
-def run(cfg: Table1Config, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or resume) every job of the table, write the report, return ``metrics.json``."""
-    rows, store = run_rows(cfg, log)
-    return scann_report.write_table1(cfg, rows, store.root)
+def report(cfg: Table1Config, results: dict[str, Any], store: JobStore,
+           log: Callable[[str], None]) -> dict[str, Any]:
+    """Table I beside the paper's: ``report.md``, ``metrics.json`` and figures."""
+    return scann_report.write_table1(cfg, row_results(results), store.root)
+
+
+EXPERIMENT = Experiment(
+    title="paper 000 Table I: deterministic and scANN accuracy at full, 8- and 4-bit coins",
+    config=Table1Config, plan=row_jobs, report=report,
+    heading="Table I, paper 000 (accuracy %; each cell: ours (paper, difference in points))",
+    datasets=lambda cfg: cfg.datasets,
+    about="Default: the MNIST MLP row.",
+    presets={"all-rows": ("all four rows: MNIST and Fashion-MNIST x MLP and conv net",
+                          {"datasets": DATASETS, "archs": ARCHS})})

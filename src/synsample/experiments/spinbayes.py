@@ -22,16 +22,18 @@ Every network is a cached train job and every evaluation a cached job.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from synsample import checkpoint, data, methods
+from synsample.data.ood import OTHER
 from synsample.evaluate import convert_trained, evaluate_model
-from synsample.experiments.jobs import Job, JobStore, RunnerConfig, make_runner
-from synsample.experiments.scann_table1 import train_job
+from synsample.experiments.jobs import Job, JobStore
+from synsample.experiments.options import RunOptions, option, positive_int
+from synsample.experiments.registry import Experiment
+from synsample.experiments.training import train_job
 from synsample.report import spinbayes as report
-from synsample.tracking import TrackingConfig
 from synsample.train import TrainConfig
 
 METHODS = ("mc-dropout", "mc-dropconnect", "bbb", "spinbayes", "ensemble")
@@ -46,37 +48,32 @@ ENERGY_PASSES, ENERGY_ITEMS = 10, 100
 SWEEP_CROSSBARS = (2, 4, 8, 16)
 
 
-@dataclass
-class SpinBayesConfig:
-    """``reproduce spinbayes-mnist``: paper 004's networks, crossbars, sweep and run settings."""
-    dataset: str = "mnist"
-    epochs: int = 10
-    samples: int = 20
-    seed: int = 0
-    mode: str = "shared"
-    crossbars: int = methods.spinbayes.DEFAULT_CROSSBARS
-    bits: int = methods.spinbayes.DEFAULT_BITS
-    members: int = methods.ensemble.DEFAULT_MEMBERS
-    #: T of the uncertainty ratios: 0.5 gives the paper's pattern (the UA-maximising T is
-    #: degenerate, near 1: with errors this rare, flagging nothing maximises UA)
-    ratio_threshold: float = 0.5
-    ood_items: int = 2000
-    #: the Q x N sweep (empty: none)
-    sweep_bits: tuple[int, ...] = SWEEP_BITS
-    sweep_crossbars: tuple[int, ...] = SWEEP_CROSSBARS
-    out: Path = Path("runs") / "spinbayes-mnist"
-    jobs: Path = Path("runs") / "jobs"
-    data_path: str | None = None
-    limit: int | None = None
-    progress: bool = True
-    device: str | None = None
-    runner: RunnerConfig = field(default_factory=RunnerConfig)
-    tracking: TrackingConfig | None = None
+@dataclass(kw_only=True)
+class SpinBayesConfig(RunOptions):
+    """``reproduce spinbayes-mnist``: paper 004's networks, crossbars and Q x N sweep."""
+
+    dataset: str = option("mnist", "the dataset (the paper's: mnist)")
+    epochs: int = option(10, "training epochs of every LeNet-5", parse=positive_int)
+    samples: int = option(20, "passes per test item", parse=positive_int)
+    crossbars: int = option(methods.spinbayes.DEFAULT_CROSSBARS, "SpinBayes: crossbars N per "
+                            "layer (posterior samples)", parse=positive_int)
+    bits: int = option(methods.spinbayes.DEFAULT_BITS, "SpinBayes: crossbar weight bits Q",
+                       parse=positive_int)
+    members: int = option(methods.ensemble.DEFAULT_MEMBERS, "deep ensemble: members",
+                          parse=positive_int)
+    ratio_threshold: float = option(0.5, "threshold fraction T of the uncertainty ratios "
+                                    "R_cc, R_iu, UA (0.5 gives the paper's pattern; with errors "
+                                    "this rare the UA-maximising T is degenerate, near 1)")
+    ood_items: int = option(2000, "items per OoD set", parse=positive_int)
+    sweep: bool = option(True, "the Q x N quantization sweep")
+    sweep_bits: tuple[int, ...] = option(SWEEP_BITS, "the sweep's Q", parse=positive_int)
+    sweep_crossbars: tuple[int, ...] = option(SWEEP_CROSSBARS, "the sweep's N",
+                                              parse=positive_int)
 
 
 def _train(arch: str, cfg: SpinBayesConfig, log: Callable[[str], None], seed: int) -> Job:
     tc = TrainConfig.for_arch(arch, dataset=cfg.dataset, epochs=cfg.epochs, seed=seed)
-    return train_job(tc, cfg.data_path, cfg.progress, log, cfg.device, cfg.tracking)
+    return train_job(tc, cfg, log)
 
 
 def eval_job(method: str, trained: list[Job], cfg: SpinBayesConfig,
@@ -126,30 +123,37 @@ def memory_rows(cfg: SpinBayesConfig) -> list[dict[str, Any]]:
     return rows
 
 
-def run(cfg: SpinBayesConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
-    if cfg.data_path is None:
-        data.fetch(cfg.dataset, log=log)
-        if cfg.dataset == "mnist":
-            data.fetch("fashion-mnist", log=log)
-    runner = make_runner(cfg.runner, JobStore(cfg.jobs), log)
+def plan(cfg: SpinBayesConfig, log: Callable[[str], None]) -> dict[str, Any]:
+    """Every method's networks and evaluation, the n-way evaluations and the Q x N sweep."""
     trained = {m: [_train(ARCH_OF[m], cfg, log, cfg.seed)] for m in METHODS if m != "ensemble"}
     trained["ensemble"] = [_train("lenet5", cfg, log, cfg.seed + i) for i in range(cfg.members)]
-    main_jobs = {m: eval_job(m, trained[m], cfg, log) for m in METHODS}
-    way_jobs = {n: main_jobs["spinbayes"] if n == 1 else
-                eval_job("spinbayes", trained["spinbayes"], cfg, log, ways=n) for n in WAYS}
-    sweep_jobs = {f"{q}x{n}": eval_job("spinbayes", trained["spinbayes"], cfg, log, n, q,
-                                       ood_sets=("gaussian-noise", "other"))
-                  for q in cfg.sweep_bits for n in cfg.sweep_crossbars}
-    every = [*(j for jobs in trained.values() for j in jobs), *main_jobs.values(),
-             *way_jobs.values(), *sweep_jobs.values()]
-    results = dict(zip((j.key for j in every), runner.run(every), strict=True))
-    training = {m: [results[j.key] for j in jobs] for m, jobs in trained.items()}
-    main = {m: results[j.key] for m, j in main_jobs.items()}
-    ways = {n: results[j.key] for n, j in way_jobs.items()}
-    sweep = {k: results[j.key] for k, j in sweep_jobs.items()}
-    bbb, _ = checkpoint.load_model(runner.store.folder(trained["spinbayes"][0]) / "checkpoint")
+    main = {m: eval_job(m, trained[m], cfg, log) for m in METHODS}
+    ways = {n: main["spinbayes"] if n == 1 else
+            eval_job("spinbayes", trained["spinbayes"], cfg, log, ways=n) for n in WAYS}
+    sweep = {f"{q}x{n}": eval_job("spinbayes", trained["spinbayes"], cfg, log, n, q,
+                                  ood_sets=("gaussian-noise", "other"))
+             for q in cfg.sweep_bits for n in cfg.sweep_crossbars} if cfg.sweep else {}
+    return {"training": trained, "main": main, "ways": ways, "sweep": sweep}
+
+
+def write_report(cfg: SpinBayesConfig, results: dict[str, Any], store: JobStore,
+                 log: Callable[[str], None]) -> dict[str, Any]:
+    """Tables 1 and 3 beside the paper's, n-way inference, the sweep, memory and Table 5's
+    energy (counted on test images with the trained posterior)."""
+    bbb, _ = checkpoint.load_model(store.root / results["training"]["spinbayes"][0]["job"]
+                                   / "checkpoint")
     test = data.load(cfg.dataset, "test", path=cfg.data_path)
     energy = methods.spinbayes.energy_per_image(
         methods.spinbayes.convert(bbb, cfg.crossbars, cfg.bits, seed=cfg.seed),
         test.images[:ENERGY_ITEMS], passes=ENERGY_PASSES, seed=cfg.seed)
-    return report.write(cfg, training, main, ways, sweep, memory_rows(cfg), energy)
+    return report.write(cfg, results["training"], results["main"], results["ways"],
+                        results["sweep"], memory_rows(cfg), energy)
+
+
+EXPERIMENT = Experiment(
+    title="paper 004 Tables 1, 3-5 on MNIST, LeNet-5: SpinBayes against Bayes-by-Backprop, "
+          "MC-Dropout, MC-DropConnect and a deep ensemble",
+    config=SpinBayesConfig, plan=plan, report=write_report,
+    heading="Table 1, paper 004 (MNIST, LeNet-5; %, ours beside the paper's)",
+    datasets=lambda cfg: (cfg.dataset, *((OTHER[cfg.dataset],) if cfg.dataset in OTHER
+                                         else ())))

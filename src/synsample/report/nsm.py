@@ -28,7 +28,7 @@ def _setup(cfg, trained: dict[str, Any]) -> str:
 
     seconds = sum(t.get("train_seconds", 0.0) for t in trained.values())
     return (f"{cfg.dataset}, inputs binarised to -1/+1 (section 3.3). Each network trained "
-            f"{cfg.train_epochs} epochs (paper: {papers.NSM_EPOCHS[cfg.experiment]}; 2 CPU cores "
+            f"{cfg.epochs} epochs (paper: {papers.NSM_EPOCHS[cfg.experiment]}; 2 CPU cores "
             f"here, {seconds / 60:.0f} min of training in all), Adam 3e-4, batch 100, seed "
             f"{cfg.seed}; NSMs start from the data-dependent init of eq. 8 on one batch of 100. "
             f"Test error of a stochastic network: classification by the mean softmax of "
@@ -56,7 +56,7 @@ def _curves(trained: dict[str, Any]) -> dict[str, list[float]]:
 
 def _finish(cfg, name: str, title: str, md: list[str], result: dict[str, Any],
             terminal: tuple[list[str], list[list[Any]]]) -> dict[str, Any]:
-    result = {"experiment": name, "epochs": cfg.train_epochs, "samples": cfg.samples,
+    result = {"experiment": name, "epochs": cfg.epochs, "samples": cfg.samples,
               "mode": cfg.mode, "seed": cfg.seed, "limit": cfg.limit, **result,
               "versions": versions()}
     write_json(cfg.out / "metrics.json", result)

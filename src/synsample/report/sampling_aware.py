@@ -42,7 +42,7 @@ def table_rows(rows: list[dict[str, Any]], precisions: tuple[str, ...], bits: st
 def write(cfg, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """``report.md`` and ``metrics.json`` into ``cfg.out``; returns the metrics (with the
     terminal table)."""
-    s = cfg.table
+    s = cfg
     out = Path(cfg.out)
     header = ["row", "training", "deterministic",
               *[f"scANN {p}" + ("" if p == "full" else "-bit") for p in s.precisions],

@@ -1,0 +1,139 @@
+"""Command-line options generated from a config dataclass, and the config built back from
+the parsed options.
+
+A field declared with :func:`synsample.experiments.options.option` becomes one option: its
+name (``--field-name`` or the field's ``flag``), its type (a tuple takes one or more values, a
+bool becomes a switch, ``X | None`` is optional), its choices, and its help with the default
+written out. Fields declared without it are not offered on the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import MISSING, Field, fields
+from pathlib import Path
+from typing import Any
+
+SCALARS = (int, float, str, Path)
+
+
+def cli_fields(cls: type) -> list[Field]:
+    """The fields of dataclass ``cls`` a user sets on the command line (those with help)."""
+    return [f for f in fields(cls) if "help" in f.metadata]
+
+
+def _value_type(f: Field, hints: dict[str, Any]) -> tuple[type, bool]:
+    """The type of one value of ``f`` and whether the field holds a tuple of them."""
+    tp = hints[f.name]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        tp = next(a for a in typing.get_args(tp) if a is not type(None))
+    if typing.get_origin(tp) is tuple:
+        return typing.get_args(tp)[0], True
+    return tp, False
+
+
+def argparse_type(convert: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``convert`` with its ValueError shown by argparse as the message it carries."""
+    def parse(text: str) -> Any:
+        try:
+            return convert(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    parse.__name__ = getattr(convert, "__name__", "value")
+    return parse
+
+
+def _split(convert: Callable[[str], Any]) -> Callable[[str], list[Any]]:
+    """One word of a tuple option, which may hold several comma-separated values."""
+    def parse(text: str) -> list[Any]:
+        return [convert(part) for part in text.split(",") if part.strip()]
+
+    return parse
+
+
+def _one_of(convert: Callable[[str], Any], choices: tuple[Any, ...]) -> Callable[[str], Any]:
+    """``convert``, refusing a value that is not one of ``choices``."""
+    def parse(text: str) -> Any:
+        value = convert(text)
+        if value not in choices:
+            raise ValueError(f"invalid choice: {text!r} (choose from "
+                             f"{', '.join(map(str, choices))})")
+        return value
+
+    return parse
+
+
+def _flatten(values: Any) -> Any:
+    if isinstance(values, list):
+        return tuple(v for word in values for v in (word if isinstance(word, list) else [word]))
+    return values
+
+
+def _default_text(f: Field, default: Any) -> str:
+    if "default_text" in f.metadata:
+        return f.metadata["default_text"]
+    if isinstance(default, tuple):
+        return " ".join(str(v) for v in default)
+    return "none" if default is None else str(default)
+
+
+def flag_of(f: Field) -> str:
+    """The option's name on the command line."""
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def add_options(parser: argparse.ArgumentParser | Any, cls: type,
+                only: list[Field] | None = None) -> None:
+    """Add an option for each command-line field of ``cls`` (or of ``only``) to ``parser``
+    (a parser or an argument group); the value lands in ``args.<field name>``."""
+    hints = typing.get_type_hints(cls)
+    for f in only if only is not None else cli_fields(cls):
+        meta = f.metadata
+        default = f.default if f.default is not MISSING else f.default_factory()
+        value_type, many = _value_type(f, hints)
+        kwargs: dict[str, Any] = {"dest": f.name}
+        if value_type is bool:
+            if default:
+                parser.add_argument("--no-" + flag_of(f)[2:], action="store_false",
+                                    help=f"leave out: {meta['help']}", **kwargs)
+            else:
+                parser.add_argument(flag_of(f), action="store_true", help=meta["help"],
+                                    **kwargs)
+            continue
+        convert = meta.get("parse") or (value_type if value_type in SCALARS else str)
+        if many and "choices" in meta:
+            convert = _one_of(convert, meta["choices"])
+        kwargs["type"] = argparse_type(_split(convert) if many else convert)
+        if "choices" in meta and not many:
+            kwargs["choices"] = meta["choices"]
+        if many:
+            kwargs["nargs"] = "+"
+        elif "const" in meta:
+            kwargs["nargs"], kwargs["const"] = "?", meta["const"]
+        help = meta["help"]
+        metavar = meta.get("metavar")
+        if many:  # NAME [NAME ...], the choices in the help rather than twice in the usage
+            metavar = metavar or flag_of(f)[2:].upper().replace("-", "_")
+            if "choices" in meta:
+                help += f"; one or more of: {', '.join(map(str, meta['choices']))}"
+        if metavar is not None:
+            kwargs["metavar"] = metavar
+        parser.add_argument(flag_of(f), default=default,
+                            help=f"{help} (default: {_default_text(f, default)})", **kwargs)
+
+
+def config_from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
+    """``cls`` built from the parsed options of :func:`add_options` and ``extra`` fields.
+
+    Each field's ``build`` runs here (after parsing), so an error it raises (a missing file)
+    is reported as the one-line error of any other mistake."""
+    values: dict[str, Any] = {}
+    for f in cli_fields(cls):
+        value = _flatten(getattr(args, f.name))
+        build = f.metadata.get("build")
+        values[f.name] = build(value) if build is not None else value
+    return cls(**values, **extra)
