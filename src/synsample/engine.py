@@ -31,12 +31,16 @@ def as_inputs(inputs) -> torch.Tensor:
     """The inputs a user has, as one tensor ``[N, ...]``.
 
     Args:
-        inputs: a tensor; a numpy array; synsample's ``Dataset`` (its ``images``); any
-            map-style ``torch.utils.data.Dataset`` whose items are ``x`` or ``(x, y, ...)``; or
-            a ``DataLoader`` over one (its batches are concatenated).
+        inputs (Tensor | ndarray | Dataset | DataLoader): a tensor; a numpy array; synsample's
+            ``Dataset`` (its ``images``); any map-style ``torch.utils.data.Dataset`` whose items
+            are ``x`` or ``(x, y, ...)``; or a ``DataLoader`` over one (its batches are
+            concatenated).
 
     Returns:
-        the inputs, refused with one line when empty or holding NaN or inf.
+        The inputs as one tensor.
+
+    Raises:
+        ConfigError: for another kind of input, no items, or NaN or inf values.
     """
     x = getattr(inputs, "images", inputs)
     if isinstance(x, torch.Tensor):
@@ -112,7 +116,17 @@ BLOCK_BYTES = 1 << 29
 def auto_batch_size(model: StochasticModel, x_all: torch.Tensor, mode: str,
                     device: torch.device) -> int:
     """Items per block: in shared mode as many as fit in :data:`BLOCK_BYTES` (each sample's
-    draws are then made once, not once per block); in independent mode 512."""
+    draws are then made once, not once per block); in independent mode 512.
+
+    Args:
+        model: the stochastic model (its prefix is run on one item to size a row).
+        x_all: every input of the run.
+        mode: ``'shared'`` or ``'independent'``.
+        device: where the model runs.
+
+    Returns:
+        The block size (in shared mode at least 256, at most the items).
+    """
     if mode == "independent":
         return 512
     h = model.prefix(x_all[:1].to(device))
@@ -212,8 +226,14 @@ class _DrawProbe:
                       for name, m in self.layers.items()]
 
     def check(self) -> None:
-        """Remove the hooks; raise when a sampled layer was never called. Returns None (the
-        probe is done)."""
+        """Remove the hooks; raise when a sampled layer was never called.
+
+        Returns:
+            ``None``: the probe is done (the caller drops it).
+
+        Raises:
+            ConfigError: naming the layers never called.
+        """
         self.remove()
         missing = [name for name in self.layers if name not in self.called]
         if missing:
@@ -238,7 +258,15 @@ def auto_tile(model: StochasticModel, sample_chunk: int) -> int:
     """Items per tile in shared mode when sizes are not tuned: 512 when a chunk's draws of every
     sampled layer are small enough to stay in cache across tiles (the outputs then do too),
     else no tiling (large weights, e.g. a conv net's dense head, need many rows per GEMM to
-    amortise their reads)."""
+    amortise their reads).
+
+    Args:
+        model: the stochastic model.
+        sample_chunk: samples per call.
+
+    Returns:
+        512, or ``2^30`` (no tiling).
+    """
     largest = max((m.weight.numel() for m in model.modules()
                    if isinstance(m, SampledLayer) and isinstance(getattr(m, "weight", None),
                                                                   torch.Tensor)), default=0)
@@ -252,7 +280,21 @@ def run_sizes(model: StochasticModel, x_all: torch.Tensor, mode: str, device: to
     tuned on this CPU (see :mod:`synsample.tuning`), else the defaults (:data:`SAMPLE_CHUNK`;
     :func:`auto_tile` in shared mode, no tiling in independent mode; at most the model's
     ``rows_per_call`` rows). An adaptive rule keeps the default chunk: it looks after every
-    chunk, so the chunk is part of its result, which must not depend on the CPU."""
+    chunk, so the chunk is part of its result, which must not depend on the CPU.
+
+    Args:
+        model: the stochastic model.
+        x_all: every input of the run.
+        mode: ``'shared'`` or ``'independent'``.
+        device: where the model runs.
+        samples: passes of the run.
+        sample_chunk: samples per call, or None to choose.
+        tile: items per tile, or None to choose.
+        adaptive: the run's adaptive-stopping rule, if any.
+
+    Returns:
+        ``(sample_chunk, tile)``.
+    """
     if sample_chunk is None and adaptive is not None:
         sample_chunk = SAMPLE_CHUNK[mode]
     if (sample_chunk is None or tile is None) and tuning.applies(x_all.shape[0] * samples,
@@ -322,36 +364,53 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
             item_offset: int = 0) -> Prediction:
     """Run ``samples`` sampled passes of ``model`` over ``inputs`` and return a Prediction.
 
-    ``inputs``: a tensor ``[N, ...]`` or a Dataset (its ``images``). ``generator`` / ``seed``:
-    where the run's base seed comes from (same seed, same votes). ``mode``: ``shared`` (one
-    draw per sample index for every item) or ``independent`` (fresh draws per item, from a
-    counter-based generator keyed by seed, sample, item and weight: see
-    :mod:`synsample.randomness`). In both modes the votes do not depend on ``batch_size``,
-    ``sample_chunk`` or ``tile`` (default: tuned on this CPU, see :mod:`synsample.tuning`, else
-    :data:`SAMPLE_CHUNK` and :func:`auto_tile`). ``checkpoints``: sample
-    counts at which the votes are recorded. ``device``: run on this torch device (default: the
-    model's).
-
-    ``tile``: in shared mode each chunk's draws are made once per block and applied to tiles of
-    this many items, so that the layer outputs stay in cache (votes do not depend on it;
-    default: tuned, else :func:`auto_tile`, or no tiling in independent mode; at most the
-    model's ``rows_per_call`` item-sample rows per call).
-
-    ``adaptive``: an :class:`~synsample.adaptive.AdaptiveStop` rule; an item stops once its
-    plurality is settled (``Prediction.passes`` holds the passes each item got). In shared
-    mode a stopped item has exactly the votes of the first passes of the full run.
-
+    In both modes the votes do not depend on ``batch_size``, ``sample_chunk`` or ``tile``.
     ``Prediction.random_bits`` is what the hardware would draw: in shared mode one set of
     per-sample draws (later item blocks re-create the first block's without counting them, see
     :meth:`~synsample.nn.sampling.SampledLayer.shared_draws`) plus any per-item draws, in
     independent mode every draw.
 
-    ``first_pass``, ``item_offset``: this call is a shard of a larger run
-    (:mod:`synsample.shards`): its passes are ``first_pass .. first_pass + samples - 1`` of
-    that run and its items start at ``item_offset``, so that every draw is the one the whole
-    run makes (``checkpoints`` are then counts of the whole run; ``votes_at[k]`` holds the
-    votes of this call's passes below ``k``). A shard past the first items does not count the
-    shared draws again.
+    Args:
+        model: the stochastic model (put in eval mode).
+        inputs (Tensor | ndarray | Dataset | DataLoader): the items ``[N, ...]``, as
+            :func:`as_inputs` takes them.
+        samples: K, passes per item.
+        generator: draws the run's base seed when ``seed`` is None.
+        seed: the run's base seed (same seed, same votes).
+        mode: ``shared`` (one draw per sample index for every item) or ``independent``
+            (fresh draws per item, from a counter-based generator keyed by seed, sample, item
+            and weight: see :mod:`synsample.randomness`).
+        batch_size: items per block (the prefix runs once per block; default
+            :func:`auto_batch_size`).
+        sample_chunk: samples per model call (default: tuned on this CPU, see
+            :mod:`synsample.tuning`, else :data:`SAMPLE_CHUNK`).
+        tile: in shared mode each chunk's draws are made once per block and applied to tiles
+            of this many items, so that the layer outputs stay in cache (default: tuned, else
+            :func:`auto_tile`, or no tiling in independent mode; at most the model's
+            ``rows_per_call`` item-sample rows per call).
+        adaptive: an :class:`~synsample.adaptive.AdaptiveStop` rule; an item stops once its
+            plurality is settled (``Prediction.passes`` holds the passes each item got). In
+            shared mode a stopped item has exactly the votes of the first passes of the full
+            run.
+        checkpoints: sample counts at which the votes are recorded.
+        device: run on this torch device (default: the model's).
+        progress: show a progress bar.
+        desc: the progress bar's label.
+        first_pass: with ``item_offset``, this call is a shard of a larger run
+            (:mod:`synsample.shards`): its passes are ``first_pass .. first_pass + samples -
+            1`` of that run, so that every draw is the one the whole run makes
+            (``checkpoints`` are then counts of the whole run; ``votes_at[k]`` holds the votes
+            of this call's passes below ``k``).
+        item_offset: the global index of this call's first item; a shard past the first
+            items does not count the shared draws again.
+
+    Returns:
+        The per-item statistics of the run.
+
+    Raises:
+        ConfigError: for bad sizes or counts, inputs the model cannot take (named with the
+            fix), a model with non-finite parameters, adaptive stopping in a pass shard, or a
+            layer reported as sampled that is never called.
     """
     check_mode(mode)
     if not isinstance(samples, int) or samples < 1:
