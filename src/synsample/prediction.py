@@ -24,6 +24,20 @@ class Prediction:
     ``[N, C]``: mean over samples of the softmax of the outputs. ``votes_at`` maps a sample
     count k (a few, for accuracy-versus-K curves) to the votes of the first k samples.
     Memory is ``O(N x C)`` whatever K is.
+
+    Attributes:
+        votes: ``[N, C]`` int64 vote counts.
+        mean_probs: ``[N, C]`` mean softmax over each item's passes.
+        samples: K, the passes of the run.
+        votes_at: sample count k -> the votes of the first k samples.
+        mode: ``shared`` or ``independent``.
+        seed: the run's base seed.
+        random_bits: the random bits the devices drew.
+        seconds: the sampling time.
+        info: the model's description and run settings.
+        passes: ``[N]`` passes each item got under adaptive stopping, else None.
+        expected_entropy: ``[N]`` mean per-pass entropy in bits.
+        max_prob_hist: ``[N, 100]`` histogram of per-pass max probabilities.
     """
 
     votes: torch.Tensor
@@ -53,35 +67,68 @@ class Prediction:
         return self.votes.shape[1]
 
     def first_choice(self) -> torch.Tensor:
-        """The class with the most votes per item, ``[N]`` (paper 000, section II.B)."""
+        """The class with the most votes per item (paper 000, section II.A).
+
+        Returns:
+            ``[N]`` class indices.
+        """
         return metrics.first_choice(self.votes)
 
     def second_choice(self) -> torch.Tensor:
-        """The class with the second most votes per item, ``[N]`` (-1 when only one class got
-        votes; paper 000, Fig. 5)."""
+        """The class with the second most votes per item (paper 000, section II.A).
+
+        Returns:
+            ``[N]`` class indices, -1 when only one class got votes.
+        """
         return metrics.second_choice(self.votes)
 
     def vote_entropy(self) -> torch.Tensor:
-        """Entropy in bits of each item's vote shares, ``[N]`` (paper 000, eq. 4)."""
+        """Entropy in bits of each item's vote shares (paper 000, eq. 4).
+
+        Returns:
+            ``[N]`` float64.
+        """
         return metrics.vote_entropy(self.votes)
 
     def information(self) -> torch.Tensor:
-        """``log2(C)`` minus the vote entropy, ``[N]`` (paper 000, eq. 5)."""
+        """``log2(C)`` minus the vote entropy (paper 000, eq. 5).
+
+        Returns:
+            ``[N]`` float64, in bits.
+        """
         return metrics.information(self.votes)
 
     def accuracy(self, labels: torch.Tensor) -> float:
-        """Share of items whose first choice is the label."""
+        """Share of items whose first choice is the label.
+
+        Args:
+            labels: ``[N]`` true classes.
+
+        Returns:
+            The accuracy in [0, 1].
+        """
         return metrics.accuracy(self.first_choice(), labels)
 
     def accuracy_vs_samples(self, labels: torch.Tensor) -> dict[int, float]:
-        """First-choice accuracy after k samples, for every recorded k (and K)."""
+        """First-choice accuracy after k samples, for every recorded k (and K).
+
+        Args:
+            labels: ``[N]`` true classes.
+
+        Returns:
+            k -> accuracy, ascending in k.
+        """
         curve = {k: metrics.accuracy(metrics.first_choice(v), labels)
                  for k, v in sorted(self.votes_at.items())}
         curve[self.samples] = self.accuracy(labels)
         return dict(sorted(curve.items()))
 
     def save(self, path: str | Path) -> None:
-        """Write the statistics to one safetensors file (atomically)."""
+        """Write the statistics to one safetensors file (atomically).
+
+        Args:
+            path: the file.
+        """
         tensors = {"votes": self.votes.contiguous(), "mean_probs": self.mean_probs.contiguous()}
         tensors.update({f"votes_at.{k}": v.contiguous() for k, v in self.votes_at.items()})
         for name in ("passes", "expected_entropy", "max_prob_hist"):
@@ -94,7 +141,17 @@ class Prediction:
 
     @classmethod
     def load(cls, path: str | Path) -> Prediction:
-        """Read a Prediction written by :meth:`save` (a one-line error for a damaged file)."""
+        """Read a Prediction written by :meth:`save` (a one-line error for a damaged file).
+
+        Args:
+            path: the file.
+
+        Returns:
+            The Prediction.
+
+        Raises:
+            SynsampleError: for a file that cannot be read as one.
+        """
         try:
             tensors = load_file(str(path))
             with safe_open(str(path), framework="pt") as f:
