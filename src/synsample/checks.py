@@ -23,7 +23,11 @@ MAX_ITEM_PASSES = 10**11
 
 
 def available_devices() -> list[str]:
-    """The torch device types that can run here, e.g. ``['cpu']`` or ``['cpu', 'cuda']``."""
+    """The torch device types that can run here, e.g. ``['cpu']`` or ``['cpu', 'cuda']``.
+
+    Returns:
+        The device types, cpu first.
+    """
     found = ["cpu"]
     if torch.cuda.is_available():
         found.append("cuda")
@@ -36,8 +40,14 @@ def available_devices() -> list[str]:
 def device(name: str | torch.device | None) -> torch.device:
     """The torch device ``name`` (None: cpu), refused unless it can run here.
 
+    Args:
+        name: a device name or ``torch.device``, or None.
+
     Returns:
-        the ``torch.device``.
+        The ``torch.device``.
+
+    Raises:
+        ConfigError: for a name that is not a device, or one this machine lacks.
     """
     if name is None:
         return torch.device("cpu")
@@ -62,8 +72,15 @@ def writable_folder(path: str | Path, what: str = "output folder") -> Path:
     """Check that ``path`` is, or can become, a folder this process can write in, without
     creating it: the nearest existing ancestor must be a folder that accepts a new file.
 
+    Args:
+        path: the folder.
+        what: names it in the error.
+
     Returns:
         ``path`` as a Path.
+
+    Raises:
+        ConfigError: when it is a file, cannot be made, or is not writable.
     """
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -85,7 +102,18 @@ def writable_folder(path: str | Path, what: str = "output folder") -> Path:
 
 
 def writable_file(path: str | Path, what: str = "output file") -> Path:
-    """Check that the file ``path`` can be written: not a folder, its folder writable."""
+    """Check that the file ``path`` can be written: not a folder, its folder writable.
+
+    Args:
+        path: the file.
+        what: names it in the error.
+
+    Returns:
+        ``path`` as a Path.
+
+    Raises:
+        ConfigError: when it is a folder or its folder is not writable.
+    """
     path = Path(path)
     if path.is_dir():
         raise ConfigError(f"the {what} {path} is a folder; give a file name")
@@ -94,7 +122,18 @@ def writable_file(path: str | Path, what: str = "output file") -> Path:
 
 
 def finite(value: float, name: str) -> float:
-    """``value`` as a float, refused when it is NaN or infinite."""
+    """``value`` as a float, refused when it is NaN or infinite.
+
+    Args:
+        value: the number.
+        name: names it in the error.
+
+    Returns:
+        The float.
+
+    Raises:
+        ConfigError: for a value that is not a finite number.
+    """
     try:
         value = float(value)
     except (TypeError, ValueError) as exc:
@@ -105,7 +144,15 @@ def finite(value: float, name: str) -> float:
 
 
 def finite_tensors(tensors: Iterable[tuple[str, torch.Tensor]], what: str) -> None:
-    """Refuse the first floating tensor of ``(name, tensor)`` that holds NaN or inf."""
+    """Refuse the first floating tensor of ``(name, tensor)`` that holds NaN or inf.
+
+    Args:
+        tensors: ``(name, tensor)`` pairs (None tensors are skipped).
+        what: names their owner in the error.
+
+    Raises:
+        ConfigError: for a tensor with NaN or inf values.
+    """
     for name, t in tensors:
         if t is not None and t.is_floating_point() and not torch.isfinite(t).all():
             bad = int((~torch.isfinite(t)).sum())
@@ -114,7 +161,15 @@ def finite_tensors(tensors: Iterable[tuple[str, torch.Tensor]], what: str) -> No
 
 
 def item_passes(items: int, passes: int) -> None:
-    """Refuse a run of more than :data:`MAX_ITEM_PASSES` item-passes, with the estimate."""
+    """Refuse a run of more than :data:`MAX_ITEM_PASSES` item-passes, with the estimate.
+
+    Args:
+        items: items of the run.
+        passes: passes per item.
+
+    Raises:
+        ConfigError: for a larger run.
+    """
     total = items * passes
     if total > MAX_ITEM_PASSES:
         days = total / 1e6 / 86400
@@ -125,7 +180,17 @@ def item_passes(items: int, passes: int) -> None:
 
 
 def memory(needed_bytes: float, what: str, fix: str) -> None:
-    """Refuse work whose estimated memory exceeds the machine's physical memory."""
+    """Refuse work whose estimated memory exceeds the machine's physical memory.
+
+    Args:
+        needed_bytes: the estimate.
+        what: names the work in the error.
+        fix: what to do instead, for the error.
+
+    Raises:
+        ConfigError: when the estimate exceeds physical memory (not checked where the
+            machine's memory cannot be read).
+    """
     try:
         total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):

@@ -35,7 +35,40 @@ from synsample.randomness import derive_seed
 
 @dataclass
 class TrainConfig:
-    """Everything that determines a training run (its hash names cached jobs)."""
+    """Everything that determines a training run (its hash names cached jobs).
+
+    Attributes:
+        dataset: the dataset's catalog name.
+        arch: the architecture (:data:`synsample.models.ARCHS`).
+        epochs: passes over the training set.
+        seed: seeds the initialisation, shuffling and noise.
+        batch_size: items per step.
+        lr: the learning rate (of epoch 0, with ``lr_decay``).
+        rho: RMSprop's decay (Keras' rho, PyTorch's alpha).
+        eps: RMSprop's epsilon.
+        dropout: the drop rate of the architectures with dropout.
+        init: the initialisation (``glorot``, ``uniform`` or ``gaussian``).
+        weight_bound: clip ``nn.Linear`` weights into [-bound, bound] after every step (None:
+            never).
+        holdout_class: the class to under-represent (paper 000, section III.C), or None.
+        holdout_fraction: the fraction of its training items dropped.
+        calibration_items: training items kept out for recalibration and conformal sets.
+        optimizer: ``rmsprop`` (paper 000), ``adam`` (paper 002) or ``sgd``.
+        data_init: paper 002's eq. 8 on the first batch of 100 training items.
+        noise: the NSM layers' noise (``bernoulli:P`` or ``gaussian:SIGMA``).
+        estimator: the NSM layers' gradient estimator.
+        noise_site: the NSM linear layers' noise site.
+        bias: NSM hidden layers with biases.
+        trace_steps: steps whose last stochastic hidden layer's input percentiles are kept
+            (paper 002, Fig. 2).
+        loss: ``cross-entropy`` or ``sse`` (paper 003, eq. 4).
+        lr_decay: the learning rate of epoch ``e`` is ``lr * lr_decay ** e``.
+        states: SC networks' quantization states.
+        sc_length: SC networks' training bitstream length (None: Method 1).
+        sampling_aware: train scANN networks through the coins of this device spec (None:
+            ordinary training).
+        sa_estimator: the sampling-aware gradient estimator (``lrt`` or ``ste``).
+    """
 
     dataset: str = "mnist"
     arch: str = "mlp"
@@ -87,7 +120,18 @@ class TrainConfig:
     @classmethod
     def for_arch(cls, arch: str, **overrides: Any) -> TrainConfig:
         """The config of ``arch`` with its own training defaults (``models.ARCHS``), then the
-        ``overrides`` that are not None."""
+        ``overrides`` that are not None.
+
+        Args:
+            arch: the architecture.
+            **overrides: fields to set (None values are ignored).
+
+        Returns:
+            The config.
+
+        Raises:
+            ConfigError: for an unknown architecture.
+        """
         if arch not in models.ARCHS:
             raise ConfigError(f"unknown architecture {arch!r}; available: "
                               f"{', '.join(models.ARCHS)}")
@@ -96,7 +140,11 @@ class TrainConfig:
 
     def job_config(self) -> dict[str, Any]:
         """The fields that name a training job; the optional ones only when they differ from
-        their defaults, so that the jobs of earlier runs keep their cache keys."""
+        their defaults, so that the jobs of earlier runs keep their cache keys.
+
+        Returns:
+            The fields by name.
+        """
         cfg = asdict(self)
         if self.holdout_class is None:
             cfg.pop("holdout_class")
@@ -107,7 +155,11 @@ class TrainConfig:
         return cfg
 
     def check(self) -> None:
-        """Refuse settings that cannot train (one line naming the fix)."""
+        """Refuse settings that cannot train (one line naming the fix).
+
+        Raises:
+            ConfigError: for the first setting that cannot train.
+        """
         for name in ("lr", "lr_decay", "rho", "eps", "dropout", "holdout_fraction"):
             checks.finite(getattr(self, name), name.replace("_", "-"))
         if self.weight_bound is not None:
@@ -145,7 +197,11 @@ class TrainConfig:
                                   f"clipped to [-1, 1]; {self.arch} is not one")
 
     def training_coin(self):
-        """The device whose coins the training passes go through (None: post-hoc training)."""
+        """The device whose coins the training passes go through (None: post-hoc training).
+
+        Returns:
+            (RandomSource | None): the device :attr:`sampling_aware` names, or None.
+        """
         from synsample.devices import coin_from_spec
 
         return None if self.sampling_aware is None else coin_from_spec(self.sampling_aware)
@@ -183,7 +239,15 @@ OPTIMIZERS: dict[str, Callable[[Any, TrainConfig], torch.optim.Optimizer]] = {
 
 def sum_squared_error(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Paper 003, eq. 4: ``1/2 sum_i (sigmoid(s_i) - d_i)^2`` against one-hot targets ``d``,
-    averaged over the batch."""
+    averaged over the batch.
+
+    Args:
+        logits: ``[B, C]`` outputs ``s``.
+        labels: ``[B]`` true classes.
+
+    Returns:
+        The scalar loss.
+    """
     target = nn.functional.one_hot(labels, logits.shape[1]).to(logits.dtype)
     return 0.5 * ((torch.sigmoid(logits) - target) ** 2).sum(1).mean()
 
@@ -193,7 +257,14 @@ LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
 
 
 def traced_layer(model: nn.Module) -> nn.Module | None:
-    """The last stochastic hidden layer (the one paper 002's Fig. 2 looks at), if any."""
+    """The last stochastic hidden layer (the one paper 002's Fig. 2 looks at), if any.
+
+    Args:
+        model: the network.
+
+    Returns:
+        The last module with a ``trace_argument`` attribute, or None.
+    """
     found = None
     for m in model.modules():
         if hasattr(m, "trace_argument"):
@@ -203,7 +274,20 @@ def traced_layer(model: nn.Module) -> nn.Module | None:
 
 def holdout_indices(labels: torch.Tensor, cls: int, fraction: float, seed: int) -> torch.Tensor:
     """Indices of the training items kept when ``fraction`` of class ``cls`` is removed (the
-    removed items are a seeded random subset of that class)."""
+    removed items are a seeded random subset of that class).
+
+    Args:
+        labels: the training labels.
+        cls: the class to under-represent.
+        fraction: the fraction of its items removed.
+        seed: seeds the choice.
+
+    Returns:
+        The indices kept, ascending.
+
+    Raises:
+        ConfigError: when the class has no items.
+    """
     members = torch.nonzero(labels == cls)[:, 0]
     if len(members) == 0:
         raise ConfigError(f"class {cls} has no training items; choose a class of the dataset")
@@ -217,7 +301,19 @@ def holdout_indices(labels: torch.Tensor, cls: int, fraction: float, seed: int) 
 
 def calibration_split(n: int, items: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(trained, held_out)``: indices of the ``n`` training items, ``items`` of them (a seeded
-    random subset) kept out of training for recalibration and conformal sets."""
+    random subset) kept out of training for recalibration and conformal sets.
+
+    Args:
+        n: training items.
+        items: items to keep out, ``0 <= items < n``.
+        seed: seeds the choice.
+
+    Returns:
+        ``(trained, held_out)`` indices, each ascending.
+
+    Raises:
+        ConfigError: unless ``0 <= items < n``.
+    """
     if not 0 <= items < n:
         raise ConfigError(f"cannot keep {items} of {n} training items out of training; choose "
                           f"--calibration-items below {n}")
@@ -228,7 +324,15 @@ def calibration_split(n: int, items: int, seed: int) -> tuple[torch.Tensor, torc
 def calibration_set(config: dict[str, Any], data_path: str | Path | None = None
                     ) -> data.Dataset | None:
     """The training items the checkpoint with ``config`` kept out of training (None: it kept
-    none, ``calibration_items`` 0)."""
+    none, ``calibration_items`` 0).
+
+    Args:
+        config: the checkpoint's config.
+        data_path: a local copy of the dataset (default: the cache).
+
+    Returns:
+        The held-out training items, or None.
+    """
     items = int(config.get("calibration_items", 0))
     if items == 0:
         return None
@@ -239,7 +343,13 @@ def calibration_set(config: dict[str, Any], data_path: str | Path | None = None
 def constrain_(model: nn.Module, bound: float | None = 1.0,
                types: tuple[type, ...] = (nn.Linear,)) -> None:
     """Clip the weights of every layer of ``types`` into [-bound, bound], in place (None:
-    leave them)."""
+    leave them).
+
+    Args:
+        model: the network.
+        bound: the bound, or None.
+        types: the layer types clipped.
+    """
     if bound is None:
         return
     with torch.no_grad():
@@ -252,7 +362,17 @@ def constrain_(model: nn.Module, bound: float | None = 1.0,
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
              batch_size: int = 1000) -> float:
     """Accuracy of ``model`` (eval mode) on uint8 images: deterministic, or one sampled pass
-    for a stochastic network (an NSM samples in every pass)."""
+    for a stochastic network (an NSM samples in every pass).
+
+    Args:
+        model: the network (its training mode is restored after).
+        images: uint8 images.
+        labels: their classes.
+        batch_size: items per forward call.
+
+    Returns:
+        The accuracy in [0, 1].
+    """
     was = model.training
     model.eval()
     dev = next(model.parameters()).device
@@ -275,12 +395,28 @@ def train(config: TrainConfig, out: str | Path, data_path: str | Path | None = N
           progress: bool = True, log: Callable[[str], None] = print,
           device: str | None = None,
           on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Train (or resume training) into ``out``; return the checkpoint config. ``on_epoch``
-    is called with each epoch's record once its checkpoint is written (run tracking).
+    """Train (or resume training) into ``out``; return the checkpoint config.
 
     If ``out`` holds a checkpoint of the same run, training continues from its last epoch;
     asking for more epochs than it has extends it. A checkpoint of a different run in ``out``
     is an error (nothing is overwritten).
+
+    Args:
+        config: the run.
+        out: the checkpoint folder (locked while training).
+        data_path: a local copy of the dataset (default: the cache).
+        progress: show a progress bar per epoch.
+        log: called with one line per epoch and event.
+        device: the torch device (default cpu).
+        on_epoch: called with each epoch's record once its checkpoint is written (run
+            tracking).
+
+    Returns:
+        The checkpoint's config, with its ``history``.
+
+    Raises:
+        ConfigError: for settings that cannot train, or a diverging loss.
+        CheckpointError: when ``out`` holds a checkpoint of a different run.
     """
     config.check()
     out = checks.writable_folder(out, "checkpoint folder")
@@ -424,7 +560,8 @@ def fit(model: nn.Module, loader: Iterable, epochs: int = 1, lr: float = 1e-3,
         loader: an iterable of ``(inputs, labels)`` batches; its ``dataset`` length (or the
             items seen in the first epoch) divides the KL term.
         epochs: passes over the loader.
-        lr: the learning rate; ``optimizer``: ``adam``, ``rmsprop`` or ``sgd``.
+        lr: the learning rate.
+        optimizer: ``adam``, ``rmsprop`` or ``sgd``.
         weight_bound: clip ``nn.Linear`` weights into [-bound, bound] after every step (scANN's
             constraint; None: no clip).
         device: torch device (default cpu).
@@ -437,7 +574,11 @@ def fit(model: nn.Module, loader: Iterable, epochs: int = 1, lr: float = 1e-3,
         sa_estimator: its gradient estimator, ``lrt`` (default) or ``ste``.
 
     Returns:
-        one record per epoch: mean ``loss`` and ``train_accuracy``.
+        One record per epoch: mean ``loss`` and ``train_accuracy``.
+
+    Raises:
+        ConfigError: for an unknown optimizer, a non-finite lr, sampling-aware training
+            without ``weight_bound=1.0``, or a diverging loss.
     """
     checks.finite(lr, "lr")
     dev = checks.device(device)
