@@ -27,7 +27,15 @@ from synsample.errors import ConfigError
 
 @dataclass(frozen=True)
 class AdaptiveStop:
-    """The stopping rule: ``confidence`` in (0, 1), at least ``min_samples`` passes per item."""
+    """The stopping rule: ``confidence`` in (0, 1), at least ``min_samples`` passes per item.
+
+    Attributes:
+        confidence: the chance, about, that a stopped item's leader is the more likely class.
+        min_samples: passes every item gets before it may stop.
+
+    Raises:
+        ConfigError: for a confidence outside (0, 1) or ``min_samples`` below 1.
+    """
 
     confidence: float = 0.999
     min_samples: int = 32
@@ -39,16 +47,40 @@ class AdaptiveStop:
             raise ConfigError(f"adaptive min_samples must be positive, got {self.min_samples}")
 
     def z_critical(self, looks: int) -> float:
-        """The normal quantile of the stopping test after ``looks`` looks (Bonferroni)."""
+        """The normal quantile of the stopping test after ``looks`` looks (Bonferroni).
+
+        Args:
+            looks: how many times the rule is checked.
+
+        Returns:
+            ``z_crit``.
+        """
         return NormalDist().inv_cdf(1.0 - (1.0 - self.confidence) / max(1, looks))
 
     def settled(self, votes: torch.Tensor, looks: int) -> torch.Tensor:
-        """Bool ``[N]``: items whose leader is settled (and that have ``min_samples`` votes)."""
+        """Bool ``[N]``: items whose leader is settled (and that have ``min_samples`` votes).
+
+        Args:
+            votes: ``[N, C]`` vote counts so far.
+            looks: how many times the rule is checked in the run.
+
+        Returns:
+            ``[N]`` bool.
+        """
         return settled(votes, self.z_critical(looks), self.min_samples)
 
 
 def settled(votes: torch.Tensor, z_crit: float, min_samples: int) -> torch.Tensor:
-    """Items where ``(a - b) / sqrt(a + b) >= z_crit`` for the top two counts ``a >= b``."""
+    """Items where ``(a - b) / sqrt(a + b) >= z_crit`` for the top two counts ``a >= b``.
+
+    Args:
+        votes: ``[N, C]`` vote counts so far.
+        z_crit: the critical value.
+        min_samples: the votes an item needs before it may stop.
+
+    Returns:
+        ``[N]`` bool.
+    """
     top = torch.topk(votes, k=min(2, votes.shape[1]), dim=1).values.to(torch.float64)
     a = top[:, 0]
     b = top[:, 1] if top.shape[1] > 1 else torch.zeros_like(a)
@@ -57,7 +89,16 @@ def settled(votes: torch.Tensor, z_crit: float, min_samples: int) -> torch.Tenso
 
 
 def looks(samples: int, chunks: list[tuple[int, int]], min_samples: int) -> int:
-    """How many times the rule is checked: chunk ends at or after ``min_samples``."""
+    """How many times the rule is checked: chunk ends at or after ``min_samples``.
+
+    Args:
+        samples: passes of the run.
+        chunks: the run's ``(first, n)`` chunks.
+        min_samples: the rule's minimum.
+
+    Returns:
+        The chunk ends from ``min_samples`` on, before the last (at least 1).
+    """
     return max(1, sum(1 for first, n in chunks if first + n >= min_samples and
                       first + n < samples))
 

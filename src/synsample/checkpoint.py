@@ -34,7 +34,11 @@ STATE_FILE = "training_state.safetensors"
 
 
 def versions() -> dict[str, str]:
-    """The versions of synsample, Python, PyTorch and numpy, and the platform, for reports."""
+    """The versions of synsample, Python, PyTorch and numpy, for reports.
+
+    Returns:
+        ``{"synsample", "torch", "numpy", "python"}``.
+    """
     import numpy
 
     return {"synsample": __version__, "torch": torch.__version__, "numpy": numpy.__version__,
@@ -42,7 +46,14 @@ def versions() -> dict[str, str]:
 
 
 def exists(folder: str | Path) -> bool:
-    """Whether ``folder`` holds a checkpoint: a config and the weights it names."""
+    """Whether ``folder`` holds a checkpoint: a config and the weights it names.
+
+    Args:
+        folder: the folder.
+
+    Returns:
+        True also for a damaged config (which :func:`read_config` then reports).
+    """
     config = Path(folder) / CONFIG_FILE
     if not config.is_file():
         return False
@@ -96,7 +107,17 @@ def save(folder: str | Path, model: nn.Module, config: dict[str, Any],
 
 
 def read_config(folder: str | Path) -> dict[str, Any]:
-    """The checkpoint's ``config.json`` (architecture, dataset, training history, files)."""
+    """The checkpoint's ``config.json`` (architecture, dataset, training history, files).
+
+    Args:
+        folder: the checkpoint folder.
+
+    Returns:
+        The config.
+
+    Raises:
+        CheckpointError: for a folder without a checkpoint, invalid JSON or another format.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"{folder} is not a folder; give the --out folder of "
@@ -116,7 +137,15 @@ def read_config(folder: str | Path) -> dict[str, Any]:
 
 
 def file(folder: str | Path, role: str = "model") -> Path | None:
-    """The path of the checkpoint's ``model`` weights or optimizer ``state`` (None: none)."""
+    """The path of the checkpoint's ``model`` weights or optimizer ``state`` (None: none).
+
+    Args:
+        folder: the checkpoint folder.
+        role: ``model`` or ``state``.
+
+    Returns:
+        The file's path (it may be missing), or None when the config names none.
+    """
     config = read_config(folder)
     legacy = {"model": MODEL_FILE, "state": STATE_FILE}[role]
     name = config.get("files", {}).get(role, legacy if "files" not in config else None)
@@ -156,6 +185,9 @@ def load_weights(folder: str | Path, model: nn.Module) -> nn.Module:
 
     Returns:
         ``model``, with the weights loaded.
+
+    Raises:
+        CheckpointError: for a missing, damaged or corrupt file, or weights that do not fit.
     """
     folder = Path(folder)
     state = _read_tensors(folder, "model", "train again or restore the folder")
@@ -169,7 +201,18 @@ def load_weights(folder: str | Path, model: nn.Module) -> nn.Module:
 
 
 def load_optimizer(folder: str | Path, optimizer: torch.optim.Optimizer) -> bool:
-    """Restore the optimizer state if the folder has one; return whether it did."""
+    """Restore the optimizer state if the folder has one; return whether it did.
+
+    Args:
+        folder: the checkpoint folder.
+        optimizer: the optimizer, of the checkpoint's model's parameters.
+
+    Returns:
+        Whether a state was restored.
+
+    Raises:
+        CheckpointError: for a damaged or corrupt state file.
+    """
     flat = _read_tensors(Path(folder), "state", "delete the folder to train again from the start")
     if flat is None:
         return False
@@ -184,7 +227,17 @@ def load_optimizer(folder: str | Path, optimizer: torch.optim.Optimizer) -> bool
 
 
 def load_model(folder: str | Path) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the trained network of a checkpoint folder, in eval mode, and its config."""
+    """Rebuild the trained network of a checkpoint folder, in eval mode, and its config.
+
+    Args:
+        folder: the checkpoint folder.
+
+    Returns:
+        ``(model, config)``.
+
+    Raises:
+        CheckpointError: for a damaged checkpoint.
+    """
     from synsample import models
 
     config = read_config(folder)
@@ -204,13 +257,26 @@ DETERMINISTIC_FILE = "deterministic.safetensors"
 
 def save_deterministic(folder: Path, logits: torch.Tensor, labels: torch.Tensor) -> None:
     """Save the deterministic network's predicted classes (from ``logits``) and the labels of
-    its test items into ``folder``, the reference the sampled predictions are compared with."""
+    its test items into ``folder``, the reference the sampled predictions are compared with.
+
+    Args:
+        folder: the job's folder.
+        logits: ``[N, C]`` the deterministic network's outputs.
+        labels: ``[N]`` the test labels.
+    """
     tensors = {"predicted": logits.argmax(1).contiguous(), "labels": labels.contiguous()}
     write_bytes(folder / DETERMINISTIC_FILE, save_bytes(tensors))
 
 
 def load_deterministic(folder: Path) -> dict[str, torch.Tensor]:
-    """``{"predicted", "labels"}`` saved by :func:`save_deterministic`."""
+    """``{"predicted", "labels"}`` saved by :func:`save_deterministic`.
+
+    Args:
+        folder: the job's folder.
+
+    Returns:
+        The two tensors.
+    """
     from safetensors.torch import load_file
 
     return load_file(str(folder / DETERMINISTIC_FILE))
