@@ -27,6 +27,12 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it over ``path``.
 
     On an exception the temporary file is removed and ``path`` is left as it was.
+
+    Args:
+        path: the file to write (its folder is created if missing).
+
+    Yields:
+        The temporary path to write.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,29 +49,59 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (a temporary file, then a rename)."""
+    """Write ``data`` to ``path`` atomically (a temporary file, then a rename).
+
+    Args:
+        path: the file.
+        data: its new content.
+    """
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
 
 
 def write_text(path: str | Path, text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
+    """Write UTF-8 ``text`` to ``path`` atomically.
+
+    Args:
+        path: the file.
+        text: its new content.
+    """
     write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    """Write ``obj`` as indented JSON atomically (dataclasses, paths, tensors as plain values)."""
+    """Write ``obj`` as indented JSON atomically (dataclasses, paths, tensors as plain values).
+
+    Args:
+        path: the file.
+        obj: a JSON-able value.
+
+    Raises:
+        TypeError: for a value that cannot be written as JSON.
+    """
     write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
 
 
 def write_with(path: str | Path, writer: Callable[[Path], None]) -> None:
-    """Call ``writer(tmp_path)`` and move the result to ``path`` atomically."""
+    """Call ``writer(tmp_path)`` and move the result to ``path`` atomically.
+
+    Args:
+        path: the file.
+        writer: writes the file at the path it is given.
+    """
     with atomic_path(path) as tmp:
         writer(tmp)
 
 
 def read_json(path: str | Path) -> Any:
-    """The JSON value in ``path``."""
+    """The JSON value in ``path``.
+
+    Args:
+        path: the file.
+
+    Returns:
+        The decoded value.
+    """
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
@@ -85,7 +121,12 @@ _held = threading.local()
 
 
 class FolderBusy(SynsampleError):
-    """Another live process holds the folder's lock; ``holder`` says which, as it wrote."""
+    """Another live process holds the folder's lock; ``holder`` says which, as it wrote.
+
+    Args:
+        folder: the locked folder.
+        holder: what the lock file says of its holder.
+    """
 
     def __init__(self, folder: Path, holder: str) -> None:
         super().__init__(f"{folder} is in use by another synsample run ({holder}); wait for it "
@@ -103,6 +144,16 @@ def folder_lock(folder: str | Path, wait: bool = False) -> Iterator[Path]:
     start time) for the error message. ``wait``: block until the holder is done instead of
     raising :class:`FolderBusy` at once. A folder this process already holds is re-entered
     (a job runner holds a job's folder while the job trains into it).
+
+    Args:
+        folder: the folder.
+        wait: wait for the holder instead of raising.
+
+    Yields:
+        ``folder`` as a Path.
+
+    Raises:
+        FolderBusy: when another process holds it and ``wait`` is off.
     """
     import fcntl
     import socket

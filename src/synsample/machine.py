@@ -40,7 +40,11 @@ def _field(*names: str) -> str | None:
 
 def cpu_flags() -> str:
     """The CPU's feature-flags line as ``/proc/cpuinfo`` writes it (x86 ``flags``, Arm
-    ``Features``), else the processor name: what a compiled kernel or a tuned size is keyed by."""
+    ``Features``), else the processor name: what a compiled kernel or a tuned size is keyed by.
+
+    Returns:
+        The line, or ``platform.processor()``.
+    """
     for line in _cpuinfo():
         if line.startswith(("flags", "Features")):
             return line
@@ -48,20 +52,33 @@ def cpu_flags() -> str:
 
 
 def cpu_model() -> str:
-    """The CPU's model name (``AMD EPYC 9B45``, ...), else the processor or machine name."""
+    """The CPU's model name (``AMD EPYC 9B45``, ...), else the processor or machine name.
+
+    Returns:
+        The name.
+    """
     return (_field("model name") or _field("Model", "Hardware") or platform.processor()
             or platform.machine())
 
 
 def isa() -> list[str]:
-    """The :data:`ISA_FLAGS` this CPU has, in that order."""
+    """The :data:`ISA_FLAGS` this CPU has, in that order.
+
+    Returns:
+        The flags found.
+    """
     flags = set(cpu_flags().split(":", 1)[-1].split())
     return [f for f in ISA_FLAGS if f in flags]
 
 
 def describe() -> dict[str, Any]:
     """The machine as ``bench`` reports it: CPU model, ISA flags, cores, torch's threads and
-    the vector width torch's own kernels dispatch to."""
+    the vector width torch's own kernels dispatch to.
+
+    Returns:
+        ``platform``, ``processor``, ``cpu``, ``isa``, ``cores``, ``torch_threads`` and
+        ``torch_cpu_capability``.
+    """
     import torch
 
     try:
