@@ -20,7 +20,14 @@ EXTRA = "pip install 'synsample[ray]'"
 
 @dataclass
 class RunnerConfig:
-    """Which runner the work goes to."""
+    """Which runner the work goes to.
+
+    Attributes:
+        name: ``local`` or ``ray``.
+        address: the Ray cluster to join (``auto`` or ``HOST:PORT``), or None for a local one.
+        workers: Ray jobs (or shards) at once (default: the cluster's CPUs).
+        retries: times Ray tries a failed job again.
+    """
 
     #: ``local`` (this process, one job at a time) or ``ray``
     name: str = "local"
@@ -34,7 +41,12 @@ class RunnerConfig:
     retries: int = 2
 
     def check(self) -> None:
-        """Refuse a runner that does not exist and Ray options without Ray."""
+        """Refuse a runner that does not exist and Ray options without Ray.
+
+        Raises:
+            ConfigError: for an unknown runner, Ray options with ``local``, fewer than 1
+                worker or negative retries.
+        """
         if self.name not in RUNNERS:
             raise ConfigError(f"unknown runner {self.name!r}; use one of {', '.join(RUNNERS)}")
         if self.name == "local" and (self.address is not None or self.workers is not None):
@@ -46,7 +58,14 @@ class RunnerConfig:
 
 
 def import_ray():
-    """The ``ray`` module, or one line naming the extra to install."""
+    """The ``ray`` module, or one line naming the extra to install.
+
+    Returns:
+        (ModuleType): the ``ray`` module.
+
+    Raises:
+        ConfigError: when Ray is not installed.
+    """
     try:
         import ray
     except ImportError:
@@ -74,8 +93,18 @@ def pickle_torch_classes_by_reference() -> None:
 def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
     """Join the Ray cluster at ``address`` (``auto`` or ``HOST:PORT``), or start a local one
     with ``num_cpus`` CPUs (default: this machine's) when ``address`` is None and none is
-    running in this process. Returns whether this call started or joined it (False: one was
-    already connected)."""
+    running in this process.
+
+    Args:
+        address: ``auto``, ``HOST:PORT``, or None.
+        num_cpus: CPUs of a local cluster (default: this machine's).
+
+    Returns:
+        Whether this call started or joined it (False: one was already connected).
+
+    Raises:
+        ConfigError: when Ray is missing or no cluster answers at ``address``.
+    """
     ray = import_ray()
     pickle_torch_classes_by_reference()
     if ray.is_initialized():
@@ -95,14 +124,25 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
 
 def workers_and_threads(workers: int | None) -> tuple[int, int]:
     """``(workers, torch threads per worker)`` on the connected cluster: ``workers`` (default:
-    its CPUs) sharing its CPUs, so that they do not oversubscribe the cores."""
+    its CPUs) sharing its CPUs, so that they do not oversubscribe the cores.
+
+    Args:
+        workers: the workers asked for, or None.
+
+    Returns:
+        ``(workers, threads)``, threads at least 1.
+    """
     cpus = int(import_ray().cluster_resources().get("CPU", 1))
     workers = workers or cpus
     return workers, max(1, cpus // workers)
 
 
 def limit_threads(threads: int) -> None:
-    """Torch (and OpenMP) in this worker use ``threads`` threads."""
+    """Torch (and OpenMP) in this worker use ``threads`` threads.
+
+    Args:
+        threads: the thread count.
+    """
     import torch
 
     torch.set_num_threads(threads)

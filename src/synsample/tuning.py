@@ -54,12 +54,24 @@ VERSION = 3
 
 
 def enabled() -> bool:
-    """Whether sizes are tuned (``SYNSAMPLE_TUNING`` is not ``off``)."""
+    """Whether sizes are tuned (``SYNSAMPLE_TUNING`` is not ``off``).
+
+    Returns:
+        False when ``SYNSAMPLE_TUNING`` is ``off``, ``0``, ``no`` or ``false``.
+    """
     return os.environ.get("SYNSAMPLE_TUNING", "on").lower() not in ("off", "0", "no", "false")
 
 
 def applies(passes: int, device: torch.device) -> bool:
-    """Whether a run of ``passes`` item-passes on ``device`` tunes its sizes."""
+    """Whether a run of ``passes`` item-passes on ``device`` tunes its sizes.
+
+    Args:
+        passes: items x samples of the run.
+        device: where it runs.
+
+    Returns:
+        True when tuning is on, the device a CPU and the run at least :data:`MIN_PASSES`.
+    """
     return enabled() and device.type == "cpu" and passes >= MIN_PASSES
 
 
@@ -69,7 +81,18 @@ def candidates(mode: str, default: tuple[int, int], chunk: int | None = None,
     """The ``(tile, chunk)`` pairs to time: the ``default`` pair first (so that tuning never
     picks a slower pair than it for want of time), then chunk by chunk (so that the tiles of one
     chunk reuse its draws); a given ``chunk`` or ``tile`` is kept, and no pair exceeds the
-    model's ``rows_per_call`` item-sample rows."""
+    model's ``rows_per_call`` item-sample rows.
+
+    Args:
+        mode: ``'shared'`` or ``'independent'``.
+        default: the untuned ``(tile, chunk)``.
+        chunk: a chunk the user gave, or None.
+        tile: a tile the user gave, or None.
+        rows_per_call: the model's row limit, or None.
+
+    Returns:
+        The pairs, the default first.
+    """
     chunks = (chunk,) if chunk is not None else CHUNKS[mode]
     tiles = (tile,) if tile is not None else TILES[mode]
     grid = [(t, c) for c in chunks for t in tiles
@@ -80,7 +103,18 @@ def candidates(mode: str, default: tuple[int, int], chunk: int | None = None,
 def key(model: torch.nn.Module, per_item: torch.Tensor, mode: str, chunk: int | None,
         tile: int | None) -> dict[str, Any]:
     """What the fastest sizes depend on: the CPU, torch, the mode, the model's sampled layers
-    and devices, and one item's prefix output (``per_item``, shape and dtype)."""
+    and devices, and one item's prefix output (``per_item``, shape and dtype).
+
+    Args:
+        model: the stochastic model.
+        per_item: the prefix output of one item.
+        mode: ``'shared'`` or ``'independent'``.
+        chunk: a chunk the user gave, or None.
+        tile: a tile the user gave, or None.
+
+    Returns:
+        The key, JSON-able.
+    """
     from synsample.nn.sampling import SampledLayer
 
     layers = [[type(m).__name__, list(m.weight.shape)
@@ -97,7 +131,14 @@ def key(model: torch.nn.Module, per_item: torch.Tensor, mode: str, chunk: int | 
 
 
 def cache_path(k: dict[str, Any]) -> Path:
-    """The cache file of the tuned sizes for the case described by ``k``."""
+    """The cache file of the tuned sizes for the case described by ``k``.
+
+    Args:
+        k: a :func:`key`.
+
+    Returns:
+        ``<home>/tuning/sizes-<hash>.json``.
+    """
     from synsample.data.cache import home
 
     digest = hashlib.sha256(json.dumps(k, sort_keys=True).encode()).hexdigest()
@@ -105,7 +146,14 @@ def cache_path(k: dict[str, Any]) -> Path:
 
 
 def cached(k: dict[str, Any]) -> tuple[int, int] | None:
-    """The ``(tile, chunk)`` cached for key ``k``, or None (none yet, or unreadable)."""
+    """The ``(tile, chunk)`` cached for key ``k``, or None (none yet, or unreadable).
+
+    Args:
+        k: a :func:`key`.
+
+    Returns:
+        The cached pair, or None.
+    """
     try:
         chosen = json.loads(cache_path(k).read_text())["chosen"]
         return int(chosen["tile"]), int(chosen["sample_chunk"])
@@ -129,7 +177,16 @@ def measure(k: dict[str, Any], pairs: list[tuple[int, int]],
     A pair whose calls are predicted (from the slowest rate seen) to end after
     :data:`BUDGET_SECONDS` is skipped; the first pair is always timed. The fastest pair, if not
     the default, is timed again with the default, twice in turn, and kept only if it is still
-    :data:`MARGIN` faster."""
+    :data:`MARGIN` faster.
+
+    Args:
+        k: the case's :func:`key` (names the cache file).
+        pairs: the candidates, the default first.
+        seconds_per_call: times one call of ``(tile, chunk)``.
+
+    Returns:
+        The chosen ``(tile, chunk)``.
+    """
     from synsample.io import write_json
 
     start = time.perf_counter()
