@@ -37,7 +37,12 @@ BY = ("items", "passes")
 
 @dataclass(frozen=True)
 class Shard:
-    """Items ``items[0] .. items[1] - 1`` and passes ``passes[0] .. passes[1] - 1`` of a run."""
+    """Items ``items[0] .. items[1] - 1`` and passes ``passes[0] .. passes[1] - 1`` of a run.
+
+    Attributes:
+        items: the half-open item range.
+        passes: the half-open pass range.
+    """
 
     items: tuple[int, int]
     passes: tuple[int, int]
@@ -45,7 +50,20 @@ class Shard:
 
 def plan(n_items: int, samples: int, shards: int, by: str = "items") -> list[Shard]:
     """``shards`` near-equal shards of a run of ``samples`` passes over ``n_items`` items,
-    cut ``by`` items or passes (fewer when there are fewer items or passes than shards)."""
+    cut ``by`` items or passes (fewer when there are fewer items or passes than shards).
+
+    Args:
+        n_items: items of the run.
+        samples: passes of the run.
+        shards: shards wanted, at least 1.
+        by: ``items`` or ``passes``.
+
+    Returns:
+        The shards, in order.
+
+    Raises:
+        ConfigError: for another ``by`` or fewer than 1 shard.
+    """
     if by not in BY:
         raise ConfigError(f"shards are cut by {' or '.join(BY)}, not {by!r}")
     if shards < 1:
@@ -62,7 +80,20 @@ def plan(n_items: int, samples: int, shards: int, by: str = "items") -> list[Sha
 def predict_shard(model, inputs, shard: Shard, checkpoints=engine.DEFAULT_CHECKPOINTS,
                   **predict_kw: Any) -> Prediction:
     """One shard of a run: :func:`synsample.engine.predict` on its items and passes, keyed as
-    in the whole run. ``inputs``: all the run's items (the shard takes its own)."""
+    in the whole run.
+
+    Args:
+        model (StochasticModel): the stochastic model.
+        inputs (Tensor | ndarray | Dataset | DataLoader): all the run's items (the shard takes
+            its own).
+        shard: the shard's items and passes.
+        checkpoints (Iterable[int]): sample counts of the whole run at which votes are
+            recorded.
+        **predict_kw: the rest of :func:`synsample.engine.predict`'s arguments.
+
+    Returns:
+        The shard's Prediction; its ``info["shard"]`` says what it holds.
+    """
     x = engine.as_inputs(inputs)
     (i0, i1), (p0, p1) = shard.items, shard.passes
     checkpoints = sorted({int(k) for k in checkpoints})
@@ -75,7 +106,18 @@ def predict_shard(model, inputs, shard: Shard, checkpoints=engine.DEFAULT_CHECKP
 
 def merge(parts: list[Prediction]) -> Prediction:
     """The Prediction of the whole run from its shards' (made by :func:`predict_shard`, in
-    any order): they must cover every item and pass once, with one seed and mode."""
+    any order): they must cover every item and pass once, with one seed and mode.
+
+    Args:
+        parts: the shards' predictions.
+
+    Returns:
+        The whole run's Prediction.
+
+    Raises:
+        ConfigError: for no parts, parts not made by :func:`predict_shard`, different seeds,
+            modes or class counts, or ranges that do not cover the run once.
+    """
     if not parts:
         raise ConfigError("merge needs at least one shard's prediction")
     if any("shard" not in p.info for p in parts):
@@ -167,8 +209,25 @@ def predict(model, inputs, samples: int = 1000, runner: RunnerConfig | None = No
             shards: int | None = None, by: str = "items", **predict_kw: Any) -> Prediction:
     """:func:`synsample.engine.predict`, sharded: ``shards`` shards (default: one per worker)
     cut ``by`` items or passes, run by ``runner`` (None or local with one shard: the plain
-    engine, in this process), merged with :func:`merge`. The other arguments are
-    ``engine.predict``'s (``progress`` is off on Ray workers)."""
+    engine, in this process), merged with :func:`merge`.
+
+    Args:
+        model (StochasticModel): the stochastic model.
+        inputs (Tensor | ndarray | Dataset | DataLoader): the items.
+        samples: K, passes per item.
+        runner: where the shards run (None: locally).
+        shards: the number of shards (default: one per Ray worker; locally none, the plain
+            engine).
+        by: ``items`` or ``passes``.
+        **predict_kw: :func:`synsample.engine.predict`'s other arguments (``progress`` is off
+            on Ray workers; every shard gets one base seed).
+
+    Returns:
+        The whole run's Prediction.
+
+    Raises:
+        ConfigError: for a bad runner or plan, or Ray missing or unreachable.
+    """
     runner = runner or RunnerConfig()
     runner.check()
     if runner.name == "local" and not shards:

@@ -37,7 +37,14 @@ PARAM_CHARS = 500
 
 @dataclass
 class TrackingConfig:
-    """Whether and where runs are tracked."""
+    """Whether and where runs are tracked.
+
+    Attributes:
+        enabled: log to MLflow (off: nothing is logged and MLflow is not imported).
+        uri: the MLflow store: a folder, ``file:``, ``sqlite:`` or ``http(s):`` URI (None: the
+            folder :data:`DEFAULT_STORE`).
+        experiment: the MLflow experiment the runs go to.
+    """
 
     #: log to MLflow (off: nothing is logged and MLflow is not imported)
     enabled: bool = False
@@ -48,7 +55,11 @@ class TrackingConfig:
     experiment: str = "synsample"
 
     def store_uri(self) -> str:
-        """The store as an MLflow URI (a folder becomes an absolute ``file:`` URI)."""
+        """The store as an MLflow URI (a folder becomes an absolute ``file:`` URI).
+
+        Returns:
+            The URI.
+        """
         uri = self.uri or str(DEFAULT_STORE)
         if "://" in uri or uri.startswith("file:"):
             return uri
@@ -56,7 +67,14 @@ class TrackingConfig:
 
 
 def import_mlflow():
-    """The ``mlflow`` module, or one line naming the extra to install."""
+    """The ``mlflow`` module, or one line naming the extra to install.
+
+    Returns:
+        (ModuleType): the ``mlflow`` module.
+
+    Raises:
+        ConfigError: when MLflow is not installed.
+    """
     try:
         import mlflow
     except ImportError:
@@ -66,7 +84,15 @@ def import_mlflow():
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
     """A nested config as MLflow parameters: ``a.b`` keys, values as text (at most
-    :data:`PARAM_CHARS` characters)."""
+    :data:`PARAM_CHARS` characters).
+
+    Args:
+        config: the nested config.
+        prefix: prepended to every key.
+
+    Returns:
+        Parameter name -> text.
+    """
     out: dict[str, str] = {}
     for key, value in config.items():
         name = re.sub(r"[^\w\-. :/]", "_", f"{prefix}{key}")
@@ -78,7 +104,12 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 class Tracker:
-    """A run open in an MLflow store (:func:`run` makes it)."""
+    """A run open in an MLflow store (:func:`run` makes it).
+
+    Args:
+        client (MlflowClient): the store's client.
+        run_id: the open run.
+    """
 
     def __init__(self, client, run_id: str) -> None:
         self.client, self.run_id = client, run_id
@@ -86,7 +117,13 @@ class Tracker:
 
     def metrics(self, values: dict[str, Any], step: int | None = None,
                 prefix: str = "") -> None:
-        """Log the finite numbers of ``values`` (nested dicts as ``a.b``), at ``step``."""
+        """Log the finite numbers of ``values`` (nested dicts as ``a.b``), at ``step``.
+
+        Args:
+            values: the metrics (non-numbers and non-finite numbers are left out).
+            step: the step (None: 0).
+            prefix: prepended to every name.
+        """
         import time
 
         from mlflow.entities import Metric
@@ -97,19 +134,32 @@ class Tracker:
             self.client.log_batch(self.run_id, metrics=batch[i:i + 1000])
 
     def epoch(self, record: dict[str, Any]) -> None:
-        """One training epoch's record (``epoch``, ``loss``, accuracies, ``seconds``)."""
+        """One training epoch's record (``epoch``, ``loss``, accuracies, ``seconds``).
+
+        Args:
+            record: the record; an epoch already logged is not logged again.
+        """
         step = int(record["epoch"])
         if step not in self._epochs:
             self._epochs.add(step)
             self.metrics({k: v for k, v in record.items() if k != "epoch"}, step=step)
 
     def history(self, records: list[dict[str, Any]]) -> None:
-        """The epochs of a training history not logged yet (those of a resumed run)."""
+        """The epochs of a training history not logged yet (those of a resumed run).
+
+        Args:
+            records: the history, epoch 1 first.
+        """
         for i, record in enumerate(records):
             self.epoch({"epoch": i + 1, **record})
 
     def artifact(self, path: str | Path, folder: str | None = None) -> None:
-        """A file, or every file of a folder (lock files left out), as artifacts."""
+        """A file, or every file of a folder (lock files left out), as artifacts.
+
+        Args:
+            path: the file or folder (nothing is logged when it does not exist).
+            folder: the artifact folder they go under (None: the top).
+        """
         path = Path(path)
         if path.is_dir():
             for file in sorted(path.rglob("*")):
@@ -129,15 +179,19 @@ class NullTracker:
 
     def metrics(self, values: dict[str, Any], step: int | None = None,
                 prefix: str = "") -> None:
+        """Nothing (see :meth:`Tracker.metrics`)."""
         pass
 
     def epoch(self, record: dict[str, Any]) -> None:
+        """Nothing (see :meth:`Tracker.epoch`)."""
         pass
 
     def history(self, records: list[dict[str, Any]]) -> None:
+        """Nothing (see :meth:`Tracker.history`)."""
         pass
 
     def artifact(self, path: str | Path, folder: str | None = None) -> None:
+        """Nothing (see :meth:`Tracker.artifact`)."""
         pass
 
 
@@ -145,7 +199,20 @@ class NullTracker:
 def run(cfg: TrackingConfig | None, name: str, params: dict[str, Any],
         tags: dict[str, str] | None = None) -> Iterator[Tracker | NullTracker]:
     """A tracked run named ``name`` with ``params`` (flattened) while the block runs; it ends
-    FINISHED, FAILED on an exception, KILLED on Ctrl-C. Tracking off: a :class:`NullTracker`."""
+    FINISHED, FAILED on an exception, KILLED on Ctrl-C. Tracking off: a :class:`NullTracker`.
+
+    Args:
+        cfg: where to track (None or off: nothing is tracked).
+        name: the run's name.
+        params: the run's config, logged as parameters (flattened).
+        tags: more tags for the run.
+
+    Yields:
+        A :class:`Tracker`, or a :class:`NullTracker` when tracking is off.
+
+    Raises:
+        ConfigError: when tracking is on and MLflow is not installed.
+    """
     if cfg is None or not cfg.enabled:
         yield NullTracker()
         return
