@@ -208,7 +208,7 @@ def run(cfg: TrackingConfig | None, name: str, params: dict[str, Any],
         tags: more tags for the run.
 
     Yields:
-        A :class:`Tracker`, or a :class:`NullTracker` when tracking is off.
+        The open run's tracker (a :class:`NullTracker` when tracking is off).
 
     Raises:
         ConfigError: when tracking is on and MLflow is not installed.
