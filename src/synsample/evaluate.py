@@ -17,13 +17,33 @@ ALPHAS = (0.05, 0.1)
 @torch.no_grad()
 def deterministic_outputs(model: torch.nn.Module, images: torch.Tensor,
                           batch_size: int = 1000) -> torch.Tensor:
-    """Logits of the ordinary (non-sampled) network, eval mode, ``[N, C]``."""
+    """Logits of the ordinary (non-sampled) network, eval mode, ``[N, C]``.
+
+    Args:
+        model: the network (put in eval mode).
+        images: the inputs.
+        batch_size: items per forward call.
+
+    Returns:
+        ``[N, C]`` logits.
+    """
     model.eval()
     return torch.cat([model(images[i:i + batch_size]) for i in range(0, len(images), batch_size)])
 
 
 def method_for(config: dict[str, Any], method: str | None) -> str:
-    """``method``, or the one the checkpoint's architecture is sampled with by default."""
+    """``method``, or the one the checkpoint's architecture is sampled with by default.
+
+    Args:
+        config: the checkpoint's config.
+        method: the method asked for, or None.
+
+    Returns:
+        The method's name.
+
+    Raises:
+        ConfigError: for an unknown architecture, or a deterministic one without a method.
+    """
     from synsample import models
     from synsample.errors import ConfigError
 
@@ -52,7 +72,23 @@ def convert_trained(method: str, nets: list[torch.nn.Module], dataset: str,
     what a checkpoint run adds from its method's spec. Several ``nets`` make an ensemble; a
     method that needs data (SpinBayes' BatchNorm re-calibration) gets the first
     :data:`CALIBRATION_ITEMS` training images of ``dataset``; a method whose draws are fixed
-    at conversion (SpinBayes' crossbars) is seeded by ``seed``, the run's seed."""
+    at conversion (SpinBayes' crossbars) is seeded by ``seed``, the run's seed.
+
+    Args:
+        method: the method's name.
+        nets: the trained networks (one, or an ensemble's members).
+        dataset: the dataset they were trained on.
+        precision: ``full`` or bits.
+        options: the method's own options.
+        data_path: a local copy of the dataset (default: the cache).
+        seed: the run's seed.
+
+    Returns:
+        (StochasticModel): the stochastic model.
+
+    Raises:
+        ConfigError: for several networks and a method that takes one.
+    """
     from synsample.errors import ConfigError
 
     spec = methods.get(method)
@@ -71,8 +107,21 @@ def convert_trained(method: str, nets: list[torch.nn.Module], dataset: str,
 def convert_checkpoint_model(method: str, model: torch.nn.Module, config: dict[str, Any],
                              precision: str, method_options: dict[str, Any] | None,
                              data_path: str | Path | None, seed: int = 0):
-    """:func:`convert_trained` for a checkpoint's network; ``method_options["members"]``: the
-    folders of an ensemble's other members."""
+    """:func:`convert_trained` for a checkpoint's network.
+
+    Args:
+        method: the method's name.
+        model: the checkpoint's network.
+        config: the checkpoint's config (its ``dataset``).
+        precision: ``full`` or bits.
+        method_options: the method's own options; ``members``: the folders of an ensemble's
+            other members.
+        data_path: a local copy of the dataset (default: the cache).
+        seed: the run's seed.
+
+    Returns:
+        (StochasticModel): the stochastic model.
+    """
     options = dict(method_options or {})
     members = [checkpoint.load_model(m)[0] for m in options.pop("members", ())]
     return convert_trained(method, [model, *members], config["dataset"], precision, options,
@@ -87,7 +136,24 @@ def sample_checkpoint(folder: str | Path, method: str | None = None, precision: 
     """Convert the checkpoint in ``folder`` with ``method`` (default: its architecture's) and a
     coin of ``precision``, sample it ``samples`` times on the test split of its dataset (the
     first ``limit`` items if given) and return the Prediction, that test set and the
-    stochastic model."""
+    stochastic model.
+
+    Args:
+        folder: the checkpoint folder.
+        method: the method (default: the checkpoint architecture's).
+        precision: ``full`` or bits.
+        samples: K, passes per item.
+        seed: the run's seed.
+        mode: ``shared`` or ``independent``.
+        data_path: a local copy of the dataset (default: the cache).
+        limit: sample only the first ``limit`` test items.
+        progress: show a progress bar.
+        method_options: the method's own options (:func:`convert_checkpoint_model`).
+        **predict_kw: passed to :func:`synsample.shards.predict`.
+
+    Returns:
+        ``(prediction, test set, stochastic model)``.
+    """
     model, config = checkpoint.load_model(folder)
     method = method_for(config, method)
     test = data.load(config["dataset"], "test", path=data_path)
@@ -161,8 +227,30 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
     :mod:`synsample.hardware`). The training items the checkpoint kept out of training
     (``train --calibration-items``; the first ``limit`` of them with ``limit``) calibrate
     temperature scaling and conformal sets at miscoverage ``alphas``; a checkpoint that kept
-    none gets neither. Writes ``report.md``, ``metrics.json`` and figures into ``out``;
-    returns the metrics."""
+    none gets neither. Writes ``report.md``, ``metrics.json`` and figures into ``out``.
+
+    Args:
+        folder: the checkpoint folder.
+        out: the report folder.
+        method: the method (default: the checkpoint architecture's).
+        precision: ``full`` or bits.
+        samples: K, passes per item.
+        seed: the run's seed.
+        mode: ``shared`` or ``independent``.
+        score: the uncertainty score of the ratios, selective prediction and OoD figures.
+        ood_items: the most items of each OoD set.
+        ood_sets: the OoD sets (default: every built-in one).
+        data_path: a local copy of the dataset (default: the cache).
+        limit: evaluate only the first ``limit`` test (and calibration) items.
+        progress: show a progress bar.
+        method_options: the method's own options (:func:`convert_checkpoint_model`).
+        cost_assumptions: a JSON file of energies, or None.
+        alphas: the conformal miscoverage levels.
+        **predict_kw: passed to :func:`synsample.shards.predict`.
+
+    Returns:
+        The metrics, with the checkpoint, dataset, architecture, method and precision.
+    """
     from synsample import hardware
     from synsample.report.evaluation import write_evaluation
 
@@ -204,7 +292,32 @@ def evaluate_model(sto, test: data.Dataset, samples: int = 1000, seed: int = 0,
     (``conformal``), from the mean probabilities and from the vote shares
     (:func:`recalibrate_and_conformalize`). An OoD set that is defined for the test set's
     dataset but cannot be loaded is an error (before any sampling) unless it is in
-    ``skip_ood``. Returns the metrics, the test items' ``score`` and each OoD set's."""
+    ``skip_ood``.
+
+    Args:
+        sto (StochasticModel): the stochastic model.
+        test: the test set.
+        samples: K, passes per item.
+        seed: the run's seed (and the OoD sets').
+        mode: ``shared`` or ``independent``.
+        score: the uncertainty score of the ratios, selective prediction and the returned
+            scores.
+        ood_items: the most items of each OoD set.
+        ood_sets: the OoD sets (default: every built-in one).
+        progress: show a progress bar.
+        desc: the progress bar's label.
+        cost_assumptions (CostAssumptions | None): prices the hardware cost (None: no cost).
+        skip_ood: OoD sets to leave out.
+        calibration: labelled items never trained on, or None.
+        alphas: the conformal miscoverage levels.
+        **predict_kw: passed to :func:`synsample.shards.predict`.
+
+    Returns:
+        ``(metrics, the test items' score, each OoD set's score)``.
+
+    Raises:
+        DataError: for an OoD set that cannot be made and is not skipped.
+    """
     from synsample import metrics
     from synsample.errors import DataError
 
@@ -277,7 +390,20 @@ def recalibrate_and_conformalize(cal: Prediction, cal_labels: torch.Tensor, test
     """Temperature scaling and split-conformal sets fitted on the calibration items' sampled
     predictions and applied to the test and OoD items', for two readings of the K passes: the
     mean class probabilities, and the vote shares (Jeffreys-smoothed for temperature scaling,
-    whose logarithm needs no zeros; as they are for conformal sets)."""
+    whose logarithm needs no zeros; as they are for conformal sets).
+
+    Args:
+        cal: the calibration items' Prediction.
+        cal_labels: their labels.
+        test: the test items' Prediction.
+        test_labels: their labels.
+        ood: name -> (Prediction, labels) of each OoD set.
+        alphas: the conformal miscoverage levels.
+        seed: seeds the APS / RAPS randomisation.
+
+    Returns:
+        ``recalibration`` and ``conformal``, each by reading.
+    """
     from synsample import metrics
     from synsample.metrics.recalibration import smoothed_vote_shares
 
