@@ -80,7 +80,24 @@ def export(folder: str | Path, method: str, out: str | Path, precision: str = "f
            stream_length: int = 100, bitstream: str = "ideal",
            data_path: str | Path | None = None) -> dict[str, Any]:
     """Export the checkpoint in ``folder`` sampled by ``method`` to ``out`` (``.safetensors``,
-    with the manifest beside it as ``.json``). Returns the manifest."""
+    with the manifest beside it as ``.json``).
+
+    Args:
+        folder: the checkpoint folder of a built-in architecture.
+        method: one of :data:`METHODS`.
+        out: the file to write.
+        precision: ``full`` or bits.
+        stream_length: SC's bits per stream.
+        bitstream: SC's bitstream source (``ideal``, ``lfsr``, ``mtj``).
+        data_path: a local copy of the dataset (for SpinBayes' re-calibration).
+
+    Returns:
+        The manifest.
+
+    Raises:
+        ConfigError: for a method that exports nothing or an architecture synsample does not
+            build.
+    """
     from synsample import checkpoint
     from synsample.evaluate import convert_checkpoint_model
 
@@ -113,7 +130,10 @@ def save(sto: SampledNetwork, out: str | Path, precision: str | int = "full",
             itself); None for a user's own network, which :func:`load` takes as ``model``.
 
     Returns:
-        the manifest.
+        The manifest.
+
+    Raises:
+        ConfigError: for a model of a method that exports nothing.
     """
     method = getattr(sto, "method", None)
     _check_method(method)
@@ -158,7 +178,12 @@ def load(path: str | Path, model: nn.Module | None = None) -> SampledNetwork:
             file's); None for a built-in architecture, rebuilt from the manifest.
 
     Returns:
-        a model that gives the exported model's votes for the same seed.
+        A model that gives the exported model's votes for the same seed.
+
+    Raises:
+        CheckpointError: for a file that is not an export of this format, or one that does not
+            fit ``model``.
+        ConfigError: for a user's own network exported without ``model`` given.
     """
     path = Path(path).with_suffix(".safetensors")
     try:
