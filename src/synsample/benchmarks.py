@@ -38,6 +38,15 @@ from synsample.nn.scale import ScaleInput
 
 @dataclass
 class Case:
+    """One benchmark case: a network whose dense layers scANN samples, and its inputs.
+
+    Attributes:
+        name: the case's name in the table.
+        net: the sampled layers with the deterministic prefix.
+        inputs: what the network takes (uint8 images, or prefix features).
+        samples: K, passes per item.
+    """
+
     name: str
     net: nn.Sequential          # the sampled layers with the deterministic prefix
     inputs: torch.Tensor        # what the network takes (uint8 images, or prefix features)
@@ -45,7 +54,14 @@ class Case:
 
 
 def mnist_inputs(items: int) -> tuple[torch.Tensor, str]:
-    """Real MNIST test images when cached, else synthetic uint8 images of the same shape."""
+    """Real MNIST test images when cached, else synthetic uint8 images of the same shape.
+
+    Args:
+        items: how many images.
+
+    Returns:
+        ``(images, what they are)``.
+    """
     from synsample import data
     from synsample.errors import DataError
 
@@ -71,6 +87,15 @@ def _random_dense(sizes: list[int], seed: int) -> list[nn.Linear]:
 
 
 def mlp_case(items: int, samples: int) -> tuple[Case, str]:
+    """The MLP 784-400-10 case on MNIST-shaped inputs, with random weights.
+
+    Args:
+        items: items of the case.
+        samples: K.
+
+    Returns:
+        ``(case, what the inputs are)``.
+    """
     x, source = mnist_inputs(items)
     l1, l2 = _random_dense([784, 400, 10], 0)
     net = nn.Sequential(ScaleInput(), nn.Flatten(), l1, nn.ReLU(), l2)
@@ -78,6 +103,15 @@ def mlp_case(items: int, samples: int) -> tuple[Case, str]:
 
 
 def conv_head_case(items: int, samples: int) -> Case:
+    """The dense head 21632-100-10 of paper 000's conv net, on random non-negative features.
+
+    Args:
+        items: items of the case.
+        samples: K.
+
+    Returns:
+        The case.
+    """
     g = torch.Generator().manual_seed(1)
     feats = torch.relu(torch.randn(items, 21632, generator=g))  # the conv prefix's output
     l1, l2 = _random_dense([21632, 100, 10], 2)
@@ -108,10 +142,27 @@ def _plain_forward(net: nn.Sequential, x: torch.Tensor,
 
 
 def ceiling(case: Case) -> torch.Tensor:
+    """K plain forward passes of the case's layers with their fixed fp32 weights.
+
+    Args:
+        case: the case.
+
+    Returns:
+        ``[N, classes]`` vote counts.
+    """
     return _plain_forward(case.net, case.inputs, lambda i, m: m.weight, case.samples)
 
 
 def naive(case: Case) -> torch.Tensor:
+    """K passes, each drawing every dense weight with ``torch.bernoulli`` of its positive and
+    negative parts (paper 000, eq. 3, the obvious way).
+
+    Args:
+        case: the case.
+
+    Returns:
+        ``[N, classes]`` vote counts.
+    """
     def draw(i: int, m: nn.Linear) -> torch.Tensor:
         return torch.bernoulli(m.weight.clamp(min=0)) - torch.bernoulli((-m.weight).clamp(min=0))
 
@@ -168,7 +219,16 @@ def _sub(case: Case, items: int, samples: int) -> Case:
 
 def exact_fast_path(case: Case, items: int = 256, samples: int = 16) -> bool:
     """Whether the shared fast path gives the same votes and probabilities as the reference
-    fp32 path (same coins), on a subset."""
+    fp32 path (same coins), on a subset.
+
+    Args:
+        case: the case.
+        items: items of the subset.
+        samples: passes of the subset.
+
+    Returns:
+        Whether votes and mean probabilities are equal.
+    """
     sto = scann.convert(case.net, coin=devices.QuantizedCoin(8))
     x = case.inputs[:items]
     fast = engine.predict(sto, x, samples=samples, seed=11)
@@ -189,7 +249,16 @@ def _twin(model: nn.Module) -> nn.Module:
 
 def exact_independent(case: Case, items: int = 32, samples: int = 8) -> bool | None:
     """Whether the compiled independent-mode kernel gives the same votes and probabilities as
-    its pure-PyTorch twin (same counter-based coins) on a subset; None without a kernel."""
+    its pure-PyTorch twin (same counter-based coins) on a subset; None without a kernel.
+
+    Args:
+        case: the case.
+        items: items of the subset.
+        samples: passes of the subset.
+
+    Returns:
+        Whether votes and mean probabilities are equal, or None.
+    """
     if not kernels.available():
         return None
     sto = scann.convert(case.net, coin=devices.IdealCoin())
@@ -203,7 +272,20 @@ def exact_independent(case: Case, items: int = 32, samples: int = 8) -> bool | N
 def run_case(case: Case, repeats: int, independent_items: int, independent_samples: int,
              log: Callable[[str], None], twin_items: int = 32, twin_samples: int = 2
              ) -> list[dict[str, Any]]:
-    """Time every row of one case; return the rows (seconds scaled to the full case)."""
+    """Time every row of one case; return the rows (seconds scaled to the full case).
+
+    Args:
+        case: the case.
+        repeats: timed repetitions per row (the median is kept).
+        independent_items: items of the independent-mode row.
+        independent_samples: passes of the independent-mode row.
+        log: called with a line per row.
+        twin_items: items of the pure-PyTorch twin's row.
+        twin_samples: passes of the pure-PyTorch twin's row.
+
+    Returns:
+        The rows: ceiling, naive, shared, adaptive, independent and its twin.
+    """
     full = case.inputs.shape[0] * case.samples
     rows = []
 
@@ -266,7 +348,24 @@ def sampled_rows(name: str, sto, ceiling: Callable[[torch.Tensor, int], Any],
                  repeats: int, independent_items: int, independent_samples: int,
                  log: Callable[[str], None]) -> list[dict[str, Any]]:
     """A method's case: its ceiling (K plain passes of the same layers), then shared and
-    independent sampling through the engine; slower rows are timed on fewer items and scaled."""
+    independent sampling through the engine; slower rows are timed on fewer items and scaled.
+
+    Args:
+        name: the case's name.
+        sto (StochasticModel): the method's stochastic model.
+        ceiling: times ``ceiling(inputs, K)``, K plain passes.
+        ceiling_row: the ceiling row's name.
+        notes: the notes of the shared and independent rows.
+        items: items of the case.
+        samples: K.
+        repeats: timed repetitions per row (the median is kept).
+        independent_items: items of the independent-mode row.
+        independent_samples: passes of the independent-mode row.
+        log: called with a line per row.
+
+    Returns:
+        The three rows.
+    """
     x, _ = mnist_inputs(items)
     rows = []
     full = items * samples
@@ -297,7 +396,19 @@ def _votes(out: torch.Tensor, votes: torch.Tensor) -> None:
 
 def nsm_rows(items: int, samples: int, repeats: int, independent_items: int,
              independent_samples: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
-    """The NSM case: ceiling, shared and independent sampling (one noise draw per synapse)."""
+    """The NSM case: ceiling, shared and independent sampling (one noise draw per synapse).
+
+    Args:
+        items: items of the case.
+        samples: K.
+        repeats: timed repetitions per row (the median is kept).
+        independent_items: items of the independent-mode row.
+        independent_samples: passes of the independent-mode row.
+        log: called with a line per row.
+
+    Returns:
+        The three rows.
+    """
     from synsample import methods, models
     from synsample.nn.nsm import NSMLinear, sgn
 
@@ -326,7 +437,19 @@ def nsm_rows(items: int, samples: int, repeats: int, independent_items: int,
 def sc_rows(items: int, samples: int, repeats: int, independent_items: int,
             independent_samples: int, log: Callable[[str], None]) -> list[dict[str, Any]]:
     """The stochastic-computing case (784-128-10, 5 states, 100-bit streams): the ceiling is
-    K passes of the exact quantized network; sampling draws every neuron's counter."""
+    K passes of the exact quantized network; sampling draws every neuron's counter.
+
+    Args:
+        items: items of the case.
+        samples: K.
+        repeats: timed repetitions per row (the median is kept).
+        independent_items: items of the independent-mode row.
+        independent_samples: passes of the independent-mode row.
+        log: called with a line per row.
+
+    Returns:
+        The three rows.
+    """
     from synsample import methods, models
     from synsample.nn.sc_linear import SCLinear
     from synsample.nn.stochastic_computing import quantize
@@ -378,7 +501,17 @@ def prefix_rows(items: int, samples: int, repeats: int, log: Callable[[str], Non
                 ) -> list[dict[str, Any]]:
     """A CNN with its own ``forward`` against the same layers as ``nn.Sequential``, its dense
     head sampled by scANN in shared mode: the traced split must find the conv prefix and
-    compute it once per item block (goal: at most 1.1x the Sequential network's time)."""
+    compute it once per item block (goal: at most 1.1x the Sequential network's time).
+
+    Args:
+        items: items of the case.
+        samples: K.
+        repeats: timed repetitions per row.
+        log: called with a line per row.
+
+    Returns:
+        The two rows, with whether their votes are equal.
+    """
     x, _ = mnist_inputs(items)
     seq = _conv_layers()
     own = scann.convert(_OwnForward(seq), gain="row")
@@ -405,7 +538,21 @@ def prefix_rows(items: int, samples: int, repeats: int, log: Callable[[str], Non
 def run(items: int = 10000, samples: int = 1000, conv_items: int = 2000, conv_samples: int = 200,
         repeats: int = 3, independent_items: int = 1000, independent_samples: int = 1000,
         log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Both cases, every row; returns the JSON-able result."""
+    """Every case, every row; returns the JSON-able result.
+
+    Args:
+        items: items of the MLP, NSM and SC cases (the CNN case takes at most 2,000).
+        samples: K of the MLP case (NSM and SC: at most 100; the CNN case: at most 200).
+        conv_items: items of the conv-head case.
+        conv_samples: K of the conv-head case.
+        repeats: timed repetitions per row.
+        independent_items: items of the MLP's independent-mode row.
+        independent_samples: passes of the MLP's independent-mode row.
+        log: called with a line per case and row.
+
+    Returns:
+        ``rows``, ``inputs``, ``repeats``, ``machine``, ``versions`` and ``written``.
+    """
     from synsample.checkpoint import versions
 
     mlp, source = mlp_case(items, samples)
@@ -430,7 +577,14 @@ def run(items: int = 10000, samples: int = 1000, conv_items: int = 2000, conv_sa
 
 
 def machine_line(result: dict[str, Any]) -> str:
-    """One line naming the machine of a result: CPU, ISA flags, kernel vectors, tuning."""
+    """One line naming the machine of a result: CPU, ISA flags, kernel vectors, tuning.
+
+    Args:
+        result: what :func:`run` returned.
+
+    Returns:
+        The line.
+    """
     m = result["machine"]
     lanes = m.get("kernel_lanes")
     kernel = f"{32 * lanes}-bit kernel vectors" if lanes else "no compiled kernel"
@@ -441,6 +595,14 @@ def machine_line(result: dict[str, Any]) -> str:
 
 
 def table(result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    """The result as a table.
+
+    Args:
+        result: what :func:`run` returned.
+
+    Returns:
+        ``(header, rows)``.
+    """
     header = ["case", "row", "seconds", "x ceiling", "peak MiB", "exact", "measured on",
               "tile x chunk", "note"]
     rows = []
