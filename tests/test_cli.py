@@ -269,6 +269,5 @@ def test_held_out_items_give_temperature_scaling_and_conformal_sets(capsys, synt
                          "--calibration-items", "400", "--out", str(tmp_path / "all"),
                          "--data-path", str(synthetic))
     assert code == 2 and "below 400" in err
-    with pytest.raises(SystemExit) as done:  # argparse's usage error, before any work
-        cli.main(["-q", "evaluate", "--checkpoint", str(ck), "--alpha", "1.5"])
-    assert done.value.code == 2 and "(0, 1)" in capsys.readouterr().err
+    code, _, err = run(capsys, "-q", "evaluate", "--checkpoint", str(ck), "--alpha", "1.5")
+    assert code == 2 and "(0, 1)" in err  # a usage error, one line, before any work

@@ -113,6 +113,19 @@ CASES = {
         "sample --checkpoint {alien} --data-path {data}", "'transformer' is not one"),
     "a checkpoint that is not a folder": ("evaluate --checkpoint {tmp}/a-file",
                                           "is not a folder"),
+    "zero passes": ("sample --checkpoint {ck} --samples 0",
+                    "expected a positive integer, got '0'.*synsample sample --help"),
+    "a misspelt experiment": ("reproduce tabel1", "invalid choice: 'tabel1'"),
+    "another experiment's option": ("reproduce scann-table1 --lengths 100",
+                                    "unrecognized arguments: --lengths"),
+    "a dataset no paper table has": ("reproduce scann-table1 --dataset cifar10",
+                                     "invalid choice: 'cifar10'"),
+    "a missing cost file for an experiment": (
+        "reproduce costs --cost-assumptions {tmp}/missing.json --out {tmp}/c",
+        "no cost assumption file"),
+    "sampling-aware training of a LeNet-5": (
+        "reproduce robustness --method mc-dropout --sampling-aware --out {tmp}/r",
+        "sampling-aware training is for scANN networks"),
 }
 
 

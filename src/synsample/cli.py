@@ -13,6 +13,18 @@ from synsample.errors import ConfigError, SynsampleError
 from synsample.io import folder_lock
 
 
+class _UsageError(Exception):
+    """A command line argparse cannot read (an unknown option, a value of the wrong kind)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors turned into the one line every user error gets (and its
+    pointer to the help), instead of the usage block and argparse's own exit."""
+
+    def error(self, message: str):
+        raise _UsageError(f"{message} (see `{self.prog} --help`)")
+
+
 def _progress(args: argparse.Namespace) -> bool:
     return not args.quiet and sys.stderr.isatty()
 
@@ -319,12 +331,12 @@ def build_parser() -> argparse.ArgumentParser:
     from synsample.data import DATASETS, OOD_SETS
     from synsample.models import ARCHS
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     # SUPPRESS: a subcommand's parser must not reset a -q given before the subcommand
     common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
                         help="no progress bars or log lines, only the result (default: "
                              "shown)")
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="synsample", parents=[common],
         description="Sampled stochastic neural networks: train, convert, sample K passes, "
                     "measure how sure the network is, reproduce the papers.",
@@ -347,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from synsample.tracking import DEFAULT_STORE
 
-    tracked = argparse.ArgumentParser(add_help=False)
+    tracked = _Parser(add_help=False)
     tracked.add_argument("--track", action="store_true",
                          help="log the run to MLflow (pip install 'synsample[track]'): config, "
                               "per-epoch loss and accuracy, final metrics, report and figures "
@@ -433,7 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--device", help="torch device, e.g. cuda (default cpu)")
     p_train.set_defaults(func=cmd_train)
 
-    sampling = argparse.ArgumentParser(add_help=False)
+    sampling = _Parser(add_help=False)
     sampling.add_argument("--samples", type=_positive, default=1000,
                           help="passes K (default 1000)")
     sampling.add_argument("--mode", default="shared", choices=["shared", "independent"],
@@ -456,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     from synsample.cluster import RUNNERS, RunnerConfig
 
     default = RunnerConfig()
-    distributed = argparse.ArgumentParser(add_help=False)
+    distributed = _Parser(add_help=False)
     distributed.add_argument("--runner", default=default.name, choices=list(RUNNERS),
                              help="local: this process; ray: a Ray cluster (pip install "
                                   "'synsample[ray]'), the jobs of reproduce in parallel, the "
@@ -472,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from synsample.methods import METHODS
 
-    converted = argparse.ArgumentParser(add_help=False)
+    converted = _Parser(add_help=False)
     converted.add_argument("--checkpoint", required=True, nargs="+", metavar="DIR",
                            help="folder written by `train` (several: the members of "
                                 "--method ensemble)")
@@ -635,7 +647,10 @@ def _add_reproduce(sub, common: argparse.ArgumentParser, distributed: argparse.A
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except _UsageError as exc:
+        return _fail(str(exc))
     args.quiet = getattr(args, "quiet", False)  # -q may stand before or after the command
     with warnings.catch_warnings():
         warnings.showwarning = _warning_line
