@@ -46,3 +46,11 @@ def test_the_site_builds_in_strict_mode(tmp_path):
                           env={**os.environ, "NO_MKDOCS_2_WARNING": "1"}, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / "site" / "api" / "index.html").stat().st_size > 10_000
+
+
+def test_the_command_line_page_lists_every_experiment_as_the_registry_does():
+    from synsample.experiments import registry
+
+    page = (DOCS / "command-line.md").read_text()
+    listed = re.findall(r"^\| `([a-z0-9-]+)` \| (.+) \|$", page, flags=re.M)
+    assert listed == [(name, registry.get(name).title) for name in registry.names()]

@@ -7,8 +7,8 @@ graph of cached jobs, and a *report* that turns the jobs' results into ``report.
 the report folder's lock, fetch the data, run the graph (locally or on Ray), write the report.
 
 Adding an experiment: a module that defines an :class:`Experiment`, and one line in
-:data:`EXPERIMENTS`. The command line (``synsample reproduce NAME``) and the docs' list are
-generated from it.
+:data:`EXPERIMENTS`. The command line (``synsample reproduce NAME``) is generated from it, and
+the list in ``docs/command-line.md`` is checked against it.
 
 From Python::
 
