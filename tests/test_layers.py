@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "synsample"
 #: lowest first; a unit may import only from units of a lower layer (and from itself)
 LAYERS = [
     {"errors"},
-    {"io", "checks", "machine", "randomness", "papers", "__init__"},
+    {"io", "checks", "machine", "randomness", "papers", "config_args", "__init__"},
     {"data"},
     {"devices", "kernels"},
     {"nn"},

@@ -311,8 +311,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _positive(value: str) -> int:
-    from synsample.config_args import argparse_type
-    from synsample.experiments.options import positive_int
+    from synsample.config_args import argparse_type, positive_int
 
     return argparse_type(positive_int)(value)
 

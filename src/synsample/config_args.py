@@ -1,10 +1,12 @@
-"""Command-line options generated from a config dataclass, and the config built back from
-the parsed options.
+"""Config fields that say how a user sets them, command-line options generated from them,
+and the config built back from the parsed options.
 
-A field declared with :func:`synsample.experiments.options.option` becomes one option: its
-name (``--field-name`` or the field's ``flag``), its type (a tuple takes one or more values, a
-bool becomes a switch, ``X | None`` is optional), its choices, and its help with the default
-written out. Fields declared without it are not offered on the command line.
+A field declared with :func:`option` becomes one option: its name (``--field-name`` or the
+field's ``flag``), its type (a tuple takes one or more values, a bool becomes a switch,
+``X | None`` is optional), its choices, and its help with the default written out. Fields
+declared without it are not offered on the command line. The experiments' configs
+(:mod:`synsample.experiments.options`) and :class:`~synsample.train.TrainConfig` are declared
+this way, so ``--help`` and the Python defaults cannot disagree.
 """
 
 from __future__ import annotations
@@ -13,11 +15,62 @@ import argparse
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import MISSING, Field, fields
+from dataclasses import MISSING, Field, field, fields
 from pathlib import Path
 from typing import Any
 
 SCALARS = (int, float, str, Path)
+
+
+def option(default: Any, help: str, *, flag: str | None = None, metavar: str | None = None,
+           choices: tuple[Any, ...] | None = None, parse: Callable[[str], Any] | None = None,
+           build: Callable[[Any], Any] | None = None, const: Any = None,
+           default_text: str | None = None) -> Any:
+    """A config field a user may set, with what the command line needs to offer it.
+
+    Args:
+        default: the field's default (the one place it is written).
+        help: what the field does, one sentence or two; the command line adds the default.
+        flag: the option's name on the command line (default ``--field-name``).
+        metavar: the value's name in ``--help`` (default: from the type).
+        choices: the values the command line offers (the paper's datasets, say); a Python
+            user may pass others (a dataset of their own).
+        parse: turns one command-line word into one value (default: the field's type); for a
+            tuple field, each word (or each comma-separated part of one) is parsed.
+        build: turns the parsed value into the field's value once every option is parsed
+            (e.g. a file name into what the file holds); errors it raises are user errors.
+        const: the value when the flag is given without one (the value is then optional).
+        default_text: how ``--help`` writes the default, when the value itself would not
+            read well.
+
+    Returns:
+        a :func:`dataclasses.field` carrying these in its metadata.
+    """
+    meta = {"help": help, "flag": flag, "metavar": metavar, "choices": choices,
+            "parse": parse, "build": build, "const": const, "default_text": default_text}
+    return field(default=default, metadata={k: v for k, v in meta.items() if v is not None})
+
+
+def positive_int(text: str) -> int:
+    """A whole number of at least 1, from its text; ValueError says what was expected."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise ValueError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def percentage(text: str) -> float:
+    """A percentage in 0..100, from its text, as a fraction in 0..1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"expected a percentage, got {text!r}") from None
+    if not 0.0 <= value <= 100.0:
+        raise ValueError(f"percentages lie in 0..100, got {text!r}")
+    return value / 100
 
 
 def cli_fields(cls: type) -> list[Field]:

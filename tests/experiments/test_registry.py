@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from synsample import cli
-from synsample.config_args import cli_fields
+from synsample.config_args import cli_fields, option, positive_int
 from synsample.errors import ConfigError
 from synsample.experiments import registry
 from synsample.experiments.jobs import Job
-from synsample.experiments.options import RunOptions, option, positive_int
+from synsample.experiments.options import RunOptions
 from synsample.experiments.registry import Experiment
 
 SHARED = {f.name for f in fields(RunOptions)}

@@ -28,9 +28,10 @@ import torch
 from torch import nn
 
 from synsample import checkpoint, data, engine, methods, metrics, papers
+from synsample.config_args import option, positive_int
 from synsample.evaluate import deterministic_outputs
 from synsample.experiments.jobs import Job, JobStore
-from synsample.experiments.options import RunOptions, option, positive_int
+from synsample.experiments.options import RunOptions
 from synsample.experiments.registry import Experiment
 from synsample.experiments.training import train_job
 from synsample.nn.nsm import NSMLayer, StochasticSigmoidLinear

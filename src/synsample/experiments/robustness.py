@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from synsample import checkpoint, data, devices, engine, methods
+from synsample.config_args import option, positive_int
 from synsample.data.ood import OTHER
 from synsample.errors import ConfigError
 from synsample.evaluate import evaluate_model
 from synsample.experiments.jobs import Job, JobStore
-from synsample.experiments.options import RunOptions, option, positive_int
+from synsample.experiments.options import RunOptions
 from synsample.experiments.registry import Experiment
 from synsample.experiments.scann_table1 import DEFAULT_EPOCHS
 from synsample.experiments.training import train_job

@@ -29,10 +29,10 @@ import torch
 
 from synsample import checkpoint, data, engine, methods, metrics
 from synsample.checkpoint import load_deterministic
+from synsample.config_args import option, positive_int
 from synsample.data.ood import OTHER
 from synsample.experiments import scann_table1 as t1
 from synsample.experiments.jobs import Job, JobStore
-from synsample.experiments.options import option, positive_int
 from synsample.experiments.registry import Experiment
 from synsample.experiments.training import train_job
 from synsample.nn.sampling_aware import ESTIMATORS

@@ -30,8 +30,9 @@ from typing import Any
 import torch
 
 from synsample import checkpoint, data, devices, engine, hardware, methods, metrics, papers
+from synsample.config_args import option, positive_int
 from synsample.experiments.jobs import Job, JobStore
-from synsample.experiments.options import RunOptions, option, positive_int
+from synsample.experiments.options import RunOptions
 from synsample.experiments.registry import Experiment
 from synsample.experiments.training import train_job
 from synsample.report import sc as sc_report

@@ -15,9 +15,9 @@ import torch
 
 from synsample import metrics
 from synsample.checkpoint import load_deterministic
+from synsample.config_args import option
 from synsample.experiments import scann_table1 as t1
 from synsample.experiments.jobs import JobStore
-from synsample.experiments.options import option
 from synsample.experiments.registry import Experiment
 from synsample.io import write_json, write_text
 from synsample.prediction import Prediction

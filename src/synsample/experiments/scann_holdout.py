@@ -17,10 +17,10 @@ import torch
 
 from synsample import data
 from synsample.checkpoint import load_deterministic
+from synsample.config_args import option, percentage
 from synsample.errors import ConfigError
 from synsample.experiments import scann_table1 as t1
 from synsample.experiments.jobs import JobStore
-from synsample.experiments.options import option, percentage
 from synsample.experiments.registry import Experiment
 from synsample.experiments.training import train_job
 from synsample.io import write_json, write_text

@@ -14,10 +14,11 @@ from typing import Any
 
 from synsample import metrics, papers
 from synsample.adaptive import AdaptiveStop
+from synsample.config_args import option, positive_int
 from synsample.data.ood import OTHER
 from synsample.evaluate import sample_checkpoint
 from synsample.experiments.jobs import Job, JobStore
-from synsample.experiments.options import RunOptions, option, positive_int
+from synsample.experiments.options import RunOptions
 from synsample.experiments.registry import Experiment
 from synsample.experiments.training import train_job
 from synsample.report import scann as scann_report

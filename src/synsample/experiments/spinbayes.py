@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from synsample import checkpoint, data, methods
+from synsample.config_args import option, positive_int
 from synsample.data.ood import OTHER
 from synsample.evaluate import convert_trained, evaluate_model
 from synsample.experiments.jobs import Job, JobStore
-from synsample.experiments.options import RunOptions, option, positive_int
+from synsample.experiments.options import RunOptions
 from synsample.experiments.registry import Experiment
 from synsample.experiments.training import train_job
 from synsample.report import spinbayes as report
