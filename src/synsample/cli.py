@@ -68,19 +68,11 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from synsample.train import SAMPLING_AWARE_DROPOUT, TrainConfig, train
+    from synsample.config_args import given_values
+    from synsample.train import TrainConfig, train
 
-    dropout = args.dropout
-    if dropout is None and args.sampling_aware is not None:
-        dropout = SAMPLING_AWARE_DROPOUT
-    cfg = TrainConfig.for_arch(
-        args.arch, dataset=args.dataset, epochs=args.epochs, seed=args.seed,
-        batch_size=args.batch_size, lr=args.lr, dropout=dropout, init=args.init,
-        optimizer=args.optimizer, noise=args.noise, estimator=args.estimator,
-        noise_site=args.noise_site, data_init=False if args.no_data_init else None,
-        states=args.states, sc_length=args.sc_length, lr_decay=args.lr_decay,
-        calibration_items=args.calibration_items, sampling_aware=args.sampling_aware,
-        sa_estimator=args.sa_estimator)
+    given = given_values(TrainConfig, args)
+    cfg = TrainConfig.for_arch(given.pop("arch") or TrainConfig.arch, **given)
     from dataclasses import asdict
 
     from synsample import tracking
@@ -382,65 +374,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "decaying 0.85 per epoch, weights clipped to [-1, 1]; --sc-length trains with "
                     "bitstreams (Method 2). Writes a checkpoint after every epoch; "
                     "the same command resumes it. Architectures: " + archs + ".")
-    p_train.add_argument("--dataset", default="mnist", choices=sorted(DATASETS),
-                         help="dataset to train on (default mnist)")
-    p_train.add_argument("--arch", default="mlp", choices=sorted(ARCHS),
-                         help="architecture, listed above (default mlp, paper 000's 784-400-10)")
-    p_train.add_argument("--epochs", type=_positive, default=100,
-                         help="epochs in all (default 100)")
+    from synsample.config_args import add_options
+    from synsample.train import TrainConfig
+
     p_train.add_argument("--out", required=True, help="checkpoint folder")
-    p_train.add_argument("--seed", type=int, default=0,
-                         help="seeds the init, the shuffling and the noise (default 0)")
-    p_train.add_argument("--batch-size", type=_positive, default=100,
-                         help="training items per step (default 100, as the papers)")
-    p_train.add_argument("--lr", type=float,
-                         help="learning rate (default: the architecture's, 1e-3 or 3e-4)")
-    p_train.add_argument("--optimizer", choices=["rmsprop", "adam", "sgd"],
-                         help="default: the architecture's (rmsprop for scANN, adam for paper "
-                              "002's and 003's; sgd is eq. 7 as written)")
-    p_train.add_argument("--lr-decay", type=float,
-                         help="multiply the learning rate by this every epoch (default: the "
-                              "architecture's, 1 or 0.85 for sc-*)")
-    p_train.add_argument("--dropout", type=float,
-                         help="dropout rate after hidden layers (scANN networks; default 0.5, "
-                              "0 with --sampling-aware)")
-    p_train.add_argument("--init", choices=["glorot", "uniform", "gaussian"],
-                         help="glorot (Keras default, scANN and NSM), uniform (dense weights "
-                              "U(-0.99, 0.99)) or gaussian (N(0, 0.2^2) clipped to [-1, 1], "
-                              "sc-*); default: the architecture's")
-    p_train.add_argument("--noise", metavar="KIND:LEVEL",
-                         help="NSM noise: bernoulli:P (blank-out, default bernoulli:0.5) or "
-                              "gaussian:SIGMA (xi ~ N(1, SIGMA^2))")
-    p_train.add_argument("--estimator", choices=["erf", "binconcrete", "released"],
-                         help="NSM gradient: erf (paper 2.3, default), binconcrete (SI 4.6), "
-                              "released (the released code's BinConcrete forward, log(phi) "
-                              "logit)")
-    p_train.add_argument("--noise-site", choices=["synapse", "input"],
-                         help="NSM linear layers: noise per synapse (paper, default) or per "
-                              "input neuron (the released code)")
-    p_train.add_argument("--no-data-init", action="store_true",
-                         help="NSM: skip eq. 8's data-dependent init (as the released code)")
-    p_train.add_argument("--states", type=int, choices=[3, 5, 7, 9, 11],
-                         help="sc-*: quantization states of inputs and weights (default 5)")
-    p_train.add_argument("--sc-length", type=_positive, metavar="BITS",
-                         help="sc-*: train with bitstreams of this length in the forward pass "
-                              "(paper 003's Method 2; default: Method 1, no SC in training)")
-    p_train.add_argument("--sampling-aware", nargs="?", const="full", metavar="COIN",
-                         help="scANN networks: train through the coins (issue 20) of COIN: full "
-                              "(ideal, when no COIN is given), 8 or 4 (b-bit coins) or "
-                              "nonideal:bits=4,bias=B,spread=S,stuck=F,seed=N (default: off, "
-                              "the paper's post-hoc conversion)")
-    p_train.add_argument("--sa-estimator", choices=["lrt", "ste"],
-                         help="sampling-aware gradient: lrt (local reparameterisation of the "
-                              "pre-activation, default) or ste (straight-through on sampled "
-                              "weights)")
-    p_train.add_argument("--calibration-items", type=int, metavar="N",
-                         help="keep N training items (a seeded random subset) out of training; "
-                              "evaluate fits temperature scaling and conformal sets on them "
-                              "(default 0: train on all, as the papers)")
+    add_options(p_train, TrainConfig, given_only=True)
     p_train.add_argument("--data-path",
-                       help="local copy of the dataset instead of the cache (default: the "
-                            "cache, fetched when missing)")
+                         help="local copy of the dataset instead of the cache (default: the "
+                              "cache, fetched when missing)")
     p_train.add_argument("--device", help="torch device, e.g. cuda (default cpu)")
     p_train.set_defaults(func=cmd_train)
 

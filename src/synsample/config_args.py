@@ -140,15 +140,30 @@ def flag_of(f: Field) -> str:
 
 
 def add_options(parser: argparse.ArgumentParser | Any, cls: type,
-                only: list[Field] | None = None) -> None:
-    """Add an option for each command-line field of ``cls`` (or of ``only``) to ``parser``
-    (a parser or an argument group); the value lands in ``args.<field name>``."""
+                only: list[Field] | None = None, given_only: bool = False) -> None:
+    """Add an option for each command-line field of ``cls`` to ``parser``.
+
+    Args:
+        parser: a parser or an argument group.
+        cls: the config dataclass.
+        only: these fields rather than all of ``cls``'s command-line fields.
+        given_only: an option not given parses to None (a switch gets ``--x`` and
+            ``--no-x``), for a config whose defaults depend on another option (a training's
+            on its architecture, :meth:`synsample.train.TrainConfig.for_arch`); the help still
+            names the default.
+
+    The value lands in ``args.<field name>``."""
     hints = typing.get_type_hints(cls)
     for f in only if only is not None else cli_fields(cls):
         meta = f.metadata
         default = f.default if f.default is not MISSING else f.default_factory()
         value_type, many = _value_type(f, hints)
         kwargs: dict[str, Any] = {"dest": f.name}
+        if value_type is bool and given_only:
+            parser.add_argument(flag_of(f), action=argparse.BooleanOptionalAction,
+                                default=None, help=f"{meta['help']} (default: "
+                                                   f"{_default_text(f, default)})", **kwargs)
+            continue
         if value_type is bool:
             if default:
                 parser.add_argument("--no-" + flag_of(f)[2:], action="store_false",
@@ -175,8 +190,19 @@ def add_options(parser: argparse.ArgumentParser | Any, cls: type,
                 help += f"; one or more of: {', '.join(map(str, meta['choices']))}"
         if metavar is not None:
             kwargs["metavar"] = metavar
-        parser.add_argument(flag_of(f), default=default,
+        parser.add_argument(flag_of(f), default=None if given_only else default,
                             help=f"{help} (default: {_default_text(f, default)})", **kwargs)
+
+
+def given_values(cls: type, args: argparse.Namespace) -> dict[str, Any]:
+    """The command-line fields of ``cls`` as parsed (tuples for several values, each field's
+    ``build`` applied): field name -> value (None where ``given_only`` left one unset)."""
+    values: dict[str, Any] = {}
+    for f in cli_fields(cls):
+        value = _flatten(getattr(args, f.name))
+        build = f.metadata.get("build")
+        values[f.name] = build(value) if build is not None and value is not None else value
+    return values
 
 
 def config_from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
@@ -184,9 +210,4 @@ def config_from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
 
     Each field's ``build`` runs here (after parsing), so an error it raises (a missing file)
     is reported as the one-line error of any other mistake."""
-    values: dict[str, Any] = {}
-    for f in cli_fields(cls):
-        value = _flatten(getattr(args, f.name))
-        build = f.metadata.get("build")
-        values[f.name] = build(value) if build is not None else value
-    return cls(**values, **extra)
+    return cls(**given_values(cls, args), **extra)

@@ -25,11 +25,14 @@ import torch
 from torch import nn
 
 from synsample import checkpoint, checks, data, models
+from synsample.config_args import option, positive_int
 from synsample.devices import RandomSource
 from synsample.errors import CheckpointError, ConfigError
 from synsample.io import folder_lock
+from synsample.nn import nsm as nsm_layers
 from synsample.nn import sampling_aware
 from synsample.nn.bayes import kl_divergence
+from synsample.nn.sampling_aware import ESTIMATORS as SA_ESTIMATORS
 from synsample.randomness import derive_seed
 
 
@@ -70,19 +73,29 @@ class TrainConfig:
         sa_estimator: the sampling-aware gradient estimator (``lrt`` or ``ste``).
     """
 
-    dataset: str = "mnist"
-    arch: str = "mlp"
-    epochs: int = 100
-    seed: int = 0
-    batch_size: int = 100
-    lr: float = 1e-3
+    dataset: str = option("mnist", "dataset to train on: mnist, fashion-mnist or cifar10 "
+                          "(`synsample data list`)")
+    arch: str = option("mlp", "architecture, listed above", choices=tuple(sorted(models.ARCHS)),
+                       metavar="ARCH",
+                       default_text="mlp, paper 000's 784-400-10")
+    epochs: int = option(100, "epochs in all", parse=positive_int)
+    seed: int = option(0, "seeds the init, the shuffling and the noise")
+    batch_size: int = option(100, "training items per step (the papers' 100)",
+                             parse=positive_int)
+    lr: float = option(1e-3, "learning rate", default_text="the architecture's: 1e-3, 3e-4 for "
+                       "paper 002's networks, 1e-2 for sc-*")
     # Keras' RMSprop defaults (rho = 0.9, epsilon = 1e-7); PyTorch's alpha is Keras' rho
     rho: float = 0.9
     eps: float = 1e-7
     # paper 000 trains "with Dropout" and gives no rate; 0.5 on hidden units is the rate its
     # reference [22] (Srivastava et al.) recommends. scANN accuracy depends on it (README).
-    dropout: float = 0.5
-    init: str = "glorot"
+    dropout: float = option(0.5, "dropout rate after hidden layers (scANN networks)",
+                            default_text="0.5; 0 with --sampling-aware and for the other "
+                                         "papers' networks")
+    init: str = option("glorot", "glorot (Keras default, scANN and NSM), uniform (dense "
+                       "weights U(-0.99, 0.99)) or gaussian (N(0, 0.2^2) clipped to [-1, 1])",
+                       choices=tuple(models.INITS), default_text="the architecture's: glorot, "
+                                                                 "gaussian for sc-*")
     #: clip the weights of nn.Linear layers into [-bound, bound] after every step (None: never)
     weight_bound: float | None = 1.0
     #: under-represent one class (paper 000, III.C): drop this fraction of its training items
@@ -90,15 +103,28 @@ class TrainConfig:
     holdout_fraction: float = 0.0
     #: keep this many training items (a seeded random subset) out of training, for temperature
     #: scaling and conformal calibration in ``evaluate`` (0: train on all, the papers' protocol)
-    calibration_items: int = 0
+    calibration_items: int = option(0, "keep N training items (a seeded random subset) out of "
+                                    "training; evaluate fits temperature scaling and conformal "
+                                    "sets on them (0: train on all, as the papers)",
+                                    metavar="N")
     #: ``rmsprop`` (paper 000) or ``adam`` (paper 002)
-    optimizer: str = "rmsprop"
+    optimizer: str = option("rmsprop", "the optimizer (sgd is paper 003's eq. 7 as written)",
+                            choices=("rmsprop", "adam", "sgd"),
+                            default_text="the architecture's: rmsprop for scANN, adam for "
+                                         "papers 002-004's networks")
     #: eq. 8 of paper 002 on the first batch of 100 training items (NSM layers)
-    data_init: bool = False
+    data_init: bool = option(False, "NSM: paper 002's eq. 8 data-dependent init on the first "
+                             "batch (--no-data-init: as the released code)",
+                             default_text="on for nsm-*")
     #: the NSM layers' noise (``bernoulli:P`` or ``gaussian:SIGMA``), estimator, linear site
-    noise: str | None = None
-    estimator: str = "erf"
-    noise_site: str = "synapse"
+    noise: str | None = option(None, "NSM noise: bernoulli:P (blank-out) or gaussian:SIGMA "
+                               "(xi ~ N(1, SIGMA^2))", metavar="KIND:LEVEL",
+                               default_text="bernoulli:0.5")
+    estimator: str = option("erf", "NSM gradient: erf (paper 002 section 2.3), binconcrete "
+                            "(SI 4.6), released (the released code's BinConcrete forward, "
+                            "log(phi) logit)", choices=nsm_layers.ESTIMATORS)
+    noise_site: str = option("synapse", "NSM linear layers: noise per synapse (the paper) or "
+                             "per input neuron (the released code)", choices=nsm_layers.SITES)
     #: NSM hidden layers with biases (False: the bias-free unit of eq. 4)
     bias: bool = True
     #: record the 15/50/85th percentiles of the last stochastic hidden layer's input (the
@@ -107,20 +133,32 @@ class TrainConfig:
     #: ``cross-entropy`` on the logits, or ``sse``: eq. 4 of paper 003 on their sigmoids
     loss: str = "cross-entropy"
     #: the learning rate of epoch ``e`` is ``lr * lr_decay ** e`` (paper 003's lambda)
-    lr_decay: float = 1.0
+    lr_decay: float = option(1.0, "multiply the learning rate by this every epoch",
+                             default_text="the architecture's: 1, 0.85 for sc-*")
     #: SC networks: quantization states and the training bitstream length (None: Method 1)
-    states: int | None = None
-    sc_length: int | None = None
+    states: int | None = option(None, "sc-*: quantization states of inputs and weights",
+                                choices=(3, 5, 7, 9, 11), default_text="5")
+    sc_length: int | None = option(None, "sc-*: train with bitstreams of this length in the "
+                                   "forward pass (paper 003's Method 2)", parse=positive_int,
+                                   metavar="BITS", default_text="Method 1, no SC in training")
     #: scANN networks: train through the coins of this device (issue 20, ``full``, ``8``,
     #: ``4`` or ``nonideal:...``, :func:`synsample.devices.coin_from_spec`; None: post-hoc,
     #: the paper's ordinary training) with this estimator (:mod:`synsample.nn.sampling_aware`)
-    sampling_aware: str | None = None
-    sa_estimator: str = "lrt"
+    sampling_aware: str | None = option(None, "scANN networks: train through the coins of "
+                                        "COIN (issue 20): full (ideal, when no COIN is given), "
+                                        "8 or 4 (b-bit coins) or nonideal:bits=4,bias=B,"
+                                        "spread=S,stuck=F,seed=N", metavar="COIN",
+                                        const="full", default_text="off, the paper's post-hoc "
+                                                                   "conversion")
+    sa_estimator: str = option("lrt", "sampling-aware gradient: lrt (local reparameterisation "
+                               "of the pre-activation) or ste (straight-through on sampled "
+                               "weights)", choices=SA_ESTIMATORS)
 
     @classmethod
     def for_arch(cls, arch: str, **overrides: Any) -> TrainConfig:
         """The config of ``arch`` with its own training defaults (``models.ARCHS``), then the
-        ``overrides`` that are not None.
+        ``overrides`` that are not None. Sampling-aware training without a ``dropout`` given
+        trains without dropout (:data:`SAMPLING_AWARE_DROPOUT`).
 
         Args:
             arch: the architecture.
@@ -136,6 +174,8 @@ class TrainConfig:
             raise ConfigError(f"unknown architecture {arch!r}; available: "
                               f"{', '.join(models.ARCHS)}")
         given = {k: v for k, v in overrides.items() if v is not None}
+        if given.get("sampling_aware") is not None and "dropout" not in given:
+            given["dropout"] = SAMPLING_AWARE_DROPOUT  # the coins are the regulariser
         return cls(**{"arch": arch, **models.ARCHS[arch].train_defaults, **given})
 
     def job_config(self) -> dict[str, Any]:
@@ -160,6 +200,7 @@ class TrainConfig:
         Raises:
             ConfigError: for the first setting that cannot train.
         """
+        data.spec(self.dataset)  # an unknown dataset is named before any work
         for name in ("lr", "lr_decay", "rho", "eps", "dropout", "holdout_fraction"):
             checks.finite(getattr(self, name), name.replace("_", "-"))
         if self.weight_bound is not None:
