@@ -34,6 +34,14 @@ def _log(args: argparse.Namespace):
 
 
 def cmd_data_fetch(args: argparse.Namespace) -> int:
+    """``synsample data fetch``: fetch each dataset into the cache and verify it.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        the exit status (0; a user error raises and becomes status 2 in :func:`main`).
+    """
     from synsample import data
 
     for name in args.names:
@@ -43,6 +51,14 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
 
 
 def cmd_data_list(args: argparse.Namespace) -> int:
+    """``synsample data list``: what is cached, verified or not, and where.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        the exit status (0; a user error raises and becomes status 2 in :func:`main`).
+    """
     from synsample import data
     from synsample.report.markdown import text_table
 
@@ -68,6 +84,15 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """``synsample train``: a :class:`~synsample.train.TrainConfig` from the options (the
+    architecture's defaults for those not given), trained into ``--out``, tracked with ``--track``.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        the exit status (0; a user error raises and becomes status 2 in :func:`main`).
+    """
     from synsample.config_args import given_values
     from synsample.train import TrainConfig, train
 
@@ -94,6 +119,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    """``synsample sample``: :func:`synsample.evaluate.sample_to_report` on the checkpoint,
+    then one summary line and the cost of one inference.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        the exit status (0; a user error raises and becomes status 2 in :func:`main`).
+    """
     from synsample import checkpoint
     from synsample.evaluate import method_for, sample_to_report
 
@@ -125,6 +159,15 @@ def _print_cost(cost: dict, samples: int) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``synsample evaluate``: :func:`synsample.evaluate.evaluate_checkpoint` on the
+    checkpoint, then a few summary lines.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        the exit status (0; a user error raises and becomes status 2 in :func:`main`).
+    """
     from synsample import checkpoint, hardware
     from synsample.evaluate import evaluate_checkpoint, method_for
 
@@ -175,6 +218,14 @@ def _report_folder(args: argparse.Namespace, ck: Path, command: str) -> Path:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """``synsample export``: :func:`synsample.export.export` of the checkpoint.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        the exit status (0; a user error raises and becomes status 2 in :func:`main`).
+    """
     from synsample import export
 
     checks.writable_file(Path(args.out).with_suffix(".safetensors"), "export file")
@@ -247,6 +298,15 @@ def _sharded(args: argparse.Namespace) -> dict:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    """``synsample reproduce``: list the experiments, list one's jobs (``--dry-run``), or
+    run it with :func:`synsample.experiments.registry.run` and print its table.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        the exit status (0; a user error raises and becomes status 2 in :func:`main`).
+    """
     from dataclasses import replace
 
     from synsample.config_args import config_from_args
@@ -280,6 +340,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    """``synsample bench``: :func:`synsample.benchmarks.run`, written to ``--out`` and printed.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        the exit status (0; a user error raises and becomes status 2 in :func:`main`).
+    """
     from synsample import benchmarks
     from synsample.io import write_json
     from synsample.report.markdown import table, text_table
@@ -319,6 +387,12 @@ def _fraction(value: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command (``reproduce``'s experiments and ``train``'s options are
+    generated from their config dataclasses).
+
+    Returns:
+        the ``synsample`` argument parser.
+    """
     from synsample.data import DATASETS, OOD_SETS
     from synsample.models import ARCHS
 
@@ -586,6 +660,14 @@ def _add_reproduce(sub, common: argparse.ArgumentParser, distributed: argparse.A
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``).
+
+    Args:
+        argv: the arguments after ``synsample``.
+
+    Returns:
+        the exit status: 0, 2 for a user error (one line on stderr), 130 on Ctrl-C.
+    """
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -121,6 +121,18 @@ def _config(row: Row, trained: list[Job], cfg: CostsConfig) -> dict[str, Any]:
 
 
 def eval_job(row: Row, trained: list[Job], cfg: CostsConfig, log: Callable[[str], None]) -> Job:
+    """Accuracy, calibration and OoD detection of one method's passes (the row's networks
+    converted with its options).
+
+    Args:
+        row: the method as the comparison runs it.
+        trained: its networks' training jobs (one per ensemble member).
+        cfg: the experiment's config.
+        log: where progress lines go.
+
+    Returns:
+        the job.
+    """
     config = {**_config(row, trained, cfg), "mode": cfg.mode, "limit": cfg.limit,
               "ood_items": cfg.ood_items, "ood_sets": OOD_SETS, "score": SCORE}
 
@@ -138,6 +150,18 @@ def eval_job(row: Row, trained: list[Job], cfg: CostsConfig, log: Callable[[str]
 
 
 def cost_job(row: Row, trained: list[Job], cfg: CostsConfig, log: Callable[[str], None]) -> Job:
+    """The cost of one inference of the row's method (:func:`synsample.hardware.measure`),
+    priced by ``cfg.assumptions`` (part of the key: new prices, new job; the evaluation is reused).
+
+    Args:
+        row: the method as the comparison runs it.
+        trained: its networks' training jobs.
+        cfg: the experiment's config.
+        log: where progress lines go.
+
+    Returns:
+        the job.
+    """
     config = {**_config(row, trained, cfg), "assumptions": cfg.assumptions.as_dict()}
 
     def run(folder: Path) -> dict[str, Any]:

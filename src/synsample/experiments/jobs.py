@@ -151,6 +151,14 @@ class LocalRunner:
         self.log = log
 
     def run(self, jobs: Iterable[Job]) -> list[dict[str, Any]]:
+        """The results of ``jobs``, in order, after running them and every job they need.
+
+        Args:
+            jobs: the jobs asked for.
+
+        Returns:
+            their results.
+        """
         jobs = list(jobs)
         results = {job.key: self.run_one(job) for job in graph(jobs)}
         return [results[job.key] for job in jobs]

@@ -97,6 +97,17 @@ def scaled(model: nn.Module, factor: float, biases: bool) -> nn.Module:
 
 def network_config(arch: str, cfg: NSMConfig, noise: str | None = None,
                     bias: bool | None = None) -> TrainConfig:
+    """The training of one of paper 002's networks in this experiment.
+
+    Args:
+        arch: the architecture (``nsm-mlp``, ``stnn-mlp``, ``nsm-conv``, ...).
+        cfg: the experiment's config (dataset, epochs, seed).
+        noise: the NSM noise (``bernoulli:P`` or ``gaussian:SIGMA``; None: the architecture's).
+        bias: NSM hidden layers with biases (None: the architecture's).
+
+    Returns:
+        the training config (with Fig. 2's input percentiles traced for the MLPs).
+    """
     return TrainConfig.for_arch(arch, dataset=cfg.dataset, epochs=cfg.epochs, seed=cfg.seed,
                                 noise=noise, bias=bias, trace_steps=TRACE_STEPS
                                 if arch in ("nsm-mlp", "stnn-mlp") else None)

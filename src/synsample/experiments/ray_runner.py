@@ -53,6 +53,18 @@ class RayRunner:
         return workers, threads
 
     def run(self, jobs: Iterable[Job]) -> list[dict[str, Any]]:
+        """The results of ``jobs``, in order, after running every job of their graph on the
+        cluster (each as soon as the jobs it needs are done).
+
+        Args:
+            jobs: the jobs asked for.
+
+        Returns:
+            their results.
+
+        Raises:
+            JobsFailed: some jobs failed after their retries (the others are in the store).
+        """
         jobs = list(jobs)
         order = graph(jobs)
         results: dict[str, dict[str, Any]] = {}

@@ -111,11 +111,13 @@ class RobustnessConfig(RunOptions):
                                choices=ESTIMATORS)
 
     def folder_name(self, experiment: str) -> str:
+        """``robustness``, ``robustness-METHOD`` for another method, ``robustness-sampling-aware``."""
         if self.method != "scann":
             return f"{experiment}-{self.method}"
         return experiment if self.sampling_aware is None else f"{experiment}-sampling-aware"
 
     def check(self) -> None:
+        """The run options' checks, sampling-aware training only for scANN, known non-idealities."""
         super().check()
         if self.sampling_aware is not None and self.method != "scann":
             raise ConfigError("sampling-aware training is for scANN networks; sweep --method "
@@ -227,6 +229,19 @@ def sweep_point(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def precision_job(trained: Job, dataset: str, precision: str, cfg: RobustnessConfig,
                   log: Callable[[str], None]) -> Job:
+    """Accuracy after each of ``cfg.sample_counts`` passes at one coin precision (one run of
+    the largest count, the votes recorded on the way).
+
+    Args:
+        trained: the network's training job.
+        dataset: its dataset.
+        precision: the coin precision (``full`` or bits).
+        cfg: the experiment's config.
+        log: where progress lines go.
+
+    Returns:
+        the job.
+    """
     top = max(cfg.sample_counts)
     config = _keyed({"train": trained.key, "precision": precision, "samples": top,
                      "checkpoints": sorted(cfg.sample_counts), "seed": cfg.seed,

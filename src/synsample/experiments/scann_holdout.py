@@ -53,9 +53,11 @@ class HoldoutConfig(t1.ScannSampling):
                                choices=ESTIMATORS)
 
     def folder_name(self, experiment: str) -> str:
+        """``scann-holdout``, or ``scann-holdout-sampling-aware``."""
         return experiment if self.sampling_aware is None else f"{experiment}-sampling-aware"
 
     def check(self) -> None:
+        """The run options' checks, and a held-out class the dataset has."""
         super().check()
         classes = data.spec(self.dataset).classes
         if not 0 <= self.holdout_class < len(classes):

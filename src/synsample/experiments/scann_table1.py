@@ -58,6 +58,7 @@ class ScannSampling(RunOptions):
         return self.epochs or DEFAULT_EPOCHS[arch]
 
     def check(self) -> None:
+        """The run options' checks, and an adaptive confidence in (0, 1)."""
         super().check()
         self.adaptive_stop()  # a confidence outside (0, 1) is refused here
 

@@ -16,6 +16,15 @@ from synsample.report.markdown import pct, table
 
 def write_evaluation(out: Path, result: dict[str, Any], in_scores: torch.Tensor,
                      ood_scores: dict[str, torch.Tensor]) -> None:
+    """``evaluate``'s report into ``out``: ``report.md``, ``metrics.json`` and figures
+    (reliability, score histograms, ROC curves, risk-coverage, conformal set sizes).
+
+    Args:
+        out: the report folder.
+        result: :func:`synsample.evaluate.evaluate_model`'s metrics with the checkpoint's facts.
+        in_scores: the test items' uncertainty scores (``result["score"]``).
+        ood_scores: each OoD set's scores.
+    """
     figs = out / "figures"
     score = result["score"]
     rel = plots.reliability_diagram(result["reliability"], figs / "reliability.png",

@@ -67,6 +67,17 @@ def _finish(cfg, name: str, title: str, md: list[str], result: dict[str, Any],
 
 def write_pi_mnist(cfg, trained: dict[str, Any], rows: dict[str, dict[str, Any]],
                    paper: dict[str, float]) -> dict[str, Any]:
+    """Table 1 of paper 002 beside ours, Fig. 2's percentiles and the training curves.
+
+    Args:
+        cfg: the experiment's config.
+        trained: the networks' training results with what their checkpoints recorded.
+        rows: the evaluations' results.
+        paper: the paper's test errors (%), by network.
+
+    Returns:
+        ``metrics.json``'s content and the terminal table.
+    """
     figs = cfg.out / "figures"
     fig2 = plots.percentile_traces(
         {NAMES[k].split(" (")[0]: trained[k]["argument_percentiles"] for k in ("nsm", "stnn")},
@@ -111,6 +122,17 @@ def write_pi_mnist(cfg, trained: dict[str, Any], rows: dict[str, dict[str, Any]]
 
 def write_mnist_conv(cfg, trained: dict[str, Any], rows: dict[str, dict[str, Any]],
                      paper: dict[str, float]) -> dict[str, Any]:
+    """Table 2's MNIST row beside ours, and the training curves.
+
+    Args:
+        cfg: the experiment's config.
+        trained: the networks' training results with what their checkpoints recorded.
+        rows: the evaluations' results.
+        paper: the paper's test errors (%), by network.
+
+    Returns:
+        ``metrics.json``'s content and the terminal table.
+    """
     curve = plots.training_curves(_curves(trained), cfg.out / "figures" / "one-pass-error.png",
                                   "test error of one pass (%)")
     header, body = _error_rows(rows, paper)
@@ -131,6 +153,16 @@ def write_mnist_conv(cfg, trained: dict[str, Any], rows: dict[str, dict[str, Any
 
 def write_scale_invariance(cfg, trained: dict[str, Any],
                            rows: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Section 3.2: each network's test error at x1, weights x0.1, weights and biases x0.1.
+
+    Args:
+        cfg: the experiment's config.
+        trained: the networks' training results with what their checkpoints recorded.
+        rows: the evaluations' results.
+
+    Returns:
+        ``metrics.json``'s content and the terminal table.
+    """
     header = ["network", "error x1", "hidden weights x 0.1", "weights and biases x 0.1"]
     body = [[NAMES[k], _e(r["x1"]["error"]), _e(r["weights"]["error"]),
              _e(r["weights+biases"]["error"])] for k, r in rows.items()]

@@ -68,6 +68,16 @@ def row_figures(slug: str, folder: Path, classes: Sequence[str], labels: torch.T
 
 
 def precision_table(summaries: dict[str, dict[str, Any]], paper: dict[str, float] | None) -> str:
+    """The Markdown table of a row's precisions: first and second choice, top-2, one pass,
+    entropy and information (eqs. 4-5), random bits and time, beside the paper's accuracy.
+
+    Args:
+        summaries: :func:`synsample.metrics.summarize` per precision.
+        paper: the paper's accuracy (%) per precision, or None.
+
+    Returns:
+        the table.
+    """
     adaptive = any(s.get("mean_passes_per_item", s["samples"]) < s["samples"]
                    for s in summaries.values())
     rows = []
@@ -86,6 +96,15 @@ def precision_table(summaries: dict[str, dict[str, Any]], paper: dict[str, float
 
 
 def entropy_table(summaries: dict[str, dict[str, Any]]) -> str:
+    """The Markdown table of vote entropy (eq. 4) of correct and incorrect items per
+    precision, and how often high entropy flags an error.
+
+    Args:
+        summaries: :func:`synsample.metrics.summarize` per precision.
+
+    Returns:
+        the table.
+    """
     rows = [[_label(p), f"{s['mean_entropy_correct']:.3f}" if s["mean_entropy_correct"] is not None
              else "-", f"{s['mean_entropy_incorrect']:.3f}" if s["mean_entropy_incorrect"]
              is not None else "-", s["high_entropy_items"], pct(s["error_rate_high_entropy"]),

@@ -24,10 +24,27 @@ def _p(x: float | None, digits: int = 2) -> str:
 
 
 def error(result: dict[str, Any]) -> float:
+    """The prediction error of paper 004's Table 1: the mean of the passes' softmax (eq. 4).
+
+    Args:
+        result: one method's evaluation.
+
+    Returns:
+        the error, a fraction.
+    """
     return 1.0 - result["summary"]["mean_probs_accuracy"]
 
 
 def ratios_at(result: dict[str, Any], t: float) -> dict[str, Any]:
+    """The uncertainty ratios (R_cc, R_iu, UA) at the threshold fraction nearest ``t``.
+
+    Args:
+        result: one method's evaluation (its ``ratios`` sweep).
+        t: the threshold fraction.
+
+    Returns:
+        the sweep's entry.
+    """
     return min(result["ratios"], key=lambda r: abs(r["T"] - t))
 
 
@@ -133,6 +150,21 @@ def _energy(energy: dict[str, Any]) -> list[str]:
 def write(cfg, training: dict[str, Any], main: dict[str, Any], ways: dict[int, Any],
           sweep: dict[str, Any], memory: list[dict[str, Any]], energy: dict[str, Any]
           ) -> dict[str, Any]:
+    """Paper 004's report into ``cfg.out``: Tables 1 and 3 beside the paper's (both readings
+    of its OoD rule), n-way inference, the Q x N sweep, memory and Table 5's energy.
+
+    Args:
+        cfg: the experiment's config.
+        training: each method's training results.
+        main: each method's evaluation.
+        ways: SpinBayes' evaluation per n of n-way inference.
+        sweep: SpinBayes' evaluation per ``QxN`` (empty: no sweep).
+        memory: :func:`synsample.experiments.spinbayes.memory_rows`.
+        energy: SpinBayes' energy per image (Table 5).
+
+    Returns:
+        ``metrics.json``'s content and the terminal table.
+    """
     seconds = sum(t.get("train_seconds", 0.0) for jobs in training.values() for t in jobs)
     md = [f"{cfg.dataset}, LeNet-5 with BatchNorm, {cfg.epochs} epochs of Adam 1e-3 for every "
           f"network (seed {cfg.seed}; {cfg.members} ensemble members from seeds {cfg.seed} to "
