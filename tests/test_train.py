@@ -180,3 +180,25 @@ def test_a_diverging_run_is_stopped_and_keeps_its_last_finite_epoch(synthetic, t
               data_path=synthetic, **QUIET)
     assert not checkpoint.exists(tmp_path / "big")
     assert checkpoint.file(tmp_path / "ck").read_bytes() == before
+
+
+def test_a_bayesian_network_spreads_its_kl_term_over_the_training_items_from_the_start():
+    """The ELBO's KL term is divided by the number of training items in every step, the first
+    epoch included; a loader that cannot say how many items it has needs ``train_items``."""
+    from synsample.methods.bbb import bayesian
+    from synsample.train import fit
+
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 6), torch.randint(0, 3, (64,))  # synthetic data
+    net = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+    batches = [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)]
+    with pytest.raises(ConfigError, match="give train_items=N"):
+        fit(bayesian(net), batches)
+    class Loader(list):  # the same batches, saying how many items they hold, as a DataLoader
+        dataset = range(64)
+
+    histories = []
+    for loader, items in ((Loader(batches), None), (batches, 64)):
+        torch.manual_seed(1)
+        histories.append(fit(bayesian(net), loader, epochs=2, train_items=items))
+    assert histories[0] == histories[1]

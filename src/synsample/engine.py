@@ -8,6 +8,7 @@ are therefore identical whatever ``batch_size`` and ``sample_chunk`` are.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Iterable
@@ -428,8 +429,10 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
                           "runs by items, not by passes")
     base_seed = seed_from(generator, seed)
     if device is not None:
-        model = model.to(checks.device(device))
-    dev = next(iter(model.buffers()), x_all).device
+        dev = checks.device(device)
+        model = model.to(dev)
+    else:  # where the model is (a model without buffers, such as an NSM, by its parameters)
+        dev = next(itertools.chain(model.buffers(), model.parameters()), x_all).device
     checkpoints = sorted({int(k) - first_pass for k in checkpoints
                           if 0 < int(k) - first_pass < samples})
     model.eval()

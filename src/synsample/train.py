@@ -590,7 +590,7 @@ def fit(model: nn.Module, loader: Iterable, epochs: int = 1, lr: float = 1e-3,
         optimizer: str = "adam", weight_bound: float | None = None, device: str | None = None,
         log: Callable[[str], None] | None = None,
         sampling_aware_coin: RandomSource | str | None = None,
-        sa_estimator: str = "lrt") -> list[dict[str, float]]:
+        sa_estimator: str = "lrt", train_items: int | None = None) -> list[dict[str, float]]:
     """Train or fine-tune a user's own network on the user's own ``DataLoader`` of ``(x, y)``
     batches, with cross-entropy, plus the KL term over the training items when the network
     has Bayesian layers (the ELBO of Bayes-by-Backprop, e.g. after
@@ -598,8 +598,8 @@ def fit(model: nn.Module, loader: Iterable, epochs: int = 1, lr: float = 1e-3,
 
     Args:
         model: the network, trained in place.
-        loader: an iterable of ``(inputs, labels)`` batches; its ``dataset`` length (or the
-            items seen in the first epoch) divides the KL term.
+        loader: an iterable of ``(inputs, labels)`` batches (a ``DataLoader``: the length of
+            its ``dataset`` divides the KL term).
         epochs: passes over the loader.
         lr: the learning rate.
         optimizer: ``adam``, ``rmsprop`` or ``sgd``.
@@ -613,13 +613,17 @@ def fit(model: nn.Module, loader: Iterable, epochs: int = 1, lr: float = 1e-3,
             scANN's sampled network is the one optimised; needs ``weight_bound=1.0``. None (the
             default): ordinary training.
         sa_estimator: its gradient estimator, ``lrt`` (default) or ``ste``.
+        train_items: the number of training items the KL term is spread over (default: the
+            length of ``loader.dataset``); needed for a Bayesian network trained from a loader
+            without a ``dataset``.
 
     Returns:
         One record per epoch: mean ``loss`` and ``train_accuracy``.
 
     Raises:
         ConfigError: for an unknown optimizer, a non-finite lr, sampling-aware training
-            without ``weight_bound=1.0``, or a diverging loss.
+            without ``weight_bound=1.0``, a Bayesian network without a number of training
+            items, or a diverging loss.
     """
     checks.finite(lr, "lr")
     dev = checks.device(device)
@@ -637,7 +641,10 @@ def fit(model: nn.Module, loader: Iterable, epochs: int = 1, lr: float = 1e-3,
                 else sampling_aware_coin)
         detach = sampling_aware.attach(model, coin, sa_estimator)[1]
     opt = OPTIMIZERS[optimizer](model.parameters(), TrainConfig(lr=lr))
-    items = len(loader.dataset) if hasattr(loader, "dataset") else None
+    items = train_items or (len(loader.dataset) if hasattr(loader, "dataset") else None)
+    if items is None and kl_divergence(model) is not None:
+        raise ConfigError("a Bayesian network's loss spreads the KL term over the training "
+                          "items: give train_items=N, or a DataLoader (its dataset's length)")
     history = []
     try:
         for epoch in range(epochs):
@@ -648,7 +655,7 @@ def fit(model: nn.Module, loader: Iterable, epochs: int = 1, lr: float = 1e-3,
                 loss = nn.functional.cross_entropy(logits, y)
                 kl = kl_divergence(model)
                 if kl is not None:
-                    loss = loss + kl / (items or len(y))
+                    loss = loss + kl / items
                 if not torch.isfinite(loss):
                     raise ConfigError(f"training diverged: the loss became {loss.item()} in epoch "
                                       f"{epoch + 1}; lower lr (was {lr:g})")
@@ -659,7 +666,6 @@ def fit(model: nn.Module, loader: Iterable, epochs: int = 1, lr: float = 1e-3,
                 total += loss.item() * len(y)
                 correct += (logits.argmax(1) == y).sum().item()
                 seen += len(y)
-            items = items or seen
             history.append({"loss": total / max(seen, 1), "train_accuracy": correct / max(seen, 1)})
             if log is not None:
                 log(f"epoch {epoch + 1}/{epochs}: loss {history[-1]['loss']:.4f}, train "

@@ -111,7 +111,8 @@ class RobustnessConfig(RunOptions):
                                choices=ESTIMATORS)
 
     def folder_name(self, experiment: str) -> str:
-        """``robustness``, ``robustness-METHOD`` for another method, ``robustness-sampling-aware``."""
+        """``robustness``, ``robustness-METHOD`` (another method) or
+        ``robustness-sampling-aware``."""
         if self.method != "scann":
             return f"{experiment}-{self.method}"
         return experiment if self.sampling_aware is None else f"{experiment}-sampling-aware"
