@@ -111,6 +111,15 @@ def _broken(folder: Path) -> dict:
     raise ValueError("this job is broken")
 
 
+def _misconfigured(folder: Path) -> dict:
+    """A user's mistake (counts its tries): a retry would only repeat it."""
+    from synsample.errors import ConfigError
+
+    tries = folder.parent.parent / "misconfigured-tries"
+    tries.write_text(str(int(tries.read_text()) + 1 if tries.exists() else 1))
+    raise ConfigError("no such coin 'nonideal:bais=0.1'")
+
+
 def test_a_failing_job_is_retried_then_reported_by_name_and_the_others_finish(ray_cluster,
                                                                              tmp_path):
     store = JobStore(tmp_path / "jobs")
@@ -118,10 +127,13 @@ def test_a_failing_job_is_retried_then_reported_by_name_and_the_others_finish(ra
     flaky, dies = Job("flaky", {}, _flaky), Job("dies", {}, _dies)
     broken = Job("broken", {}, _broken)
     after = Job("after", {}, lambda f: {"never": True}, needs=(broken,))
+    misconfigured = Job("misconfigured", {}, _misconfigured)
     runner = make_runner(RunnerConfig("ray", retries=1), store, lambda m: None)
     with pytest.raises(JobsFailed) as failure:
-        runner.run([*ok, flaky, dies, broken, after])
-    assert set(failure.value.failed) == {broken.name, after.name}
+        runner.run([*ok, flaky, dies, broken, after, misconfigured])
+    assert set(failure.value.failed) == {broken.name, after.name, misconfigured.name}
+    assert "ConfigError: no such coin" in failure.value.failed[misconfigured.name]
+    assert (tmp_path / "misconfigured-tries").read_text() == "1"  # a user error: not retried
     assert "ValueError: this job is broken" in failure.value.failed[broken.name]
     assert broken.name in failure.value.failed[after.name]  # not run: its input failed
     assert "finished and are kept" in str(failure.value)

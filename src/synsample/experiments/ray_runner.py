@@ -11,9 +11,11 @@ done, at most ``workers`` at a time, each as one Ray task with ``CPUs / workers`
 torch uses that many threads, so that the workers of one machine do not oversubscribe its
 cores. A task computes its job with :func:`~synsample.experiments.jobs.run_job`, as the local
 runner does: under the job folder's lock, ``result.json`` written atomically last. A task
-that raises or whose worker dies is tried again by Ray (``retries`` times); a job that still
-fails is reported by name (:class:`~synsample.experiments.jobs.JobsFailed`) after every job
-that does not need it has finished. Ctrl-C cancels the running tasks; finished jobs stay in
+that raises or whose worker dies is tried again by Ray (``retries`` times), except for a
+:class:`~synsample.errors.SynsampleError` (a mistake in the config or the data, which a retry
+would only repeat); a job that still fails is reported by name
+(:class:`~synsample.experiments.jobs.JobsFailed`) after every job that does not need it has
+finished. Ctrl-C cancels the running tasks; finished jobs stay in
 the store.
 """
 
@@ -23,13 +25,22 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from synsample.cluster import RunnerConfig, connect, import_ray, limit_threads, workers_and_threads
+from synsample.errors import SynsampleError
 from synsample.experiments.jobs import Job, JobsFailed, JobStore, graph, run_job
+
+#: the key of a task's result that carries a user error instead of raising it (not retried)
+USER_ERROR = "__synsample_error__"
 
 
 def _execute(root: str, job: Job, threads: int) -> dict[str, Any]:
-    """A job on a Ray worker: torch limited to the task's CPUs, then :func:`run_job`."""
+    """A job on a Ray worker: torch limited to the task's CPUs, then :func:`run_job`. A
+    :class:`SynsampleError` comes back as a result under :data:`USER_ERROR`, so that Ray does
+    not retry it."""
     limit_threads(threads)
-    return run_job(JobStore(root), job, print)
+    try:
+        return run_job(JobStore(root), job, print)
+    except SynsampleError as exc:
+        return {USER_ERROR: f"{type(exc).__name__}: {' '.join(str(exc).split())}"}
 
 
 class RayRunner:
@@ -107,11 +118,15 @@ class RayRunner:
                 for ref in done:
                     job = running.pop(ref)
                     try:
-                        results[job.key] = ray.get(ref)
-                        self.log(f"[ray] done {job.kind} {job.key}")
+                        result = ray.get(ref)
                     except Exception as exc:  # the task's error after its retries
-                        failed[job.key] = _reason(exc)
+                        result = {USER_ERROR: _reason(exc)}
+                    if USER_ERROR in result:
+                        failed[job.key] = result[USER_ERROR]
                         self.log(f"[ray] FAILED {job.name}: {failed[job.key]}")
+                    else:
+                        results[job.key] = result
+                        self.log(f"[ray] done {job.kind} {job.key}")
         except KeyboardInterrupt:
             for ref in running:
                 ray.cancel(ref, force=True)
