@@ -22,6 +22,7 @@ the store.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from synsample.cluster import RunnerConfig, connect, import_ray, limit_threads, workers_and_threads
@@ -109,7 +110,7 @@ class RayRunner:
                         waiting.remove(job)
                         ref = self._remote.options(
                             num_cpus=threads, max_retries=self.retries, retry_exceptions=True,
-                            name=job.name).remote(root, job, threads)
+                            name=job.name).remote(root, replace(job, needs=()), threads)
                         running[ref] = job
                         self.log(f"[ray] started {job.kind} {job.key}")
                 if not running:
