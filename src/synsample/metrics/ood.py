@@ -17,11 +17,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import torch
-from torchmetrics.functional.classification import (
-    binary_auroc,
-    binary_average_precision,
-    binary_roc,
-)
 
 if TYPE_CHECKING:
     from synsample.prediction import Prediction
@@ -48,6 +43,13 @@ def detection_metrics(in_scores: torch.Tensor, out_scores: torch.Tensor) -> dict
 
         raise ConfigError("OoD detection needs scores of in-distribution and OoD items; "
                           f"got {len(in_scores)} and {len(out_scores)}")
+    # imported here: torchmetrics takes about 2 s to import, which every command line would pay
+    from torchmetrics.functional.classification import (
+        binary_auroc,
+        binary_average_precision,
+        binary_roc,
+    )
+
     scores = torch.cat([in_scores, out_scores]).to(torch.float64)
     target = torch.cat([torch.zeros(len(in_scores)), torch.ones(len(out_scores))]).long()
     fpr, tpr, _ = binary_roc(scores, target)
