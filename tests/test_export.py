@@ -30,7 +30,8 @@ def _checkpoint(folder, arch, shape=(1, 8, 8), **options):
 
 @pytest.mark.parametrize("method,arch,precision,options", [
     ("scann", "mlp", "8", {}), ("scann", "mlp", "full", {}),
-    ("sc", "sc-mlp", "full", {"states": 11}), ("spinbayes", "lenet5-bbb", "4", {})])
+    ("sc", "sc-mlp", "full", {"states": 11}), ("spinbayes", "lenet5-bbb", "4", {}),
+    ("spinbayes", "lenet5-bbb", "12", {})])
 def test_round_trip_gives_identical_votes(method, arch, precision, options, tmp_path,
                                           synthetic16, synthetic):
     shape = (1, 16, 16) if arch.startswith("lenet5") else (1, 8, 8)

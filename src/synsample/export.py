@@ -9,7 +9,8 @@ A file ``NAME.safetensors`` holds, for every sampled layer, what the hardware st
 - ``sc`` (:class:`~synsample.nn.sc_linear.SCLinear`): ``<layer>.states``, int8, the index
   ``i`` of each weight's quantized state, value ``-1 + 2 i / (n - 1)``;
 - ``spinbayes`` (:class:`~synsample.nn.crossbar.CrossbarLayer`): ``<layer>.crossbars`` (and
-  ``<layer>.bias_crossbars``), int8 ``[N, ...]``, value ``level * gain / (2^(Q-1) - 1)``;
+  ``<layer>.bias_crossbars``), ``[N, ...]`` int8 (int16 for Q > 8, int32 for Q > 16), value
+  ``level * gain / (2^(Q-1) - 1)``;
 
 and ``state.<key>`` for everything else the model needs (biases of scANN layers, BatchNorm
 statistics, deterministic layers), in the model's own names. ``NAME.json`` (also embedded in

@@ -16,6 +16,7 @@ from synsample.devices.coins import (
     QuantizedCoin,
     coin_for_precision,
     is_full_precision,
+    precision_bits,
 )
 from synsample.devices.gaussian import GaussianSource
 from synsample.devices.nonideal import NonIdealCoin, coin_from_spec
@@ -24,4 +25,5 @@ from synsample.devices.temporal import TemporalCoin
 __all__ = ["Arbiter", "BitstreamSource", "CoinWrapper", "GaussianSource", "IdealBitstream",
            "IdealCoin", "LFSRBitstream", "MTJBitstream", "NoiseSource", "NonIdealCoin",
            "QuantizedCoin", "RandomSource", "SOTSwitch", "TemporalCoin", "bipolar_probability",
-           "bitstream_for", "coin_for_precision", "coin_from_spec", "is_full_precision"]
+           "bitstream_for", "coin_for_precision", "coin_from_spec", "is_full_precision",
+           "precision_bits"]

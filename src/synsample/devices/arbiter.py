@@ -137,13 +137,14 @@ class Arbiter:
         ways: ``n``, the distinct crossbars chosen per pass.
 
     Raises:
-        ConfigError: unless ``1 <= ways <= crossbars``.
+        ConfigError: unless ``1 <= ways <= crossbars``, both whole numbers.
     """
 
     def __init__(self, crossbars: int, coin: RandomSource | None = None, ways: int = 1) -> None:
-        if crossbars < 1 or not 1 <= ways <= crossbars:
+        whole = all(isinstance(v, int) and not isinstance(v, bool) for v in (crossbars, ways))
+        if not whole or crossbars < 1 or not 1 <= ways <= crossbars:
             raise ConfigError(f"an arbiter needs 1 <= ways <= crossbars, got {ways} of "
-                              f"{crossbars}")
+                              f"{crossbars}{'' if whole else ' (both whole numbers)'}")
         self.crossbars, self.ways = crossbars, ways
         self.coin = coin if coin is not None else SOTSwitch()
         self.bits = max(1, math.ceil(math.log2(crossbars)))

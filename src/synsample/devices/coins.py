@@ -140,6 +140,28 @@ def is_full_precision(precision: str | int | None) -> bool:
     return precision is None or str(precision).lower() in FULL_PRECISION
 
 
+def precision_bits(precision: str | int | None) -> int | None:
+    """The number of bits a precision names (``8``, ``'4'``), or None for full precision; what
+    the bits may be is up to the device that takes them.
+
+    Args:
+        precision: full precision (None, ``'full'``, ...) or a number of bits.
+
+    Returns:
+        The bits, or None.
+
+    Raises:
+        ConfigError: for a precision that is neither.
+    """
+    if is_full_precision(precision):
+        return None
+    try:
+        return int(str(precision))
+    except ValueError:
+        raise ConfigError(f"unknown precision {precision!r}; use full or a number of bits such "
+                          "as 8 or 4") from None
+
+
 def coin_for_precision(precision: str | int | None) -> RandomSource:
     """The coin of a precision as the CLI and the reports name it: ``full``, ``8``, ``4``, ...
 
@@ -152,11 +174,5 @@ def coin_for_precision(precision: str | int | None) -> RandomSource:
     Raises:
         ConfigError: for a precision that is neither.
     """
-    if is_full_precision(precision):
-        return IdealCoin()
-    try:
-        bits = int(str(precision))
-    except ValueError:
-        raise ConfigError(f"unknown precision {precision!r}; use full or a number of bits such "
-                          "as 8 or 4") from None
-    return QuantizedCoin(bits)
+    bits = precision_bits(precision)
+    return IdealCoin() if bits is None else QuantizedCoin(bits)

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from synsample.devices import Arbiter, RandomSource, SOTSwitch
+from synsample.devices import Arbiter, RandomSource, SOTSwitch, precision_bits
 from synsample.errors import ConfigError
 from synsample.methods.spec import MethodSpec
 from synsample.nn import SampledNetwork, split_prefix
@@ -65,7 +65,9 @@ def convert(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, bits: int = DE
         The SpinBayes model (a :class:`~synsample.nn.SampledNetwork`), not yet re-calibrated.
 
     Raises:
-        ConfigError: for a network without Bayesian layers.
+        ConfigError: for a network without Bayesian layers, bits outside 2 to
+            :data:`~synsample.nn.crossbar.MAX_BITS`, or ``ways`` and ``crossbars`` that are not
+            whole numbers with ``1 <= ways <= crossbars``.
     """
     net = copy.deepcopy(model).eval()
     names = [name for name, m in net.named_modules() if isinstance(m, BayesLayer)]
@@ -152,13 +154,13 @@ def convert_with_data(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, ways
         The re-calibrated SpinBayes model.
 
     Raises:
-        ConfigError: for a network with BatchNorm and no calibration images.
+        ConfigError: as :func:`convert`, for a precision that is not full or bits, or for a
+            network with BatchNorm and no calibration images.
     """
-    from synsample.devices import coin_for_precision, is_full_precision
     from synsample.engine import as_inputs
 
-    bits = DEFAULT_BITS if is_full_precision(precision) else coin_for_precision(precision).bits
-    sto = convert(model, crossbars, bits, ways, coin, seed, gain)
+    bits = precision_bits(precision)
+    sto = convert(model, crossbars, DEFAULT_BITS if bits is None else bits, ways, coin, seed, gain)
     if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in sto.modules()):
         if calibration is None:
             raise ConfigError("this network has BatchNorm, which SpinBayes re-estimates under "
@@ -166,8 +168,6 @@ def convert_with_data(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, ways
                               "calibration=training images (2,000 are enough)")
         recalibrate_batchnorm(sto, as_inputs(calibration), seed=seed)
     return sto
-
-
 
 
 def energy_per_image(model: SampledNetwork, images: torch.Tensor, passes: int = 10,

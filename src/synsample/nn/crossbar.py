@@ -6,7 +6,8 @@ Bayes-by-Backprop layer (weights and biases) and quantizes each to Q bits (eq. 3
 
     theta_hat = round(clip(theta, -1, 1) (2^(Q-1) - 1)),
 
-stored as integers (what the multi-level cells hold) with the scale ``1 / (2^(Q-1) - 1)``.
+stored as integers (what the multi-level cells hold: int8 up to 8 bits, int16 up to 16, int32
+up to :data:`MAX_BITS`) with the scale ``1 / (2^(Q-1) - 1)``.
 Eq. 3 clips to [-1, 1]: a trained network's weights are usually far smaller (LeNet-5's under a
 N(0, 0.1^2) prior: |mu| < 0.3, most below 1/14, the first 4-bit level), so most would round to
 0. ``gain="layer"`` (the default) first divides a layer's samples by the largest magnitude of
@@ -34,6 +35,8 @@ from synsample.nn.weight_sampling import WeightSampledLayer
 
 #: uniform bits behind each simulated arbiter bit in independent mode (the device counts 1)
 _UNIFORM_BITS = 24
+#: the most bits a level may have: eq. 3's levels and their float32 products stay exact
+MAX_BITS = 24
 
 
 def quantize_levels(theta: torch.Tensor, bits: int) -> torch.Tensor:
@@ -41,16 +44,18 @@ def quantize_levels(theta: torch.Tensor, bits: int) -> torch.Tensor:
 
     Args:
         theta: sampled parameters.
-        bits: ``Q``, at least 2.
+        bits: ``Q``, 2 to :data:`MAX_BITS`.
 
     Returns:
         The levels, float, same shape, in ``[-(2^(Q-1) - 1), 2^(Q-1) - 1]``.
 
     Raises:
-        ConfigError: for fewer than 2 bits.
+        ConfigError: for fewer than 2 bits or more than :data:`MAX_BITS`.
     """
-    if not isinstance(bits, int) or bits < 2:
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits < 2:
         raise ConfigError(f"SpinBayes needs at least 2 bits per weight (eq. 3), got {bits!r}")
+    if bits > MAX_BITS:
+        raise ConfigError(f"SpinBayes stores at most {MAX_BITS} bits per weight, got {bits}")
     return torch.round(theta.clamp(-1.0, 1.0) * (2 ** (bits - 1) - 1))
 
 
@@ -78,9 +83,10 @@ class CrossbarLayer(WeightSampledLayer):
         if arbiter.crossbars != levels.shape[0]:
             raise ConfigError(f"the arbiter chooses among {arbiter.crossbars} crossbars, the "
                               f"layer has {levels.shape[0]}")
-        self.register_buffer("levels", levels.to(torch.int8))
+        dtype = torch.int8 if bits <= 8 else torch.int16 if bits <= 16 else torch.int32
+        self.register_buffer("levels", levels.to(dtype))
         self.register_buffer("bias_levels", None if bias_levels is None
-                             else bias_levels.to(torch.int8))
+                             else bias_levels.to(dtype))
         self.bits, self.arbiter = bits, arbiter
         self.conv, self.stride, self.padding = conv, stride, padding
         self.gain = float(gain)
