@@ -90,6 +90,7 @@ def test_a_given_source_device_wins_over_the_named_one():
     ({"bitstream": "photonic"}, "unknown bitstream source 'photonic'; use ideal, lfsr or mtj"),
     ({"bitstream": "lfsr", "precision": 5}, "no maximal-length taps for a 5-bit LFSR"),
     ({"bitstream": "mtj", "precision": "many"}, "unknown precision 'many'"),
+    ({"precision": 8}, "an ideal bitstream has no precision"),
 ])
 def test_bad_options_are_config_errors(options, message):
     with pytest.raises(ConfigError, match=message):

@@ -334,9 +334,9 @@ class MTJBitstream(BitstreamSource):
 
 
 def bitstream_for(kind: str = "ideal", precision: str | int | None = "full") -> BitstreamSource:
-    """The bitstream source as the command line names it: ``ideal``, ``lfsr`` (``precision``
-    bits wide, 16 for full) or ``mtj`` (a continuous bias DAC for full, else ``2^precision``
-    bias levels).
+    """The bitstream source as the command line names it: ``ideal`` (exact probabilities, so
+    full precision only), ``lfsr`` (``precision`` bits wide, 16 for full) or ``mtj`` (a
+    continuous bias DAC for full, else ``2^precision`` bias levels).
 
     Args:
         kind: ``'ideal'``, ``'lfsr'`` or ``'mtj'``.
@@ -346,17 +346,16 @@ def bitstream_for(kind: str = "ideal", precision: str | int | None = "full") -> 
         The source.
 
     Raises:
-        ConfigError: for an unknown kind or precision.
+        ConfigError: for an unknown kind or precision, or bits for the ideal source.
     """
-    from synsample.devices.coins import is_full_precision
+    from synsample.devices.coins import precision_bits
 
-    full = is_full_precision(precision)
-    try:
-        bits = None if full else int(str(precision))
-    except ValueError:
-        raise ConfigError(f"unknown precision {precision!r}; use full or a number of bits") \
-            from None
+    bits = precision_bits(precision)
     if kind == "ideal":
+        if bits is not None:
+            raise ConfigError(f"an ideal bitstream has no precision (its probabilities are "
+                              f"exact), got {bits} bits; use bitstream lfsr or mtj for a b-bit "
+                              "source, or precision full")
         return IdealBitstream()
     if kind == "lfsr":
         return LFSRBitstream(16 if bits is None else bits)

@@ -112,7 +112,7 @@ def convert_streams(model: nn.Module, stream_length: int | None = 100, bitstream
                     source: BitstreamSource | None = None) -> SampledNetwork:
     """:func:`convert` with the bitstream source named as the command line names it:
     ``bitstream`` (``ideal``, ``lfsr``, ``mtj``) of ``precision`` bits (the LFSR's width or the
-    MTJ's bias DAC), unless a ``source`` device is given.
+    MTJ's bias DAC; the ideal source has none), unless a ``source`` device is given.
 
     Args:
         model: the trained network with :class:`SCLinear` layers.
@@ -125,6 +125,10 @@ def convert_streams(model: nn.Module, stream_length: int | None = 100, bitstream
 
     Returns:
         The sampling model.
+
+    Raises:
+        ConfigError: for an unknown source or precision, or bits for the ideal source (its
+            probabilities are exact, so bits would be silently ignored).
     """
     from synsample.devices import bitstream_for
 
@@ -137,6 +141,7 @@ SPEC = MethodSpec(
     name="sc", title="quantized stochastic computing",
     summary="bipolar bitstreams, XNOR and parallel counters, LUT sigmoid (paper 003)",
     convert=convert_streams, options=("stream_length", "bitstream", "sc_path", "source"),
-    precision="the LFSR's width or the MTJ's bias DAC bits (full: 16-bit LFSR, continuous DAC)",
+    precision="the LFSR's width or the MTJ's bias DAC bits (full: 16-bit LFSR, continuous DAC; "
+              "the ideal source: full only)",
     reference="quantized network without SC", reference_model=without_sc, exports=True,
     filters=False)
