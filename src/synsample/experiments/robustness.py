@@ -30,11 +30,9 @@ from synsample.data.ood import OTHER
 from synsample.errors import ConfigError
 from synsample.evaluate import evaluate_model
 from synsample.experiments.jobs import Job, JobStore
-from synsample.experiments.options import RunOptions
 from synsample.experiments.registry import Experiment
 from synsample.experiments.scann_table1 import DEFAULT_EPOCHS
-from synsample.experiments.training import train_job
-from synsample.nn.sampling_aware import ESTIMATORS
+from synsample.experiments.training import SamplingAwareOption, train_job
 from synsample.report import robustness as report
 from synsample.train import TrainConfig
 
@@ -80,7 +78,7 @@ SAMPLE_COUNTS = (1, 2, 5, 10, 20, 50, 100, 200, 500)
 
 
 @dataclass(kw_only=True)
-class RobustnessConfig(RunOptions):
+class RobustnessConfig(SamplingAwareOption):
     """``reproduce robustness``: the method, datasets, device imperfections and precisions."""
 
     method: str = option("scann", "the method whose coins are imperfect: scann (paper 000's "
@@ -102,20 +100,12 @@ class RobustnessConfig(RunOptions):
     device_draws: int = option(3, "device draws (seeds) averaged per point of a drawn "
                                "non-ideality (spread, stuck)", parse=positive_int)
     ood_items: int = option(2000, "items of the OoD set", parse=positive_int)
-    sampling_aware: str | None = option(None, "scann: train through the coins of COIN (issue "
-                                        "20): full (when no COIN is given), 8, 4 or "
-                                        "nonideal:bits=4,spread=S,...", metavar="COIN",
-                                        const="full", default_text="off, the paper's post-hoc "
-                                                                   "conversion")
-    sa_estimator: str = option("lrt", "with --sampling-aware: the gradient estimator",
-                               choices=ESTIMATORS)
-
     def folder_name(self, experiment: str) -> str:
         """``robustness``, ``robustness-METHOD`` (another method) or
         ``robustness-sampling-aware``."""
         if self.method != "scann":
             return f"{experiment}-{self.method}"
-        return experiment if self.sampling_aware is None else f"{experiment}-sampling-aware"
+        return super().folder_name(experiment)
 
     def check(self) -> None:
         """The run options' checks, sampling-aware training only for scANN, known non-idealities."""
@@ -154,13 +144,8 @@ def _method(cfg: RobustnessConfig) -> Method:
 
 def train_config(cfg: RobustnessConfig, dataset: str) -> TrainConfig:
     """The training of the swept network: the method's, or its sampling-aware twin (issue 20,
-    :func:`synsample.experiments.sampling_aware.sampling_aware_config`)."""
-    tc = _method(cfg).train(dataset, cfg.seed, cfg.epochs)
-    if cfg.sampling_aware is None:
-        return tc
-    from synsample.experiments.sampling_aware import sampling_aware_config
-
-    return sampling_aware_config(tc, cfg.sampling_aware, cfg.sa_estimator)
+    :func:`synsample.experiments.training.sampling_aware_config`)."""
+    return cfg.as_asked(_method(cfg).train(dataset, cfg.seed, cfg.epochs))
 
 
 def _keyed(config: dict[str, Any], cfg: RobustnessConfig) -> dict[str, Any]:

@@ -21,7 +21,7 @@ softmax. Every step is a cached job; the report is built from the job results.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +34,11 @@ from synsample.data.ood import OTHER
 from synsample.experiments import scann_table1 as t1
 from synsample.experiments.jobs import Job, JobStore
 from synsample.experiments.registry import Experiment
-from synsample.experiments.training import train_job
+from synsample.experiments.training import sampling_aware_config, train_job
 from synsample.nn.sampling_aware import ESTIMATORS
 from synsample.prediction import Prediction
 from synsample.report import sampling_aware as report
-from synsample.train import SAMPLING_AWARE_DROPOUT, TrainConfig
+from synsample.train import TrainConfig
 
 #: the trainings of a row: name -> (coin spec trained through or None, precisions sampled)
 TRAININGS = ("post-hoc", "sampling-aware", "sampling-aware-bits")
@@ -59,12 +59,6 @@ class SamplingAwareConfig(t1.Table1Config):
                                     "through and sampled at them", metavar="BITS")
     ood_items: int = option(2000, "items of the other dataset for OoD detection",
                             parse=positive_int)
-
-
-def sampling_aware_config(tc: TrainConfig, coin: str, estimator: str = "lrt") -> TrainConfig:
-    """The sampling-aware twin of a post-hoc training config: through ``coin``, no dropout."""
-    return replace(tc, sampling_aware=coin, sa_estimator=estimator,
-                   dropout=SAMPLING_AWARE_DROPOUT)
 
 
 def entropy_auroc(pred: Prediction, labels: torch.Tensor) -> float | None:

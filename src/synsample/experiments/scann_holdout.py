@@ -22,9 +22,8 @@ from synsample.errors import ConfigError
 from synsample.experiments import scann_table1 as t1
 from synsample.experiments.jobs import JobStore
 from synsample.experiments.registry import Experiment
-from synsample.experiments.training import train_job
+from synsample.experiments.training import SamplingAwareOption, train_job
 from synsample.io import write_json, write_text
-from synsample.nn.sampling_aware import ESTIMATORS
 from synsample.prediction import Prediction
 from synsample.report import plots
 from synsample.report.markdown import pct, table, text_table
@@ -34,7 +33,7 @@ NAME = "scann-holdout"
 
 
 @dataclass(kw_only=True)
-class HoldoutConfig(t1.ScannSampling):
+class HoldoutConfig(SamplingAwareOption, t1.ScannSampling):
     """``reproduce scann-holdout``: the class kept rare and the fractions of it removed."""
 
     dataset: str = option("mnist", "the dataset", choices=t1.DATASETS)
@@ -44,18 +43,6 @@ class HoldoutConfig(t1.ScannSampling):
                                           "training items removed, one network each",
                                           parse=percentage, metavar="PERCENT",
                                           default_text="0 50 90 99")
-    sampling_aware: str | None = option(None, "train through the coins of COIN (issue 20): "
-                                        "full (when no COIN is given), 8, 4 or "
-                                        "nonideal:bits=4,spread=S,...", metavar="COIN",
-                                        const="full", default_text="off, the paper's post-hoc "
-                                                                   "conversion")
-    sa_estimator: str = option("lrt", "with --sampling-aware: the gradient estimator",
-                               choices=ESTIMATORS)
-
-    def folder_name(self, experiment: str) -> str:
-        """``scann-holdout``, or ``scann-holdout-sampling-aware``."""
-        return experiment if self.sampling_aware is None else f"{experiment}-sampling-aware"
-
     def check(self) -> None:
         """The run options' checks, and a held-out class the dataset has."""
         super().check()
@@ -87,10 +74,7 @@ def plan(cfg: HoldoutConfig, log: Callable[[str], None]) -> dict[float, Any]:
         tc = TrainConfig(dataset=cfg.dataset, arch=cfg.arch, epochs=epochs, seed=cfg.seed,
                          holdout_class=held, holdout_fraction=fraction if held is not None
                          else 0.0)
-        if cfg.sampling_aware is not None:
-            from synsample.experiments.sampling_aware import sampling_aware_config
-
-            tc = sampling_aware_config(tc, cfg.sampling_aware, cfg.sa_estimator)
+        tc = cfg.as_asked(tc)
         log(f"== {cfg.dataset} {cfg.arch}: class {classes[cfg.holdout_class]} with "
             f"{100 * fraction:g}% of its training items removed")
         trained = train_job(tc, cfg, log)

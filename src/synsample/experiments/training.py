@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from synsample import checkpoint, data, metrics
+from synsample.config_args import option
 from synsample.evaluate import deterministic_outputs
 from synsample.experiments.jobs import Job
 from synsample.experiments.options import RunOptions
+from synsample.nn.sampling_aware import ESTIMATORS
 from synsample.tracking import run as tracked
-from synsample.train import TrainConfig, train
+from synsample.train import SAMPLING_AWARE_DROPOUT, TrainConfig, train
 
 
 def train_job(tc: TrainConfig, run: RunOptions, log: Callable[[str], None]) -> Job:
@@ -56,3 +58,34 @@ def train_job(tc: TrainConfig, run: RunOptions, log: Callable[[str], None]) -> J
                 "wall_seconds": time.perf_counter() - start}
 
     return Job("train", tc.job_config(), work)
+
+
+def sampling_aware_config(tc: TrainConfig, coin: str, estimator: str = "lrt") -> TrainConfig:
+    """The sampling-aware twin of a post-hoc training config: through ``coin``, no dropout."""
+    return replace(tc, sampling_aware=coin, sa_estimator=estimator,
+                   dropout=SAMPLING_AWARE_DROPOUT)
+
+
+@dataclass(kw_only=True)
+class SamplingAwareOption(RunOptions):
+    """An experiment whose network may be trained through its coins (issue 20) instead of the
+    paper's ordinary training."""
+
+    sampling_aware: str | None = option(None, "train through the coins of COIN (issue 20): "
+                                        "full (when no COIN is given), 8, 4 or "
+                                        "nonideal:bits=4,spread=S,...", metavar="COIN",
+                                        const="full", default_text="off, the paper's post-hoc "
+                                                                   "conversion")
+    sa_estimator: str = option("lrt", "with --sampling-aware: the gradient estimator",
+                               choices=ESTIMATORS)
+
+    def as_asked(self, tc: TrainConfig) -> TrainConfig:
+        """``tc``, or its sampling-aware twin when ``sampling_aware`` is set."""
+        if self.sampling_aware is None:
+            return tc
+        return sampling_aware_config(tc, self.sampling_aware, self.sa_estimator)
+
+    def folder_name(self, experiment: str) -> str:
+        """``EXPERIMENT-sampling-aware`` when trained through the coins."""
+        name = super().folder_name(experiment)
+        return name if self.sampling_aware is None else f"{name}-sampling-aware"
