@@ -71,15 +71,21 @@ def test_insert_before_puts_new_dropout_in_front_of_named_modules():
     assert isinstance(net[2], nn.Linear)  # the trained network is unchanged
 
 
-@pytest.mark.xfail(strict=True, reason="mc_dropout.convert ignores p for a network whose "
-                   "dropout layers are already MCDropout (lenet5-dropout): they keep their "
-                   "trained rate, though the docstring says p overrides each module's rate "
-                   "(it does for nn.Dropout)")
 def test_p_sets_the_rate_of_a_network_trained_with_mc_dropout_too():
     net = models.build("lenet5-dropout", input_shape=(1, 16, 16), num_classes=4, seed=0,
                        dropout=0.5)
     assert set(_rates(mc_dropout.convert(net)).values()) == {0.5}
     assert set(_rates(mc_dropout.convert(net, p=0.1)).values()) == {0.1}
+
+
+def test_filters_choose_the_dropout_of_a_network_trained_with_mc_dropout_too():
+    net = models.build("lenet5-dropout", input_shape=(1, 16, 16), num_classes=4, seed=0,
+                       dropout=0.5)
+    first, *others = [name for name, m in net.named_modules() if isinstance(m, MCDropout)]
+    assert mc_dropout.convert(net, exclude=[first]).sampled_names == others
+    off = mc_dropout.convert(net, include=[first])
+    assert off.sampled_names == [first]
+    assert [m.p for m in off.modules() if type(m) is nn.Dropout] == [0.0] * len(others)
 
 
 def test_a_network_trained_with_mc_dropout_keeps_its_layers():

@@ -38,10 +38,10 @@ def convert(model: nn.Module, coin: RandomSource | None = None, include: Filter 
         coin: the device of every mask bit (one device per unit; default: each layer's own
             ideal coin).
         include: the dropout modules to keep on (types or names; default every
-            ``nn.Dropout``).
+            ``nn.Dropout`` and ``MCDropout``).
         exclude: dropout modules to leave off at inference.
-        p: the drop rate (default: each module's trained rate); required with
-            ``insert_before``.
+        p: the drop rate of every dropout kept on (default: each module's trained rate);
+            required with ``insert_before``.
         insert_before: names of modules to put a new dropout layer of rate ``p`` in front of.
 
     Returns:
@@ -75,16 +75,18 @@ def convert(model: nn.Module, coin: RandomSource | None = None, include: Filter 
                           "fine-tune: the network was not trained with those masks)")
     def kept_on(name: str, m: nn.Module) -> nn.Module:
         if isinstance(m, MCDropout):
-            return m
+            return m if p is None else MCDropout(p, m.coin)
         if isinstance(m, nn.Dropout):
             return MCDropout(m.p if p is None else p)
         raise ConfigError(f"module {name} is a {type(m).__name__}, not a dropout layer; include "
                           "only nn.Dropout modules")
 
-    net, _ = replace_modules(net, kept_on, include, () if exclude is None else exclude)
-    for m in net.modules():  # the others stay off at inference, as in eval mode
+    net, kept = replace_modules(net, kept_on, include, () if exclude is None else exclude)
+    for name, m in list(net.named_modules()):  # the others stay off at inference, as in eval mode
         if isinstance(m, nn.Dropout):
             m.p = 0.0
+        elif isinstance(m, MCDropout) and name not in kept:
+            net.set_submodule(name, nn.Dropout(0.0))
     return masked_network(net, MCDropout, "mc-dropout", "lenet5-dropout", coin)
 
 
