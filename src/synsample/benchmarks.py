@@ -24,6 +24,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -546,8 +547,8 @@ def run(items: int = 10000, samples: int = 1000, conv_items: int = 2000, conv_sa
         conv_items: items of the conv-head case.
         conv_samples: K of the conv-head case.
         repeats: timed repetitions per row.
-        independent_items: items of the MLP's independent-mode row.
-        independent_samples: passes of the MLP's independent-mode row.
+        independent_items: items of the MLP's independent-mode row (at most ``items``).
+        independent_samples: passes of the MLP's independent-mode row (at most ``samples``).
         log: called with a line per case and row.
 
     Returns:
@@ -555,6 +556,8 @@ def run(items: int = 10000, samples: int = 1000, conv_items: int = 2000, conv_sa
     """
     from synsample.checkpoint import versions
 
+    independent_items = min(independent_items, items)
+    independent_samples = min(independent_samples, samples)
     mlp, source = mlp_case(items, samples)
     rows = []
     conv = conv_head_case(conv_items, conv_samples)
@@ -616,3 +619,27 @@ def table(result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
                      {True: "yes", False: "NO"}.get(r.get("exact"), "-"), measured,
                      f"{sizes['tile']} x {sizes['sample_chunk']}" if sizes else "-", r["note"]])
     return header, rows
+
+
+def write(result: dict[str, Any], out: str | Path) -> str:
+    """``bench.json`` and ``bench.md`` (the table) into ``out``.
+
+    Args:
+        result: what :func:`run` returned.
+        out: the folder.
+
+    Returns:
+        the table as text, with the inputs, the machine and where the results are.
+    """
+    from synsample.io import write_json, write_text
+    from synsample.report.markdown import table as markdown_table
+    from synsample.report.markdown import text_table
+
+    out = Path(out)
+    header, rows = table(result)
+    write_json(out / "bench.json", result)
+    write_text(out / "bench.md", "# Sampling benchmark\n\n" + markdown_table(header, rows) + "\n")
+    return "\n".join([text_table(header, rows), "",
+                      f"inputs: {result['inputs']}; {result['machine']['torch_threads']} torch "
+                      f"threads; median of {result['repeats']}; results: {out / 'bench.json'}",
+                      machine_line(result)])

@@ -349,24 +349,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         the exit status (0; a user error raises and becomes status 2 in :func:`main`).
     """
     from synsample import benchmarks
-    from synsample.io import write_json
-    from synsample.report.markdown import table, text_table
 
     result = benchmarks.run(items=args.items, samples=args.samples, conv_items=args.conv_items,
                             conv_samples=args.conv_samples, repeats=args.repeats,
-                            independent_items=min(args.independent_items, args.items),
-                            independent_samples=min(args.independent_samples, args.samples),
-                            log=_log(args))
-    header, rows = benchmarks.table(result)
-    out = Path(args.out)
-    write_json(out / "bench.json", result)
-    from synsample.io import write_text
-
-    write_text(out / "bench.md", "# Sampling benchmark\n\n" + table(header, rows) + "\n")
-    print(text_table(header, rows))
-    print(f"\ninputs: {result['inputs']}; {result['machine']['torch_threads']} torch threads; "
-          f"median of {args.repeats}; results: {out / 'bench.json'}")
-    print(benchmarks.machine_line(result))
+                            independent_items=args.independent_items,
+                            independent_samples=args.independent_samples, log=_log(args))
+    print(benchmarks.write(result, args.out))
     return 0
 
 
