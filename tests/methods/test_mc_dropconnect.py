@@ -66,15 +66,25 @@ def test_a_network_trained_with_dropconnect_keeps_its_masks_and_plain_read_out()
     assert type([m for m in sto.modules() if isinstance(m, nn.Linear)][-1]) is nn.Linear
 
 
-@pytest.mark.xfail(strict=True, reason="with p given, mc_dropconnect.convert of a network "
-                   "trained with DropConnect also masks its plain read-out layer (never trained "
-                   "with masks), while the docstring's default include for such a network is "
-                   "its DropConnect layers")
 def test_p_on_a_network_trained_with_dropconnect_leaves_its_read_out_unmasked():
     net = models.build("lenet5-dropconnect", input_shape=(1, 16, 16), num_classes=4, seed=0,
                        dropout=0.3)
     trained = [name for name, m in net.named_modules() if isinstance(m, DropConnect)]
-    assert mc_dropconnect.convert(net, p=0.1).sampled_names == trained
+    sto = mc_dropconnect.convert(net, p=0.1)
+    assert sto.sampled_names == trained and set(_rates(sto).values()) == {0.1}
+
+
+def test_filters_choose_the_layers_of_a_network_trained_with_dropconnect_too():
+    net = models.build("lenet5-dropconnect", input_shape=(1, 16, 16), num_classes=4, seed=0,
+                       dropout=0.3)
+    first, *others = [name for name, m in net.named_modules() if isinstance(m, DropConnect)]
+    assert mc_dropconnect.convert(net, exclude=[first]).sampled_names == others
+    only = mc_dropconnect.convert(net, include=[first])
+    assert only.sampled_names == [first]
+    plain = [m for m in only.modules() if type(m) in (nn.Linear, nn.Conv2d)]
+    trained = [net.get_submodule(name) for name in others]
+    assert len(plain) == len(others) + 1  # and the read-out
+    assert all(torch.equal(a.weight, b.weight) for a, b in zip(plain, trained, strict=False))
 
 
 @pytest.mark.parametrize("options,message", [

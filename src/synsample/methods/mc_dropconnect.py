@@ -2,8 +2,8 @@
 weights, one mask per pass.
 
 A network trained with synsample's DropConnect layers (``lenet5-dropconnect``: every layer but
-the last) keeps them; any other network gets DropConnect on its chosen ``nn.Linear`` and
-``nn.Conv2d`` layers with a rate ``p``.
+the last) keeps them (at rate ``p`` when given) and its plain read-out; any other network gets
+DropConnect on its chosen ``nn.Linear`` and ``nn.Conv2d`` layers with a rate ``p``.
 
 >>> import torch
 >>> from synsample import methods, engine, models
@@ -41,10 +41,12 @@ def convert(model: nn.Module, coin: RandomSource | None = None, include: Filter 
             ``nn.Conv2d`` layers.
         coin: the device of every mask bit (one device per weight; default: each layer's own
             ideal coin).
-        include: the layers to mask (types or names; default every ``nn.Linear`` and
-            ``nn.Conv2d`` of a network without DropConnect layers).
-        exclude: layers to leave unmasked.
-        p: the drop rate of the new masks (default :data:`DEFAULT_RATE`).
+        include: the layers to mask (types or names; default the DropConnect layers of a
+            network trained with them, else every ``nn.Linear`` and ``nn.Conv2d``).
+        exclude: layers to leave unmasked (a DropConnect layer left out computes without
+            masks).
+        p: the drop rate of every masked layer (default: a DropConnect layer's trained rate,
+            :data:`DEFAULT_RATE` for the others).
 
     Returns:
         The sampling model (a :class:`~synsample.nn.SampledNetwork`) drawing one weight mask
@@ -59,17 +61,22 @@ def convert(model: nn.Module, coin: RandomSource | None = None, include: Filter 
     rate = DEFAULT_RATE if p is None else p
 
     def masked(name: str, m: nn.Module) -> nn.Module:
-        if isinstance(m, DropConnect):
+        if isinstance(m, DropConnect) and p is None:
             return m
+        own_coin = m.coin if isinstance(m, DropConnect) else None
         if isinstance(m, nn.Conv2d):
-            return DropConnectConv2d.from_conv(m, rate, name=name)
+            return DropConnectConv2d.from_conv(m, rate, own_coin, name)
         if isinstance(m, nn.Linear):
-            return DropConnectLinear.from_linear(m, rate)
+            return DropConnectLinear.from_linear(m, rate, own_coin)
         raise ConfigError(f"layer {name} is a {type(m).__name__}; DropConnect masks the weights "
                           "of nn.Linear and nn.Conv2d layers: include only those")
 
-    net, _ = replace_modules(model, masked, (nn.Linear, nn.Conv2d) if include is None
-                             else include, () if exclude is None else exclude)
+    default = (DropConnect,) if native else (nn.Linear, nn.Conv2d)
+    net, kept = replace_modules(model, masked, default if include is None else include,
+                                () if exclude is None else exclude)
+    for name, m in list(net.named_modules()):  # trained masks left out are off at inference
+        if isinstance(m, DropConnect) and name not in kept:
+            net.set_submodule(name, m.unmasked())
     return masked_network(net, DropConnect, "mc-dropconnect", "lenet5-dropconnect", coin)
 
 

@@ -96,6 +96,19 @@ class DropConnect(WeightSampledLayer):
     def _masked(self, keep: torch.Tensor) -> torch.Tensor:
         return self.weight * keep / (1.0 - self.p)
 
+    def unmasked(self) -> nn.Module:
+        """The layer without masks: an ``nn.Linear`` or ``nn.Conv2d`` of the same weights.
+
+        Returns:
+            The plain layer, on this layer's device.
+        """
+        if self.conv:
+            plain = nn.Conv2d(self.in_channels, self.out_channels, self.kernel_size, self.stride,
+                              self.padding, bias=self.bias is not None)
+        else:
+            plain = nn.Linear(self.in_features, self.out_features, self.bias is not None)
+        return _copy_parameters(self, plain)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The layer with every weight kept with probability ``1 - p``, scaled by
         ``1 / (1 - p)``.
