@@ -12,3 +12,20 @@ def test_failed_write_keeps_the_old_file(tmp_path):
             raise RuntimeError("interrupted")
     assert read_json(path) == {"v": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_a_folder_a_failed_run_created_is_removed_and_an_earlier_one_kept(tmp_path):
+    from synsample.io import LOCK_FILE, folder_lock
+
+    fresh = tmp_path / "runs" / "report"
+    with pytest.raises(RuntimeError), folder_lock(fresh):
+        raise RuntimeError("failed before writing")
+    assert not (tmp_path / "runs").exists()  # nothing left, not even the parent it made
+    with folder_lock(fresh):
+        (fresh / "report.md").write_text("done\n")
+    assert sorted(p.name for p in fresh.iterdir()) == [LOCK_FILE, "report.md"]
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    with folder_lock(earlier):
+        pass
+    assert earlier.is_dir()  # a folder that was there before stays

@@ -143,7 +143,8 @@ def folder_lock(folder: str | Path, wait: bool = False) -> Iterator[Path]:
     construction and is simply taken over. The file records who holds it (pid, host, command,
     start time) for the error message. ``wait``: block until the holder is done instead of
     raising :class:`FolderBusy` at once. A folder this process already holds is re-entered
-    (a job runner holds a job's folder while the job trains into it).
+    (a job runner holds a job's folder while the job trains into it). A folder the lock had to
+    create is removed again when the block leaves nothing in it (a run that failed early).
 
     Args:
         folder: the folder.
@@ -161,6 +162,7 @@ def folder_lock(folder: str | Path, wait: bool = False) -> Iterator[Path]:
     import time
 
     folder = Path(folder)
+    created = [f for f in (folder, *folder.parents) if not f.exists()]
     folder.mkdir(parents=True, exist_ok=True)
     key = folder.resolve()
     held = _held.__dict__.setdefault("folders", set())
@@ -187,5 +189,21 @@ def folder_lock(folder: str | Path, wait: bool = False) -> Iterator[Path]:
             yield folder
         finally:
             held.discard(key)
+            if created:
+                _remove_if_unused(created, path)
     finally:
         os.close(fd)  # releases the flock
+
+
+def _remove_if_unused(created: list[Path], lock: Path) -> None:
+    """Remove the folders a lock created (``created``, deepest first) when the run left
+    nothing in them but its lock file: a run that failed before writing leaves no trace."""
+    folder = created[0]
+    if [p.name for p in folder.iterdir()] != [lock.name]:
+        return
+    lock.unlink()
+    for made in created:
+        try:
+            made.rmdir()
+        except OSError:  # not empty: something else lives there now
+            return
