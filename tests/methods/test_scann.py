@@ -106,10 +106,6 @@ def test_the_users_network_is_left_as_it_was_training_mode_included():
     assert all(torch.equal(v, net.state_dict()[k]) for k, v in before.items())
 
 
-@pytest.mark.xfail(strict=True, reason="scann.convert's docstring promises a ConfigError for "
-                   "a filter that matches nothing, but only the front door (MethodSpec) checks "
-                   "filters: called directly, an exclude (or one include pattern of several) "
-                   "that matches no module is silently ignored")
 def test_a_filter_that_matches_nothing_is_an_error_when_convert_is_called_directly():
     with pytest.raises(ConfigError, match="matches no module"):
         scann.convert(_named(), exclude=["haed"])
@@ -121,6 +117,7 @@ def test_a_filter_that_matches_nothing_is_an_error_when_convert_is_called_direct
     ({"precision": "half"}, "unknown precision 'half'; use full or a number of bits"),
     ({"precision": 0}, "1 to 24 bits"),
     ({"precision": 32}, "1 to 24 bits"),
+    ({"include": [nn.Dropout]}, "layer drop is a Dropout; scANN samples the weights of nn.Linear"),
 ])
 def test_bad_options_are_config_errors_that_name_the_fix(options, message):
     with pytest.raises(ConfigError, match=message):

@@ -176,18 +176,30 @@ def test_anything_but_an_nn_module_is_refused_by_type(given, kind):
     assert rec.calls == []
 
 
-def test_filters_are_checked_against_the_network_before_convert_runs():
+def test_filters_reach_convert_as_given():
     spec, rec = _spec()
+    spec(_net(), include=["*"], exclude=["[02]"])
+    assert rec.calls[-1][1] == {"include": ["*"], "exclude": ["[02]"]}
+    spec(_net())
+    assert rec.calls[-1][1] == {"include": None, "exclude": None}
+
+
+@pytest.mark.parametrize("name", [n for n, s in methods.REGISTRY.items() if s.filters])
+@pytest.mark.parametrize("front_door", [True, False])
+def test_every_method_checks_its_filters_against_the_network(name, front_door):
+    """The conversion walk checks the user's filters, so a method's own ``convert`` refuses a
+    filter that matches nothing as ``synsample.convert`` does."""
+    convert = (lambda net, **f: ss.convert(net, name, **f)) if front_door else \
+        methods.REGISTRY[name].convert
+    net = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.1), nn.Linear(3, 2))
     with pytest.raises(ConfigError, match="the include filter 'fc' matches no module of the "
                                           "network; its modules: 0, 1, 2"):
-        spec(_net(), include=["fc"])
+        convert(net, include=["fc"])
     with pytest.raises(ConfigError, match="the exclude filter Conv2d matches no module"):
-        spec(_net(), exclude=[nn.Conv2d])
+        convert(net, exclude=[nn.Conv2d])
     with pytest.raises(ConfigError, match="filters take nn.Module types or module names"):
-        spec(_net(), include=[3])
-    assert rec.calls == []
-    spec(_net(), include=["*"], exclude=["[02]"])  # wildcards that match are fine
-    assert len(rec.calls) == 1
+        convert(net, include=[3])
+    convert(net, exclude=["[0]"])  # a wildcard that matches is fine
 
 
 def test_a_spec_is_frozen_and_its_default_reference_is_the_trained_network():

@@ -26,7 +26,9 @@ def test_exclude_by_name_and_by_type():
     sto = scann.convert(net, exclude=["5"])
     assert sto.sampled_names == ["2"]
     with pytest.raises(ConfigError, match="no layer of the network would be sampled"):
-        scann.convert(net, include=(nn.Conv2d,))  # a model that samples nothing is refused
+        scann.convert(net, exclude=(nn.Linear,))  # a model that samples nothing is refused
+    with pytest.raises(ConfigError, match="the include filter Conv2d matches no module"):
+        scann.convert(net, include=(nn.Conv2d,))
     with pytest.raises(ConfigError, match="filters take"):
         scann.convert(net, include=(3,))
 

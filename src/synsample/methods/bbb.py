@@ -43,8 +43,7 @@ def bayesian(model: nn.Module, include: Filter | None = None, exclude: Filter | 
         ``BayesConv2d`` with posterior means equal to the trained weights.
     """
     net, _ = replace_modules(model, lambda name, m: from_trained(m, delta, prior_sigma, name),
-                             (nn.Linear, nn.Conv2d) if include is None else include,
-                             () if exclude is None else exclude)
+                             include, exclude, (nn.Linear, nn.Conv2d))
     return net
 
 

@@ -53,7 +53,8 @@ def convert(model: nn.Module, coin: RandomSource | None = None, include: Filter 
         per pass.
 
     Raises:
-        ConfigError: for an included layer that is not ``nn.Linear`` or ``nn.Conv2d``.
+        ConfigError: for an included layer that is not ``nn.Linear`` or ``nn.Conv2d``, or a
+            filter that matches no module.
     """
     native = any(isinstance(m, DropConnect) for m in model.modules())
     if native and include is None and exclude is None and p is None:
@@ -71,9 +72,8 @@ def convert(model: nn.Module, coin: RandomSource | None = None, include: Filter 
         raise ConfigError(f"layer {name} is a {type(m).__name__}; DropConnect masks the weights "
                           "of nn.Linear and nn.Conv2d layers: include only those")
 
-    default = (DropConnect,) if native else (nn.Linear, nn.Conv2d)
-    net, kept = replace_modules(model, masked, default if include is None else include,
-                                () if exclude is None else exclude)
+    net, kept = replace_modules(model, masked, include, exclude,
+                                (DropConnect,) if native else (nn.Linear, nn.Conv2d))
     for name, m in list(net.named_modules()):  # trained masks left out are off at inference
         if isinstance(m, DropConnect) and name not in kept:
             net.set_submodule(name, m.unmasked())

@@ -50,7 +50,8 @@ def convert(model: nn.Module, coin: RandomSource | None = None, include: Filter 
 
     Raises:
         ConfigError: for a network without dropout, ``insert_before`` without ``p`` or naming
-            no module, or an included module that is not a dropout layer.
+            no module, a filter that matches no module, or an included module that is not a
+            dropout layer.
     """
     native = any(isinstance(m, MCDropout) for m in model.modules())
     if native and include is None and exclude is None and p is None and not insert_before:
@@ -68,11 +69,11 @@ def convert(model: nn.Module, coin: RandomSource | None = None, include: Filter 
             parent, _, child = name.rpartition(".")
             setattr(net.get_submodule(parent) if parent else net, child,
                     nn.Sequential(MCDropout(p), target))
-    include = (nn.Dropout, MCDropout) if include is None else include
     if not any(isinstance(m, nn.Dropout | MCDropout) for m in net.modules()):
         raise ConfigError("the network has no nn.Dropout to keep on at inference; train it with "
                           "dropout, or insert some with insert_before=[layer names] and p (then "
                           "fine-tune: the network was not trained with those masks)")
+
     def kept_on(name: str, m: nn.Module) -> nn.Module:
         if isinstance(m, MCDropout):
             return m if p is None else MCDropout(p, m.coin)
@@ -81,7 +82,7 @@ def convert(model: nn.Module, coin: RandomSource | None = None, include: Filter 
         raise ConfigError(f"module {name} is a {type(m).__name__}, not a dropout layer; include "
                           "only nn.Dropout modules")
 
-    net, kept = replace_modules(net, kept_on, include, () if exclude is None else exclude)
+    net, kept = replace_modules(net, kept_on, include, exclude, (nn.Dropout, MCDropout))
     for name, m in list(net.named_modules()):  # the others stay off at inference, as in eval mode
         if isinstance(m, nn.Dropout):
             m.p = 0.0

@@ -56,18 +56,24 @@ def convert(model: nn.Module, coin: RandomSource | None = None,
 
     Raises:
         ConfigError: weights outside [-1, 1] without a gain, a filter that matches nothing,
-            nothing to sample, or both a coin and a precision.
+            nothing to sample, an included layer that is not ``nn.Linear``, or both a coin and
+            a precision.
     """
     if coin is None:
         coin = coin_for_precision(precision)
     elif precision is not None:
         raise ConfigError("give a coin or a precision, not both")
+    def sampled_twin(name: str, m: nn.Module) -> CoinFlipLinear:
+        if not isinstance(m, nn.Linear):
+            raise ConfigError(f"layer {name} is a {type(m).__name__}; scANN samples the weights "
+                              "of nn.Linear layers: include only those")
+        return CoinFlipLinear.from_linear(m, coin, name, gain)
+
     was_training = model.training
     model.eval()
     try:
-        converted, sampled = replace_modules(
-            model, lambda name, m: CoinFlipLinear.from_linear(m, coin, name, gain),
-            DEFAULT_INCLUDE if include is None else include, () if exclude is None else exclude)
+        converted, sampled = replace_modules(model, sampled_twin, include, exclude,
+                                             DEFAULT_INCLUDE)
     finally:
         model.train(was_training)
     if gain is None:

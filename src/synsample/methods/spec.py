@@ -16,7 +16,6 @@ from torch import nn
 
 from synsample.devices import is_full_precision
 from synsample.errors import ConfigError
-from synsample.nn.convert import check_filters
 
 
 def _same(model: nn.Module) -> nn.Module:
@@ -44,7 +43,8 @@ class MethodSpec:
         reference: the deterministic network a sampled accuracy is compared with.
         reference_model: builds that network from the trained one.
         exports: whether :mod:`synsample.export` writes its hardware tensors.
-        filters: whether ``include``/``exclude`` choose its layers.
+        filters: whether ``include``/``exclude`` choose its layers (``convert`` checks them
+            against the network, in :func:`~synsample.nn.convert.replace_modules`).
     """
 
     name: str
@@ -99,8 +99,6 @@ class MethodSpec:
             if not isinstance(m, nn.Module):
                 raise ConfigError(f"{self.name} converts torch nn.Module networks, got "
                                   f"{type(m).__name__}")
-        if self.filters:
-            check_filters(models[0], include, exclude)
         filters = {"include": include, "exclude": exclude} if self.filters else {}
         return self.convert(models if self.many_models else models[0], **filters, **options)
 

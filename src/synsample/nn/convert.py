@@ -31,31 +31,32 @@ def _matches(name: str, module: nn.Module, patterns: Filter) -> bool:
 
 
 def replace_modules(model: nn.Module, factory: Callable[[str, nn.Module], nn.Module],
-                    include: Filter = (nn.Linear,), exclude: Filter = ()
-                    ) -> tuple[nn.Module, list[str]]:
+                    include: Filter | None = None, exclude: Filter | None = None,
+                    default: Filter = (nn.Linear,)) -> tuple[nn.Module, list[str]]:
     """Return a deep copy of ``model`` with every included, not excluded, module replaced by
     ``factory(qualified_name, module)``, and the qualified names replaced.
 
-    A module inside one already replaced is left alone.
+    A module inside one already replaced is left alone. ``include`` and ``exclude`` are the
+    user's filters, checked by :func:`check_filters`; ``default`` is the method's own choice.
 
     Args:
         model: the trained network (not modified).
         factory: makes the replacement of a module from its qualified name and itself.
-        include: module types or qualified names (shell-style wildcards) to replace.
-        exclude: module types or qualified names to leave alone.
+        include: module types or qualified names (shell-style wildcards) to replace (None:
+            ``default``).
+        exclude: module types or qualified names to leave alone (None: none).
+        default: the module types or names replaced when ``include`` is None.
 
     Returns:
         ``(copy, names)``: the converted copy and the qualified names replaced, in
         ``named_modules`` (registration) order.
 
     Raises:
-        ConfigError: for a filter that is neither a module type nor a string, or when no
-            module would be replaced.
+        ConfigError: for a filter that is neither a module type nor a string or that matches
+            no module, or when no module would be replaced.
     """
-    include, exclude = tuple(include), tuple(exclude)
-    for p in include + exclude:
-        if not isinstance(p, str) and not (isinstance(p, type) and issubclass(p, nn.Module)):
-            raise ConfigError(f"filters take nn.Module types or module names, got {p!r}")
+    check_filters(model, include, exclude)
+    include, exclude = tuple(default if include is None else include), tuple(exclude or ())
     model = copy.deepcopy(model)
     replaced = []
     for name, module in list(model.named_modules()):
