@@ -113,9 +113,6 @@ def test_precision_names_the_noise_coin():
         ss.convert(net, "nsm", precision="high")
 
 
-@pytest.mark.xfail(strict=True, reason="nsm.convert(coin=..., precision=...) silently replaces "
-                   "the user's coin by the precision's (scann refuses both with 'give a coin or "
-                   "a precision, not both')")
 def test_a_coin_and_a_precision_together_are_refused():
     net = models.build("nsm-mlp", **SMALL)
     with pytest.raises(ConfigError, match="not both"):

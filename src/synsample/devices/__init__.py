@@ -15,6 +15,7 @@ from synsample.devices.coins import (
     IdealCoin,
     QuantizedCoin,
     coin_for_precision,
+    coin_or_precision,
     is_full_precision,
     precision_bits,
 )
@@ -25,5 +26,5 @@ from synsample.devices.temporal import TemporalCoin
 __all__ = ["Arbiter", "BitstreamSource", "CoinWrapper", "GaussianSource", "IdealBitstream",
            "IdealCoin", "LFSRBitstream", "MTJBitstream", "NoiseSource", "NonIdealCoin",
            "QuantizedCoin", "RandomSource", "SOTSwitch", "TemporalCoin", "bipolar_probability",
-           "bitstream_for", "coin_for_precision", "coin_from_spec", "is_full_precision",
-           "precision_bits"]
+           "bitstream_for", "coin_for_precision", "coin_from_spec", "coin_or_precision",
+           "is_full_precision", "precision_bits"]

@@ -176,3 +176,25 @@ def coin_for_precision(precision: str | int | None) -> RandomSource:
     """
     bits = precision_bits(precision)
     return IdealCoin() if bits is None else QuantizedCoin(bits)
+
+
+def coin_or_precision(coin: RandomSource | None, precision: str | int | None
+                      ) -> RandomSource | None:
+    """The coin a method's ``coin`` or ``precision`` option names: ``coin`` as given, else the
+    coin of ``precision`` (:func:`coin_for_precision`), else None.
+
+    Args:
+        coin: a device, or None.
+        precision: full precision or bits, or None.
+
+    Returns:
+        The coin, or None when neither is given.
+
+    Raises:
+        ConfigError: when both are given (one would silently win over the other).
+    """
+    if precision is None:
+        return coin
+    if coin is not None:
+        raise ConfigError("give a coin or a precision, not both")
+    return coin_for_precision(precision)

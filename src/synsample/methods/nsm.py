@@ -26,7 +26,7 @@ from synsample.devices import (
     IdealCoin,
     NoiseSource,
     RandomSource,
-    coin_for_precision,
+    coin_or_precision,
 )
 from synsample.errors import ConfigError
 from synsample.methods.spec import MethodSpec
@@ -49,23 +49,23 @@ def convert(model: nn.Module, coin: RandomSource | None = None,
     and its precision for the Gaussian noise (a :class:`GaussianSource` of as many bits, ideal
     for an ideal coin); one device per kind for the whole network, so its counter holds the
     run's random bits. When None, each layer keeps the device it was trained with;
-    ``precision`` (``full`` or bits) names such a coin instead.
+    ``precision`` (``full`` or bits) names such a coin instead (not both).
 
     Args:
         model: the trained network (copied, in eval mode).
         coin: the device of the noise, or None.
-        precision: the coin's precision; when given it replaces ``coin``.
+        precision: the precision of a coin for every layer, instead of ``coin``.
 
     Returns:
         The sampling model (a :class:`~synsample.nn.SampledNetwork`); with convolutions it
         limits the rows per call.
 
     Raises:
-        ConfigError: for a network with no stochastic layer: NSMs sample with units their
-            training made (paper 002), so a network of other units cannot be converted.
+        ConfigError: for a network with no stochastic layer (NSMs sample with units their
+            training made, paper 002, so a network of other units cannot be converted), or
+            both a coin and a precision.
     """
-    if precision is not None:
-        coin = coin_for_precision(precision)
+    coin = coin_or_precision(coin, precision)
     net = copy.deepcopy(model).eval()
     sampled = [name for name, m in net.named_modules()
                if isinstance(m, NSMLayer | StochasticSigmoidLinear)]

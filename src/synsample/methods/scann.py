@@ -19,7 +19,7 @@ import warnings
 
 from torch import nn
 
-from synsample.devices import RandomSource, coin_for_precision
+from synsample.devices import IdealCoin, RandomSource, coin_or_precision
 from synsample.errors import ConfigError
 from synsample.methods.spec import MethodSpec
 from synsample.nn import CoinFlipLinear, SampledNetwork, replace_modules, split_prefix
@@ -59,10 +59,7 @@ def convert(model: nn.Module, coin: RandomSource | None = None,
             nothing to sample, an included layer that is not ``nn.Linear``, or both a coin and
             a precision.
     """
-    if coin is None:
-        coin = coin_for_precision(precision)
-    elif precision is not None:
-        raise ConfigError("give a coin or a precision, not both")
+    coin = coin_or_precision(coin, precision) or IdealCoin()
     def sampled_twin(name: str, m: nn.Module) -> CoinFlipLinear:
         if not isinstance(m, nn.Linear):
             raise ConfigError(f"layer {name} is a {type(m).__name__}; scANN samples the weights "
