@@ -107,9 +107,6 @@ def test_a_convolution_it_cannot_sample_is_named():
     assert bbb.convert(net, exclude=["0"]).sampled_names == ["2"]
 
 
-@pytest.mark.xfail(strict=True, reason="bbb.convert accepts prior_sigma <= 0 (the prior "
-                   "N(0, prior_sigma^2) then makes the KL term NaN or -inf) instead of a "
-                   "ConfigError")
 @pytest.mark.parametrize("prior_sigma", [0.0, -0.1])
 def test_a_prior_without_a_positive_sigma_is_refused(prior_sigma):
     with pytest.raises(ConfigError, match="prior"):

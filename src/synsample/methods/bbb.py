@@ -41,6 +41,10 @@ def bayesian(model: nn.Module, include: Filter | None = None, exclude: Filter | 
     Returns:
         The copy, its chosen layers :class:`~synsample.nn.bayes.BayesLinear` /
         ``BayesConv2d`` with posterior means equal to the trained weights.
+
+    Raises:
+        ConfigError: for ``delta`` outside (0, 1), a ``prior_sigma`` that is not positive
+            and finite, a filter that matches no module, or a layer it cannot make Bayesian.
     """
     net, _ = replace_modules(model, lambda name, m: from_trained(m, delta, prior_sigma, name),
                              include, exclude, (nn.Linear, nn.Conv2d))
@@ -64,6 +68,9 @@ def convert(model: nn.Module, include: Filter | None = None, exclude: Filter | N
     Returns:
         The sampling model (a :class:`~synsample.nn.SampledNetwork`) drawing every weight of
         its Bayesian layers from the posterior in every pass (paper 004, eq. 2).
+
+    Raises:
+        ConfigError: as :func:`bayesian`, when it makes the network Bayesian.
     """
     native = any(isinstance(m, BayesLayer) for m in model.modules())
     if not native or include is not None or exclude is not None:

@@ -42,6 +42,9 @@ class BayesLayer(WeightSampledLayer):
 
     def _init_posterior(self, weight_shape: tuple[int, ...], out: int, fan_in: int, bias: bool,
                         prior_sigma: float) -> None:
+        if not 0 < prior_sigma < math.inf:  # the KL term divides by it and takes its log
+            raise ConfigError(f"prior_sigma, the standard deviation of the N(0, prior_sigma^2) "
+                              f"prior, must be positive and finite, got {prior_sigma}")
         bound = 1.0 / math.sqrt(fan_in)
         self.weight_mu = nn.Parameter(torch.empty(weight_shape).uniform_(-bound, bound))
         self.weight_rho = nn.Parameter(torch.full(weight_shape, INIT_RHO))
@@ -175,6 +178,9 @@ class BayesLinear(BayesLayer):
         out_features: outputs per item.
         bias: whether the layer has a (Gaussian) bias.
         prior_sigma: the standard deviation of the N(0, prior_sigma^2) prior.
+
+    Raises:
+        ConfigError: for a ``prior_sigma`` that is not positive and finite.
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
@@ -201,6 +207,9 @@ class BayesConv2d(BayesLayer):
         padding: the convolution's zero padding.
         bias: whether the layer has a (Gaussian) bias.
         prior_sigma: the standard deviation of the N(0, prior_sigma^2) prior.
+
+    Raises:
+        ConfigError: for a ``prior_sigma`` that is not positive and finite.
     """
 
     conv = True
@@ -236,7 +245,8 @@ def from_trained(layer: nn.Linear | nn.Conv2d, delta: float = 0.1, prior_sigma: 
         ELBO.
 
     Raises:
-        ConfigError: for ``delta`` outside (0, 1) or a layer of another kind.
+        ConfigError: for ``delta`` outside (0, 1), a ``prior_sigma`` that is not positive
+            and finite, or a layer of another kind.
     """
     if not 0 < delta < 1:
         raise ConfigError(f"delta, the posterior's initial sigma relative to |w|, must lie in "
