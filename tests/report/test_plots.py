@@ -181,9 +181,6 @@ def test_labelled_scatter_a_measure_without_any_value_is_no_panel(tmp_path):
     assert one < 0.75 * two
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a figure function that raises after "
-                   "plt.subplots (here confusion_matrices' strict zip on one title short) "
-                   "leaves its figure open; _save closes it only on success")
 def test_a_figure_that_fails_is_closed_too(tmp_path):
     with pytest.raises(ValueError):
         plots.confusion_matrices([torch.eye(3)] * 2, ["only one title"], CLASSES,

@@ -140,12 +140,11 @@ def test_terminal_table_accuracy_rows_padded_to_the_widest_sweep(written):
                     ["stuck", "fashion-mnist", "accuracy", "85.00", "70.00", "±", "1.00", "-"]]
 
 
-@pytest.mark.xfail(strict=True, reason="bug: with no non-ideality to sweep (nonidealities={}, "
-                   "which RobustnessConfig.check accepts: the precision x K grid alone) write() "
-                   "writes report.md and metrics.json, then fails on the terminal table's "
-                   "width: max() of an empty sequence")
 def test_the_precision_grid_alone_is_reported(tmp_path):
     cfg = RobustnessConfig(out=tmp_path, nonidealities={}, sample_counts=(1, 2), reference_k=2)
     cfg.check()
     result = write(cfg, {"mnist": {}}, {"mnist": {"full": _curve(k1=0.8, k2=0.9)}}, "net")
     assert result["catch_up"] == {"mnist": {"full": 2}}
+    assert result["terminal_table"].splitlines()[0].split()[:3] == ["dataset", "bits", "K"]
+    assert result["terminal_table"].splitlines()[2].split() == ["mnist", "full", "80.00", "90.00",
+                                                                "2"]

@@ -166,9 +166,6 @@ def test_without_spinbayes_the_table_stands_without_a_fit_sentence():
     assert lines and not any("fit the" in line for line in lines)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: with no OoD set the paper reports (only uniform "
-                   "noise here), every reading's gap is 0/1 = 0.0 and the report still says the "
-                   "paper's rates 'fit' the first reading, with a mean gap of 0.0 points")
 def test_no_set_shared_with_the_paper_claims_no_fit():
     lines = sb._rule_readings({"spinbayes": _eval(0.9, {"uniform-noise": _ood(0.1, 0.9, 0.5)})},
                               papers.SPINBAYES_TABLE3)

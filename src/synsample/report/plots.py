@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +22,23 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+def _figure(draw: Callable[..., Path]) -> Callable[..., Path]:
+    """A figure function that closes the figures it opened when it fails (matplotlib keeps an
+    open figure for the life of the process)."""
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs) -> Path:
+        before = set(plt.get_fignums())
+        try:
+            return draw(*args, **kwargs)
+        except BaseException:
+            for number in set(plt.get_fignums()) - before:
+                plt.close(number)
+            raise
+
+    return drawn
+
+
+@_figure
 def confusion_matrices(matrices: Sequence[torch.Tensor], titles: Sequence[str],
                        classes: Sequence[str], path: Path) -> Path:
     """Side-by-side confusion matrices (rows: true class, columns: predicted), row-normalised
@@ -44,6 +62,7 @@ def confusion_matrices(matrices: Sequence[torch.Tensor], titles: Sequence[str],
     return _save(fig, path)
 
 
+@_figure
 def accuracy_curves(curves: dict[str, dict[int, float]], deterministic: float | None,
                     path: Path) -> Path:
     """First-choice accuracy against the number of samples, log x axis (Fig. 2, bottom right)."""
@@ -61,6 +80,7 @@ def accuracy_curves(curves: dict[str, dict[int, float]], deterministic: float | 
     return _save(fig, path)
 
 
+@_figure
 def vote_examples(images: torch.Tensor, labels: torch.Tensor, votes: torch.Tensor,
                   classes: Sequence[str], path: Path, columns: int = 6) -> Path:
     """Images with their three most voted classes and vote shares (Fig. 3); the true class in
@@ -86,6 +106,7 @@ def vote_examples(images: torch.Tensor, labels: torch.Tensor, votes: torch.Tenso
     return _save(fig, path)
 
 
+@_figure
 def entropy_histograms(entropy: torch.Tensor, correct: torch.Tensor, max_bits: float,
                        path: Path, title: str = "") -> Path:
     """Histograms of per-item vote entropy for correct and incorrect items (Fig. 6)."""
@@ -104,6 +125,7 @@ def entropy_histograms(entropy: torch.Tensor, correct: torch.Tensor, max_bits: f
     return _save(fig, path)
 
 
+@_figure
 def reliability_diagram(bins: Sequence[dict], path: Path, title: str = "") -> Path:
     """Accuracy against confidence per bin, with the diagonal of perfect calibration."""
     fig, ax = plt.subplots(figsize=(4.6, 4.2))
@@ -124,6 +146,7 @@ def reliability_diagram(bins: Sequence[dict], path: Path, title: str = "") -> Pa
     return _save(fig, path)
 
 
+@_figure
 def risk_coverage(curve: dict[str, Sequence[float]], path: Path, score: str) -> Path:
     """Selective risk against coverage (items accepted from the least uncertain by ``score``)."""
     import matplotlib.pyplot as plt
@@ -137,6 +160,7 @@ def risk_coverage(curve: dict[str, Sequence[float]], path: Path, score: str) -> 
     return _save(fig, path)
 
 
+@_figure
 def set_sizes(counts: dict[str, Sequence[int]], path: Path, title: str) -> Path:
     """The share of items whose conformal set has 0, 1, 2, ... classes, one bar group per set
     of items (test, then each OoD set)."""
@@ -154,6 +178,7 @@ def set_sizes(counts: dict[str, Sequence[int]], path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
+@_figure
 def ratio_sweep(sweep: Sequence[dict], path: Path, score: str) -> Path:
     """R_cc, R_iu and UA against the threshold fraction T (paper 004, Mobiny et al.)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
@@ -169,6 +194,7 @@ def ratio_sweep(sweep: Sequence[dict], path: Path, score: str) -> Path:
     return _save(fig, path)
 
 
+@_figure
 def score_histograms(scores: dict[str, torch.Tensor], path: Path, xlabel: str) -> Path:
     """Overlaid histograms of one uncertainty score on several sets (in-distribution, OoD)."""
     fig, ax = plt.subplots(figsize=(6, 3.8))
@@ -184,6 +210,7 @@ def score_histograms(scores: dict[str, torch.Tensor], path: Path, xlabel: str) -
     return _save(fig, path)
 
 
+@_figure
 def holdout_curves(fractions: Sequence[float], series: dict[str, Sequence[float]], path: Path,
                    title: str = "") -> Path:
     """Entropy and information of the held-out class and of the others against the fraction
@@ -200,6 +227,7 @@ def holdout_curves(fractions: Sequence[float], series: dict[str, Sequence[float]
     return _save(fig, path)
 
 
+@_figure
 def percentile_traces(traces: dict[str, Sequence[Sequence[float]]], path: Path) -> Path:
     """Paper 002 Fig. 2: the 15th, 50th and 85th percentiles of the input to the last hidden
     layer over training steps, one panel per network (rows: ``[step, p15, p50, p85]``)."""
@@ -218,6 +246,7 @@ def percentile_traces(traces: dict[str, Sequence[Sequence[float]]], path: Path) 
     return _save(fig, path)
 
 
+@_figure
 def training_curves(curves: dict[str, Sequence[float]], path: Path, ylabel: str) -> Path:
     """One line per network over epochs (e.g. test error of one pass, in %)."""
     fig, ax = plt.subplots(figsize=(5.2, 3.4))
@@ -230,6 +259,7 @@ def training_curves(curves: dict[str, Sequence[float]], path: Path, ylabel: str)
     return _save(fig, path)
 
 
+@_figure
 def line_panels(xs: Sequence[float], panels: dict[str, dict[str, Sequence]], path: Path,
                 xlabel: str, ylabel: str, percent: bool = True) -> Path:
     """One panel per entry of ``panels``, one line per series against ``xs`` (None values are
@@ -252,6 +282,7 @@ def line_panels(xs: Sequence[float], panels: dict[str, dict[str, Sequence]], pat
     return _save(fig, path)
 
 
+@_figure
 def labelled_scatter(points: dict[str, tuple[float, dict[str, float | None]]], path: Path,
                      xlabel: str) -> Path:
     """One panel per measure: each labelled point at ``x`` (log scale) against that measure

@@ -87,12 +87,14 @@ def write(cfg, sweeps: dict[str, Any], grids: dict[str, Any], network: str) -> d
            f"Accuracy after K passes, one run per precision; the last column is the first K "
            f"at which a precision reaches the full-precision accuracy at K = {cfg.reference_k} "
            "(- when it does not within the recorded K).", ""]
+    grid_rows = []
+    header = ["bits", *(f"K = {k}" for k in ks), f"K to match full @ {cfg.reference_k}"]
     for ds, grid in grids.items():
         reach = catch_up(grid, cfg.reference_k)
-        header = ["bits", *(f"K = {k}" for k in ks), f"K to match full @ {cfg.reference_k}"]
         rows = [[p, *(_p(grid[p]["accuracy_vs_samples"].get(str(k))) for k in ks),
                  reach[p] or "-"] for p in grid]
         md += [f"### {ds}", "", table(header, rows), ""]
+        grid_rows += [[ds, *r] for r in rows]
     fig = plots.line_panels(ks, {ds: {f"{p} bits": [g[p]["accuracy_vs_samples"].get(str(k))
                                                     for k in ks] for p in g}
                                  for ds, g in grids.items()},
@@ -109,9 +111,11 @@ def write(cfg, sweeps: dict[str, Any], grids: dict[str, Any], network: str) -> d
     write_text(cfg.out / "report.md", "\n".join(
         [f"# Robustness of {cfg.method} to imperfect devices, and precision against samples",
          "", *md]))
-    mags = {k: v for k, v in cfg.nonidealities.items()}
-    width = max(len(v) for v in mags.values())
-    result["terminal_table"] = text_table(
-        ["non-ideality", "dataset", "measure", *(f"#{i + 1}" for i in range(width))],
-        [r + ["-"] * (width + 3 - len(r)) for r in terminal])
+    if terminal:
+        width = max(len(v) for v in cfg.nonidealities.values())
+        result["terminal_table"] = text_table(
+            ["non-ideality", "dataset", "measure", *(f"#{i + 1}" for i in range(width))],
+            [r + ["-"] * (width + 3 - len(r)) for r in terminal])
+    else:  # nothing swept: the precision x K grid
+        result["terminal_table"] = text_table(["dataset", *header], grid_rows)
     return result

@@ -89,10 +89,10 @@ def _rule_readings(results: dict[str, dict[str, Any]], paper: dict[str, float]) 
             rejected = next(iter(per.values()))["false_rejection_rate"]
             rows.append([reading, NAMES.get(m, m), _p(rejected, 1),
                          *(_p(per[s]["detection_rate"], 1) if s in per else "-" for s in sets)])
-            if m == "spinbayes":
-                shared = [s for s in per if s in paper]
+            shared = [s for s in per if s in paper]
+            if m == "spinbayes" and shared:  # no set the paper reports: nothing to fit
                 gaps[reading] = (sum(abs(100 * per[s]["detection_rate"] - paper[s])
-                                     for s in shared) / max(len(shared), 1), rejected)
+                                     for s in shared) / len(shared), rejected)
     rows.append(["paper", "SpinBayes", "not reported",
                  *(f"{paper[s]:.2f}" if s in paper else "-" for s in sets)])
     lines = ["Both readings of the rule (`all-passes`: every pass unsure, the 99% quantile; "
