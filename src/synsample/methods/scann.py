@@ -60,6 +60,7 @@ def convert(model: nn.Module, coin: RandomSource | None = None,
             a precision.
     """
     coin = coin_or_precision(coin, precision) or IdealCoin()
+
     def sampled_twin(name: str, m: nn.Module) -> CoinFlipLinear:
         if not isinstance(m, nn.Linear):
             raise ConfigError(f"layer {name} is a {type(m).__name__}; scANN samples the weights "
