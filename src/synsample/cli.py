@@ -497,8 +497,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "-dropconnect); spinbayes samples a lenet5-bbb into crossbars")
     converted.add_argument("--precision", default="full",
                            help="coin precision: full, or bits such as 8 or 4 (default full); "
-                                "for sc: the LFSR width or the MTJ's bias DAC bits; for "
-                                "spinbayes: the crossbars' Q bits (full: 4)")
+                                "for sc: the LFSR width or the MTJ's bias DAC bits (with "
+                                "--bitstream lfsr or mtj; ideal streams are exact); for "
+                                "spinbayes: the crossbars' Q bits, 2 to 24 (full: 4)")
     converted.add_argument("--stream-length", type=_positive, metavar="BITS",
                            help="sc: bits per bitstream (default 100)")
     converted.add_argument("--bitstream", choices=["ideal", "lfsr", "mtj"],
