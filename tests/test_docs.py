@@ -54,3 +54,43 @@ def test_the_command_line_page_lists_every_experiment_as_the_registry_does():
     page = (DOCS / "command-line.md").read_text()
     listed = re.findall(r"^\| `([a-z0-9-]+)` \| (.+) \|$", page, flags=re.M)
     assert listed == [(name, registry.get(name).title) for name in registry.names()]
+
+
+def _doc_commands() -> list[tuple[str, str]]:
+    """Every ``synsample ...`` line of the README's and the docs' code blocks, as a reader would
+    type it: continued lines joined, comments cut, optional ``[...]`` parts left out, the first
+    of ``a|b``."""
+    found = []
+    for page in [DOCS.parent / "README.md", *sorted(DOCS.rglob("*.md"))]:
+        blocks = [b for lang, b in re.findall(r"```(\w*)\n(.*?)```", page.read_text(),
+                                              flags=re.S) if lang != "python"]
+        for block in blocks:
+            for line in re.sub(r"\\\n\s*", " ", block).splitlines():  # continued lines joined
+                line = line.split(" #")[0].strip()
+                if not line.startswith("synsample ") or "..." in line:
+                    continue
+                line = re.sub(r"\s*\[[^\]]*\]", "", line)
+                line = re.sub(r"(\S+?)\|\S+", r"\1", line)
+                found.append((page.name, line))
+    return found
+
+
+def test_every_command_line_of_the_docs_parses(capsys):
+    """The commands the docs show are ones the command line accepts (the options exist, the
+    values are of the right kind), checked without running them."""
+    import shlex
+
+    from synsample import cli
+
+    commands = _doc_commands()
+    assert len(commands) > 40
+    refused = []
+    for page, line in commands:
+        try:
+            cli.build_parser().parse_args(shlex.split(line)[1:])
+        except cli._UsageError as exc:
+            refused.append(f"{page}: {line}: {exc}")
+        except SystemExit:  # --help, --version
+            pass
+    capsys.readouterr()
+    assert not refused, "\n".join(refused)
