@@ -131,16 +131,17 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from synsample import checkpoint
     from synsample.evaluate import method_for, sample_to_report
 
+    run = _sampling(args)
     ck = Path(args.checkpoint[0])
     ck_config = checkpoint.read_config(ck)
     args.method = method_for(ck_config, args.method)
     out = _report_folder(args, ck, "sample")
     with folder_lock(out):
-        res = sample_to_report(ck, out, args.method, args.precision, args.samples, args.seed,
-                               args.mode, args.data_path, args.limit, _progress(args),
+        res = sample_to_report(ck, out, args.method, args.precision, run.samples, run.seed,
+                               run.mode, run.data_path, run.limit, _progress(args),
                                _method_options(args), args.cost_assumptions,
-                               batch_size=args.batch_size, adaptive=_adaptive(args),
-                               device=args.device, **_sharded(args))
+                               batch_size=args.batch_size, adaptive=run.adaptive_stop(),
+                               device=run.device, **_sharded(args))
     s = res["sampled"]
     print(f"{ck_config['dataset']} {ck_config['arch']}: {res['reference']} "
           f"{100 * res['deterministic_accuracy']:.2f}%, {args.method} {args.precision} "
@@ -171,6 +172,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from synsample import checkpoint, hardware
     from synsample.evaluate import evaluate_checkpoint, method_for
 
+    run = _sampling(args)
     ck = Path(args.checkpoint[0])
     args.method = method_for(checkpoint.read_config(ck), args.method)
     out = _report_folder(args, ck, "evaluate")
@@ -182,9 +184,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                                         f"{args.precision} {ck.name}", params,
                                         {"synsample.command": "evaluate"}) as tracker:
         res = evaluate_checkpoint(
-            ck, out, args.method, args.precision, args.samples, args.seed, args.mode,
-            args.score, args.ood_items, None, args.data_path, args.limit, _progress(args),
-            adaptive=_adaptive(args), device=args.device, method_options=_method_options(args),
+            ck, out, args.method, args.precision, run.samples, run.seed, run.mode,
+            args.score, args.ood_items, None, run.data_path, run.limit, _progress(args),
+            adaptive=run.adaptive_stop(), device=run.device, method_options=_method_options(args),
             cost_assumptions=assumptions, skip_ood=tuple(args.skip_ood),
             alphas=tuple(args.alpha), **_sharded(args))
         tracker.metrics({k: res[k] for k in ("summary", "calibration", "calibration_votes",
@@ -256,12 +258,14 @@ def _method_options(args: argparse.Namespace) -> dict:
     return {**options, **given}
 
 
-def _adaptive(args: argparse.Namespace):
-    if args.adaptive is None:
-        return None
-    from synsample.adaptive import AdaptiveStop
+def _sampling(args: argparse.Namespace):
+    """``sample`` / ``evaluate``'s sampling options as their dataclass, checked."""
+    from synsample.config_args import config_from_args
+    from synsample.evaluate import SamplingOptions
 
-    return AdaptiveStop(confidence=args.adaptive, min_samples=args.min_samples)
+    run = config_from_args(SamplingOptions, args)
+    run.check()
+    return run
 
 
 def _runner(args: argparse.Namespace):
@@ -447,25 +451,10 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--device", help="torch device, e.g. cuda (default cpu)")
     p_train.set_defaults(func=cmd_train)
 
+    from synsample.evaluate import SamplingOptions
+
     sampling = _Parser(add_help=False)
-    sampling.add_argument("--samples", type=_positive, default=1000,
-                          help="passes K (default 1000)")
-    sampling.add_argument("--mode", default="shared", choices=["shared", "independent"],
-                          help="shared: one draw per pass for all items; independent: fresh "
-                               "draws per item (slow) (default shared)")
-    sampling.add_argument("--seed", type=int, default=0,
-                          help="same seed, same votes (default 0)")
-    sampling.add_argument("--limit", type=_positive,
-                          help="sample only the first N test items (default: all)")
-    sampling.add_argument("--data-path",
-                       help="local copy of the dataset instead of the cache (default: the "
-                            "cache, fetched when missing)")
-    sampling.add_argument("--adaptive", type=float, metavar="CONFIDENCE",
-                          help="stop sampling an item once its plurality is settled at this "
-                               "confidence, e.g. 0.999 (default: every item gets K passes)")
-    sampling.add_argument("--min-samples", type=_positive, default=32,
-                          help="with --adaptive: passes every item gets at least (default 32)")
-    sampling.add_argument("--device", help="torch device for sampling, e.g. cuda (default cpu)")
+    add_options(sampling, SamplingOptions)
 
     from synsample.cluster import RUNNERS, RunnerConfig
 

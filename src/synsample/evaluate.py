@@ -2,16 +2,69 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from synsample import checkpoint, data, methods, shards, train
+from synsample.adaptive import AdaptiveStop
+from synsample.config_args import option, positive_int
+from synsample.errors import ConfigError
+from synsample.nn.sampling import MODES
 from synsample.prediction import Prediction
 
 #: conformal miscoverage levels evaluated by default
 ALPHAS = (0.05, 0.1)
+
+
+@dataclass(kw_only=True)
+class SampledRun:
+    """What every run that samples a trained network sets: the seed, the sampling mode, the
+    test items, where the data is and the torch device (``sample``, ``evaluate`` and every
+    experiment, :class:`synsample.experiments.options.RunOptions`)."""
+
+    seed: int = option(0, "seeds training, devices and passes: same seed, same votes")
+    mode: str = option("shared", "shared: one draw per pass for all items; independent: fresh "
+                       "draws per item (slow)", choices=MODES)
+    limit: int | None = option(None, "sample only the first N test items", metavar="N",
+                               parse=positive_int, default_text="all")
+    data_path: str | None = option(None, "a local copy of the datasets instead of the cache",
+                                   metavar="DIR", default_text="the cache, fetched when missing")
+    device: str | None = option(None, "torch device, e.g. cuda", default_text="cpu")
+
+    def check(self) -> None:
+        """Refuse settings that cannot work, before any long work starts."""
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"limit must be at least 1, got {self.limit}")
+
+
+@dataclass(kw_only=True)
+class SamplingOptions(SampledRun):
+    """K passes of a trained network, optionally stopped early per item
+    (:class:`~synsample.adaptive.AdaptiveStop`): ``synsample sample`` and ``evaluate``'s
+    options, and the scANN experiments'."""
+
+    samples: int = option(1000, "passes K per test item", parse=positive_int)
+    adaptive: float | None = option(None, "stop sampling an item once its plurality is "
+                                    "settled at this confidence, e.g. 0.999",
+                                    metavar="CONFIDENCE", default_text="every item gets K passes")
+    min_samples: int = option(AdaptiveStop.min_samples, "with --adaptive: passes every item "
+                              "gets at least", parse=positive_int)
+
+    def adaptive_stop(self) -> AdaptiveStop | None:
+        """The stopping rule of ``adaptive`` (None: every item gets K passes)."""
+        if self.adaptive is None:
+            return None
+        return AdaptiveStop(confidence=self.adaptive, min_samples=self.min_samples)
+
+    def check(self) -> None:
+        """The run's checks, and an adaptive confidence in (0, 1)."""
+        super().check()
+        self.adaptive_stop()
 
 
 @torch.no_grad()
@@ -129,7 +182,8 @@ def convert_checkpoint_model(method: str, model: torch.nn.Module, config: dict[s
 
 
 def sample_checkpoint(folder: str | Path, method: str | None = None, precision: str = "full",
-                      samples: int = 1000, seed: int = 0, mode: str = "shared",
+                      samples: int = SamplingOptions.samples, seed: int = SampledRun.seed,
+                      mode: str = SampledRun.mode,
                       data_path: str | Path | None = None, limit: int | None = None,
                       progress: bool = True, method_options: dict[str, Any] | None = None,
                       **predict_kw: Any) -> tuple[Prediction, data.Dataset, Any]:
@@ -167,8 +221,9 @@ def sample_checkpoint(folder: str | Path, method: str | None = None, precision: 
 
 
 def sample_to_report(folder: str | Path, out: str | Path, method: str | None = None,
-                     precision: str = "full", samples: int = 1000, seed: int = 0,
-                     mode: str = "shared", data_path: str | Path | None = None,
+                     precision: str = "full", samples: int = SamplingOptions.samples,
+                     seed: int = SampledRun.seed, mode: str = SampledRun.mode,
+                     data_path: str | Path | None = None,
                      limit: int | None = None, progress: bool = True,
                      method_options: dict[str, Any] | None = None,
                      cost_assumptions: str | Path | None = None,
@@ -214,8 +269,9 @@ def sample_to_report(folder: str | Path, out: str | Path, method: str | None = N
 
 
 def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None = None,
-                        precision: str = "full", samples: int = 1000, seed: int = 0,
-                        mode: str = "shared", score: str = "vote-entropy",
+                        precision: str = "full", samples: int = SamplingOptions.samples,
+                        seed: int = SampledRun.seed, mode: str = SampledRun.mode,
+                        score: str = "vote-entropy",
                         ood_items: int = 2000, ood_sets: tuple[str, ...] | None = None,
                         data_path: str | Path | None = None, limit: int | None = None,
                         progress: bool = True, method_options: dict[str, Any] | None = None,
@@ -275,8 +331,9 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
     return result
 
 
-def evaluate_model(sto, test: data.Dataset, samples: int = 1000, seed: int = 0,
-                   mode: str = "shared", score: str = "vote-entropy", ood_items: int = 2000,
+def evaluate_model(sto, test: data.Dataset, samples: int = SamplingOptions.samples,
+                   seed: int = SampledRun.seed, mode: str = SampledRun.mode,
+                   score: str = "vote-entropy", ood_items: int = 2000,
                    ood_sets: tuple[str, ...] | None = None, progress: bool = True,
                    desc: str = "", cost_assumptions=None, skip_ood: tuple[str, ...] = (),
                    calibration: data.Dataset | None = None,

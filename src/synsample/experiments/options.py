@@ -11,32 +11,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from synsample.cluster import RunnerConfig
-from synsample.config_args import option, positive_int
-from synsample.errors import ConfigError
+from synsample.config_args import option
+from synsample.evaluate import SampledRun
 from synsample.tracking import TrackingConfig
 
 #: the job store every experiment shares by default (a network trained once serves them all)
 JOB_STORE = Path("runs") / "jobs"
-MODES = ("shared", "independent")
 
 
 @dataclass(kw_only=True)
-class RunOptions:
-    """What every experiment shares: seeds, sampling mode, data, device, where results go and
-    where the jobs run. Experiment configs extend it (:mod:`synsample.experiments.registry`)."""
+class RunOptions(SampledRun):
+    """What every experiment shares: seeds, sampling mode, data, device
+    (:class:`~synsample.evaluate.SampledRun`), where results go and where the jobs run.
+    Experiment configs extend it (:mod:`synsample.experiments.registry`)."""
 
-    seed: int = option(0, "seeds training, devices and passes: same seed, same votes")
-    mode: str = option("shared", "shared: one draw per pass for all items; independent: fresh "
-                       "draws per item (slow)", choices=MODES)
-    limit: int | None = option(None, "sample only the first N test items", metavar="N",
-                               parse=positive_int, default_text="all")
-    data_path: str | None = option(None, "a local copy of the datasets instead of the cache",
-                                   metavar="DIR", default_text="the cache, fetched when missing")
-    device: str | None = option(None, "torch device for training and sampling, e.g. cuda",
-                                default_text="cpu")
     out: Path | None = option(None, "report folder", metavar="DIR",
                               default_text="runs/EXPERIMENT")
     jobs: Path = option(JOB_STORE, "job store shared by experiments; finished jobs are reused",
@@ -55,14 +45,5 @@ class RunOptions:
     def check(self) -> None:
         """Refuse settings that cannot work, before any long work starts (experiments add
         their own checks)."""
-        if self.mode not in MODES:
-            raise ConfigError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError(f"limit must be at least 1, got {self.limit}")
+        super().check()
         self.runner.check()
-
-    def trains(self) -> dict[str, Any]:
-        """The run options a training job takes (:func:`synsample.experiments.training.
-        train_job`)."""
-        return {"data_path": self.data_path, "progress": self.progress, "device": self.device,
-                "tracking": self.tracking}

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from synsample import metrics, papers
-from synsample.adaptive import AdaptiveStop
 from synsample.config_args import option, positive_int
 from synsample.data.ood import OTHER
-from synsample.evaluate import sample_checkpoint
+from synsample.evaluate import SamplingOptions, sample_checkpoint
 from synsample.experiments.jobs import Job, JobStore
 from synsample.experiments.options import RunOptions
 from synsample.experiments.registry import Experiment
@@ -34,33 +33,17 @@ DEFAULT_EPOCHS = {"mlp": 100, "conv": 10}
 
 
 @dataclass(kw_only=True)
-class ScannSampling(RunOptions):
-    """The training and passes shared by paper 000's scANN experiments."""
+class ScannSampling(RunOptions, SamplingOptions):
+    """The training and passes shared by paper 000's scANN experiments (K passes, adaptive
+    stopping: :class:`~synsample.evaluate.SamplingOptions`)."""
 
-    samples: int = option(1000, "passes K per test item", parse=positive_int)
     epochs: int | None = option(None, "training epochs", parse=positive_int,
                                 default_text="the architecture's: mlp 100 (the paper's), "
                                              "conv 10")
-    adaptive: float | None = option(None, "stop sampling an item once its plurality is "
-                                    "settled at this confidence, e.g. 0.999",
-                                    metavar="CONFIDENCE", default_text="every item gets K passes")
-    min_samples: int = option(32, "with --adaptive: passes every item gets at least",
-                              parse=positive_int)
-
-    def adaptive_stop(self) -> AdaptiveStop | None:
-        """The stopping rule of ``--adaptive`` (None: every item gets K passes)."""
-        if self.adaptive is None:
-            return None
-        return AdaptiveStop(confidence=self.adaptive, min_samples=self.min_samples)
 
     def epochs_for(self, arch: str) -> int:
         """The training epochs of ``arch``: ``epochs``, else the architecture's default."""
         return self.epochs or DEFAULT_EPOCHS[arch]
-
-    def check(self) -> None:
-        """The run options' checks, and an adaptive confidence in (0, 1)."""
-        super().check()
-        self.adaptive_stop()  # a confidence outside (0, 1) is refused here
 
 
 @dataclass(kw_only=True)
