@@ -58,11 +58,6 @@ class Table1Config(ScannSampling):
     precisions: tuple[str, ...] = option(PRECISIONS, "coin precisions sampled: full, or bits "
                                          "such as 8 or 4", flag="--precision")
 
-    @property
-    def rows(self) -> list[tuple[str, str]]:
-        """The table's rows, every dataset with every network."""
-        return [(d, a) for d in self.datasets for a in self.archs]
-
 
 def sample_job(trained: Job, precision: str, cfg: ScannSampling,
                log: Callable[[str], None]) -> Job:
