@@ -71,3 +71,9 @@ def uint8_images(n: int, seed: int = 0):
 
     return torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8,
                          generator=torch.Generator().manual_seed(seed))
+
+
+def sampled_rates(sto) -> dict[str, float]:
+    """Each sampled layer's drop rate ``p``, by its name (MC-Dropout, MC-DropConnect)."""
+    return {name: layer.p for name, layer in zip(sto.sampled_names, sto.sampled_layers(),
+                                                 strict=True)}

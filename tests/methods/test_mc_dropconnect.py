@@ -16,6 +16,7 @@ from synsample import devices, engine, models
 from synsample.errors import ConfigError
 from synsample.methods import mc_dropconnect
 from synsample.nn.dropout import DropConnect, DropConnectConv2d, DropConnectLinear
+from tests.helpers import sampled_rates
 
 Z = 5.0  # standard errors allowed in the statistical checks (normal tail < 1e-6)
 
@@ -27,18 +28,13 @@ def _net(seed: int = 0) -> nn.Sequential:
                          nn.Linear(3 * 6 * 6, 10), nn.ReLU(), nn.Linear(10, 4))
 
 
-def _rates(sto) -> dict[str, float]:
-    return {name: layer.p for name, layer in zip(sto.sampled_names, sto.sampled_layers(),
-                                                 strict=True)}
-
-
 # -- convert --------------------------------------------------------------------------------------
 
 def test_every_linear_and_conv_gets_weight_masks_at_the_default_rate():
     net = _net()
     sto = mc_dropconnect.convert(net)
     assert sto.method == "mc-dropconnect" and mc_dropconnect.DEFAULT_RATE == 0.2
-    assert _rates(sto) == {"0": 0.2, "3": 0.2, "5": 0.2} and sto.info == {"rate": 0.2}
+    assert sampled_rates(sto) == {"0": 0.2, "3": 0.2, "5": 0.2} and sto.info == {"rate": 0.2}
     kinds = [type(m) for m in sto.sampled_layers()]
     assert kinds == [DropConnectConv2d, DropConnectLinear, DropConnectLinear]
     for name, layer in zip(sto.sampled_names, sto.sampled_layers(), strict=True):
@@ -50,10 +46,10 @@ def test_every_linear_and_conv_gets_weight_masks_at_the_default_rate():
 
 def test_p_and_the_filters_choose_the_rate_and_the_layers():
     net = _net()
-    assert _rates(ss.convert(net, "mc-dropconnect", p=0.05)) == {"0": 0.05, "3": 0.05,
+    assert sampled_rates(ss.convert(net, "mc-dropconnect", p=0.05)) == {"0": 0.05, "3": 0.05,
                                                                  "5": 0.05}
-    assert list(_rates(mc_dropconnect.convert(net, exclude=["5"]))) == ["0", "3"]
-    assert list(_rates(mc_dropconnect.convert(net, include=[nn.Linear]))) == ["3", "5"]
+    assert list(sampled_rates(mc_dropconnect.convert(net, exclude=["5"]))) == ["0", "3"]
+    assert list(sampled_rates(mc_dropconnect.convert(net, include=[nn.Linear]))) == ["3", "5"]
 
 
 def test_a_network_trained_with_dropconnect_keeps_its_masks_and_plain_read_out():
@@ -62,7 +58,7 @@ def test_a_network_trained_with_dropconnect_keeps_its_masks_and_plain_read_out()
     sto = mc_dropconnect.convert(net)
     trained = [name for name, m in net.named_modules() if isinstance(m, DropConnect)]
     assert sto.sampled_names == trained and len(trained) == 4
-    assert set(_rates(sto).values()) == {0.3}
+    assert set(sampled_rates(sto).values()) == {0.3}
     assert type([m for m in sto.modules() if isinstance(m, nn.Linear)][-1]) is nn.Linear
 
 
@@ -71,7 +67,7 @@ def test_p_on_a_network_trained_with_dropconnect_leaves_its_read_out_unmasked():
                        dropout=0.3)
     trained = [name for name, m in net.named_modules() if isinstance(m, DropConnect)]
     sto = mc_dropconnect.convert(net, p=0.1)
-    assert sto.sampled_names == trained and set(_rates(sto).values()) == {0.1}
+    assert sto.sampled_names == trained and set(sampled_rates(sto).values()) == {0.1}
 
 
 def test_filters_choose_the_layers_of_a_network_trained_with_dropconnect_too():
@@ -106,7 +102,7 @@ def test_a_convolution_it_cannot_mask_is_named():
     with pytest.raises(ConfigError, match="layer 0: DropConnect converts square, ungrouped, "
                                           "undilated"):
         mc_dropconnect.convert(net)
-    assert list(_rates(mc_dropconnect.convert(net, exclude=["0"]))) == ["2"]
+    assert list(sampled_rates(mc_dropconnect.convert(net, exclude=["0"]))) == ["2"]
 
 
 # -- the spec -------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from synsample import devices, engine, models
 from synsample.errors import ConfigError
 from synsample.methods import mc_dropout
 from synsample.nn.dropout import MCDropout
+from tests.helpers import sampled_rates
 
 Z = 5.0  # standard errors allowed in the statistical checks (normal tail < 1e-6)
 
@@ -27,17 +28,12 @@ def _net(seed: int = 0) -> nn.Sequential:
                          nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 3))
 
 
-def _rates(sto) -> dict[str, float]:
-    return {name: layer.p for name, layer in zip(sto.sampled_names, sto.sampled_layers(),
-                                                 strict=True)}
-
-
 # -- convert --------------------------------------------------------------------------------------
 
 def test_every_dropout_stays_on_at_its_trained_rate():
     net = _net()
     sto = mc_dropout.convert(net)
-    assert sto.method == "mc-dropout" and _rates(sto) == {"2": 0.3, "5": 0.1}
+    assert sto.method == "mc-dropout" and sampled_rates(sto) == {"2": 0.3, "5": 0.1}
     assert all(isinstance(m, MCDropout) for m in sto.sampled_layers())
     assert sto.info == {"rate": 0.3}
     assert [type(m) for m in net] == [nn.Linear, nn.ReLU, nn.Dropout, nn.Linear, nn.ReLU,
@@ -46,25 +42,25 @@ def test_every_dropout_stays_on_at_its_trained_rate():
 
 
 def test_p_sets_the_rate_of_every_dropout_kept_on():
-    assert _rates(ss.convert(_net(), "mc-dropout", p=0.25)) == {"2": 0.25, "5": 0.25}
+    assert sampled_rates(ss.convert(_net(), "mc-dropout", p=0.25)) == {"2": 0.25, "5": 0.25}
 
 
 def test_excluded_dropout_is_off_at_inference():
     net = _net()
     sto = mc_dropout.convert(net, exclude=["5"])
-    assert _rates(sto) == {"2": 0.3}
+    assert sampled_rates(sto) == {"2": 0.3}
     off = [m for m in sto.modules() if type(m) is nn.Dropout]
     assert len(off) == 1 and off[0].p == 0.0
     assert net[5].p == 0.1  # switched off in the copy only
     only = mc_dropout.convert(net, include=["5"])
-    assert _rates(only) == {"5": 0.1}
+    assert sampled_rates(only) == {"5": 0.1}
 
 
 def test_insert_before_puts_new_dropout_in_front_of_named_modules():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
     sto = ss.convert(net, "mc-dropout", insert_before=["2"], p=0.2)
-    assert _rates(sto) == {"2.0": 0.2}
+    assert sampled_rates(sto) == {"2.0": 0.2}
     order = [m for m in sto.modules() if isinstance(m, MCDropout | nn.Linear)]
     assert [type(m) for m in order] == [nn.Linear, MCDropout, nn.Linear]
     assert torch.equal(order[2].weight, net[2].weight)
@@ -74,8 +70,8 @@ def test_insert_before_puts_new_dropout_in_front_of_named_modules():
 def test_p_sets_the_rate_of_a_network_trained_with_mc_dropout_too():
     net = models.build("lenet5-dropout", input_shape=(1, 16, 16), num_classes=4, seed=0,
                        dropout=0.5)
-    assert set(_rates(mc_dropout.convert(net)).values()) == {0.5}
-    assert set(_rates(mc_dropout.convert(net, p=0.1)).values()) == {0.1}
+    assert set(sampled_rates(mc_dropout.convert(net)).values()) == {0.5}
+    assert set(sampled_rates(mc_dropout.convert(net, p=0.1)).values()) == {0.1}
 
 
 def test_filters_choose_the_dropout_of_a_network_trained_with_mc_dropout_too():
@@ -94,7 +90,7 @@ def test_a_network_trained_with_mc_dropout_keeps_its_layers():
     sto = mc_dropout.convert(net)
     trained = [name for name, m in net.named_modules() if isinstance(m, MCDropout)]
     assert sto.sampled_names == trained and len(trained) == 4
-    assert set(_rates(sto).values()) == {0.25}
+    assert set(sampled_rates(sto).values()) == {0.25}
     assert all(layer.layer_name == name for name, layer in zip(
         sto.sampled_names, sto.sampled_layers(), strict=True))
 
