@@ -77,3 +77,20 @@ def sampled_rates(sto) -> dict[str, float]:
     """Each sampled layer's drop rate ``p``, by its name (MC-Dropout, MC-DropConnect)."""
     return {name: layer.p for name, layer in zip(sto.sampled_names, sto.sampled_layers(),
                                                  strict=True)}
+
+
+def assert_seeded(sto, x, mode: str, seed: int, other_seed: int, samples: int, n: int) -> None:
+    """The same seed gives the same votes (``engine.predict``) and the same ``n`` passes of
+    the model; another seed gives other passes."""
+    import torch
+
+    from synsample import engine
+
+    a = engine.predict(sto, x, samples=samples, seed=seed, mode=mode)
+    assert torch.equal(a.votes, engine.predict(sto, x, samples=samples, seed=seed,
+                                               mode=mode).votes)
+    first = sto(x, n=n, generator=torch.Generator().manual_seed(seed), mode=mode)
+    assert torch.equal(first, sto(x, n=n, generator=torch.Generator().manual_seed(seed),
+                                  mode=mode))
+    assert not torch.equal(first, sto(x, n=n, generator=torch.Generator().manual_seed(other_seed),
+                                      mode=mode))

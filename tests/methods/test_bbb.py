@@ -13,10 +13,11 @@ import torch.nn.functional as F
 from torch import nn
 
 import synsample as ss
-from synsample import engine, models
+from synsample import models
 from synsample.errors import ConfigError
 from synsample.methods import bbb
 from synsample.nn.bayes import BayesConv2d, BayesLayer, BayesLinear
+from tests.helpers import assert_seeded
 
 Z = 5.0  # standard errors allowed in the statistical checks (normal tail < 1e-6)
 
@@ -165,9 +166,4 @@ def test_shared_mode_applies_one_draw_to_the_whole_batch():
 def test_the_same_seed_gives_the_same_votes_and_another_seed_other_weights(mode):
     sto = bbb.convert(_plain(), delta=0.3)
     x = torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(1))
-    a = engine.predict(sto, x, samples=8, seed=4, mode=mode)
-    assert torch.equal(a.votes, engine.predict(sto, x, samples=8, seed=4, mode=mode).votes)
-    gen = torch.Generator
-    first = sto(x, n=3, generator=gen().manual_seed(4), mode=mode)
-    assert torch.equal(first, sto(x, n=3, generator=gen().manual_seed(4), mode=mode))
-    assert not torch.equal(first, sto(x, n=3, generator=gen().manual_seed(6), mode=mode))
+    assert_seeded(sto, x, mode, seed=4, other_seed=6, samples=8, n=3)

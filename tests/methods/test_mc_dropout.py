@@ -12,11 +12,11 @@ import torch
 from torch import nn
 
 import synsample as ss
-from synsample import devices, engine, models
+from synsample import devices, models
 from synsample.errors import ConfigError
 from synsample.methods import mc_dropout
 from synsample.nn.dropout import MCDropout
-from tests.helpers import sampled_rates
+from tests.helpers import assert_seeded, sampled_rates
 
 Z = 5.0  # standard errors allowed in the statistical checks (normal tail < 1e-6)
 
@@ -186,9 +186,4 @@ def test_the_mean_over_passes_is_the_network_without_masks(mode):
 def test_the_same_seed_gives_the_same_votes_and_another_seed_other_masks(mode):
     sto = mc_dropout.convert(_net())
     x = torch.randn(6, 8, generator=torch.Generator().manual_seed(1))
-    a = engine.predict(sto, x, samples=8, seed=4, mode=mode)
-    assert torch.equal(a.votes, engine.predict(sto, x, samples=8, seed=4, mode=mode).votes)
-    gen = torch.Generator
-    first = sto(x, n=3, generator=gen().manual_seed(4), mode=mode)
-    assert torch.equal(first, sto(x, n=3, generator=gen().manual_seed(4), mode=mode))
-    assert not torch.equal(first, sto(x, n=3, generator=gen().manual_seed(6), mode=mode))
+    assert_seeded(sto, x, mode, seed=4, other_seed=6, samples=8, n=3)

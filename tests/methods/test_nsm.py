@@ -15,6 +15,7 @@ from synsample import devices, engine, models
 from synsample.errors import ConfigError
 from synsample.methods import nsm
 from synsample.nn.nsm import Binarize, NSMConv2d, NSMLinear, StochasticSigmoidLinear
+from tests.helpers import assert_seeded
 
 SMALL = {"input_shape": (1, 4, 4), "num_classes": 3, "seed": 0}
 
@@ -176,9 +177,4 @@ def test_units_fire_with_the_erf_probability_of_eq3(mode):
 def test_the_same_seed_gives_the_same_votes_and_another_seed_other_draws(mode):
     sto = nsm.convert(_small("nsm-mlp", "bernoulli:0.5"))
     x = _images(6, seed=2)
-    a = engine.predict(sto, x, samples=10, seed=3, mode=mode)
-    assert torch.equal(a.votes, engine.predict(sto, x, samples=10, seed=3, mode=mode).votes)
-    gen = torch.Generator
-    first = sto(x, n=4, generator=gen().manual_seed(3), mode=mode)
-    assert torch.equal(first, sto(x, n=4, generator=gen().manual_seed(3), mode=mode))
-    assert not torch.equal(first, sto(x, n=4, generator=gen().manual_seed(5), mode=mode))
+    assert_seeded(sto, x, mode, seed=3, other_seed=5, samples=10, n=4)

@@ -17,6 +17,7 @@ from synsample.errors import ConfigError
 from synsample.methods import sc
 from synsample.nn.sc_linear import SCLinear
 from synsample.nn.stochastic_computing import quantize
+from tests.helpers import assert_seeded
 
 SMALL = {"input_shape": (1, 4, 4), "num_classes": 3, "seed": 0}
 
@@ -171,9 +172,4 @@ def test_read_out_counters_average_to_the_network_without_sc(mode, path):
 def test_the_same_seed_gives_the_same_votes_and_another_seed_other_counters(mode):
     sto = ss.convert(models.build("sc-mlp", **SMALL), "sc", stream_length=20)
     x = _images(8, seed=1)
-    a = engine.predict(sto, x, samples=6, seed=2, mode=mode)
-    assert torch.equal(a.votes, engine.predict(sto, x, samples=6, seed=2, mode=mode).votes)
-    gen = torch.Generator
-    first = sto(x, n=3, generator=gen().manual_seed(2), mode=mode)
-    assert torch.equal(first, sto(x, n=3, generator=gen().manual_seed(2), mode=mode))
-    assert not torch.equal(first, sto(x, n=3, generator=gen().manual_seed(9), mode=mode))
+    assert_seeded(sto, x, mode, seed=2, other_seed=9, samples=6, n=3)

@@ -11,11 +11,12 @@ import torch.nn.functional as F
 from torch import nn
 
 import synsample as ss
-from synsample import devices, engine
+from synsample import devices
 from synsample.errors import ConfigError
 from synsample.methods import spinbayes
 from synsample.nn.bayes import BayesLinear
 from synsample.nn.crossbar import CrossbarLayer
+from tests.helpers import assert_seeded
 
 # chi-square quantiles at 99.9% (a uniform choice fails a check with probability 1e-3; the
 # seeds are fixed, so a pass is reproducible)
@@ -229,9 +230,4 @@ def test_n_way_inference_averages_distinct_crossbars():
 def test_the_same_seed_gives_the_same_votes_and_another_seed_other_choices(mode):
     sto = ss.convert(_bnn(), "spinbayes")
     x = torch.randn(8, 6, generator=torch.Generator().manual_seed(5))
-    a = engine.predict(sto, x, samples=8, seed=1, mode=mode)
-    assert torch.equal(a.votes, engine.predict(sto, x, samples=8, seed=1, mode=mode).votes)
-    gen = torch.Generator
-    first = sto(x, n=6, generator=gen().manual_seed(1), mode=mode)
-    assert torch.equal(first, sto(x, n=6, generator=gen().manual_seed(1), mode=mode))
-    assert not torch.equal(first, sto(x, n=6, generator=gen().manual_seed(2), mode=mode))
+    assert_seeded(sto, x, mode, seed=1, other_seed=2, samples=8, n=6)
