@@ -208,6 +208,19 @@ def sample_checkpoint(folder: str | Path, method: str | None = None, precision: 
     Returns:
         ``(prediction, test set, stochastic model)``.
     """
+    _, _, method, test, sto = _checkpoint_run(folder, method, precision, data_path, limit,
+                                              method_options, seed)
+    pred = shards.predict(sto, test, samples=samples, seed=seed, mode=mode, progress=progress,
+                          desc=f"{method} {precision}", **predict_kw)
+    return pred, test, sto
+
+
+def _checkpoint_run(folder: str | Path, method: str | None, precision: str,
+                    data_path: str | Path | None, limit: int | None,
+                    method_options: dict[str, Any] | None, seed: int
+                    ) -> tuple[torch.nn.Module, dict[str, Any], str, data.Dataset, Any]:
+    """The checkpoint's network (unchanged by the conversion), its config, the method (default:
+    the architecture's), the test set (its first ``limit`` items) and the converted network."""
     model, config = checkpoint.load_model(folder)
     method = method_for(config, method)
     test = data.load(config["dataset"], "test", path=data_path)
@@ -215,9 +228,7 @@ def sample_checkpoint(folder: str | Path, method: str | None = None, precision: 
         test = test.subset(limit)
     sto = convert_checkpoint_model(method, model, config, precision, method_options, data_path,
                                    seed)
-    pred = shards.predict(sto, test, samples=samples, seed=seed, mode=mode, progress=progress,
-                          desc=f"{method} {precision}", **predict_kw)
-    return pred, test, sto
+    return model, config, method, test, sto
 
 
 def sample_to_report(folder: str | Path, out: str | Path, method: str | None = None,
@@ -258,11 +269,12 @@ def sample_to_report(folder: str | Path, out: str | Path, method: str | None = N
     from synsample.report.scann import write_sample_report
 
     assumptions = hardware.load_assumptions(cost_assumptions)  # fails before sampling
-    pred, test, sto = sample_checkpoint(folder, method, precision, samples, seed, mode,
-                                        data_path, limit, progress, method_options, **predict_kw)
+    model, config, method, test, sto = _checkpoint_run(folder, method, precision, data_path,
+                                                       limit, method_options, seed)
+    pred = shards.predict(sto, test, samples=samples, seed=seed, mode=mode, progress=progress,
+                          desc=f"{method} {precision}", **predict_kw)
     cost = hardware.measure(sto, test.images, samples, seed=seed, assumptions=assumptions)
-    model, config = checkpoint.load_model(folder)
-    spec = methods.get(method_for(config, method))
+    spec = methods.get(method)
     reference = deterministic_outputs(spec.reference_model(model), test.images).argmax(1)
     return write_sample_report(Path(out), Path(folder), config, precision, pred, test,
                                reference, reference=spec.reference, cost=cost)
@@ -311,16 +323,11 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
     from synsample.report.evaluation import write_evaluation
 
     assumptions = hardware.load_assumptions(cost_assumptions)
-    model, config = checkpoint.load_model(folder)
-    method = method_for(config, method)
-    test = data.load(config["dataset"], "test", path=data_path)
-    if limit is not None:
-        test = test.subset(limit)
+    _, config, method, test, sto = _checkpoint_run(folder, method, precision, data_path, limit,
+                                                   method_options, seed)
     calibration = train.calibration_set(config, data_path)
     if limit is not None and calibration is not None:
         calibration = calibration.subset(limit)
-    sto = convert_checkpoint_model(method, model, config, precision, method_options, data_path,
-                                   seed)
     result, scores_in, ood_scores = evaluate_model(
         sto, test, samples=samples, seed=seed, mode=mode, score=score, ood_items=ood_items,
         ood_sets=ood_sets, progress=progress, desc=f"{method} {precision}",
