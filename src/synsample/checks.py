@@ -198,3 +198,25 @@ def memory(needed_bytes: float, what: str, fix: str) -> None:
     if needed_bytes > total:
         raise ConfigError(f"{what} needs about {needed_bytes / 2**30:,.1f} GiB, more than this "
                           f"machine's {total / 2**30:,.1f} GiB; {fix}")
+
+
+def optional_module(name: str, needed_for: str, extra: str):
+    """The optional extra ``name`` (Ray, MLflow), or one line naming how to install it.
+
+    Args:
+        name: the module to import.
+        needed_for: what needs it, the start of the error ("--runner ray needs Ray").
+        extra: how to install it (``pip install 'synsample[ray]'``).
+
+    Returns:
+        (ModuleType): the module.
+
+    Raises:
+        ConfigError: when it is not installed.
+    """
+    import importlib
+
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        raise ConfigError(f"{needed_for}, an optional extra: {extra}") from None

@@ -9,8 +9,12 @@ import warnings
 from pathlib import Path
 
 from synsample import __version__, checks
+from synsample.config_args import argparse_type, fraction, positive_int
 from synsample.errors import ConfigError, SynsampleError
 from synsample.io import folder_lock
+
+_POSITIVE = argparse_type(positive_int)
+_FRACTION = argparse_type(fraction)
 
 
 class _UsageError(Exception):
@@ -362,22 +366,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(value: str) -> int:
-    from synsample.config_args import argparse_type, positive_int
-
-    return argparse_type(positive_int)(value)
-
-
-def _fraction(value: str) -> float:
-    try:
-        x = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {value!r}") from None
-    if not 0.0 < x < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1), got {value!r}")
-    return x
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command (``reproduce``'s experiments and ``train``'s options are
     generated from their config dataclasses).
@@ -451,7 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_train.add_argument("--device", help="torch device, e.g. cuda (default cpu)")
     p_train.set_defaults(func=cmd_train)
 
-    from synsample.evaluate import SamplingOptions
+    from synsample.evaluate import ALPHAS, OOD_ITEMS, SamplingOptions
 
     sampling = _Parser(add_help=False)
     add_options(sampling, SamplingOptions)
@@ -469,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
                              help="with --runner ray: the cluster to join, `auto` for the one "
                                   "`ray start` runs here (default: start a local one on this "
                                   "machine's cores)")
-    distributed.add_argument("--workers", type=_positive,
+    distributed.add_argument("--workers", type=_POSITIVE,
                              help="with --runner ray: jobs or shards at once, each with CPUs / "
                                   "workers threads (default: one per CPU of the cluster)")
 
@@ -489,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 "for sc: the LFSR width or the MTJ's bias DAC bits (with "
                                 "--bitstream lfsr or mtj; ideal streams are exact); for "
                                 "spinbayes: the crossbars' Q bits, 2 to 24 (full: 4)")
-    converted.add_argument("--stream-length", type=_positive, metavar="BITS",
+    converted.add_argument("--stream-length", type=_POSITIVE, metavar="BITS",
                            help="sc: bits per bitstream (default 100)")
     converted.add_argument("--bitstream", choices=["ideal", "lfsr", "mtj"],
                            help="sc: the bitstream source (default ideal)")
@@ -505,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="sample a trained network K times and report",
         description="Convert a checkpoint with a method, sample it K times on its test set and "
                     "write a report (accuracy, first and second choice, entropy, figures).")
-    p_sample.add_argument("--batch-size", type=_positive,
+    p_sample.add_argument("--batch-size", type=_POSITIVE,
                           help="test items per block (memory; votes do not depend on it; "
                                "default: as many as fit in 512 MiB)")
     p_sample.add_argument("--out", help="report folder (default runs/sample-...)")
@@ -523,16 +511,16 @@ def build_parser() -> argparse.ArgumentParser:
                                  "variation-ratio", "max-probability"],
                         help="uncertainty score for the ratios and the main OoD columns "
                              "(default vote-entropy)")
-    p_eval.add_argument("--ood-items", type=_positive, default=2000,
-                        help="items per OoD set (default 2000)")
+    p_eval.add_argument("--ood-items", type=_POSITIVE, default=OOD_ITEMS,
+                        help=f"items per OoD set (default {OOD_ITEMS})")
     p_eval.add_argument("--skip-ood", action="append", default=[], metavar="SET",
                         choices=list(OOD_SETS),
                         help="leave this OoD set out (repeatable; default: none, and a set "
                              "whose data is missing or corrupt is an error)")
-    p_eval.add_argument("--alpha", type=_fraction, nargs="+", default=[0.05, 0.1],
+    p_eval.add_argument("--alpha", type=_FRACTION, nargs="+", default=list(ALPHAS),
                         help="miscoverage levels of the conformal sets, calibrated on the "
                              "checkpoint's held-out training items (train --calibration-items; "
-                             "default 0.05 0.1)")
+                             f"default {' '.join(map(str, ALPHAS))})")
     p_eval.add_argument("--out", help="report folder (default runs/evaluate-...)")
     p_eval.set_defaults(func=cmd_evaluate)
 
@@ -550,7 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
     p_export.add_argument("--precision", default="full",
                           help="coin bits (scann), LFSR/MTJ bits (sc) or crossbar Q bits "
                                "(spinbayes); default full")
-    p_export.add_argument("--stream-length", type=_positive, default=100, metavar="BITS",
+    p_export.add_argument("--stream-length", type=_POSITIVE, default=100, metavar="BITS",
                           help="sc: bits per bitstream (default 100)")
     p_export.add_argument("--bitstream", default="ideal", choices=["ideal", "lfsr", "mtj"],
                           help="sc: the bitstream source (default ideal)")
@@ -567,21 +555,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Time K sampled passes (shared and independent mode) against K plain fp32 "
                     "passes (the ceiling) and a naive torch.bernoulli loop, for the MNIST MLP "
                     "and the conv net's dense head; ratios from one run, median of repeats.")
-    p_bench.add_argument("--items", type=_positive, default=10000,
+    p_bench.add_argument("--items", type=_POSITIVE, default=10000,
                          help="MLP test items (default 10000)")
-    p_bench.add_argument("--samples", type=_positive, default=1000,
+    p_bench.add_argument("--samples", type=_POSITIVE, default=1000,
                          help="MLP passes K (default 1000)")
-    p_bench.add_argument("--conv-items", type=_positive, default=2000,
+    p_bench.add_argument("--conv-items", type=_POSITIVE, default=2000,
                          help="conv-head items (default 2000)")
-    p_bench.add_argument("--conv-samples", type=_positive, default=200,
+    p_bench.add_argument("--conv-samples", type=_POSITIVE, default=200,
                          help="conv-head passes (default 200)")
-    p_bench.add_argument("--independent-items", type=_positive, default=1000,
+    p_bench.add_argument("--independent-items", type=_POSITIVE, default=1000,
                          help="MLP items timed in independent mode, scaled to --items "
                               "(default 1000)")
-    p_bench.add_argument("--independent-samples", type=_positive, default=1000,
+    p_bench.add_argument("--independent-samples", type=_POSITIVE, default=1000,
                          help="passes timed in independent mode, scaled to --samples "
                               "(default 1000)")
-    p_bench.add_argument("--repeats", type=_positive, default=3,
+    p_bench.add_argument("--repeats", type=_POSITIVE, default=3,
                          help="timed repetitions per row; the median is reported (default 3)")
     p_bench.add_argument("--out", default=str(Path("runs") / "bench"),
                          help="folder for bench.json and bench.md (default runs/bench)")

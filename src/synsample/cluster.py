@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from synsample import checks
 from synsample.errors import ConfigError
 
 #: the runners ``--runner`` chooses from
@@ -66,11 +67,7 @@ def import_ray():
     Raises:
         ConfigError: when Ray is not installed.
     """
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError(f"--runner ray needs Ray, an optional extra: {EXTRA}") from None
-    return ray
+    return checks.optional_module("ray", "--runner ray needs Ray", EXTRA)
 
 
 def _torch_classes():

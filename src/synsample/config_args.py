@@ -62,6 +62,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def fraction(text: str) -> float:
+    """A number strictly between 0 and 1, from its text (a miscoverage level, say)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"expected a number in (0, 1), got {text!r}") from None
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"expected a number in (0, 1), got {text!r}")
+    return value
+
+
 def percentage(text: str) -> float:
     """A percentage in 0..100, from its text, as a fraction in 0..1."""
     try:

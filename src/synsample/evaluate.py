@@ -17,6 +17,8 @@ from synsample.prediction import Prediction
 
 #: conformal miscoverage levels evaluated by default
 ALPHAS = (0.05, 0.1)
+#: items of each OoD set evaluated by default
+OOD_ITEMS = 2000
 
 
 @dataclass(kw_only=True)
@@ -284,7 +286,7 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
                         precision: str = "full", samples: int = SamplingOptions.samples,
                         seed: int = SampledRun.seed, mode: str = SampledRun.mode,
                         score: str = "vote-entropy",
-                        ood_items: int = 2000, ood_sets: tuple[str, ...] | None = None,
+                        ood_items: int = OOD_ITEMS, ood_sets: tuple[str, ...] | None = None,
                         data_path: str | Path | None = None, limit: int | None = None,
                         progress: bool = True, method_options: dict[str, Any] | None = None,
                         cost_assumptions: str | Path | None = None,
@@ -340,7 +342,7 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
 
 def evaluate_model(sto, test: data.Dataset, samples: int = SamplingOptions.samples,
                    seed: int = SampledRun.seed, mode: str = SampledRun.mode,
-                   score: str = "vote-entropy", ood_items: int = 2000,
+                   score: str = "vote-entropy", ood_items: int = OOD_ITEMS,
                    ood_sets: tuple[str, ...] | None = None, progress: bool = True,
                    desc: str = "", cost_assumptions=None, skip_ood: tuple[str, ...] = (),
                    calibration: data.Dataset | None = None,

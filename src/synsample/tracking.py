@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from synsample.errors import ConfigError
+from synsample import checks
 
 EXTRA = "pip install 'synsample[track]'"
 #: the local store when no ``uri`` is given (a folder, MLflow's file store)
@@ -75,11 +75,7 @@ def import_mlflow():
     Raises:
         ConfigError: when MLflow is not installed.
     """
-    try:
-        import mlflow
-    except ImportError:
-        raise ConfigError(f"tracking runs needs MLflow, an optional extra: {EXTRA}") from None
-    return mlflow
+    return checks.optional_module("mlflow", "tracking runs needs MLflow", EXTRA)
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
