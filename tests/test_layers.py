@@ -17,7 +17,7 @@ LAYERS = [
     {"errors"},
     {"io", "checks", "machine", "randomness", "papers", "config_args", "__init__"},
     {"data"},
-    {"devices", "kernels"},
+    {"devices", "kernels", "paths"},
     {"nn"},
     {"metrics", "models", "adaptive", "tuning"},
     {"prediction"},

@@ -40,7 +40,7 @@ def tuned(monkeypatch):
 
 
 def _files():
-    return sorted((home() / "tuning").glob("*.json"))
+    return sorted((home() / "tuning").glob("sizes-*.json"))
 
 
 def _candidates(model, mode, chunk=None):

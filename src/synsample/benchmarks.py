@@ -13,9 +13,11 @@ linearly; the table says so. Run ``synsample bench`` (or ``make bench``).
 A third case times a Neural Sampling Machine (paper 002, 784-300-300-300-10 with blank-out
 synapses) against K plain passes of the same layers with sign units and fixed weights.
 
-The result names the machine (CPU model, ISA flags, the compiled kernel's vector width) and,
-per sampled row, the tile and sample chunk the engine used: tuned on this CPU before the row is
-timed (:mod:`synsample.tuning`), so that no timing includes the measurement.
+The result names the machine (CPU model, ISA flags, the compiled kernel variants it runs) and,
+per sampled row, the tile and sample chunk the engine used and the path each op took (int8 GEMM,
+u8s8 kernel or fp32; kernel variant or twin): tuned and measured on this CPU before the row is
+timed (:mod:`synsample.tuning`, :mod:`synsample.paths`), so that no timing includes the
+measurement.
 """
 
 from __future__ import annotations
@@ -30,10 +32,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from synsample import devices, engine, kernels, machine, tuning
+from synsample import devices, engine, kernels, machine, paths, tuning
 from synsample.adaptive import AdaptiveStop
 from synsample.methods import scann
-from synsample.nn import CoinFlipLinear
 from synsample.nn.scale import ScaleInput
 
 
@@ -190,10 +191,13 @@ def _reset_peak() -> bool:
         return False
 
 
-def _timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float | None]:
-    """Median seconds over ``repeats`` calls, and the peak memory growth of one call (MiB)."""
+def _timed(fn: Callable[[], Any], repeats: int
+           ) -> tuple[float, float | None, dict[str, str]]:
+    """Median seconds over ``repeats`` calls, the peak memory growth of one call (MiB), and the
+    paths the sampled layers took (op -> candidate, see :mod:`synsample.paths`)."""
     times = []
     peak = None
+    paths.last.clear()
     for i in range(repeats):
         if i == 0:
             base = _rss_kib("VmRSS") if _reset_peak() else None
@@ -203,7 +207,7 @@ def _timed(fn: Callable[[], Any], repeats: int) -> tuple[float, float | None]:
         if i == 0 and base is not None:
             hwm = _rss_kib("VmHWM")
             peak = None if hwm is None else max(0, hwm - base) / 1024
-    return statistics.median(times), peak
+    return statistics.median(times), peak, dict(paths.last)
 
 
 def _sizes(sto, x: torch.Tensor, samples: int, mode: str = "shared",
@@ -218,9 +222,16 @@ def _sub(case: Case, items: int, samples: int) -> Case:
     return Case(case.name, case.net, case.inputs[:items], samples)
 
 
+def _force(model: nn.Module, op: str, name: str | None) -> nn.Module:
+    """``model`` with ``op`` forced to path ``name`` in every sampled layer (None: measured)."""
+    for layer in model.sampled_layers():
+        layer.paths = {} if name is None else {op: name}
+    return model
+
+
 def exact_fast_path(case: Case, items: int = 256, samples: int = 16) -> bool:
-    """Whether the shared fast path gives the same votes and probabilities as the reference
-    fp32 path (same coins), on a subset.
+    """Whether every exact shared-mode path of the first layer (int8 GEMM, each u8s8 kernel)
+    gives the same votes and probabilities as the fp32 path (same coins), on a subset.
 
     Args:
         case: the case.
@@ -228,24 +239,23 @@ def exact_fast_path(case: Case, items: int = 256, samples: int = 16) -> bool:
         samples: passes of the subset.
 
     Returns:
-        Whether votes and mean probabilities are equal.
+        Whether votes and mean probabilities are equal for every path.
     """
     sto = scann.convert(case.net, coin=devices.QuantizedCoin(8))
     x = case.inputs[:items]
-    fast = engine.predict(sto, x, samples=samples, seed=11)
-    for layer in sto.sampled_layers():
-        if isinstance(layer, CoinFlipLinear):
-            layer.integer_gemm = False
-    ref = engine.predict(sto, x, samples=samples, seed=11)
-    return bool(torch.equal(fast.votes, ref.votes) and torch.equal(fast.mean_probs,
-                                                                     ref.mean_probs))
+    ref = engine.predict(_force(sto, "gemm", "fp32"), x, samples=samples, seed=11)
+    names = sto.sampled_layers()[0]._gemm_paths(sto.prefix(x), samples * 400)[1:]
+    same = True
+    for name in names:
+        fast = engine.predict(_force(sto, "gemm", name), x, samples=samples, seed=11)
+        same &= bool(torch.equal(fast.votes, ref.votes)
+                     and torch.equal(fast.mean_probs, ref.mean_probs))
+    return same
 
 
 def _twin(model: nn.Module) -> nn.Module:
     """``model`` with its sampled layers on the pure-PyTorch independent-mode path."""
-    for layer in model.sampled_layers():
-        layer.compiled_kernel = False
-    return model
+    return _force(model, "coinflip", "twin")
 
 
 def exact_independent(case: Case, items: int = 32, samples: int = 8) -> bool | None:
@@ -293,12 +303,12 @@ def run_case(case: Case, repeats: int, independent_items: int, independent_sampl
     def add(name: str, fn: Callable[[], Any], sub: Case, note: str = "", reps: int = repeats,
             sizes: dict[str, int] | None = None):
         log(f"  {case.name}: {name} ({sub.inputs.shape[0]} items x {sub.samples} passes)")
-        seconds, peak = _timed(fn, reps)
+        seconds, peak, used = _timed(fn, reps)
         scale = full / (sub.inputs.shape[0] * sub.samples)
         rows.append({"case": case.name, "row": name, "seconds": seconds * scale,
                      "measured_items": sub.inputs.shape[0], "measured_samples": sub.samples,
                      "extrapolated": scale != 1, "peak_mib": peak, "note": note,
-                     "sizes": sizes})
+                     "sizes": sizes, "paths": used})
 
     sto = scann.convert(case.net, coin=devices.IdealCoin())
     add("ceiling (fp32, fixed weights)", lambda: ceiling(case), case)
@@ -320,7 +330,7 @@ def run_case(case: Case, repeats: int, independent_items: int, independent_sampl
     compiled = kernels.available()
     add("synsample independent", lambda: engine.predict(
         sto, ind.inputs, samples=ind.samples, seed=0, mode="independent"), ind,
-        note="compiled kernel" if compiled else "no C compiler: pure-PyTorch twin",
+        note="" if compiled else "no compiled kernels: pure-PyTorch twin",
         sizes=_sizes(sto, ind.inputs, ind.samples, "independent"))
     twin = _sub(case, min(twin_items, independent_items), min(twin_samples, independent_samples))
     twin_model = _twin(scann.convert(case.net, coin=devices.IdealCoin()))
@@ -380,12 +390,12 @@ def sampled_rows(name: str, sto, ceiling: Callable[[torch.Tensor, int], Any],
         run_fn = (lambda fn=fn, n=n_items, k=k: fn(x[:n], k)) if fn is not None else (
             lambda n=n_items, k=k, mode=mode: engine.predict(sto, x[:n], samples=k, seed=0,
                                                              mode=mode))
-        seconds, peak = _timed(run_fn, repeats)
+        seconds, peak, used = _timed(run_fn, repeats)
         scale = full / (n_items * k)
         rows.append({"case": name, "row": row, "seconds": seconds * scale,
                      "measured_items": n_items, "measured_samples": k,
                      "extrapolated": scale != 1, "peak_mib": peak, "note": note,
-                     "sizes": sizes})
+                     "sizes": sizes, "paths": used})
     for r in rows:
         r["ratio_to_ceiling"] = r["seconds"] / rows[0]["seconds"]
     return rows
@@ -431,7 +441,7 @@ def nsm_rows(items: int, samples: int, repeats: int, independent_items: int,
         "NSM 784-300-300-300-10", methods.nsm.convert(net), ceiling,
         "ceiling (fp32, fixed weights, sign units)",
         ("one blank-out mask per synapse and pass",
-         "compiled kernel" if kernels.available() else "pure-PyTorch twin"),
+         "" if kernels.available() else "no compiled kernels: pure-PyTorch twin"),
         items, samples, repeats, independent_items, independent_samples, log)
 
 
@@ -522,11 +532,11 @@ def prefix_rows(items: int, samples: int, repeats: int, log: Callable[[str], Non
                      ("own forward (traced prefix), scANN shared", own)):
         log(f"  CNN with a sampled head: {row} ({items} items x {samples} passes)")
         sizes = _sizes(sto, x, samples, "shared")
-        seconds, peak = _timed(lambda sto=sto: engine.predict(sto, x, samples=samples, seed=0),
-                               repeats)
+        seconds, peak, used = _timed(
+            lambda sto=sto: engine.predict(sto, x, samples=samples, seed=0), repeats)
         rows.append({"case": "CNN 2 conv + 1568-256-10", "row": row, "seconds": seconds,
                      "measured_items": items, "measured_samples": samples,
-                     "extrapolated": False, "peak_mib": peak, "sizes": sizes,
+                     "extrapolated": False, "peak_mib": peak, "sizes": sizes, "paths": used,
                      "note": "ratio: the own forward's time over the Sequential network's"})
     same = torch.equal(engine.predict(reference, x[:64], samples=8, seed=1).votes,
                        engine.predict(own, x[:64], samples=8, seed=1).votes)
@@ -574,7 +584,7 @@ def run(items: int = 10000, samples: int = 1000, conv_items: int = 2000, conv_sa
     log(f"CNN with its own forward: {min(items, 2000)} items, K = {min(samples, 200)}")
     rows += prefix_rows(min(items, 2000), min(samples, 200), repeats, log)
     return {"rows": rows, "inputs": source, "repeats": repeats,
-            "machine": {**machine.describe(), "kernel_lanes": kernels.vector_lanes(),
+            "machine": {**machine.describe(), "kernel_variants": kernels.variants(),
                         "tuning": tuning.enabled()},
             "versions": versions(), "written": time.strftime("%Y-%m-%d %H:%M:%S")}
 
@@ -589,8 +599,8 @@ def machine_line(result: dict[str, Any]) -> str:
         The line.
     """
     m = result["machine"]
-    lanes = m.get("kernel_lanes")
-    kernel = f"{32 * lanes}-bit kernel vectors" if lanes else "no compiled kernel"
+    found = m.get("kernel_variants")
+    kernel = (f"kernel variants {', '.join(found)}" if found else "no compiled kernels")
     return (f"machine: {m.get('cpu', m.get('processor'))}; ISA {' '.join(m.get('isa', [])) or '?'}"
             f"; torch kernels {m.get('torch_cpu_capability')}; {kernel}; "
             f"{m['torch_threads']} torch threads; sizes "
@@ -607,7 +617,7 @@ def table(result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         ``(header, rows)``.
     """
     header = ["case", "row", "seconds", "x ceiling", "peak MiB", "exact", "measured on",
-              "tile x chunk", "note"]
+              "tile x chunk", "path", "note"]
     rows = []
     for r in result["rows"]:
         measured = f"{r['measured_items']} x {r['measured_samples']}" + (
@@ -617,7 +627,9 @@ def table(result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
                      round(r["ratio_to_ceiling"], 3),
                      None if r["peak_mib"] is None else round(r["peak_mib"], 1),
                      {True: "yes", False: "NO"}.get(r.get("exact"), "-"), measured,
-                     f"{sizes['tile']} x {sizes['sample_chunk']}" if sizes else "-", r["note"]])
+                     f"{sizes['tile']} x {sizes['sample_chunk']}" if sizes else "-",
+                     ", ".join(f"{op} {name}" for op, name in sorted(
+                         (r.get("paths") or {}).items())) or "-", r["note"]])
     return header, rows
 
 

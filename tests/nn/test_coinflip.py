@@ -98,7 +98,7 @@ def test_bad_input_shape_is_a_clear_error():
         layer(torch.zeros(5, 3))
 
 
-def test_integer_fast_path_equals_the_fp32_path_bit_for_bit():
+def test_integer_fast_paths_equal_the_fp32_path_bit_for_bit():
     from synsample import devices, engine, models
     from synsample.methods import scann
 
@@ -108,14 +108,15 @@ def test_integer_fast_path_equals_the_fp32_path_bit_for_bit():
         assert sto.body[0].input_scale == pytest.approx(1 / 255)  # the scaling was folded
         x = torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8,
                           generator=torch.Generator().manual_seed(1))
-        fast = engine.predict(sto, x, samples=24, seed=5, tile=32)
+        ref = engine.predict(sto, x, samples=24, seed=5, tile=32)  # untuned: fp32
+        for name in sto.body[0]._gemm_paths(x.flatten(1), 24 * 400)[1:]:
+            for layer in sto.sampled_layers():
+                layer.paths = {"gemm": name}
+            fast = engine.predict(sto, x, samples=24, seed=5, tile=32)
+            # same tiling: every integer path equals the fp32 path bit for bit, votes and means
+            assert torch.equal(fast.votes, ref.votes), name
+            assert torch.equal(fast.mean_probs, ref.mean_probs), name
         other_tile = engine.predict(sto, x, samples=24, seed=5, tile=7)
-        for layer in sto.sampled_layers():
-            layer.integer_gemm = False
-        ref = engine.predict(sto, x, samples=24, seed=5, tile=32)
-        # same tiling: the int8 path equals the fp32 path bit for bit, votes and means
-        assert torch.equal(fast.votes, ref.votes)
-        assert torch.equal(fast.mean_probs, ref.mean_probs)
         # another tiling: the same votes; the means within fp32 rounding, since a CPU's fp32
         # GEMM may round a row differently with the number of rows (docs/determinism.md)
         assert torch.equal(other_tile.votes, fast.votes)

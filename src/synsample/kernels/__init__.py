@@ -1,23 +1,30 @@
-"""Compiled kernels, built on first use with the system C compiler and loaded with ctypes.
+"""Compiled kernels, built once when the package is installed, loaded with ctypes.
 
-No torch headers and no toolchain download: one C file per kernel, ``cc -O3 -march=native``,
-a second or two. The shared library is cached under ``$SYNSAMPLE_HOME/kernels`` by a hash of
-the source, the flags and the CPU's feature flags (a library built for one CPU is never
-loaded on another). Where no compiler works, or ``SYNSAMPLE_KERNELS=off``, :func:`coinflip`
-returns None and callers use their pure-PyTorch twin, which gives the same bits.
-``SYNSAMPLE_KERNEL_MARCH`` builds for another target than ``native`` (e.g. ``x86-64-v3``, AVX2
-only, to time the kernel as an AVX2 CPU would run it); the bits are the same.
+``native.c`` is compiled by ``setup.py`` into the extension ``synsample/kernels/_native*.so``
+(``pip install .``, or the README's set-up): one binary that holds every kernel once per
+instruction set (AVX-512, AVX2 and the architecture's baseline). Nothing is compiled at run
+time and nothing executable is loaded from a cache folder: the library lives beside this file,
+as trusted as the Python code. Which variant runs is measured, not assumed
+(:mod:`synsample.paths`): :func:`variants` lists those this CPU can run, widest first.
+
+Where the extension was not built (no C compiler at install time), or with
+``SYNSAMPLE_KERNELS=off``, :func:`available` is False and callers use their pure-PyTorch twins,
+which give the same bits. ``SYNSAMPLE_KERNEL_ISA=avx2`` (or ``base``) hides the wider variants,
+to time the kernels as an older CPU would run them.
+
+Kernels:
+
+- :func:`coinflip`: scANN's independent mode (a fresh coin per item, sample and weight, from the
+  counter-based generator of :mod:`synsample.randomness`);
+- :func:`gemm_u8s8`: an exact unsigned-by-signed 8-bit product (raw pixels times sampled
+  weights in {-1, 0, 1}) that is fast without VNNI.
 """
 
 from __future__ import annotations
 
 import ctypes
-import hashlib
+import importlib.machinery
 import os
-import platform
-import shutil
-import subprocess
-import tempfile
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -25,11 +32,15 @@ from pathlib import Path
 
 import torch
 
-from synsample.machine import cpu_flags
-
-_SOURCE = Path(__file__).with_name("coinflip.c")
-#: outputs per vector in the kernel (LANES in coinflip.c): arrays are padded to a multiple
+#: outputs per vector group in the coin-flip kernel (LANES in coinflip.h): arrays are padded
 LANES = 16
+#: the instruction-set variants the library holds, widest first, with their float32 lanes
+VARIANTS = {"avx512": 16, "avx2": 8, "base": 4}
+#: the index of each variant in native.c's synsample_supports
+_VARIANT_ID = {"base": 0, "avx2": 1, "avx512": 2}
+#: the variants that hold the u8s8 GEMM
+GEMM_VARIANTS = ("avx512", "avx2")
+
 _lock = threading.Lock()
 _library: ctypes.CDLL | None | bool = False  # False: not tried yet
 _pool: ThreadPoolExecutor | None = None
@@ -44,44 +55,34 @@ def enabled() -> bool:
     return os.environ.get("SYNSAMPLE_KERNELS", "on").lower() not in ("off", "0", "no", "false")
 
 
-def _flags() -> list[str]:
-    """The compiler flags. -ffp-contract=off: no fused multiply-adds, so float sums round exactly
-    like PyTorch's."""
-    march = os.environ.get("SYNSAMPLE_KERNEL_MARCH", "native")
-    return ["-O3", f"-march={march}", "-ffp-contract=off", "-fno-math-errno", "-shared", "-fPIC"]
-
-
-def _build(target: Path) -> None:
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which(
-        "clang")
-    if cc is None:
-        raise OSError("no C compiler found (install gcc, or set CC)")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        built = Path(tmp) / target.name
-        wanted = _flags()
-        for flags in (wanted, [f for f in wanted if not f.startswith("-march")]):
-            proc = subprocess.run([cc, *flags, str(_SOURCE), "-o", str(built)],
-                                  capture_output=True, text=True)
-            if proc.returncode == 0:  # -march=native is not known to every compiler
-                break
-        else:
-            raise OSError(f"{cc} failed: {proc.stderr.strip()[-500:]}")
-        os.replace(built, target)  # atomic: a concurrent build never sees half a library
-
-
-def library_path() -> Path:
-    """Where this machine's build of the kernel library is cached.
+def library_file() -> Path | None:
+    """The installed kernel library beside this file, or None where it was not built.
 
     Returns:
-        ``$SYNSAMPLE_HOME/kernels/coinflip-<hash>.so``, the hash of the source, the flags, the
-        CPU's feature flags and the machine type.
+        The path of ``_native<extension suffix>``, or None.
     """
-    from synsample.data.cache import home
+    here = Path(__file__).parent
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = here / f"_native{suffix}"
+        if path.is_file():
+            return path
+    return None
 
-    digest = hashlib.sha256(_SOURCE.read_bytes() + " ".join(_flags()).encode()
-                            + cpu_flags().encode() + platform.machine().encode()).hexdigest()
-    return home() / "kernels" / f"coinflip-{digest[:16]}.so"
+
+def _declare(lib: ctypes.CDLL) -> None:
+    i64, ptr = ctypes.c_int64, ctypes.c_void_p
+    lib.synsample_supports.restype = ctypes.c_int
+    lib.synsample_supports.argtypes = [ctypes.c_int]
+    for variant in VARIANTS:
+        fn = getattr(lib, f"coinflip_independent_{variant}", None)
+        if fn is not None:
+            fn.restype = i64
+            fn.argtypes = ([ptr] + [i64] * 6 + [ptr, ptr, ptr, i64, ctypes.c_uint64, ptr])
+        gemm = getattr(lib, f"gemm_u8s8_{variant}", None)
+        if gemm is not None:
+            gemm.restype = None
+            gemm.argtypes = [ptr, i64, i64, i64, i64, ptr, i64, ptr, i64]
+            getattr(lib, f"gemm_block_columns_{variant}").restype = ctypes.c_int
 
 
 def _load() -> ctypes.CDLL | None:
@@ -89,29 +90,28 @@ def _load() -> ctypes.CDLL | None:
     with _lock:
         if _library is False:
             _library = None
-            if enabled():
+            path = library_file()
+            if enabled() and path is not None:
                 try:
-                    path = library_path()
-                    if not path.exists():
-                        _build(path)
                     lib = ctypes.CDLL(str(path))
-                    fn = lib.coinflip_independent
-                    fn.restype = ctypes.c_int64
-                    fn.argtypes = ([ctypes.c_void_p] + [ctypes.c_int64] * 6
-                                   + [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                      ctypes.c_int64, ctypes.c_uint64,
-                                      ctypes.c_void_p])
-                    lib.coinflip_vector_lanes.restype = ctypes.c_int
+                    _declare(lib)
                     _library = lib
-                except OSError as err:
-                    warnings.warn(f"synsample: compiled sampling kernel unavailable ({err}); "
-                                  "using the pure-PyTorch path (same results, much slower)",
+                except (OSError, AttributeError) as err:
+                    warnings.warn(f"synsample: the compiled kernels in {path} cannot be loaded "
+                                  f"({err}); reinstall synsample (pip install .) to rebuild "
+                                  "them; using the pure-PyTorch paths (same results, slower)",
                                   RuntimeWarning, stacklevel=3)
+            elif enabled():
+                warnings.warn("synsample: the compiled kernels were not built when synsample "
+                              "was installed (no C compiler then?); install gcc and reinstall "
+                              "(pip install .) for fast independent mode; using the "
+                              "pure-PyTorch paths (same results, slower)",
+                              RuntimeWarning, stacklevel=3)
         return _library or None
 
 
 def available() -> bool:
-    """Whether the compiled kernel can run here (builds it on first call).
+    """Whether the compiled kernels can run here.
 
     Returns:
         True when the library is loaded.
@@ -119,15 +119,47 @@ def available() -> bool:
     return _load() is not None
 
 
-def vector_lanes() -> int | None:
-    """float32 lanes per vector the compiled kernel uses (16: AVX-512, 8: AVX2, 4: SSE or
-    NEON), or None without a kernel.
+def variants() -> list[str]:
+    """The instruction-set variants of the kernels this CPU runs, widest first (none without
+    the library); ``SYNSAMPLE_KERNEL_ISA`` caps them.
+
+    Returns:
+        Names among :data:`VARIANTS`.
+    """
+    lib = _load()
+    if lib is None:
+        return []
+    names = list(VARIANTS)
+    cap = os.environ.get("SYNSAMPLE_KERNEL_ISA", "").strip().lower()
+    if cap in VARIANTS:
+        names = names[names.index(cap):]
+    return [v for v in names if hasattr(lib, f"coinflip_independent_{v}")
+            and lib.synsample_supports(_VARIANT_ID[v])]
+
+
+def gemm_variants() -> list[str]:
+    """The variants of :func:`gemm_u8s8` this CPU runs, widest first.
+
+    Returns:
+        Names among :data:`GEMM_VARIANTS`.
+    """
+    return [v for v in variants() if v in GEMM_VARIANTS]
+
+
+def vector_lanes(variant: str | None = None) -> int | None:
+    """float32 lanes per vector of a variant of the coin-flip kernel (the widest this CPU runs
+    by default), or None without a kernel.
+
+    Args:
+        variant: a name among :data:`VARIANTS`, or None.
 
     Returns:
         The lanes, or None.
     """
-    lib = _load()
-    return None if lib is None else int(lib.coinflip_vector_lanes())
+    found = variants()
+    if not found:
+        return None
+    return VARIANTS[variant or found[0]]
 
 
 def _threads() -> ThreadPoolExecutor:
@@ -136,6 +168,17 @@ def _threads() -> ThreadPoolExecutor:
         _pool = ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads()),
                                    thread_name_prefix="synsample-kernel")
     return _pool
+
+
+def _split(rows: int, run, align: int = 1) -> list:
+    """``run(lo, hi)`` over ``rows`` split among torch's threads (ctypes releases the GIL),
+    each share a multiple of ``align`` rows but the last."""
+    parts = min(max(1, torch.get_num_threads()), max(1, rows // max(align, 1)))
+    bounds = [min(rows, (rows * p // parts + align - 1) // align * align)
+              for p in range(parts)] + [rows]
+    if parts == 1:
+        return [run(0, rows)]
+    return list(_threads().map(run, bounds[:-1], bounds[1:]))
 
 
 def comparator(threshold: torch.Tensor, sign: torch.Tensor, bits: int
@@ -183,7 +226,7 @@ def _prepared_comparator(threshold: torch.Tensor, sign: torch.Tensor, bits: int
 
 
 def coinflip(x: torch.Tensor, n: int, threshold: torch.Tensor, value: torch.Tensor, bits: int,
-             items: torch.Tensor, first_sample: int, key: int
+             items: torch.Tensor, first_sample: int, key: int, variant: str | None = None
              ) -> tuple[torch.Tensor, int] | None:
     """The compiled twin of :func:`synsample.randomness.coinflip_reference` (same
     arguments, same bits), or None when it cannot run (no compiler, or a non-CPU tensor).
@@ -200,6 +243,7 @@ def coinflip(x: torch.Tensor, n: int, threshold: torch.Tensor, value: torch.Tens
         items: the global index of each item.
         first_sample: the index of the first sample.
         key: the layer's 64-bit key in the run.
+        variant: the instruction-set variant (default: the widest this CPU runs).
 
     Returns:
         ``(y [items, n, out], coins drawn)``, or None.
@@ -209,9 +253,10 @@ def coinflip(x: torch.Tensor, n: int, threshold: torch.Tensor, value: torch.Tens
     """
     if x.device.type != "cpu":
         return None
-    lib = _load()
-    if lib is None:
+    found = variants()
+    if not found:
         return None
+    fn = getattr(_load(), f"coinflip_independent_{variant or found[0]}")
     x = x.to(torch.float32).contiguous()
     b, d_in, out = x.shape[0], x.shape[2], threshold.shape[1]
     limit, sign = _prepared_comparator(threshold, value, bits)
@@ -221,7 +266,7 @@ def coinflip(x: torch.Tensor, n: int, threshold: torch.Tensor, value: torch.Tens
     key &= (1 << 64) - 1
 
     def run(lo: int, hi: int) -> int:
-        coins = lib.coinflip_independent(
+        coins = fn(
             x[lo].data_ptr(), x.stride(0), sample_stride, hi - lo, n, d_in, out,
             limit.data_ptr(), sign.data_ptr(), items[lo].data_ptr(), first_sample, key,
             y[lo].data_ptr())
@@ -229,10 +274,53 @@ def coinflip(x: torch.Tensor, n: int, threshold: torch.Tensor, value: torch.Tens
             raise MemoryError("the sampling kernel could not allocate its accumulators")
         return coins
 
-    parts = min(b, max(1, torch.get_num_threads()))
-    bounds = [b * p // parts for p in range(parts + 1)]
-    if parts == 1:
-        coins = run(0, b)
-    else:
-        coins = sum(_threads().map(run, bounds[:-1], bounds[1:]))
-    return y, coins
+    return y, sum(_split(b, run))
+
+
+def pack_u8s8(weight: torch.Tensor, variant: str) -> torch.Tensor:
+    """Sampled weights ``[N, K]`` int8 in {-1, 0, 1} in the layout :func:`gemm_u8s8` reads:
+    per block of the variant's columns, per pair of inputs, the block's byte pairs; zero
+    columns and a zero input pad N and K.
+
+    Args:
+        weight: ``[N, K]`` int8 with ``|w| <= 1`` (larger magnitudes could saturate).
+        variant: a name among :func:`gemm_variants`.
+
+    Returns:
+        The packed weights, int8, ``[blocks, K / 2, columns, 2]``.
+    """
+    lib = _load()
+    cols = int(getattr(lib, f"gemm_block_columns_{variant}")())
+    n, k = weight.shape
+    w = torch.nn.functional.pad(weight, (0, k % 2, 0, -n % cols))
+    return w.view(w.shape[0] // cols, cols, w.shape[1] // 2, 2).permute(0, 2, 1, 3).contiguous()
+
+
+def gemm_u8s8(x: torch.Tensor, packed: torch.Tensor, columns: int, variant: str
+              ) -> torch.Tensor:
+    """``x @ W^T`` exactly, in int32: ``x`` raw uint8 values, ``W`` the weights given to
+    :func:`pack_u8s8`, through the unsigned-by-signed byte multiply-add (no VNNI needed).
+
+    Args:
+        x: ``[M, K]`` uint8.
+        packed: :func:`pack_u8s8`'s result for the same variant.
+        columns: N, the weights' rows.
+        variant: a name among :func:`gemm_variants`.
+
+    Returns:
+        ``[M, N]`` int32.
+    """
+    lib = _load()
+    fn = getattr(lib, f"gemm_u8s8_{variant}")
+    blocks, pairs, cols = packed.shape[0], packed.shape[1], packed.shape[2]
+    if x.shape[1] != 2 * pairs or x.stride(1) != 1:
+        x = torch.nn.functional.pad(x, (0, 2 * pairs - x.shape[1])).contiguous()
+    m = x.shape[0]
+    y = torch.empty(m, blocks * cols, dtype=torch.int32)
+
+    def run(lo: int, hi: int) -> None:
+        fn(x.data_ptr(), x.stride(0), lo, hi, pairs, packed.data_ptr(), blocks, y.data_ptr(),
+           y.stride(0))
+
+    _split(m, run, align=4)
+    return y if y.shape[1] == columns else y[:, :columns]

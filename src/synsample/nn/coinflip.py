@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
-from synsample import kernels, randomness
+from synsample import kernels, paths, randomness
 from synsample.devices import IdealCoin, RandomSource
 from synsample.errors import ConfigError
-from synsample.nn.sampling import SampledLayer, SamplingContext, per_sample_linear
+from synsample.nn.sampling import (
+    SampledLayer,
+    SamplingContext,
+    counter_coinflip,
+    per_sample_linear,
+)
 
 #: how a layer's weights may be scaled to use the whole coin range (None: read as they are)
 GAINS = ("row", "layer")
@@ -79,10 +86,6 @@ class CoinFlipLinear(SampledLayer):
         self.context: SamplingContext | None = None
         #: scale applied after the matmul (folded from the input scaling, see fold_input_scale)
         self.input_scale = 1.0
-        #: use the exact int8 GEMM when the input is uint8 (False: always the fp32 path)
-        self.integer_gemm = True
-        #: use the compiled independent-mode kernel when it builds (False: the PyTorch twin)
-        self.compiled_kernel = True
         # (weight version, coin), (bits, thresholds^T, sign(w)^T) of the counter-based draws
         self._comparator: tuple[tuple, tuple[int, torch.Tensor, torch.Tensor]] | None = None
 
@@ -186,23 +189,59 @@ class CoinFlipLinear(SampledLayer):
             y = y * self.row_gain
         return y if self.bias is None else y.add_(self.bias)
 
-    def _use_int_gemm(self, x: torch.Tensor, columns: int) -> bool:
-        # torch._int_mm needs more than 16 rows and sizes that are multiples of 8
-        return (self.integer_gemm and x.dtype == torch.uint8 and x.shape[0] > 16
-                and self.in_features % 8 == 0 and columns % 8 == 0)
+    def _gemm_paths(self, x: torch.Tensor, columns: int) -> list[str]:
+        """The ways to compute a shared-mode product on ``x``, the reference (fp32) first: on
+        raw uint8 inputs also the int8 GEMM (``torch._int_mm``: more than 16 rows, sizes
+        multiples of 8) and each variant of the compiled u8s8 kernel; all exact."""
+        names = ["fp32"]
+        if x.dtype != torch.uint8 or x.device.type != "cpu":
+            return names
+        if x.shape[0] > 16 and self.in_features % 8 == 0 and columns % 8 == 0:
+            names.append("int_mm")
+        return names + [f"u8s8-{v}" for v in kernels.gemm_variants()]
 
-    def _shared_int(self, x: torch.Tensor, ctx: SamplingContext) -> torch.Tensor:
-        """Exact integer path: ``x`` uint8 shifted to int8, weights int8 in {-1, 0, 1}.
+    def _shared_gemm(self, name: str, x: torch.Tensor, ctx: SamplingContext) -> torch.Tensor:
+        """``x @ W~^T`` for every sample of the context, ``[rows, n * out]``, by path ``name``.
 
-        ``x @ W^T = (x - 128) @ W^T + 128 * rowsum(W)``, all in int32, so the result equals
-        the fp32 sum bit for bit (both are exact while ``255 * in_features < 2^24``).
+        On uint8 inputs every path is exact (integer sums below 2^24, fp32 or int32), so all
+        give the same bits: ``fp32`` multiplies the float values; ``int_mm`` shifts ``x`` to
+        int8 and adds ``128 * rowsum(W)`` back; ``u8s8-*`` multiplies unsigned by signed bytes
+        (:func:`synsample.kernels.gemm_u8s8`).
         """
+        if name == "fp32":
+            return per_sample_linear(x.to(self.weight.dtype),
+                                     self._shared_draws(ctx, self.weight.dtype), ctx)
         w = self._shared_draws(ctx).reshape(-1, self.in_features)
-        # the correction for the shifted input, 128 * (row sums of every draw), once per draw
-        correction = self.shared_draws(ctx, lambda: 128 * w.sum(dim=1, dtype=torch.int32),
-                                       "row sums")
-        shifted = (x ^ 128).view(torch.int8)  # uint8 v -> int8 v - 128, one bitwise pass
-        return torch._int_mm(shifted, w.T).add_(correction)
+        if name == "int_mm":
+            # the correction for the shifted input, 128 * (row sums of every draw), once per draw
+            correction = self.shared_draws(ctx, lambda: 128 * w.sum(dim=1, dtype=torch.int32),
+                                           "row sums")
+            shifted = (x ^ 128).view(torch.int8)  # uint8 v -> int8 v - 128, one bitwise pass
+            return torch._int_mm(shifted, w.T).add_(correction)
+        variant = name.removeprefix("u8s8-")
+        packed = self.shared_draws(ctx, lambda: kernels.pack_u8s8(w, variant), name)
+        return kernels.gemm_u8s8(x, packed, w.shape[0], variant)
+
+    def _shared_mode(self, x: torch.Tensor, ctx: SamplingContext) -> torch.Tensor:
+        """Shared mode: one ``W~`` per sample for the whole batch, through the fastest exact
+        path here (measured, see :mod:`synsample.paths`, op ``gemm``)."""
+        n, out = ctx.n, self.out_features
+        if ctx.expanded(x.shape[0]):
+            return per_sample_linear(x.to(self.weight.dtype),
+                                     self._shared_draws(ctx, self.weight.dtype), ctx)
+        names = self._gemm_paths(x, n * out)
+        rows = x.shape[0]
+
+        def run(name: str, size: int) -> torch.Tensor:
+            sub = dataclasses.replace(ctx, batch=size)
+            return self._shared_gemm(name, x[:size], sub)
+
+        chosen = paths.choose(
+            "gemm", names, run, paths.trial_sizes(rows, 32, 4),
+            {"in": self.in_features, "columns": n * out, "dtype": str(x.dtype),
+             "rows": 1 << max(0, rows - 1).bit_length()},
+            x.device, layer_paths=self.paths, reference="fp32")
+        return self._shared_gemm(chosen, x, ctx).reshape(ctx.batch * n, out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The sampled linear map ``x @ W~^T * gain + b`` (paper 000, eq. 3, before ``sigma``).
@@ -226,13 +265,9 @@ class CoinFlipLinear(SampledLayer):
             return self._finish(x.to(self.weight.dtype) @ self.sample_weight(None).T)
         if x.ndim > 2:  # tokens: each one computed as an item of its own
             return self.over_tokens(x, self.forward)
-        n, out = ctx.n, self.out_features
-        if ctx.mode == "shared" and not ctx.expanded(x.shape[0]) and self._use_int_gemm(x, n * out):
-            return self._finish(self._shared_int(x, ctx).reshape(ctx.batch * n, out))
-        x = x.to(self.weight.dtype)
         if ctx.mode == "independent":
-            return self._finish(self._independent(x, ctx))
-        return self._finish(per_sample_linear(x, self._shared_draws(ctx, x.dtype), ctx))
+            return self._finish(self._independent(x.to(self.weight.dtype), ctx))
+        return self._finish(self._shared_mode(x, ctx))
 
     def _counter_comparator(self) -> tuple[int, torch.Tensor, torch.Tensor]:
         """``(bits, thresholds [in, out], sign(w) [in, out])``, kept while weight and coin are
@@ -246,15 +281,15 @@ class CoinFlipLinear(SampledLayer):
 
     def _independent(self, x: torch.Tensor, ctx: SamplingContext) -> torch.Tensor:
         """Fresh coins for every (item, sample, weight), from the counter-based generator of
-        :mod:`synsample.randomness`: compiled kernel, else its bit-identical PyTorch twin.
+        :mod:`synsample.randomness`: the compiled kernel or its bit-identical PyTorch twin,
+        whichever is faster here (see :func:`~synsample.nn.sampling.counter_coinflip`).
 
         Coins of zero inputs are never drawn; the coin counts what was drawn."""
         n, b = ctx.n, ctx.batch
         xs = x.reshape(b, n, self.in_features) if ctx.expanded(x.shape[0]) else x[:, None, :]
         bits, thr, sign = self._counter_comparator()
-        args = (xs.to(torch.float32), n, thr, sign, bits, ctx.item_indices(x.device), ctx.first,
-                randomness.layer_key(ctx.seed, randomness.layer_id(self.layer_name)))
-        done = kernels.coinflip(*args) if self.compiled_kernel else None
-        y, coins = done if done is not None else randomness.coinflip_reference(*args)
+        y, coins = counter_coinflip(
+            self, xs.to(torch.float32), n, thr, sign, bits, ctx.item_indices(x.device), ctx.first,
+            randomness.layer_key(ctx.seed, randomness.layer_id(self.layer_name)))
         self.coin.count(coins)
         return y.to(x.dtype).reshape(b * n, self.out_features)

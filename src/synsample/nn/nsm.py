@@ -41,11 +41,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synsample import kernels, randomness
+from synsample import randomness
 from synsample.devices import GaussianSource, IdealCoin, NoiseSource, RandomSource
 from synsample.errors import ConfigError
 from synsample.nn.neural_noise import bernoulli_field, normal_field, uniform_ints
-from synsample.nn.sampling import SampledLayer, per_sample_linear
+from synsample.nn.sampling import SampledLayer, counter_coinflip, per_sample_linear
 
 SITES = ("synapse", "input")
 ESTIMATORS = ("erf", "binconcrete", "released")
@@ -498,9 +498,8 @@ class NSMLinear(NSMLayer):
         else:
             bits, thr, value = self._kernel_operands()
             key = randomness.layer_key(seed, randomness.layer_id(self.layer_name))
-            args = (xs.to(torch.float32).contiguous(), n, thr, value, bits, items, first, key)
-            done = kernels.coinflip(*args)
-            y, coins = done if done is not None else randomness.coinflip_reference(*args)
+            y, coins = counter_coinflip(self, xs.to(torch.float32).contiguous(), n, thr, value,
+                                        bits, items, first, key)
             self.source.count(coins)
             u = y.to(z.dtype) + linear * self.a()
         return u.reshape(rows, self.out_features)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from synsample import kernels, paths, randomness
 from synsample.errors import ConfigError
 from synsample.randomness import derive_seed
 
@@ -142,9 +143,17 @@ class SamplingContext:
 
 
 class SampledLayer(nn.Module):
-    """Base of every layer that draws during a sampled call; it reads ``self.context``."""
+    """Base of every layer that draws during a sampled call; it reads ``self.context``.
+
+    Where a layer has several ways of computing the same result, :mod:`synsample.paths` picks
+    the fastest on this machine; ``layer.paths = {"gemm": "fp32"}`` forces one per op (the
+    candidates give the same bits, so this changes speed only).
+    """
 
     context: SamplingContext | None = None
+
+    #: candidates forced per op for this layer (see :mod:`synsample.paths`); empty: measured
+    paths: dict[str, str] = {}
 
     #: the draws this layer made for the context key it last saw (see :meth:`shared_draws`)
     _shared: tuple[tuple, dict[str, object]] | None = None
@@ -252,3 +261,54 @@ def per_sample_linear(x: torch.Tensor, weights: torch.Tensor, ctx: SamplingConte
         return (x @ weights.reshape(n * out, d_in).T).reshape(ctx.batch * n, out)
     xs = x.reshape(ctx.batch, n, d_in)
     return torch.stack([xs[:, k] @ weights[k].T for k in range(n)], dim=1).reshape(-1, out)
+
+
+def _counter_coinflip(name: str, args: tuple) -> tuple[torch.Tensor, int]:
+    if name == "twin":
+        return randomness.coinflip_reference(*args)
+    return kernels.coinflip(*args, variant=name.removeprefix("kernel-"))
+
+
+def counter_coinflip(layer: SampledLayer, x: torch.Tensor, n: int, threshold: torch.Tensor,
+                     value: torch.Tensor, bits: int, items: torch.Tensor, first_sample: int,
+                     key: int) -> tuple[torch.Tensor, int]:
+    """Independent-mode coins (arguments of :func:`synsample.randomness.coinflip_reference`)
+    through the fastest path here: a variant of the compiled kernel (``kernel-avx512``,
+    ``kernel-avx2``, ``kernel-base``) or the pure-PyTorch ``twin``, which give the same bits.
+    Measured on trials of the call's first items and samples (:mod:`synsample.paths`, op
+    ``coinflip``); unmeasured, the widest kernel the CPU runs, else the twin (the only path off
+    the CPU).
+
+    Args:
+        layer: the calling layer (its forced ``paths``).
+        x: ``[items, n | 1, in]`` float32.
+        n: samples.
+        threshold: ``[in, out]`` integer thresholds.
+        value: ``[in, out]`` what each coin gates.
+        bits: the bits of the device's uniform integers.
+        items: the global index of each item.
+        first_sample: the index of the first sample.
+        key: the layer's 64-bit key in the run.
+
+    Returns:
+        ``(y [items, n, out] float32, coins drawn)``.
+    """
+    on_cpu = x.device.type == "cpu"
+    names = [*(f"kernel-{v}" for v in (kernels.variants() if on_cpu else [])), "twin"]
+    b = x.shape[0]
+
+    def run(name: str, size: int) -> tuple[torch.Tensor, int]:
+        """The op on a trial of ``size`` item-passes: the first items, and the first samples
+        when fewer than ``n`` (a slow path is timed on little)."""
+        k = min(n, size)
+        m = min(b, max(1, size // n))
+        xs = x[:m] if x.shape[1] == 1 else x[:m, :k]
+        return _counter_coinflip(name, (xs, k, threshold, value, bits, items[:m], first_sample,
+                                        key))
+
+    chosen = paths.choose(
+        "coinflip", names, run, paths.trial_sizes(b * n, 1, 8),
+        {"in": x.shape[2], "out": threshold.shape[1], "n": n, "expanded": x.shape[1] != 1,
+         "items": 1 << max(0, b - 1).bit_length()},
+        x.device, default=names[0], layer_paths=layer.paths)
+    return _counter_coinflip(chosen, (x, n, threshold, value, bits, items, first_sample, key))

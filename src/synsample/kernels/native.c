@@ -1,0 +1,122 @@
+/* synsample's compiled kernels, built once when the package is installed (setup.py), one
+ * binary for every x86-64 CPU: each kernel is compiled here once per instruction set (AVX-512,
+ * AVX2, and the baseline every CPU of the architecture runs) under GCC's target pragmas, and
+ * synsample.kernels picks among the variants the CPU supports by timing them
+ * (synsample.paths). Loaded with ctypes; no torch headers. Every variant gives the same bits.
+ *
+ * Exports, per variant V in {base, avx2, avx512}:
+ *   coinflip_independent_V, coinflip_vector_lanes_V   (coinflip.h)
+ *   gemm_u8s8_V, gemm_block_columns_V                  (gemm_u8s8.h; avx2 and avx512 only)
+ *   synsample_supports(V)                              1 when the CPU runs variant V
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CAT_(a, b) a##_##b
+#define CAT(a, b) CAT_(a, b)
+#define F(name) CAT(name, SUFFIX)
+
+/* ---- the baseline: SSE2 on x86-64, the architecture's own vectors elsewhere ---- */
+#define SUFFIX base
+#define VW 4
+#include "coinflip.h"
+#undef VW
+#undef SUFFIX
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+/* ---- AVX2 (x86-64-v3) ---- */
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,bmi2")
+#define SUFFIX avx2
+#define VW 8
+#include "coinflip.h"
+#undef VW
+
+#define VEC __m256i
+#define VB 32
+#define ZERO() _mm256_setzero_si256()
+#define LOAD(p) _mm256_loadu_si256((const __m256i *)(p))
+#define SET16(v) _mm256_set1_epi16(v)
+#define ADD16(x, y) _mm256_add_epi16(x, y)
+#define MADDUBS(x, y) _mm256_maddubs_epi16(x, y)
+#define WIDEN_ADD(dst, v) do {                                                          \
+        __m256i lo_ = _mm256_cvtepi16_epi32(_mm256_castsi256_si128(v));                \
+        __m256i hi_ = _mm256_cvtepi16_epi32(_mm256_extracti128_si256(v, 1));           \
+        _mm256_storeu_si256((__m256i *)(dst),                                          \
+            _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(dst)), lo_));       \
+        _mm256_storeu_si256((__m256i *)((dst) + 8),                                    \
+            _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)((dst) + 8)), hi_)); \
+    } while (0)
+#include "gemm_u8s8.h"
+#undef VEC
+#undef VB
+#undef ZERO
+#undef LOAD
+#undef SET16
+#undef ADD16
+#undef MADDUBS
+#undef WIDEN_ADD
+#undef SUFFIX
+#pragma GCC pop_options
+
+/* ---- AVX-512 (F, BW, VL: x86-64-v4) ---- */
+#pragma GCC push_options
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,bmi2")
+#define SUFFIX avx512
+#define VW 16
+#include "coinflip.h"
+#undef VW
+
+#define VEC __m512i
+#define VB 64
+#define ZERO() _mm512_setzero_si512()
+#define LOAD(p) _mm512_loadu_si512((const void *)(p))
+#define SET16(v) _mm512_set1_epi16(v)
+#define ADD16(x, y) _mm512_add_epi16(x, y)
+#define MADDUBS(x, y) _mm512_maddubs_epi16(x, y)
+#define WIDEN_ADD(dst, v) do {                                                          \
+        __m512i lo_ = _mm512_cvtepi16_epi32(_mm512_castsi512_si256(v));                \
+        __m512i hi_ = _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(v, 1));          \
+        _mm512_storeu_si512((void *)(dst),                                              \
+            _mm512_add_epi32(_mm512_loadu_si512((const void *)(dst)), lo_));           \
+        _mm512_storeu_si512((void *)((dst) + 16),                                       \
+            _mm512_add_epi32(_mm512_loadu_si512((const void *)((dst) + 16)), hi_));    \
+    } while (0)
+#include "gemm_u8s8.h"
+#undef VEC
+#undef VB
+#undef ZERO
+#undef LOAD
+#undef SET16
+#undef ADD16
+#undef MADDUBS
+#undef WIDEN_ADD
+#undef SUFFIX
+#pragma GCC pop_options
+
+int synsample_supports(int variant) {
+    __builtin_cpu_init();
+    switch (variant) {
+    case 0: return 1;
+    case 1: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+                   && __builtin_cpu_supports("bmi2");
+    case 2: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+                   && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
+    default: return 0;
+    }
+}
+#else
+int synsample_supports(int variant) { return variant == 0; }
+#endif
+
+/* A Python extension module in name only (setuptools builds and installs it as one): the
+ * kernels are called through ctypes, so the module itself is empty. */
+static struct PyModuleDef native_module = {PyModuleDef_HEAD_INIT, "_native",
+                                           "synsample's compiled kernels (called via ctypes)",
+                                           -1, NULL, NULL, NULL, NULL, NULL};
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&native_module); }

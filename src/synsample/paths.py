@@ -1,0 +1,264 @@
+"""Which of several ways of computing the same result is fastest on this machine: measured,
+never assumed from the instruction set.
+
+CPUs differ wildly: ``torch._int_mm`` is 4 times faster than fp32 on an AVX-512 VNNI server
+and 70 times slower on an AVX2-only EPYC; a kernel built for AVX-512 is not always faster than
+its AVX2 build. So wherever the engine has more than one way to compute a result (an *op*
+with its *candidates*, each tested to give the same bits), :func:`choose` times the candidates
+on the call's own inputs the first time a *signature* (the op, its shapes and dtypes, torch's
+threads, the CPU) is seen, and keeps the fastest: in memory, and as JSON under
+``$SYNSAMPLE_HOME/tuning/paths-<hash>.json``, so a later run on the same machine measures
+nothing. A cache file that does not name a current candidate for its exact signature is
+ignored, with a warning, and measured again.
+
+An op may name a *reference*, the plain computation (for a GEMM, fp32): another candidate is
+chosen over it only when measured at least :data:`MARGIN` faster, so a path slower than the
+plain computation is never chosen. Without measurement (``SYNSAMPLE_TUNING=off``, a device
+other than the CPU) an op uses its ``default`` (else the reference).
+
+``SYNSAMPLE_PATHS="gemm=fp32,coinflip=twin"`` forces candidates by op name (to time each path
+in ``synsample bench``, or to emulate another CPU's choice); a layer's ``paths`` dict does the
+same for one layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from synsample import machine
+
+#: a candidate replaces the reference only when this much faster (noise must not pick it)
+MARGIN = 0.05
+
+#: a candidate this many times slower than the best at a trial size is not timed larger
+DROP = 3.0
+
+#: a trial size is timed until its calls took at least this long (short calls are noisy)
+MIN_SECONDS = 0.004
+
+#: bump when the measurement changes, so that older cached choices are measured anew
+VERSION = 1
+
+#: choices made in this process, by signature; and the last choice per op (for the bench)
+_chosen: dict[str, str] = {}
+last: dict[str, str] = {}
+
+
+def measuring(device: torch.device | str = "cpu") -> bool:
+    """Whether choices are measured here (tuning on, and the device a CPU).
+
+    Args:
+        device: where the op runs.
+
+    Returns:
+        False with ``SYNSAMPLE_TUNING`` ``off`` (``0``, ``no``, ``false``) or off the CPU.
+    """
+    off = os.environ.get("SYNSAMPLE_TUNING", "on").lower() in ("off", "0", "no", "false")
+    return not off and torch.device(device).type == "cpu"
+
+
+def forced(op: str, layer_paths: dict[str, str] | None = None) -> str | None:
+    """The candidate forced for ``op``: by the layer's ``paths``, else ``SYNSAMPLE_PATHS``.
+
+    Args:
+        op: the op's name.
+        layer_paths: the layer's own forced choices, or None.
+
+    Returns:
+        The candidate's name, or None.
+    """
+    if layer_paths and op in layer_paths:
+        return layer_paths[op]
+    for part in os.environ.get("SYNSAMPLE_PATHS", "").split(","):
+        name, _, value = part.partition("=")
+        if name.strip() == op and value.strip():
+            return value.strip()
+    return None
+
+
+def signature(op: str, **shape: Any) -> dict[str, Any]:
+    """What a choice depends on: the op, its shapes, torch, its threads and the CPU.
+
+    Args:
+        op: the op's name.
+        **shape: the call's sizes and dtypes (JSON-able).
+
+    Returns:
+        The signature.
+    """
+    return {"version": VERSION, "op": op, **shape, "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "cpu": machine.cpu_model(),
+            "cpu_flags": hashlib.sha256(machine.cpu_flags().encode()).hexdigest()[:16]}
+
+
+def _digest(sig: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(sig, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cache_path(sig: dict[str, Any]) -> Path:
+    """The cache file of a signature's choice.
+
+    Args:
+        sig: a :func:`signature`.
+
+    Returns:
+        ``<home>/tuning/paths-<hash>.json``.
+    """
+    from synsample.data.cache import home
+
+    return home() / "tuning" / f"paths-{_digest(sig)}.json"
+
+
+def _cached(sig: dict[str, Any], names: Sequence[str]) -> str | None:
+    """The cached choice, if its file is valid for this signature and names a candidate."""
+    path = cache_path(sig)
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    try:
+        entry = json.loads(text)
+        if entry["key"] == sig and entry["chosen"] in names:
+            return entry["chosen"]
+        problem = "it was written for another case or names no current candidate"
+    except (ValueError, KeyError, TypeError) as err:
+        problem = f"it is not a valid choice file ({type(err).__name__})"
+    warnings.warn(f"synsample: ignoring the path cache {path}: {problem}; measuring again",
+                  RuntimeWarning, stacklevel=4)
+    return None
+
+
+def _seconds(run: Callable[[str, int], Any], name: str, size: int, give_up: float
+             ) -> float:
+    """The fastest of a few calls of ``run(name, size)``, after one untimed call; a single
+    timed call when that one already took more than ``give_up`` seconds."""
+    run(name, size)
+    best, spent, calls = float("inf"), 0.0, 0
+    while calls < 2 or (spent < MIN_SECONDS and calls < 20):
+        start = time.perf_counter()
+        run(name, size)
+        took = time.perf_counter() - start
+        best, spent, calls = min(best, took), spent + took, calls + 1
+        if took > give_up:
+            break
+    return best
+
+
+def measure(names: Sequence[str], run: Callable[[str, int], Any], sizes: Sequence[int],
+            reference: str | None = None) -> tuple[str, dict[str, dict[int, float]]]:
+    """Time every candidate at growing trial sizes and return the fastest.
+
+    At each size the candidates are timed fastest-first (by the previous size); one more than
+    :data:`DROP` times slower than the best is timed once and not at the larger sizes (a
+    70-times cliff costs two small calls, not a full one). At the largest size reached, the
+    fastest replaces the ``reference`` (which is always timed) only when at least
+    :data:`MARGIN` faster.
+
+    Args:
+        names: the candidates.
+        run: ``run(name, size)`` computes the op with candidate ``name`` on a trial of ``size``.
+        sizes: the trial sizes, increasing (the last one the call's own).
+        reference: the plain computation a candidate must beat, or None (the fastest wins).
+
+    Returns:
+        ``(chosen name, seconds per call by name and size)``.
+    """
+    timings: dict[str, dict[int, float]] = {n: {} for n in names}
+    alive = list(names)
+    for size in sizes:
+        best = float("inf")
+        for name in alive:
+            limit = float("inf") if name == reference else DROP * best
+            timings[name][size] = _seconds(run, name, size, limit)
+            best = min(best, timings[name][size])
+        alive = sorted((n for n in alive if n == reference or timings[n][size] <= DROP * best),
+                       key=lambda n: timings[n][size])
+        last_size = size
+    fastest = alive[0]
+    if reference is not None and (
+            timings[fastest][last_size] > (1 - MARGIN) * timings[reference][last_size]):
+        fastest = reference
+    return fastest, timings
+
+
+def choose(op: str, names: Sequence[str], run: Callable[[str, int], Any], sizes: Sequence[int],
+           shape: dict[str, Any], device: torch.device | str = "cpu", default: str | None = None,
+           layer_paths: dict[str, str] | None = None, reference: str | None = None) -> str:
+    """The candidate to compute ``op`` with: forced (where it can compute this call), else
+    cached, else measured now, else the default.
+
+    Args:
+        op: the op's name (``gemm``, ``coinflip``, ...).
+        names: the candidates that can run this call.
+        run: ``run(name, size)`` computes the op with a candidate on a trial of ``size`` (rows,
+            or whatever unit the caller's sizes count) of the call.
+        sizes: trial sizes for the measurement, increasing, the last the call's own.
+        shape: the call's sizes and dtypes (part of the signature).
+        device: where the op runs (measured only on the CPU).
+        default: the choice without measurement (default: the reference, else the first name).
+        layer_paths: a layer's forced choices by op.
+        reference: the plain computation (e.g. fp32) that another candidate must beat by
+            :data:`MARGIN`, or None.
+
+    Returns:
+        The chosen candidate's name.
+    """
+    want = forced(op, layer_paths)
+    if want in names:
+        last[op] = want
+        return want
+    if len(names) == 1 or not measuring(device):
+        chosen = default if default in names else reference if reference in names else names[0]
+        last[op] = chosen
+        return chosen
+    sig = signature(op, **shape)
+    digest = _digest(sig)
+    chosen = _chosen.get(digest) or _cached(sig, names)
+    if chosen is None:
+        from synsample.io import write_json
+
+        start = time.perf_counter()
+        chosen, timings = measure(names, run, sizes, reference)
+        write_json(cache_path(sig), {
+            "key": sig, "chosen": chosen,
+            "timings_ms": {n: {str(s): round(t * 1e3, 4) for s, t in by_size.items()}
+                           for n, by_size in timings.items()},
+            "seconds": round(time.perf_counter() - start, 3),
+            "written": time.strftime("%Y-%m-%d %H:%M:%S")})
+    _chosen[digest] = chosen
+    last[op] = chosen
+    return chosen
+
+
+def trial_sizes(rows: int, smallest: int = 1, step: int = 8) -> list[int]:
+    """Trial sizes for :func:`measure`: ``smallest``, then ``step`` times larger, up to
+    ``rows`` (always last).
+
+    Args:
+        rows: the call's rows.
+        smallest: the first size.
+        step: the growth factor.
+
+    Returns:
+        The sizes, increasing.
+    """
+    sizes, size = [], max(1, smallest)
+    while size < rows:
+        sizes.append(size)
+        size *= step
+    return [*sizes, rows]
+
+
+def forget() -> None:
+    """Drop the choices kept in this process (the cache files stay)."""
+    _chosen.clear()
+    last.clear()
