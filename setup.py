@@ -13,6 +13,10 @@ setup(ext_modules=[Extension(
     "synsample.kernels._native",
     sources=["src/synsample/kernels/native.c"],
     depends=["src/synsample/kernels/coinflip.h", "src/synsample/kernels/gemm_u8s8.h"],
-    # no fused multiply-adds: the float sums round exactly like PyTorch's twin
-    extra_compile_args=["-O3", "-ffp-contract=off", "-fno-math-errno", "-Wno-psabi"],
+    # no fused multiply-adds: the float sums round exactly like PyTorch's twin. OpenMP: the
+    # library links libgomp.so.1, which resolves to the copy PyTorch has already loaded, so
+    # the kernels' threads are PyTorch's own (its waiting workers take the work at once)
+    extra_compile_args=["-O3", "-ffp-contract=off", "-fno-math-errno", "-Wno-psabi",
+                        "-fopenmp"],
+    extra_link_args=["-fopenmp"],
     optional=True)])

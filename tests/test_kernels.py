@@ -58,7 +58,9 @@ def test_u8s8_gemm_is_exact(m, k, n):
     want = x.to(torch.int64) @ w.to(torch.int64).T
     for variant in kernels.gemm_variants():
         got = kernels.gemm_u8s8(x, kernels.pack_u8s8(w, variant), n, variant)
-        assert got.dtype == torch.int32 and torch.equal(got.to(torch.int64), want), variant
+        assert got.dtype == torch.float32 and torch.equal(got.to(torch.int64), want), variant
+        scaled = kernels.gemm_u8s8(x, kernels.pack_u8s8(w, variant), n, variant, 1 / 255)
+        assert torch.equal(scaled, want.to(torch.float32).mul_(1 / 255)), variant
 
 
 @needs_library

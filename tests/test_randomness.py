@@ -144,3 +144,32 @@ def test_kernels_can_be_switched_off(monkeypatch):
     monkeypatch.setattr(kernels, "_library", False)
     monkeypatch.setenv("SYNSAMPLE_KERNELS", "off")
     assert not kernels.available()
+
+
+@pytest.mark.parametrize("expanded", [False, True])
+def test_the_twin_without_host_synchronisation_gives_the_same_bits(expanded):
+    """The path of accelerators runs every input and returns its count as a tensor, which the
+    device keeps until read; on the CPU it gives the kernel's (and the skipping twin's) bits."""
+    args = _case(3, 4, 5, 30, 21, expanded, 12)
+    args[0][:, :, ::3] = 0  # inputs that draw nothing
+    ref, ref_coins = randomness.coinflip_reference(*args)
+    got, coins = randomness.coinflip_reference(*args, sync=False)
+    assert torch.equal(got, ref) and isinstance(coins, torch.Tensor) and int(coins) == ref_coins
+    if kernels.available():
+        assert torch.equal(kernels.coinflip(*args)[0], got)
+
+
+def test_a_count_left_on_an_accelerator_is_read_once(monkeypatch):
+    from synsample.devices import IdealCoin
+
+    coin = IdealCoin()
+    coin.count(5)
+    pending = torch.tensor(7)
+    monkeypatch.setattr(pending.__class__, "device", property(lambda self: torch.device("meta")))
+    coin.count(pending)  # kept as a tensor, not read now
+    monkeypatch.undo()
+    assert coin.__dict__["_pending"] and coin.draws == 12 and not coin.__dict__["_pending"]
+    snap = coin.snapshot()
+    coin.draws += 3
+    coin.restore(snap)
+    assert coin.draws == 12

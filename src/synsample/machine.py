@@ -71,6 +71,29 @@ def isa() -> list[str]:
     return [f for f in ISA_FLAGS if f in flags]
 
 
+def speed_key() -> dict[str, Any]:
+    """What makes one computation faster or slower here, for the caches of measured choices
+    (:mod:`synsample.paths`, :mod:`synsample.tuning`): the CPU (model and feature flags),
+    torch's version, threads and kernel level (``ATEN_CPU_CAPABILITY``), and oneDNN's ISA limit
+    (``ONEDNN_MAX_CPU_ISA``).
+
+    Returns:
+        The key, JSON-able.
+    """
+    import hashlib
+
+    import torch
+
+    try:
+        capability = torch.backends.cpu.get_cpu_capability()
+    except AttributeError:  # older torch
+        capability = None
+    return {"cpu": cpu_model(), "cpu_flags": hashlib.sha256(cpu_flags().encode()).hexdigest()[:16],
+            "torch": torch.__version__, "threads": torch.get_num_threads(),
+            "torch_cpu_capability": capability,
+            "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA")}
+
+
 def describe() -> dict[str, Any]:
     """The machine as ``bench`` reports it: CPU model, ISA flags, cores, torch's threads and
     the vector width torch's own kernels dispatch to.

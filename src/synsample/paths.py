@@ -86,7 +86,8 @@ def forced(op: str, layer_paths: dict[str, str] | None = None) -> str | None:
 
 
 def signature(op: str, **shape: Any) -> dict[str, Any]:
-    """What a choice depends on: the op, its shapes, torch, its threads and the CPU.
+    """What a choice depends on: the op, its shapes (and the caller's kernel library), and
+    the machine as :func:`synsample.machine.speed_key` names it.
 
     Args:
         op: the op's name.
@@ -95,9 +96,7 @@ def signature(op: str, **shape: Any) -> dict[str, Any]:
     Returns:
         The signature.
     """
-    return {"version": VERSION, "op": op, **shape, "torch": torch.__version__,
-            "threads": torch.get_num_threads(), "cpu": machine.cpu_model(),
-            "cpu_flags": hashlib.sha256(machine.cpu_flags().encode()).hexdigest()[:16]}
+    return {"version": VERSION, "op": op, **shape, **machine.speed_key()}
 
 
 def _digest(sig: dict[str, Any]) -> str:

@@ -209,12 +209,13 @@ def words(keys: torch.Tensor, rows: torch.Tensor, outputs: int) -> torch.Tensor:
 
 
 def coinflip_reference(x: torch.Tensor, n: int, threshold: torch.Tensor, value: torch.Tensor,
-                       bits: int, items: torch.Tensor, first_sample: int, key: int
-                       ) -> tuple[torch.Tensor, int]:
+                       bits: int, items: torch.Tensor, first_sample: int, key: int,
+                       sync: bool | None = None) -> tuple[torch.Tensor, int | torch.Tensor]:
     """Independent-mode outputs ``y[b, s, j] = sum_i coin * value[i, j] * x[b, s, i]``
     ``[items, n, out]`` and the number of coins drawn.
 
-    Pure PyTorch, any device.
+    Pure PyTorch, any device: the compiled kernel's twin on the CPU (same bits) and the path
+    of every other device, where it runs without host synchronisation.
 
     Args:
         x: ``[items, n, in]`` float32, or ``[items, 1, in]`` for an input shared by the ``n``
@@ -227,6 +228,10 @@ def coinflip_reference(x: torch.Tensor, n: int, threshold: torch.Tensor, value: 
         items: the global index of each item.
         first_sample: the index of the first sample (samples are ``first_sample, ...``).
         key: the layer's :func:`layer_key`.
+        sync: whether the host may wait for the device (default: on the CPU only). With it, the
+            inputs that are zero everywhere are skipped; without it every input is run (a zero
+            one adds +0, and a sum is never -0, so the sums are the same) and the count is a 0-d
+            tensor, which :meth:`~synsample.devices.NoiseSource.count` keeps until it is read.
 
     Returns:
         ``(y [items, n, out] float32, coins drawn)``; a zero input draws no coins.
@@ -237,14 +242,20 @@ def coinflip_reference(x: torch.Tensor, n: int, threshold: torch.Tensor, value: 
     samples = torch.arange(first_sample, first_sample + n, device=dev)
     keys = stream_keys(key, items.to(dev), samples)
     acc = torch.zeros(b, n, out, dtype=torch.float32, device=dev)
-    live = (x != 0).any(dim=1).any(dim=0).nonzero().flatten().tolist()  # inputs that draw
+    nonzero = (x != 0).sum() * (out * (n if x.shape[1] == 1 else 1))
+    sync = dev.type == "cpu" if sync is None else sync
+    if sync:  # skip the inputs that draw nothing
+        live = (x != 0).any(dim=1).any(dim=0).nonzero().flatten().tolist()
+    else:
+        live = range(x.shape[2])
     step = max(1, _REFERENCE_BLOCK // max(1, b * n * out))
     for start in range(0, len(live), step):
-        rows = torch.tensor(live[start:start + step], device=dev)
+        block = live[start:start + step]
+        rows = (torch.arange(block.start, block.stop, device=dev) if isinstance(block, range)
+                else torch.tensor(block, device=dev))
         h = words(keys, rows, out)  # [b, n, r, out]
         coins = (h >> (32 - bits)) < threshold[rows][None, None]
-        for r, i in enumerate(rows.tolist()):
+        for r, i in enumerate(block):
             v = value[i] * x[:, :, i, None]
             acc = acc + torch.where(coins[:, :, r], v, torch.zeros((), device=dev))
-    coins_drawn = int((x != 0).sum()) * out * (n if x.shape[1] == 1 else 1)
-    return acc, coins_drawn
+    return acc, (int(nonzero) if sync else nonzero)

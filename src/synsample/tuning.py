@@ -50,7 +50,7 @@ LONG_CALL = 0.05
 MARGIN = 0.05
 
 #: bump when the measurement changes, so that older cached choices are measured anew
-VERSION = 3
+VERSION = 4
 
 
 def enabled() -> bool:
@@ -121,9 +121,7 @@ def key(model: torch.nn.Module, per_item: torch.Tensor, mode: str, chunk: int | 
                if isinstance(getattr(m, "weight", None), torch.Tensor) else None]
               for m in model.modules() if isinstance(m, SampledLayer)]
     devices = model.devices() if hasattr(model, "devices") else []
-    return {"version": VERSION, "cpu": machine.cpu_model(),
-            "cpu_flags": hashlib.sha256(machine.cpu_flags().encode()).hexdigest()[:16],
-            "torch": torch.__version__, "threads": torch.get_num_threads(), "mode": mode,
+    return {"version": VERSION, **machine.speed_key(), "mode": mode,
             "model": type(model).__name__, "layers": layers,
             "devices": sorted({type(d).__name__ for d in devices}),
             "input": [list(per_item.shape[1:]), str(per_item.dtype)],

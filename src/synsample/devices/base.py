@@ -46,6 +46,21 @@ class NoiseSource(ABC):
         self.draws = 0
 
     @property
+    def draws(self) -> int:
+        """Draws made since construction or the last :meth:`reset_counts`. Counts recorded as
+        tensors on an accelerator (:meth:`count`) are read here, once, not at every call."""
+        pending = self.__dict__.get("_pending")
+        if pending:
+            self._draws += int(torch.stack(pending).sum().item())
+            pending.clear()
+        return self.__dict__.get("_draws", 0)
+
+    @draws.setter
+    def draws(self, value: int) -> None:
+        self._draws = int(value)
+        self._pending: list[torch.Tensor] = []
+
+    @property
     @abstractmethod
     def bits_per_draw(self) -> int:
         """Random bits one draw consumes on this device."""
@@ -76,14 +91,18 @@ class NoiseSource(ABC):
         """
         self.draws = int(snapshot)
 
-    def count(self, draws: int) -> None:
+    def count(self, draws: int | torch.Tensor) -> None:
         """Record ``draws`` draws made outside the device's own methods (counter-based kernels,
         or draws a simulation replaces by an exact equivalent).
 
         Args:
-            draws: the number of draws to add.
+            draws: the number of draws to add; a tensor on an accelerator is kept as it is and
+                summed when :attr:`draws` is read (no host synchronisation per call).
         """
-        self.draws += int(draws)
+        if isinstance(draws, torch.Tensor) and draws.device.type != "cpu":
+            self.__dict__.setdefault("_pending", []).append(draws.detach().reshape(()))
+        else:
+            self.draws += int(draws)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-able description (name, parameters, bits per draw) for reports.

@@ -23,11 +23,12 @@ Kernels:
 from __future__ import annotations
 
 import ctypes
+import functools
+import hashlib
 import importlib.machinery
 import os
 import threading
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -43,7 +44,6 @@ GEMM_VARIANTS = ("avx512", "avx2")
 
 _lock = threading.Lock()
 _library: ctypes.CDLL | None | bool = False  # False: not tried yet
-_pool: ThreadPoolExecutor | None = None
 
 
 def enabled() -> bool:
@@ -69,6 +69,24 @@ def library_file() -> Path | None:
     return None
 
 
+def identity() -> str | None:
+    """What names this build of the kernels and the variants it may run, for the caches of
+    measured choices: a hash of the library file and the variants, or None without one.
+
+    Returns:
+        ``<sha256 prefix>:<variants>``, or None.
+    """
+    path = library_file()
+    if path is None or not variants():
+        return None
+    return f"{_digest(str(path), path.stat().st_mtime_ns)}:{','.join(variants())}"
+
+
+@functools.cache
+def _digest(path: str, mtime_ns: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def _declare(lib: ctypes.CDLL) -> None:
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     lib.synsample_supports.restype = ctypes.c_int
@@ -77,11 +95,13 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn = getattr(lib, f"coinflip_independent_{variant}", None)
         if fn is not None:
             fn.restype = i64
-            fn.argtypes = ([ptr] + [i64] * 6 + [ptr, ptr, ptr, i64, ctypes.c_uint64, ptr])
+            fn.argtypes = ([ptr] + [i64] * 6 + [ptr, ptr, ptr, i64, ctypes.c_uint64, ptr,
+                                                ctypes.c_int])
         gemm = getattr(lib, f"gemm_u8s8_{variant}", None)
         if gemm is not None:
             gemm.restype = None
-            gemm.argtypes = [ptr, i64, i64, i64, i64, ptr, i64, ptr, i64]
+            gemm.argtypes = [ptr, i64, i64, i64, ptr, i64, ptr, i64, ctypes.c_float,
+                             ctypes.c_int]
             getattr(lib, f"gemm_block_columns_{variant}").restype = ctypes.c_int
 
 
@@ -162,25 +182,6 @@ def vector_lanes(variant: str | None = None) -> int | None:
     return VARIANTS[variant or found[0]]
 
 
-def _threads() -> ThreadPoolExecutor:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=max(1, torch.get_num_threads()),
-                                   thread_name_prefix="synsample-kernel")
-    return _pool
-
-
-def _split(rows: int, run, align: int = 1) -> list:
-    """``run(lo, hi)`` over ``rows`` split among torch's threads (ctypes releases the GIL),
-    each share a multiple of ``align`` rows but the last."""
-    parts = min(max(1, torch.get_num_threads()), max(1, rows // max(align, 1)))
-    bounds = [min(rows, (rows * p // parts + align - 1) // align * align)
-              for p in range(parts)] + [rows]
-    if parts == 1:
-        return [run(0, rows)]
-    return list(_threads().map(run, bounds[:-1], bounds[1:]))
-
-
 def comparator(threshold: torch.Tensor, sign: torch.Tensor, bits: int
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """The kernel's form of the coins: ``h >> (32 - bits) < t`` is ``h <= (t << (32 - bits)) - 1``
@@ -232,7 +233,8 @@ def coinflip(x: torch.Tensor, n: int, threshold: torch.Tensor, value: torch.Tens
     arguments, same bits), or None when it cannot run (no compiler, or a non-CPU tensor).
     ``value``: what each coin gates (``sign(w)`` for scANN, ``w`` for NSM blank-out).
 
-    Items are split over ``torch.get_num_threads()`` threads (ctypes releases the GIL).
+    Items are split over ``torch.get_num_threads()`` threads of PyTorch's own OpenMP runtime
+    (ctypes releases the GIL).
 
     Args:
         x: ``[items, n, in]`` inputs, or ``[items, 1, in]`` shared by the ``n`` samples.
@@ -265,62 +267,58 @@ def coinflip(x: torch.Tensor, n: int, threshold: torch.Tensor, value: torch.Tens
     sample_stride = 0 if x.shape[1] == 1 else d_in
     key &= (1 << 64) - 1
 
-    def run(lo: int, hi: int) -> int:
-        coins = fn(
-            x[lo].data_ptr(), x.stride(0), sample_stride, hi - lo, n, d_in, out,
-            limit.data_ptr(), sign.data_ptr(), items[lo].data_ptr(), first_sample, key,
-            y[lo].data_ptr())
-        if coins < 0:
-            raise MemoryError("the sampling kernel could not allocate its accumulators")
-        return coins
-
-    return y, sum(_split(b, run))
+    coins = fn(x.data_ptr(), x.stride(0), sample_stride, b, n, d_in, out, limit.data_ptr(),
+               sign.data_ptr(), items.data_ptr(), first_sample, key, y.data_ptr(),
+               torch.get_num_threads())
+    if coins < 0:
+        raise MemoryError("the sampling kernel could not allocate its accumulators")
+    return y, coins
 
 
 def pack_u8s8(weight: torch.Tensor, variant: str) -> torch.Tensor:
     """Sampled weights ``[N, K]`` int8 in {-1, 0, 1} in the layout :func:`gemm_u8s8` reads:
-    per block of the variant's columns, per pair of inputs, the block's byte pairs; zero
-    columns and a zero input pad N and K.
+    per block of the variant's columns, per quad of inputs, the block's 4-byte groups; zero
+    columns and zero inputs pad N and K.
 
     Args:
         weight: ``[N, K]`` int8 with ``|w| <= 1`` (larger magnitudes could saturate).
         variant: a name among :func:`gemm_variants`.
 
     Returns:
-        The packed weights, int8, ``[blocks, K / 2, columns, 2]``.
+        The packed weights, int8, ``[blocks, K / 4, columns, 4]``.
     """
     lib = _load()
     cols = int(getattr(lib, f"gemm_block_columns_{variant}")())
     n, k = weight.shape
-    w = torch.nn.functional.pad(weight, (0, k % 2, 0, -n % cols))
-    return w.view(w.shape[0] // cols, cols, w.shape[1] // 2, 2).permute(0, 2, 1, 3).contiguous()
+    w = torch.nn.functional.pad(weight, (0, -k % 4, 0, -n % cols))
+    return w.view(w.shape[0] // cols, cols, w.shape[1] // 4, 4).permute(0, 2, 1, 3).contiguous()
 
 
-def gemm_u8s8(x: torch.Tensor, packed: torch.Tensor, columns: int, variant: str
-              ) -> torch.Tensor:
-    """``x @ W^T`` exactly, in int32: ``x`` raw uint8 values, ``W`` the weights given to
-    :func:`pack_u8s8`, through the unsigned-by-signed byte multiply-add (no VNNI needed).
+def gemm_u8s8(x: torch.Tensor, packed: torch.Tensor, columns: int, variant: str,
+              scale: float = 1.0) -> torch.Tensor:
+    """``scale * (x @ W^T)``: ``x`` raw uint8 values, ``W`` the weights given to
+    :func:`pack_u8s8`, summed exactly in integers through the unsigned-by-signed byte
+    multiply-add (no VNNI needed), then converted to float32 (exact while ``255 K < 2^24``) and
+    multiplied by ``scale`` once, as ``y.float() * scale`` would.
 
     Args:
         x: ``[M, K]`` uint8.
         packed: :func:`pack_u8s8`'s result for the same variant.
         columns: N, the weights' rows.
         variant: a name among :func:`gemm_variants`.
+        scale: the factor applied to the sums.
 
     Returns:
-        ``[M, N]`` int32.
+        ``[M, N]`` float32.
     """
     lib = _load()
     fn = getattr(lib, f"gemm_u8s8_{variant}")
-    blocks, pairs, cols = packed.shape[0], packed.shape[1], packed.shape[2]
-    if x.shape[1] != 2 * pairs or x.stride(1) != 1:
-        x = torch.nn.functional.pad(x, (0, 2 * pairs - x.shape[1])).contiguous()
+    blocks, quads, cols = packed.shape[0], packed.shape[1], packed.shape[2]
+    if x.shape[1] != 4 * quads or x.stride(1) != 1:
+        x = torch.nn.functional.pad(x, (0, 4 * quads - x.shape[1])).contiguous()
     m = x.shape[0]
-    y = torch.empty(m, blocks * cols, dtype=torch.int32)
+    y = torch.empty(m, blocks * cols, dtype=torch.float32)
 
-    def run(lo: int, hi: int) -> None:
-        fn(x.data_ptr(), x.stride(0), lo, hi, pairs, packed.data_ptr(), blocks, y.data_ptr(),
-           y.stride(0))
-
-    _split(m, run, align=4)
+    fn(x.data_ptr(), x.stride(0), m, quads, packed.data_ptr(), blocks, y.data_ptr(), y.stride(0),
+       scale, torch.get_num_threads())
     return y if y.shape[1] == columns else y[:, :columns]

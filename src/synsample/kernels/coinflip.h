@@ -148,7 +148,8 @@ static inline int64_t F(head)(int ns, const uint64_t *stream, const float *xs,
     return coins;
 }
 
-int64_t F(coinflip_independent)(
+/* items 0 .. items - 1 of a call (one thread's share) */
+static int64_t F(coinflip_items)(
         const float *x, int64_t x_item_stride, int64_t x_sample_stride,
         int64_t items, int64_t samples, int64_t in, int64_t out,
         const int32_t *limit, const float *sign,
@@ -218,6 +219,36 @@ int64_t F(coinflip_independent)(
     free(live);
     free(acc);
     return coins;
+}
+
+/* every item of a call, split over `threads` threads of the OpenMP runtime the process already
+ * runs (PyTorch's: its workers are waiting for work, so none competes with ours); returns the
+ * coins drawn, or -1 when a thread could not allocate its accumulators */
+int64_t F(coinflip_independent)(
+        const float *x, int64_t x_item_stride, int64_t x_sample_stride,
+        int64_t items, int64_t samples, int64_t in, int64_t out,
+        const int32_t *limit, const float *sign,
+        const int64_t *item_index, int64_t first_sample, uint64_t layer_key, float *y,
+        int threads) {
+    if (threads > items)
+        threads = (int)items;
+    if (threads < 1)
+        threads = 1;
+    int64_t coins = 0;
+    int failed = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(+ : coins) \
+    reduction(| : failed)
+    for (int t = 0; t < threads; ++t) {
+        const int64_t lo = items * t / threads, hi = items * (t + 1) / threads;
+        const int64_t got = F(coinflip_items)(
+            x + lo * x_item_stride, x_item_stride, x_sample_stride, hi - lo, samples, in, out,
+            limit, sign, item_index + lo, first_sample, layer_key, y + lo * samples * out);
+        if (got < 0)
+            failed = 1;
+        else
+            coins += got;
+    }
+    return failed ? -1 : coins;
 }
 
 #undef u32v

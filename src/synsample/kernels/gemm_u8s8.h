@@ -1,74 +1,100 @@
-/* An exact integer product without VNNI: C[m][n] = sum_k A[m][k] * B[k][n], A unsigned 8-bit
- * (raw pixels), B signed 8-bit in {-1, 0, 1} (sampled coin-flip weights), C int32.
+/* An exact integer product without VNNI: C[m][n] = scale * sum_k A[m][k] * B[k][n], A unsigned
+ * 8-bit (raw pixels), B signed 8-bit in {-1, 0, 1} (sampled coin-flip weights), C float32 (the
+ * integer sum converted exactly, then one multiplication by scale).
  *
- * The unsigned-by-signed byte multiply-add (pmaddubsw) multiplies 2 x L16 byte pairs and adds
- * each pair into a 16-bit lane: 2 products per lane and instruction, against 1 per 32-bit lane
- * for an fp32 FMA. Each 16-bit lane then accumulates up to FLUSH pairs before it is widened
- * into 32 bits. Nothing saturates because |B| <= 1: a pair is at most 2 * 255 = 510 in
- * magnitude and FLUSH pairs at most 64 * 510 = 32640 < 2^15 (the caller guarantees |B| <= 1).
- * Integer sums are exact whatever their order, so C equals the fp32 product bit for bit while
- * 255 * K < 2^24.
+ * The unsigned-by-signed byte multiply-add (pmaddubsw) multiplies the bytes of a vector and adds
+ * them in pairs into 16-bit lanes: 2 products per lane and instruction, against 1 per 32-bit
+ * lane for an fp32 FMA. Four inputs k .. k + 3 of a row are broadcast (one 32-bit load) against
+ * four weights of each of L32 columns, so a column's two 16-bit lanes hold its two pairs; they
+ * accumulate up to FLUSH quads, then one multiply-add with ones (pmaddwd) sums the two lanes
+ * into the column's 32-bit total. Nothing saturates because |B| <= 1: a pair is at most
+ * 2 * 255 = 510 in magnitude and FLUSH pairs at most 64 * 510 = 32640 < 2^15 (the caller
+ * guarantees |B| <= 1). Integer sums are exact whatever their order, so C equals the fp32
+ * product bit for bit while 255 * K < 2^24.
  *
- * B is packed by the caller (synsample.kernels.pack_u8s8): for each block of NR = 2 * L16
- * columns, for each pair of rows (k, k + 1), NR x 2 bytes [column][k, k + 1]; K is even (the
- * caller pads A and B with a zero column) and the columns a multiple of NR (padded with zeros).
+ * B is packed by the caller (synsample.kernels.pack_u8s8): for each block of NR = 2 * L32
+ * columns, for each quad of inputs (k .. k + 3), NR x 4 bytes [column][k .. k + 3]; K is a
+ * multiple of 4 (the caller pads A and B with zero columns) and the columns a multiple of NR.
  *
  * This file is a body, included by native.c once per instruction set, with VEC (the vector
- * type), VB (its bytes), the intrinsics below and F(name) defined.
+ * type), VB (its bytes), FVEC (the float vector), the intrinsics below and F(name) defined.
  */
 
-#define L16 (VB / 2)          /* 16-bit lanes per vector: columns per vector */
-#define NR (2 * L16)          /* columns per block: two vectors */
+#define L32 (VB / 4)          /* 32-bit lanes per vector: columns per vector */
+#define NR (2 * L32)          /* columns per block: two vectors */
 #define MR 4                  /* rows per micro-tile */
-#define FLUSH 64              /* byte pairs a 16-bit lane accumulates before it is widened */
+#define FLUSH 64              /* quads a 16-bit lane pair accumulates before it is widened */
 
 /* rows m0 .. m0 + rows - 1 (rows <= MR, a constant at each call) of one column block */
 static inline __attribute__((always_inline)) void F(gemm_tile)(
-        int rows, const uint8_t *a, int64_t lda, int64_t pairs, const int8_t *b, int32_t *c,
-        int64_t ldc) {
-    int32_t acc[MR][NR] __attribute__((aligned(64)));
-    memset(acc, 0, sizeof acc);
-    for (int64_t p0 = 0; p0 < pairs; p0 += FLUSH) {
-        const int64_t p1 = p0 + FLUSH < pairs ? p0 + FLUSH : pairs;
+        int rows, const uint8_t *a, int64_t lda, int64_t quads, const int8_t *b, float *c,
+        int64_t ldc, float scale) {
+    VEC acc[MR][2];
+    const VEC ones = SET16(1);
+    for (int r = 0; r < rows; ++r)
+        acc[r][0] = acc[r][1] = ZERO();
+    for (int64_t q0 = 0; q0 < quads; q0 += FLUSH) {
+        const int64_t q1 = q0 + FLUSH < quads ? q0 + FLUSH : quads;
         VEC s[MR][2];
         for (int r = 0; r < rows; ++r)
             s[r][0] = s[r][1] = ZERO();
-        for (int64_t p = p0; p < p1; ++p) {
-            const VEC b0 = LOAD(b + p * 2 * NR);
-            const VEC b1 = LOAD(b + p * 2 * NR + VB);
+        for (int64_t q = q0; q < q1; ++q) {
+            const VEC b0 = LOAD(b + q * 4 * NR);
+            const VEC b1 = LOAD(b + q * 4 * NR + VB);
             for (int r = 0; r < rows; ++r) {
-                int16_t pair;
-                memcpy(&pair, a + r * lda + 2 * p, sizeof pair);
-                const VEC x = SET16(pair);
+                int32_t quad;
+                memcpy(&quad, a + r * lda + 4 * q, sizeof quad);
+                const VEC x = SET32(quad);
                 s[r][0] = ADD16(s[r][0], MADDUBS(x, b0));
                 s[r][1] = ADD16(s[r][1], MADDUBS(x, b1));
             }
         }
         for (int r = 0; r < rows; ++r)
             for (int v = 0; v < 2; ++v)
-                WIDEN_ADD(acc[r] + v * L16, s[r][v]);
+                acc[r][v] = ADD32(acc[r][v], MADDWD(s[r][v], ones));
     }
-    for (int r = 0; r < rows; ++r)
-        memcpy(c + r * ldc, acc[r], sizeof acc[r]);
+    /* the exact integer sum as float32 (exact below 2^24), times scale: one rounding, as
+     * torch's y.float() * scale */
+    const FVEC s32 = FSET(scale);
+    for (int r = 0; r < rows; ++r) {
+        FSTORE(c + r * ldc, FMUL(TOFLOAT(acc[r][0]), s32));
+        FSTORE(c + r * ldc + L32, FMUL(TOFLOAT(acc[r][1]), s32));
+    }
 }
 
-/* rows lo .. hi - 1 of C (one thread's share); C has blocks * NR columns (ldc >= that) */
-void F(gemm_u8s8)(const uint8_t *a, int64_t lda, int64_t lo, int64_t hi, int64_t pairs,
-                  const int8_t *b, int64_t blocks, int32_t *c, int64_t ldc) {
+/* rows lo .. hi - 1 of C = scale * (A B), float32; C has blocks * NR columns (ldc >= that) */
+static void F(gemm_rows)(const uint8_t *a, int64_t lda, int64_t lo, int64_t hi, int64_t quads,
+                         const int8_t *b, int64_t blocks, float *c, int64_t ldc, float scale) {
     for (int64_t nb = 0; nb < blocks; ++nb) {
-        const int8_t *bb = b + nb * pairs * 2 * NR;
+        const int8_t *bb = b + nb * quads * 4 * NR;
         int64_t m = lo;
         for (; m + MR <= hi; m += MR)
-            F(gemm_tile)(MR, a + m * lda, lda, pairs, bb, c + m * ldc + nb * NR, ldc);
+            F(gemm_tile)(MR, a + m * lda, lda, quads, bb, c + m * ldc + nb * NR, ldc, scale);
         for (; m < hi; ++m)
-            F(gemm_tile)(1, a + m * lda, lda, pairs, bb, c + m * ldc + nb * NR, ldc);
+            F(gemm_tile)(1, a + m * lda, lda, quads, bb, c + m * ldc + nb * NR, ldc, scale);
+    }
+}
+
+/* the m rows of C, split in runs of MR rows over `threads` threads of the process's OpenMP
+ * runtime (PyTorch's, whose waiting workers then take the work instead of competing for it) */
+void F(gemm_u8s8)(const uint8_t *a, int64_t lda, int64_t m, int64_t quads, const int8_t *b,
+                  int64_t blocks, float *c, int64_t ldc, float scale, int threads) {
+    const int64_t tiles = (m + MR - 1) / MR;
+    if (threads > tiles)
+        threads = (int)tiles;
+    if (threads < 1)
+        threads = 1;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int t = 0; t < threads; ++t) {
+        const int64_t lo = tiles * t / threads * MR, hi = tiles * (t + 1) / threads * MR;
+        F(gemm_rows)(a, lda, lo, hi < m ? hi : m, quads, b, blocks, c, ldc, scale);
     }
 }
 
 /* columns per block of this variant, for the packing */
 int F(gemm_block_columns)(void) { return NR; }
 
-#undef L16
+#undef L32
 #undef NR
 #undef MR
 #undef FLUSH

@@ -43,15 +43,15 @@
 #define LOAD(p) _mm256_loadu_si256((const __m256i *)(p))
 #define SET16(v) _mm256_set1_epi16(v)
 #define ADD16(x, y) _mm256_add_epi16(x, y)
+#define SET32(v) _mm256_set1_epi32(v)
+#define ADD32(x, y) _mm256_add_epi32(x, y)
 #define MADDUBS(x, y) _mm256_maddubs_epi16(x, y)
-#define WIDEN_ADD(dst, v) do {                                                          \
-        __m256i lo_ = _mm256_cvtepi16_epi32(_mm256_castsi256_si128(v));                \
-        __m256i hi_ = _mm256_cvtepi16_epi32(_mm256_extracti128_si256(v, 1));           \
-        _mm256_storeu_si256((__m256i *)(dst),                                          \
-            _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)(dst)), lo_));       \
-        _mm256_storeu_si256((__m256i *)((dst) + 8),                                    \
-            _mm256_add_epi32(_mm256_loadu_si256((const __m256i *)((dst) + 8)), hi_)); \
-    } while (0)
+#define MADDWD(x, y) _mm256_madd_epi16(x, y)
+#define FVEC __m256
+#define FSET(v) _mm256_set1_ps(v)
+#define FMUL(x, y) _mm256_mul_ps(x, y)
+#define TOFLOAT(v) _mm256_cvtepi32_ps(v)
+#define FSTORE(p, v) _mm256_storeu_ps(p, v)
 #include "gemm_u8s8.h"
 #undef VEC
 #undef VB
@@ -59,8 +59,15 @@
 #undef LOAD
 #undef SET16
 #undef ADD16
+#undef SET32
+#undef ADD32
 #undef MADDUBS
-#undef WIDEN_ADD
+#undef MADDWD
+#undef FVEC
+#undef FSET
+#undef FMUL
+#undef TOFLOAT
+#undef FSTORE
 #undef SUFFIX
 #pragma GCC pop_options
 
@@ -78,15 +85,15 @@
 #define LOAD(p) _mm512_loadu_si512((const void *)(p))
 #define SET16(v) _mm512_set1_epi16(v)
 #define ADD16(x, y) _mm512_add_epi16(x, y)
+#define SET32(v) _mm512_set1_epi32(v)
+#define ADD32(x, y) _mm512_add_epi32(x, y)
 #define MADDUBS(x, y) _mm512_maddubs_epi16(x, y)
-#define WIDEN_ADD(dst, v) do {                                                          \
-        __m512i lo_ = _mm512_cvtepi16_epi32(_mm512_castsi512_si256(v));                \
-        __m512i hi_ = _mm512_cvtepi16_epi32(_mm512_extracti64x4_epi64(v, 1));          \
-        _mm512_storeu_si512((void *)(dst),                                              \
-            _mm512_add_epi32(_mm512_loadu_si512((const void *)(dst)), lo_));           \
-        _mm512_storeu_si512((void *)((dst) + 16),                                       \
-            _mm512_add_epi32(_mm512_loadu_si512((const void *)((dst) + 16)), hi_));    \
-    } while (0)
+#define MADDWD(x, y) _mm512_madd_epi16(x, y)
+#define FVEC __m512
+#define FSET(v) _mm512_set1_ps(v)
+#define FMUL(x, y) _mm512_mul_ps(x, y)
+#define TOFLOAT(v) _mm512_cvtepi32_ps(v)
+#define FSTORE(p, v) _mm512_storeu_ps(p, v)
 #include "gemm_u8s8.h"
 #undef VEC
 #undef VB
@@ -94,8 +101,15 @@
 #undef LOAD
 #undef SET16
 #undef ADD16
+#undef SET32
+#undef ADD32
 #undef MADDUBS
-#undef WIDEN_ADD
+#undef MADDWD
+#undef FVEC
+#undef FSET
+#undef FMUL
+#undef TOFLOAT
+#undef FSTORE
 #undef SUFFIX
 #pragma GCC pop_options
 

@@ -176,15 +176,18 @@ class CoinFlipLinear(SampledLayer):
         return w8 if dtype == torch.int8 else self.shared_draws(ctx, lambda: w8.to(dtype),
                                                                 str(dtype))
 
-    def _finish(self, y: torch.Tensor) -> torch.Tensor:
-        """``input_scale * output_gain * y + bias``: the scale after the sum keeps integer sums
-        exact.
-
+    def _scaled(self, y: torch.Tensor) -> torch.Tensor:
+        """``input_scale * output_gain * y``: the scale after the sum keeps integer sums exact.
         An int32 ``y`` becomes float32 in the same pass (its values are below 2^24: exact)."""
         scale = self.input_scale * self.output_gain
-        if scale != 1.0 or not y.is_floating_point():
-            y = torch.mul(y, scale) if y.is_floating_point() else (
-                y.to(torch.float32).mul_(scale))
+        if not y.is_floating_point():
+            return y.to(torch.float32).mul_(scale)
+        return y if scale == 1.0 else torch.mul(y, scale)
+
+    def _finish(self, y: torch.Tensor, scaled: bool = False) -> torch.Tensor:
+        """``input_scale * output_gain * y`` (unless ``scaled`` already), times the row gain,
+        plus the bias."""
+        y = y if scaled else self._scaled(y)
         if self.row_gain is not None:
             y = y * self.row_gain
         return y if self.bias is None else y.add_(self.bias)
@@ -192,43 +195,48 @@ class CoinFlipLinear(SampledLayer):
     def _gemm_paths(self, x: torch.Tensor, columns: int) -> list[str]:
         """The ways to compute a shared-mode product on ``x``, the reference (fp32) first: on
         raw uint8 inputs also the int8 GEMM (``torch._int_mm``: more than 16 rows, sizes
-        multiples of 8) and each variant of the compiled u8s8 kernel; all exact."""
+        multiples of 8) and each variant of the compiled u8s8 kernel; all exact while every
+        sum is an integer below 2^24 (``255 * in_features < 2^24``)."""
         names = ["fp32"]
-        if x.dtype != torch.uint8 or x.device.type != "cpu":
+        if x.dtype != torch.uint8 or x.device.type != "cpu" or 255 * self.in_features >= 2**24:
             return names
         if x.shape[0] > 16 and self.in_features % 8 == 0 and columns % 8 == 0:
             names.append("int_mm")
         return names + [f"u8s8-{v}" for v in kernels.gemm_variants()]
 
     def _shared_gemm(self, name: str, x: torch.Tensor, ctx: SamplingContext) -> torch.Tensor:
-        """``x @ W~^T`` for every sample of the context, ``[rows, n * out]``, by path ``name``.
+        """``input_scale * output_gain * (x @ W~^T)`` for every sample of the context, float32
+        ``[rows, n * out]``, by path ``name``.
 
-        On uint8 inputs every path is exact (integer sums below 2^24, fp32 or int32), so all
-        give the same bits: ``fp32`` multiplies the float values; ``int_mm`` shifts ``x`` to
-        int8 and adds ``128 * rowsum(W)`` back; ``u8s8-*`` multiplies unsigned by signed bytes
+        On uint8 inputs every path is exact (integer sums below 2^24, fp32 or int32, then one
+        rounding by the scale), so all give the same bits: ``fp32`` multiplies the float values;
+        ``int_mm`` shifts ``x`` to int8 and adds ``128 * rowsum(W)`` back; ``u8s8-*`` multiplies
+        unsigned by signed bytes and scales in the same pass
         (:func:`synsample.kernels.gemm_u8s8`).
         """
         if name == "fp32":
-            return per_sample_linear(x.to(self.weight.dtype),
-                                     self._shared_draws(ctx, self.weight.dtype), ctx)
+            return self._scaled(per_sample_linear(x.to(self.weight.dtype),
+                                                  self._shared_draws(ctx, self.weight.dtype), ctx))
         w = self._shared_draws(ctx).reshape(-1, self.in_features)
         if name == "int_mm":
             # the correction for the shifted input, 128 * (row sums of every draw), once per draw
             correction = self.shared_draws(ctx, lambda: 128 * w.sum(dim=1, dtype=torch.int32),
                                            "row sums")
             shifted = (x ^ 128).view(torch.int8)  # uint8 v -> int8 v - 128, one bitwise pass
-            return torch._int_mm(shifted, w.T).add_(correction)
+            return self._scaled(torch._int_mm(shifted, w.T).add_(correction))
         variant = name.removeprefix("u8s8-")
         packed = self.shared_draws(ctx, lambda: kernels.pack_u8s8(w, variant), name)
-        return kernels.gemm_u8s8(x, packed, w.shape[0], variant)
+        return kernels.gemm_u8s8(x, packed, w.shape[0], variant,
+                                 self.input_scale * self.output_gain)
 
     def _shared_mode(self, x: torch.Tensor, ctx: SamplingContext) -> torch.Tensor:
         """Shared mode: one ``W~`` per sample for the whole batch, through the fastest exact
-        path here (measured, see :mod:`synsample.paths`, op ``gemm``)."""
+        path here (measured, see :mod:`synsample.paths`, op ``gemm``); scaled as
+        :meth:`_scaled`."""
         n, out = ctx.n, self.out_features
         if ctx.expanded(x.shape[0]):
-            return per_sample_linear(x.to(self.weight.dtype),
-                                     self._shared_draws(ctx, self.weight.dtype), ctx)
+            return self._scaled(per_sample_linear(x.to(self.weight.dtype),
+                                                  self._shared_draws(ctx, self.weight.dtype), ctx))
         names = self._gemm_paths(x, n * out)
         rows = x.shape[0]
 
@@ -239,7 +247,7 @@ class CoinFlipLinear(SampledLayer):
         chosen = paths.choose(
             "gemm", names, run, paths.trial_sizes(rows, 32, 4),
             {"in": self.in_features, "columns": n * out, "dtype": str(x.dtype),
-             "rows": 1 << max(0, rows - 1).bit_length()},
+             "rows": 1 << max(0, rows - 1).bit_length(), "kernels": kernels.identity()},
             x.device, layer_paths=self.paths, reference="fp32")
         return self._shared_gemm(chosen, x, ctx).reshape(ctx.batch * n, out)
 
@@ -267,7 +275,7 @@ class CoinFlipLinear(SampledLayer):
             return self.over_tokens(x, self.forward)
         if ctx.mode == "independent":
             return self._finish(self._independent(x.to(self.weight.dtype), ctx))
-        return self._finish(self._shared_mode(x, ctx))
+        return self._finish(self._shared_mode(x, ctx), scaled=True)
 
     def _counter_comparator(self) -> tuple[int, torch.Tensor, torch.Tensor]:
         """``(bits, thresholds [in, out], sign(w) [in, out])``, kept while weight and coin are

@@ -309,6 +309,6 @@ def counter_coinflip(layer: SampledLayer, x: torch.Tensor, n: int, threshold: to
     chosen = paths.choose(
         "coinflip", names, run, paths.trial_sizes(b * n, 1, 8),
         {"in": x.shape[2], "out": threshold.shape[1], "n": n, "expanded": x.shape[1] != 1,
-         "items": 1 << max(0, b - 1).bit_length()},
+         "items": 1 << max(0, b - 1).bit_length(), "kernels": kernels.identity()},
         x.device, default=names[0], layer_paths=layer.paths)
     return _counter_coinflip(chosen, (x, n, threshold, value, bits, items, first_sample, key))
