@@ -40,6 +40,8 @@ def test_every_variant_gives_the_twins_bits(variant):
 def test_the_isa_cap_hides_the_wider_variants(monkeypatch):
     monkeypatch.setenv("SYNSAMPLE_KERNEL_ISA", "base")
     assert kernels.variants() == ["base"] and kernels.gemm_variants() == []
+    monkeypatch.setenv("SYNSAMPLE_KERNEL_ISA", "sse4")
+    assert kernels.variants() == ["base"] and set(kernels.gemm_variants()) <= {"sse4"}
     monkeypatch.setenv("SYNSAMPLE_KERNEL_ISA", "avx2")
     assert "avx512" not in kernels.variants()
 

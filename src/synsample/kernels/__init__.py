@@ -35,12 +35,12 @@ import torch
 
 #: outputs per vector group in the coin-flip kernel (LANES in coinflip.h): arrays are padded
 LANES = 16
-#: the instruction-set variants the library holds, widest first, with their float32 lanes
+#: the instruction-set variants of the coin-flip kernel, widest first, with their float32 lanes
 VARIANTS = {"avx512": 16, "avx2": 8, "base": 4}
-#: the index of each variant in native.c's synsample_supports
-_VARIANT_ID = {"base": 0, "avx2": 1, "avx512": 2}
-#: the variants that hold the u8s8 GEMM
-GEMM_VARIANTS = ("avx512", "avx2")
+#: the variants of the u8s8 GEMM, widest first (sse4: SSSE3 and SSE4.2, x86-64-v2)
+GEMM_VARIANTS = ("avx512", "avx2", "sse4")
+#: the index of each variant in native.c's synsample_supports, widest first
+_VARIANT_ID = {"avx512": 2, "avx2": 1, "sse4": 3, "base": 0}
 
 _lock = threading.Lock()
 _library: ctypes.CDLL | None | bool = False  # False: not tried yet
@@ -79,7 +79,8 @@ def identity() -> str | None:
     path = library_file()
     if path is None or not variants():
         return None
-    return f"{_digest(str(path), path.stat().st_mtime_ns)}:{','.join(variants())}"
+    found = ",".join(variants() + [f"gemm-{v}" for v in gemm_variants()])
+    return f"{_digest(str(path), path.stat().st_mtime_ns)}:{found}"
 
 
 @functools.cache
@@ -91,7 +92,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     i64, ptr = ctypes.c_int64, ctypes.c_void_p
     lib.synsample_supports.restype = ctypes.c_int
     lib.synsample_supports.argtypes = [ctypes.c_int]
-    for variant in VARIANTS:
+    for variant in _VARIANT_ID:
         fn = getattr(lib, f"coinflip_independent_{variant}", None)
         if fn is not None:
             fn.restype = i64
@@ -139,31 +140,36 @@ def available() -> bool:
     return _load() is not None
 
 
+def _supported(names, symbol: str) -> list[str]:
+    """The ``names`` whose ``<symbol>_<name>`` the library holds and the CPU runs, widest
+    first, at most as wide as ``SYNSAMPLE_KERNEL_ISA``."""
+    lib = _load()
+    if lib is None:
+        return []
+    order = list(_VARIANT_ID)
+    cap = os.environ.get("SYNSAMPLE_KERNEL_ISA", "").strip().lower()
+    allowed = order[order.index(cap):] if cap in order else order
+    return [v for v in names if v in allowed and hasattr(lib, f"{symbol}_{v}")
+            and lib.synsample_supports(_VARIANT_ID[v])]
+
+
 def variants() -> list[str]:
-    """The instruction-set variants of the kernels this CPU runs, widest first (none without
-    the library); ``SYNSAMPLE_KERNEL_ISA`` caps them.
+    """The builds of the coin-flip kernel this CPU runs, widest first (none without the
+    library); ``SYNSAMPLE_KERNEL_ISA`` (``avx512``, ``avx2``, ``sse4``, ``base``) caps them.
 
     Returns:
         Names among :data:`VARIANTS`.
     """
-    lib = _load()
-    if lib is None:
-        return []
-    names = list(VARIANTS)
-    cap = os.environ.get("SYNSAMPLE_KERNEL_ISA", "").strip().lower()
-    if cap in VARIANTS:
-        names = names[names.index(cap):]
-    return [v for v in names if hasattr(lib, f"coinflip_independent_{v}")
-            and lib.synsample_supports(_VARIANT_ID[v])]
+    return _supported(VARIANTS, "coinflip_independent")
 
 
 def gemm_variants() -> list[str]:
-    """The variants of :func:`gemm_u8s8` this CPU runs, widest first.
+    """The builds of :func:`gemm_u8s8` this CPU runs, widest first, capped as :func:`variants`.
 
     Returns:
         Names among :data:`GEMM_VARIANTS`.
     """
-    return [v for v in variants() if v in GEMM_VARIANTS]
+    return _supported(GEMM_VARIANTS, "gemm_u8s8")
 
 
 def vector_lanes(variant: str | None = None) -> int | None:

@@ -1,13 +1,14 @@
 /* synsample's compiled kernels, built once when the package is installed (setup.py), one
  * binary for every x86-64 CPU: each kernel is compiled here once per instruction set (AVX-512,
- * AVX2, and the baseline every CPU of the architecture runs) under GCC's target pragmas, and
+ * AVX2, SSSE3 / SSE4.2 for the GEMM, and the baseline every CPU of the architecture runs) under GCC's target pragmas, and
  * synsample.kernels picks among the variants the CPU supports by timing them
  * (synsample.paths). Loaded with ctypes; no torch headers. Every variant gives the same bits.
  *
- * Exports, per variant V in {base, avx2, avx512}:
- *   coinflip_independent_V, coinflip_vector_lanes_V   (coinflip.h)
- *   gemm_u8s8_V, gemm_block_columns_V                  (gemm_u8s8.h; avx2 and avx512 only)
- *   synsample_supports(V)                              1 when the CPU runs variant V
+ * Exports, per variant V:
+ *   coinflip_independent_V, coinflip_vector_lanes_V   (coinflip.h; base, avx2, avx512)
+ *   gemm_u8s8_V, gemm_block_columns_V                  (gemm_u8s8.h; sse4, avx2, avx512)
+ *   synsample_supports(i)                              1 when the CPU runs variant i (0 base,
+ *                                                      1 avx2, 2 avx512, 3 sse4)
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -28,6 +29,44 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
+
+/* ---- SSSE3 (x86-64-v2): the u8s8 GEMM only (the coin-flip kernel's baseline is SSE2) ---- */
+#pragma GCC push_options
+#pragma GCC target("ssse3,sse4.1,sse4.2,popcnt")
+#define SUFFIX sse4
+#define VEC __m128i
+#define VB 16
+#define ZERO() _mm_setzero_si128()
+#define LOAD(p) _mm_loadu_si128((const __m128i *)(p))
+#define SET16(v) _mm_set1_epi16(v)
+#define SET32(v) _mm_set1_epi32(v)
+#define ADD16(x, y) _mm_add_epi16(x, y)
+#define ADD32(x, y) _mm_add_epi32(x, y)
+#define MADDUBS(x, y) _mm_maddubs_epi16(x, y)
+#define MADDWD(x, y) _mm_madd_epi16(x, y)
+#define FVEC __m128
+#define FSET(v) _mm_set1_ps(v)
+#define FMUL(x, y) _mm_mul_ps(x, y)
+#define TOFLOAT(v) _mm_cvtepi32_ps(v)
+#define FSTORE(p, v) _mm_storeu_ps(p, v)
+#include "gemm_u8s8.h"
+#undef VEC
+#undef VB
+#undef ZERO
+#undef LOAD
+#undef SET16
+#undef SET32
+#undef ADD16
+#undef ADD32
+#undef MADDUBS
+#undef MADDWD
+#undef FVEC
+#undef FSET
+#undef FMUL
+#undef TOFLOAT
+#undef FSTORE
+#undef SUFFIX
+#pragma GCC pop_options
 
 /* ---- AVX2 (x86-64-v3) ---- */
 #pragma GCC push_options
@@ -117,6 +156,8 @@ int synsample_supports(int variant) {
     __builtin_cpu_init();
     switch (variant) {
     case 0: return 1;
+    case 3: return __builtin_cpu_supports("ssse3") && __builtin_cpu_supports("sse4.2")
+                   && __builtin_cpu_supports("popcnt");
     case 1: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
                    && __builtin_cpu_supports("bmi2");
     case 2: return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
