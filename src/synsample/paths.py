@@ -48,8 +48,9 @@ MIN_SECONDS = 0.004
 #: bump when the measurement changes, so that older cached choices are measured anew
 VERSION = 1
 
-#: choices made in this process, by signature; and the last choice per op (for the bench)
-_chosen: dict[str, str] = {}
+#: choices made in this process, by op, candidates, shape and threads; and the last choice per
+#: op (for the bench)
+_chosen: dict[tuple, str] = {}
 last: dict[str, str] = {}
 
 
@@ -219,9 +220,12 @@ def choose(op: str, names: Sequence[str], run: Callable[[str, int], Any], sizes:
         chosen = default if default in names else reference if reference in names else names[0]
         last[op] = chosen
         return chosen
+    memo = (op, tuple(names), tuple(sorted(shape.items())), torch.get_num_threads())
+    if memo in _chosen:  # the common case: every later call of a run, without hashing
+        last[op] = _chosen[memo]
+        return _chosen[memo]
     sig = signature(op, **shape)
-    digest = _digest(sig)
-    chosen = _chosen.get(digest) or _cached(sig, names)
+    chosen = _cached(sig, names)
     if chosen is None:
         from synsample.io import write_json
 
@@ -233,7 +237,7 @@ def choose(op: str, names: Sequence[str], run: Callable[[str, int], Any], sizes:
                            for n, by_size in timings.items()},
             "seconds": round(time.perf_counter() - start, 3),
             "written": time.strftime("%Y-%m-%d %H:%M:%S")})
-    _chosen[digest] = chosen
+    _chosen[memo] = chosen
     last[op] = chosen
     return chosen
 

@@ -70,22 +70,22 @@ def library_file() -> Path | None:
 
 
 def identity() -> str | None:
-    """What names this build of the kernels and the variants it may run, for the caches of
-    measured choices: a hash of the library file and the variants, or None without one.
+    """What names this build of the kernels and the builds it may run, for the caches of
+    measured choices: a hash of the library file and the builds, or None without one.
 
     Returns:
-        ``<sha256 prefix>:<variants>``, or None.
+        ``<sha256 prefix>:<builds>``, or None.
     """
+    return _identity(os.environ.get("SYNSAMPLE_KERNEL_ISA", ""), enabled(), id(_load()))
+
+
+@functools.cache
+def _identity(cap: str, on: bool, library: int) -> str | None:
     path = library_file()
     if path is None or not variants():
         return None
     found = ",".join(variants() + [f"gemm-{v}" for v in gemm_variants()])
-    return f"{_digest(str(path), path.stat().st_mtime_ns)}:{found}"
-
-
-@functools.cache
-def _digest(path: str, mtime_ns: int) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+    return f"{hashlib.sha256(path.read_bytes()).hexdigest()[:16]}:{found}"
 
 
 def _declare(lib: ctypes.CDLL) -> None:

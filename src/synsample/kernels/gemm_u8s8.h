@@ -98,3 +98,19 @@ int F(gemm_block_columns)(void) { return NR; }
 #undef NR
 #undef MR
 #undef FLUSH
+/* the instruction set's macros, defined by the includer for this body only */
+#undef VEC
+#undef VB
+#undef ZERO
+#undef LOAD
+#undef SET16
+#undef SET32
+#undef ADD16
+#undef ADD32
+#undef MADDUBS
+#undef MADDWD
+#undef FVEC
+#undef FSET
+#undef FMUL
+#undef TOFLOAT
+#undef FSTORE

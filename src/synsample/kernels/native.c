@@ -50,21 +50,6 @@
 #define TOFLOAT(v) _mm_cvtepi32_ps(v)
 #define FSTORE(p, v) _mm_storeu_ps(p, v)
 #include "gemm_u8s8.h"
-#undef VEC
-#undef VB
-#undef ZERO
-#undef LOAD
-#undef SET16
-#undef SET32
-#undef ADD16
-#undef ADD32
-#undef MADDUBS
-#undef MADDWD
-#undef FVEC
-#undef FSET
-#undef FMUL
-#undef TOFLOAT
-#undef FSTORE
 #undef SUFFIX
 #pragma GCC pop_options
 
@@ -92,21 +77,6 @@
 #define TOFLOAT(v) _mm256_cvtepi32_ps(v)
 #define FSTORE(p, v) _mm256_storeu_ps(p, v)
 #include "gemm_u8s8.h"
-#undef VEC
-#undef VB
-#undef ZERO
-#undef LOAD
-#undef SET16
-#undef ADD16
-#undef SET32
-#undef ADD32
-#undef MADDUBS
-#undef MADDWD
-#undef FVEC
-#undef FSET
-#undef FMUL
-#undef TOFLOAT
-#undef FSTORE
 #undef SUFFIX
 #pragma GCC pop_options
 
@@ -134,21 +104,6 @@
 #define TOFLOAT(v) _mm512_cvtepi32_ps(v)
 #define FSTORE(p, v) _mm512_storeu_ps(p, v)
 #include "gemm_u8s8.h"
-#undef VEC
-#undef VB
-#undef ZERO
-#undef LOAD
-#undef SET16
-#undef ADD16
-#undef SET32
-#undef ADD32
-#undef MADDUBS
-#undef MADDWD
-#undef FVEC
-#undef FSET
-#undef FMUL
-#undef TOFLOAT
-#undef FSTORE
 #undef SUFFIX
 #pragma GCC pop_options
 
