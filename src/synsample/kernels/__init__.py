@@ -100,7 +100,7 @@ def _declare(lib: ctypes.CDLL) -> None:
                                                 ctypes.c_int])
         gemm = getattr(lib, f"gemm_u8s8_{variant}", None)
         if gemm is not None:
-            gemm.restype = None
+            gemm.restype = ctypes.c_int
             gemm.argtypes = [ptr, i64, i64, i64, ptr, i64, ptr, i64, ctypes.c_float,
                              ctypes.c_int]
             getattr(lib, f"gemm_block_columns_{variant}").restype = ctypes.c_int
@@ -305,7 +305,8 @@ def gemm_u8s8(x: torch.Tensor, packed: torch.Tensor, columns: int, variant: str,
     """``scale * (x @ W^T)``: ``x`` raw uint8 values, ``W`` the weights given to
     :func:`pack_u8s8`, summed exactly in integers through the unsigned-by-signed byte
     multiply-add (no VNNI needed), then converted to float32 (exact while ``255 K < 2^24``) and
-    multiplied by ``scale`` once, as ``y.float() * scale`` would.
+    multiplied by ``scale`` once, as ``y.float() * scale`` would. Groups of four inputs that are
+    zero in every row of a run of rows are skipped (raw images are zero around the object).
 
     Args:
         x: ``[M, K]`` uint8.
@@ -316,6 +317,9 @@ def gemm_u8s8(x: torch.Tensor, packed: torch.Tensor, columns: int, variant: str,
 
     Returns:
         ``[M, N]`` float32.
+
+    Raises:
+        MemoryError: when the kernel cannot allocate its lists of nonzero inputs.
     """
     lib = _load()
     fn = getattr(lib, f"gemm_u8s8_{variant}")
@@ -325,6 +329,7 @@ def gemm_u8s8(x: torch.Tensor, packed: torch.Tensor, columns: int, variant: str,
     m = x.shape[0]
     y = torch.empty(m, blocks * cols, dtype=torch.float32)
 
-    fn(x.data_ptr(), x.stride(0), m, quads, packed.data_ptr(), blocks, y.data_ptr(), y.stride(0),
-       scale, torch.get_num_threads())
+    if fn(x.data_ptr(), x.stride(0), m, quads, packed.data_ptr(), blocks, y.data_ptr(),
+          y.stride(0), scale, torch.get_num_threads()) != 0:
+        raise MemoryError("the u8s8 kernel could not allocate its lists of nonzero inputs")
     return y if y.shape[1] == columns else y[:, :columns]

@@ -25,20 +25,23 @@
 #define MR 4                  /* rows per micro-tile */
 #define FLUSH 64              /* quads a 16-bit lane pair accumulates before it is widened */
 
-/* rows m0 .. m0 + rows - 1 (rows <= MR, a constant at each call) of one column block */
+/* rows m0 .. m0 + rows - 1 (rows <= MR, a constant at each call) of one column block, over the
+ * quads listed in `live` (those not zero in every one of the rows: a zero quad adds nothing, so
+ * skipping it changes no sum; raw images are zero around the object) */
 static inline __attribute__((always_inline)) void F(gemm_tile)(
-        int rows, const uint8_t *a, int64_t lda, int64_t quads, const int8_t *b, float *c,
-        int64_t ldc, float scale) {
+        int rows, const uint8_t *a, int64_t lda, const int32_t *live, int64_t n_live,
+        const int8_t *b, float *c, int64_t ldc, float scale) {
     VEC acc[MR][2];
     const VEC ones = SET16(1);
     for (int r = 0; r < rows; ++r)
         acc[r][0] = acc[r][1] = ZERO();
-    for (int64_t q0 = 0; q0 < quads; q0 += FLUSH) {
-        const int64_t q1 = q0 + FLUSH < quads ? q0 + FLUSH : quads;
+    for (int64_t i0 = 0; i0 < n_live; i0 += FLUSH) {
+        const int64_t i1 = i0 + FLUSH < n_live ? i0 + FLUSH : n_live;
         VEC s[MR][2];
         for (int r = 0; r < rows; ++r)
             s[r][0] = s[r][1] = ZERO();
-        for (int64_t q = q0; q < q1; ++q) {
+        for (int64_t i = i0; i < i1; ++i) {
+            const int64_t q = live[i];
             const VEC b0 = LOAD(b + q * 4 * NR);
             const VEC b1 = LOAD(b + q * 4 * NR + VB);
             for (int r = 0; r < rows; ++r) {
@@ -62,33 +65,70 @@ static inline __attribute__((always_inline)) void F(gemm_tile)(
     }
 }
 
-/* rows lo .. hi - 1 of C = scale * (A B), float32; C has blocks * NR columns (ldc >= that) */
-static void F(gemm_rows)(const uint8_t *a, int64_t lda, int64_t lo, int64_t hi, int64_t quads,
-                         const int8_t *b, int64_t blocks, float *c, int64_t ldc, float scale) {
+/* rows lo .. hi - 1 of C = scale * (A B), float32; C has blocks * NR columns (ldc >= that).
+ * The live quads of each run of MR rows are listed once, for every column block; returns -1
+ * when the lists cannot be allocated */
+static int F(gemm_rows)(const uint8_t *a, int64_t lda, int64_t lo, int64_t hi, int64_t quads,
+                        const int8_t *b, int64_t blocks, float *c, int64_t ldc, float scale) {
+    const int64_t runs = (hi - lo + MR - 1) / MR;
+    int32_t *live = malloc(sizeof(int32_t) * (size_t)(runs * quads + 1));
+    int64_t *counts = malloc(sizeof(int64_t) * (size_t)(runs + 1));
+    if (live == NULL || counts == NULL) {
+        free(live);
+        free(counts);
+        return -1;
+    }
+    for (int64_t t = 0; t < runs; ++t) {
+        const int64_t m0 = lo + t * MR, m1 = m0 + MR < hi ? m0 + MR : hi;
+        int64_t n = 0;
+        for (int64_t q = 0; q < quads; ++q) {
+            uint32_t any = 0;
+            for (int64_t m = m0; m < m1; ++m) {
+                uint32_t quad;
+                memcpy(&quad, a + m * lda + 4 * q, sizeof quad);
+                any |= quad;
+            }
+            live[t * quads + n] = (int32_t)q;
+            n += any != 0;
+        }
+        counts[t] = n;
+    }
     for (int64_t nb = 0; nb < blocks; ++nb) {
         const int8_t *bb = b + nb * quads * 4 * NR;
-        int64_t m = lo;
-        for (; m + MR <= hi; m += MR)
-            F(gemm_tile)(MR, a + m * lda, lda, quads, bb, c + m * ldc + nb * NR, ldc, scale);
-        for (; m < hi; ++m)
-            F(gemm_tile)(1, a + m * lda, lda, quads, bb, c + m * ldc + nb * NR, ldc, scale);
+        for (int64_t t = 0; t < runs; ++t) {
+            const int64_t m0 = lo + t * MR;
+            const int32_t *lt = live + t * quads;
+            if (m0 + MR <= hi)
+                F(gemm_tile)(MR, a + m0 * lda, lda, lt, counts[t], bb, c + m0 * ldc + nb * NR,
+                             ldc, scale);
+            else
+                for (int64_t m = m0; m < hi; ++m)
+                    F(gemm_tile)(1, a + m * lda, lda, lt, counts[t], bb, c + m * ldc + nb * NR,
+                                 ldc, scale);
+        }
     }
+    free(live);
+    free(counts);
+    return 0;
 }
 
 /* the m rows of C, split in runs of MR rows over `threads` threads of the process's OpenMP
- * runtime (PyTorch's, whose waiting workers then take the work instead of competing for it) */
-void F(gemm_u8s8)(const uint8_t *a, int64_t lda, int64_t m, int64_t quads, const int8_t *b,
-                  int64_t blocks, float *c, int64_t ldc, float scale, int threads) {
+ * runtime (PyTorch's, whose waiting workers then take the work instead of competing for it);
+ * 0, or -1 when a thread could not allocate its lists */
+int F(gemm_u8s8)(const uint8_t *a, int64_t lda, int64_t m, int64_t quads, const int8_t *b,
+                 int64_t blocks, float *c, int64_t ldc, float scale, int threads) {
     const int64_t tiles = (m + MR - 1) / MR;
+    int failed = 0;
     if (threads > tiles)
         threads = (int)tiles;
     if (threads < 1)
         threads = 1;
-#pragma omp parallel for num_threads(threads) schedule(static)
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : failed)
     for (int t = 0; t < threads; ++t) {
         const int64_t lo = tiles * t / threads * MR, hi = tiles * (t + 1) / threads * MR;
-        F(gemm_rows)(a, lda, lo, hi < m ? hi : m, quads, b, blocks, c, ldc, scale);
+        failed |= F(gemm_rows)(a, lda, lo, hi < m ? hi : m, quads, b, blocks, c, ldc, scale) != 0;
     }
+    return failed ? -1 : 0;
 }
 
 /* columns per block of this variant, for the packing */
