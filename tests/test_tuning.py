@@ -103,3 +103,25 @@ def test_tuned_runs_give_the_same_votes_and_bits(tuned, monkeypatch, model, x, m
     assert got.random_bits == ref.random_bits > 0  # the measurement's draws are not counted
     for layer in model.sampled_layers():
         assert layer._shared is None
+
+
+@pytest.mark.parametrize("edit", [
+    lambda e: e["chosen"].update(tile=0),
+    lambda e: e["chosen"].update(tile=10**12),
+    lambda e: e["chosen"].update(sample_chunk="8"),
+    lambda e: e.update(chosen=[1, 2]),
+    lambda e: e["key"].update(mode="other"),
+])
+def test_an_edited_cache_file_is_ignored_with_a_warning_and_measured_again(tuned, model, x,
+                                                                           edit):
+    first = engine.run_sizes(model, x, "shared", CPU, 50, None, None, None)
+    [path] = _files()
+    entry = json.loads(path.read_text())
+    edit(entry)
+    path.write_text(json.dumps(entry))
+    with pytest.warns(RuntimeWarning, match="ignoring the tuning cache"):
+        again = engine.run_sizes(model, x, "shared", CPU, 50, None, None, None)
+    assert (again[1], again[0]) in _candidates(model, "shared") or again == first
+    rewritten = json.loads(path.read_text())
+    assert (rewritten["chosen"]["tile"], rewritten["chosen"]["sample_chunk"]) == (again[1],
+                                                                                  again[0])

@@ -324,14 +324,14 @@ def _tuned(model: StochasticModel, x_all: torch.Tensor, mode: str, device: torch
     The timing's draws are neither counted on the devices nor kept by the layers. A model that
     fails on the inputs keeps the given sizes (the run itself then says why it fails)."""
     k = tuning.key(model, model.prefix(x_all[:1].to(device)), mode, sample_chunk, tile)
-    found = tuning.cached(k)
-    if found is not None:
-        return tile or found[0], found[1]
     items = max(tuning.TILES[mode])  # a given tile is timed on at most this many items
     chunk = sample_chunk or SAMPLE_CHUNK[mode]
     default = (min(tile or _default_tile(model, mode, chunk, items), items), chunk)
     pairs = tuning.candidates(mode, default, sample_chunk, tile and default[0],
                               model.rows_per_call)
+    found = tuning.cached(k, pairs)
+    if found is not None:
+        return tile or found[0], found[1]
     x = x_all[:items]
     x = x.repeat(math.ceil(items / x.shape[0]), *[1] * (x.ndim - 1))[:items]
     h = model.prefix(x.to(device))

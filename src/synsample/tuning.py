@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -143,20 +144,36 @@ def cache_path(k: dict[str, Any]) -> Path:
     return home() / "tuning" / f"sizes-{digest[:16]}.json"
 
 
-def cached(k: dict[str, Any]) -> tuple[int, int] | None:
-    """The ``(tile, chunk)`` cached for key ``k``, or None (none yet, or unreadable).
+def cached(k: dict[str, Any], pairs: list[tuple[int, int]]) -> tuple[int, int] | None:
+    """The ``(tile, chunk)`` cached for key ``k``, or None: none yet, or a file that is not a
+    choice among ``pairs`` written for exactly ``k`` (an edited or foreign file is ignored,
+    with a warning, and measured again: sizes outside the candidates could loop, fail or run
+    many times slower).
 
     Args:
         k: a :func:`key`.
+        pairs: the candidate ``(tile, chunk)`` pairs of this case.
 
     Returns:
         The cached pair, or None.
     """
+    path = cache_path(k)
     try:
-        chosen = json.loads(cache_path(k).read_text())["chosen"]
-        return int(chosen["tile"]), int(chosen["sample_chunk"])
-    except (OSError, ValueError, KeyError, TypeError):
+        text = path.read_text()
+    except OSError:
         return None
+    try:
+        entry = json.loads(text)
+        chosen = entry["chosen"]
+        pair = (chosen["tile"], chosen["sample_chunk"])
+        if entry["key"] == k and pair in pairs and all(type(v) is int for v in pair):
+            return pair
+        problem = "it was written for another case or names sizes that are not candidates"
+    except (ValueError, KeyError, TypeError) as err:
+        problem = f"it is not a valid sizes file ({type(err).__name__})"
+    warnings.warn(f"synsample: ignoring the tuning cache {path}: {problem}; measuring again",
+                  RuntimeWarning, stacklevel=3)
+    return None
 
 
 def _rate(seconds_per_call: Callable[[int, int], float], tile: int, chunk: int) -> float:
