@@ -29,3 +29,18 @@ def test_a_folder_a_failed_run_created_is_removed_and_an_earlier_one_kept(tmp_pa
     with folder_lock(earlier):
         pass
     assert earlier.is_dir()  # a folder that was there before stays
+
+
+def test_a_lock_file_that_is_a_symlink_is_refused_and_its_target_kept(tmp_path):
+    from synsample.errors import SynsampleError
+    from synsample.io import LOCK_FILE, folder_lock
+
+    target = tmp_path / "precious.txt"
+    target.write_text("my notes")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / LOCK_FILE).symlink_to(target)
+    with pytest.raises(SynsampleError, match="symbolic link"):
+        with folder_lock(folder):
+            pass
+    assert target.read_text() == "my notes"

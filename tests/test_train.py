@@ -88,6 +88,44 @@ def test_damaged_checkpoints_give_clear_errors(synthetic, tmp_path):
         checkpoint.load_model(tmp_path / "ck")
 
 
+@pytest.mark.parametrize("edit,message", [
+    (lambda c, out: c["files"].update(model="../outside/x.safetensors"), "own folder"),
+    (lambda c, out: c["files"].update(model=str(out / "x.safetensors")), "own folder"),
+    (lambda c, out: c.pop("sha256"), "no SHA-256"),
+    (lambda c, out: c["sha256"].pop("model"), "no SHA-256"),
+    (lambda c, out: c.update(files=["model.safetensors"]), "'files' must name"),
+    (lambda c, out: c.update(replaced_files=["/etc/passwd"]), "replaced_files"),
+])
+def test_a_config_that_points_outside_or_drops_its_checksums_is_refused(synthetic, tmp_path,
+                                                                        edit, message):
+    """A checkpoint loads only its own, checked weights: an edited config.json can neither
+    point them outside the folder nor switch the check off (zeroed weights would sample)."""
+    import json
+
+    ck = tmp_path / "ck"
+    train(TrainConfig(dataset="synthetic", epochs=1), ck, data_path=synthetic, **QUIET)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    blob = checkpoint.file(ck).read_bytes()
+    (outside / "x.safetensors").write_bytes(blob)
+    config = json.loads((ck / "config.json").read_text())
+    edit(config, outside)
+    (ck / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=message):
+        checkpoint.load_model(ck)
+
+
+def test_a_users_own_weight_files_in_the_folder_are_never_removed(synthetic, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "model_final.safetensors").write_bytes(b"the user's own weights")
+    (out / "training_state-best.safetensors").write_bytes(b"and their optimizer")
+    train(TrainConfig(dataset="synthetic", epochs=2), out, data_path=synthetic, **QUIET)
+    assert (out / "model_final.safetensors").read_bytes() == b"the user's own weights"
+    assert (out / "training_state-best.safetensors").read_bytes() == b"and their optimizer"
+    assert sorted(p.name for p in out.glob("model-*.safetensors")) == ["model-e0002.safetensors"]
+
+
 def test_nsm_training_uses_its_recipe_learns_and_resumes_exactly(synthetic, tmp_path):
     cfg = TrainConfig.for_arch("nsm-mlp", dataset="synthetic", epochs=3, lr=1e-2, seed=1,
                                trace_steps=5)

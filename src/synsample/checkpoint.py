@@ -61,7 +61,10 @@ def exists(folder: str | Path) -> bool:
         files = read_json(config).get("files", {})
     except (ValueError, OSError, AttributeError):
         return True  # a damaged config is a checkpoint that read_config reports as damaged
-    return (Path(folder) / files.get("model", MODEL_FILE)).is_file()
+    name = files.get("model", MODEL_FILE) if isinstance(files, dict) else None
+    if not _plain_name(name):
+        return True  # read_config says what is wrong with it
+    return (Path(folder) / name).is_file()
 
 
 def _serialise(tensors: dict[str, torch.Tensor]) -> tuple[bytes, str]:
@@ -87,7 +90,8 @@ def save(folder: str | Path, model: nn.Module, config: dict[str, Any],
         config: what the checkpoint records (architecture, dataset, history, ...).
         optimizer: its state is stored too, so that training can resume exactly.
         tag: names this version's files (``model-TAG.safetensors``); the trainer passes the
-            epoch. Files named by no config are removed once the new config is in place.
+            epoch. The files the previous config named are removed once the new config is in
+            place; no other file of the folder is touched.
     """
     folder = Path(folder)
     suffix = f"-{tag}" if tag else ""
@@ -99,11 +103,24 @@ def save(folder: str | Path, model: nn.Module, config: dict[str, Any],
         blob, digest = _serialise(tensors)
         write_bytes(folder / name, blob)
         files[role], digests[role] = name, digest
+    replaced = sorted(_own_files(folder) - set(files.values()))
     write_json(folder / CONFIG_FILE, {"format": FORMAT, **config, "files": files,
-                                      "sha256": digests, "versions": versions()})
-    for stale in [*folder.glob("model*.safetensors"), *folder.glob("training_state*.safetensors")]:
-        if stale.name not in files.values():
-            stale.unlink(missing_ok=True)
+                                      "sha256": digests, "replaced_files": replaced,
+                                      "versions": versions()})
+    for stale in replaced:
+        (folder / stale).unlink(missing_ok=True)
+
+
+def _own_files(folder: Path) -> set[str]:
+    """The weight files synsample wrote into the folder as far as its current config knows: the
+    ones it names, and the ones it replaced (still there if a run died before removing them).
+    They are the only files a new save may remove; nothing else in the folder is touched,
+    whatever its name."""
+    try:
+        config = read_config(folder)
+    except CheckpointError:
+        return set()
+    return set(config.get("files", {}).values()) | set(config.get("replaced_files", []))
 
 
 def read_config(folder: str | Path) -> dict[str, Any]:
@@ -130,10 +147,46 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     except ValueError as exc:
         raise CheckpointError(f"{folder / CONFIG_FILE} is not valid JSON ({exc}); the "
                               "checkpoint is damaged: train again") from exc
-    if config.get("format") != FORMAT:
-        raise CheckpointError(f"{folder} has format {config.get('format')!r}, this synsample "
-                              f"reads {FORMAT}")
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        found = config.get("format") if isinstance(config, dict) else type(config).__name__
+        raise CheckpointError(f"{folder} has format {found!r}, this synsample reads {FORMAT}")
+    _check_manifest(folder, config)
     return config
+
+
+def _plain_name(name: object) -> bool:
+    """Whether ``name`` is a weights file name synsample writes: a ``.safetensors`` file right in
+    the folder (no separator, no ``..``, not hidden, not absolute)."""
+    return (isinstance(name, str) and name.endswith(".safetensors") and Path(name).name == name
+            and "\\" not in name and not name.startswith("."))
+
+
+def _check_manifest(folder: Path, config: dict[str, Any]) -> None:
+    """Refuse a config whose ``files`` or ``sha256`` could load something else than the
+    checkpoint's own, checked weights: a file outside the folder, or a file without its
+    checksum (written by hand, or edited)."""
+    if "files" not in config:
+        return  # the layout before checkpoints were written as a unit: fixed names, no sums
+    files, sums = config["files"], config.get("sha256")
+    fix = "the checkpoint was edited or damaged: train again, or restore its config.json"
+    if not isinstance(files, dict) or "model" not in files or not set(files) <= {"model",
+                                                                                  "state"}:
+        raise CheckpointError(f"{folder / CONFIG_FILE}: 'files' must name the model's weights "
+                              f"(and at most a training state); {fix}")
+    replaced = config.get("replaced_files", [])
+    if not isinstance(replaced, list) or not all(_plain_name(n) for n in replaced):
+        raise CheckpointError(f"{folder / CONFIG_FILE}: 'replaced_files' must list .safetensors "
+                              f"files of the checkpoint's own folder; {fix}")
+    for role, name in files.items():
+        if not _plain_name(name):
+            raise CheckpointError(f"{folder / CONFIG_FILE} names {name!r} as its {role} file, "
+                                  "which is not a .safetensors file in the checkpoint's own "
+                                  f"folder; {fix}")
+        digest = sums.get(role) if isinstance(sums, dict) else None
+        if not (isinstance(digest, str) and len(digest) == 64
+                and all(c in "0123456789abcdef" for c in digest)):
+            raise CheckpointError(f"{folder / CONFIG_FILE} has no SHA-256 for its {role} file "
+                                  f"{name}; {fix}")
 
 
 def file(folder: str | Path, role: str = "model") -> Path | None:
@@ -166,7 +219,7 @@ def _read_tensors(folder: Path, role: str, fix: str) -> dict[str, torch.Tensor] 
         raise CheckpointError(f"{path} is missing; {fix}") from None
     except OSError as exc:
         raise CheckpointError(f"cannot read {path} ({exc.strerror}); {fix}") from exc
-    expected = read_config(folder).get("sha256", {}).get(role)
+    expected = read_config(folder).get("sha256", {}).get(role)  # required unless legacy
     if expected is not None and hashlib.sha256(blob).hexdigest() != expected:
         raise CheckpointError(f"{path} does not match the SHA-256 in {CONFIG_FILE} (the file is "
                               f"damaged); {fix}")

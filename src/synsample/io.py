@@ -170,7 +170,14 @@ def folder_lock(folder: str | Path, wait: bool = False) -> Iterator[Path]:
         yield folder
         return
     path = folder / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+    try:  # never through a symbolic link: the lock's text would overwrite the file it names
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                     0o666 & ~_UMASK)
+    except OSError as err:
+        if path.is_symlink():
+            raise SynsampleError(f"{path} is a symbolic link; synsample writes its lock file "
+                                 "only as a plain file of its own: remove the link") from err
+        raise
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
