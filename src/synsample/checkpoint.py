@@ -4,9 +4,12 @@ resume, the optimizer state of one epoch, with the SHA-256 of each file.
 A checkpoint is written as a unit: the new epoch's files go under new names first, then
 ``config.json`` is replaced atomically (the one switch), then the files it no longer names are
 removed. A kill at any instant leaves either the old checkpoint or the new one, never a mix.
-Loading checks each file against its SHA-256, so flipped bytes are an error, not a weight.
-Folders written before this layout (``model.safetensors`` beside the config, no checksums) are
-still read.
+Loading checks each file against its SHA-256, so flipped bytes are an error, not a weight; the
+config must name its files as ``.safetensors`` files in the folder itself, each with its
+checksum, so an edited config can neither load weights from elsewhere nor switch the check off.
+A save removes only the files the previous config named (or replaced): nothing else in the
+folder is touched. Folders written before this layout (``model.safetensors`` beside the config,
+no checksums) are still read.
 """
 
 from __future__ import annotations

@@ -105,6 +105,40 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def read_cached(path: str | Path, accept: Callable[[Any], Any], what: str) -> Any:
+    """A measurement cache's value: ``accept(entry)`` of the JSON in ``path``, or None.
+
+    No file is None, silently; a file that is not JSON, or that ``accept`` rejects (returns
+    None, or raises ``KeyError`` / ``TypeError`` / ``ValueError`` on its shape), is None with a
+    warning that names it, so that the caller measures again and rewrites it.
+
+    Args:
+        path: the cache file.
+        accept: returns the value an entry holds, or None when it is not valid for the case.
+        what: names the cache in the warning (``path``, ``tuning``).
+
+    Returns:
+        The accepted value, or None.
+    """
+    import warnings
+
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    try:
+        value = accept(json.loads(text))
+        if value is not None:
+            return value
+        problem = "it was written for another case or names something that is not a candidate"
+    except (ValueError, KeyError, TypeError) as err:
+        problem = f"it is not a valid {what} file ({type(err).__name__})"
+    warnings.warn(f"synsample: ignoring the {what} cache {path}: {problem}; measuring again",
+                  RuntimeWarning, stacklevel=3)
+    return None
+
+
 def _json_default(obj: Any) -> Any:
     if hasattr(obj, "tolist"):
         return obj.tolist()

@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -120,21 +119,10 @@ def cache_path(sig: dict[str, Any]) -> Path:
 
 def _cached(sig: dict[str, Any], names: Sequence[str]) -> str | None:
     """The cached choice, if its file is valid for this signature and names a candidate."""
-    path = cache_path(sig)
-    try:
-        text = path.read_text()
-    except OSError:
-        return None
-    try:
-        entry = json.loads(text)
-        if entry["key"] == sig and entry["chosen"] in names:
-            return entry["chosen"]
-        problem = "it was written for another case or names no current candidate"
-    except (ValueError, KeyError, TypeError) as err:
-        problem = f"it is not a valid choice file ({type(err).__name__})"
-    warnings.warn(f"synsample: ignoring the path cache {path}: {problem}; measuring again",
-                  RuntimeWarning, stacklevel=4)
-    return None
+    from synsample.io import read_cached
+
+    return read_cached(cache_path(sig), lambda e: e["chosen"] if e["key"] == sig
+                       and e["chosen"] in names else None, "path")
 
 
 def _seconds(run: Callable[[str, int], Any], name: str, size: int, give_up: float

@@ -21,7 +21,6 @@ import hashlib
 import json
 import os
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -157,23 +156,14 @@ def cached(k: dict[str, Any], pairs: list[tuple[int, int]]) -> tuple[int, int] |
     Returns:
         The cached pair, or None.
     """
-    path = cache_path(k)
-    try:
-        text = path.read_text()
-    except OSError:
-        return None
-    try:
-        entry = json.loads(text)
-        chosen = entry["chosen"]
-        pair = (chosen["tile"], chosen["sample_chunk"])
-        if entry["key"] == k and pair in pairs and all(type(v) is int for v in pair):
-            return pair
-        problem = "it was written for another case or names sizes that are not candidates"
-    except (ValueError, KeyError, TypeError) as err:
-        problem = f"it is not a valid sizes file ({type(err).__name__})"
-    warnings.warn(f"synsample: ignoring the tuning cache {path}: {problem}; measuring again",
-                  RuntimeWarning, stacklevel=3)
-    return None
+    from synsample.io import read_cached
+
+    def accept(entry: dict[str, Any]) -> tuple[int, int] | None:
+        pair = (entry["chosen"]["tile"], entry["chosen"]["sample_chunk"])
+        ok = entry["key"] == k and pair in pairs and all(type(v) is int for v in pair)
+        return pair if ok else None
+
+    return read_cached(cache_path(k), accept, "tuning")
 
 
 def _rate(seconds_per_call: Callable[[int, int], float], tile: int, chunk: int) -> float:
