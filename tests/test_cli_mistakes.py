@@ -59,6 +59,8 @@ def world(synthetic, tmp_path, monkeypatch):
             (alien / f.name).write_bytes(f.read_bytes())
     cfg = json.loads((alien / "config.json").read_text())
     (alien / "config.json").write_text(json.dumps({**cfg, "arch": "transformer"}))
+    (tmp_path / "linked").mkdir()
+    (tmp_path / "linked" / ".synsample.lock").symlink_to(tmp_path / "a-file")
     return {"ck": str(ck), "data": str(synthetic), "tmp": tmp_path,
             "ro": str(_unwritable_place(tmp_path)), "alien": str(alien)}
 
@@ -126,6 +128,20 @@ CASES = {
     "sampling-aware training of a LeNet-5": (
         "reproduce robustness --method mc-dropout --sampling-aware --out {tmp}/r",
         "sampling-aware training is for scANN networks"),
+    "a Ray address where nothing listens": (
+        "sample --checkpoint {ck} --data-path {data} --runner ray --address 127.0.0.1:1",
+        "nothing answers at 127.0.0.1:1"),
+    "a Ray address of the wrong form": (
+        "sample --checkpoint {ck} --data-path {data} --runner ray --address nonsense",
+        "must be HOST:PORT"),
+    "a tracking server that does not answer": (
+        "evaluate --checkpoint {ck} --data-path {data} --track --tracking-uri "
+        "http://127.0.0.1:9/", "nothing answers at 127.0.0.1:9"),
+    "a tracking URI of an unknown kind": (
+        "evaluate --checkpoint {ck} --data-path {data} --track --tracking-uri bogus://x",
+        "unknown kind of store 'bogus'"),
+    "a lock file that is a symlink": (
+        "sample --checkpoint {ck} --data-path {data} --out {tmp}/linked", "symbolic link"),
 }
 
 

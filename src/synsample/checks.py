@@ -220,3 +220,54 @@ def optional_module(name: str, needed_for: str, extra: str):
         return importlib.import_module(name)
     except ImportError:
         raise ConfigError(f"{needed_for}, an optional extra: {extra}") from None
+
+
+#: seconds a network option's first connection may take before the run is refused (a Ray
+#: head node, an MLflow server): a wrong address fails in seconds, never hangs
+CONNECT_SECONDS = 10
+
+
+def host_port(value: str, option: str, example: str) -> tuple[str, int]:
+    """``HOST:PORT`` (also ``[v6]:PORT``) as ``(host, port)``, or a one-line error.
+
+    Args:
+        value: what the user gave.
+        option: the option's name, for the message.
+        example: a valid value, for the message.
+
+    Returns:
+        ``(host, port)``.
+
+    Raises:
+        ConfigError: without a host, or with a port that is not 1 to 65535.
+    """
+    host, sep, port = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{option} must be HOST:PORT (e.g. {example}), got {value!r}")
+    return host, int(port)
+
+
+def reachable(host: str, port: int, what: str, timeout: float | None = None) -> None:
+    """Refuse, in one line, a server that does not accept a TCP connection within
+    :data:`CONNECT_SECONDS`: before any work starts, and instead of a client's long retries.
+
+    Args:
+        host: its host.
+        port: its port.
+        what: names it in the message.
+        timeout: seconds (default :data:`CONNECT_SECONDS`).
+
+    Raises:
+        ConfigError: when nothing answers in time.
+    """
+    import socket
+
+    seconds = CONNECT_SECONDS if timeout is None else timeout
+    try:
+        with socket.create_connection((host, port), timeout=seconds):
+            pass
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise ConfigError(f"nothing answers at {host}:{port} ({what}) within {seconds:g} s: "
+                          f"{reason}; check the address and that the server runs") from None

@@ -280,9 +280,10 @@ def _runner(args: argparse.Namespace):
     cfg = RunnerConfig(name=args.runner, address=args.address, workers=args.workers)
     cfg.check()
     if cfg.name == "ray":
-        from synsample.cluster import import_ray
+        from synsample.cluster import answers, import_ray
 
         import_ray()  # the missing extra is named before any work
+        answers(cfg.address)  # and a head node that does not answer
     return cfg
 
 
@@ -295,7 +296,9 @@ def _tracking(args: argparse.Namespace):
     from synsample.tracking import TrackingConfig, import_mlflow
 
     import_mlflow()  # the missing extra is named before any work
-    return TrackingConfig(enabled=True, uri=args.tracking_uri)
+    cfg = TrackingConfig(enabled=True, uri=args.tracking_uri)
+    cfg.check()  # a bad URI or a server that does not answer, before any work
+    return cfg
 
 
 def _sharded(args: argparse.Namespace) -> dict:
@@ -411,8 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
                               "(default: off)")
     tracked.add_argument("--tracking-uri", metavar="URI",
                          help=f"with --track: the MLflow store, a folder or a file:, sqlite: or "
-                              f"http: URI (default {DEFAULT_STORE}, see `mlflow ui "
-                              f"--backend-store-uri {DEFAULT_STORE}`)")
+                              f"http(s): URI; a server must answer within "
+                              f"{checks.CONNECT_SECONDS} s (default {DEFAULT_STORE}, see "
+                              f"`mlflow ui --backend-store-uri {DEFAULT_STORE}`)")
 
     archs = "; ".join(f"{a.name}: {a.description}" for a in ARCHS.values())
     p_train = sub.add_parser(
@@ -455,8 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
                                   f"(default {default.name})")
     distributed.add_argument("--address", metavar="auto|HOST:PORT",
                              help="with --runner ray: the cluster to join, `auto` for the one "
-                                  "`ray start` runs here (default: start a local one on this "
-                                  "machine's cores)")
+                                  "`ray start` runs here, or its head node's HOST:PORT, which "
+                                  f"must answer within {checks.CONNECT_SECONDS} s (default: "
+                                  "start a local one on this machine's cores)")
     distributed.add_argument("--workers", type=_POSITIVE,
                              help="with --runner ray: jobs or shards at once, each with CPUs / "
                                   "workers threads (default: one per CPU of the cluster)")

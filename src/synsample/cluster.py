@@ -56,6 +56,39 @@ class RunnerConfig:
             raise ConfigError(f"--workers must be at least 1, got {self.workers}")
         if self.retries < 0:
             raise ConfigError(f"retries must be 0 or more, got {self.retries}")
+        if self.address not in (None, "auto"):
+            head_node(self.address)
+
+
+def answers(address: str | None) -> None:
+    """Refuse a ``HOST:PORT`` address whose head node does not accept a connection within
+    :data:`synsample.checks.CONNECT_SECONDS` (Ray itself would wait for minutes); ``auto`` and
+    None (a local cluster) pass.
+
+    Args:
+        address: ``auto``, ``HOST:PORT``, or None.
+
+    Raises:
+        ConfigError: for a malformed address or a head node that does not answer.
+    """
+    if address not in (None, "auto"):
+        checks.reachable(*head_node(address), "the Ray head node of --address")
+
+
+def head_node(address: str) -> tuple[str, int]:
+    """The ``(host, port)`` of ``--address HOST:PORT`` (or ``ray://HOST:PORT``).
+
+    Args:
+        address: what the user gave.
+
+    Returns:
+        ``(host, port)``.
+
+    Raises:
+        ConfigError: for any other form.
+    """
+    return checks.host_port(address.removeprefix("ray://"), "--address (auto or HOST:PORT)",
+                            "10.0.0.5:6379")
 
 
 def import_ray():
@@ -100,10 +133,12 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
         Whether this call started or joined it (False: one was already connected).
 
     Raises:
-        ConfigError: when Ray is missing or no cluster answers at ``address``.
+        ConfigError: when Ray is missing, ``address`` is not ``auto`` or ``HOST:PORT``, or no
+            cluster answers there (within :data:`synsample.checks.CONNECT_SECONDS`).
     """
     ray = import_ray()
     pickle_torch_classes_by_reference()
+    answers(address)
     if ray.is_initialized():
         return False
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True,

@@ -27,10 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from synsample import checks
+from synsample.errors import ConfigError
 
 EXTRA = "pip install 'synsample[track]'"
 #: the local store when no ``uri`` is given (a folder, MLflow's file store)
 DEFAULT_STORE = Path("runs") / "mlruns"
+#: the kinds of MLflow store --tracking-uri may name (besides a folder)
+STORE_SCHEMES = ("file", "sqlite", "http", "https")
 #: MLflow's limit on a parameter's value (characters), the smallest across its versions
 PARAM_CHARS = 500
 
@@ -53,6 +56,34 @@ class TrackingConfig:
     uri: str | None = None
     #: the MLflow experiment the runs go to
     experiment: str = "synsample"
+
+    def check(self) -> None:
+        """Refuse a store URI of an unknown kind or a server that does not answer, in one
+        line, before any work (MLflow would retry for minutes, then print a traceback).
+
+        Raises:
+            ConfigError: for a scheme other than ``file``, ``sqlite``, ``http`` or ``https``,
+                an ``http(s)`` URI without a host, or a server that does not accept a
+                connection within :data:`synsample.checks.CONNECT_SECONDS`.
+        """
+        from urllib.parse import urlsplit
+
+        if not self.enabled or self.uri is None or "://" not in self.uri:
+            return  # off, the default folder, or a folder (a file: URI has no //)
+        parts = urlsplit(self.uri)
+        if parts.scheme not in STORE_SCHEMES:
+            raise ConfigError(f"--tracking-uri {self.uri!r}: unknown kind of store "
+                              f"{parts.scheme!r}; use a folder or a "
+                              f"{', '.join(s + ':' for s in STORE_SCHEMES)} URI")
+        if parts.scheme in ("http", "https"):
+            try:
+                port = parts.port or (443 if parts.scheme == "https" else 80)
+            except ValueError:
+                port = None
+            if not parts.hostname or port is None:
+                raise ConfigError(f"--tracking-uri {self.uri!r} names no server; use e.g. "
+                                  "http://localhost:5000")
+            checks.reachable(parts.hostname, port, "the MLflow server of --tracking-uri")
 
     def store_uri(self) -> str:
         """The store as an MLflow URI (a folder becomes an absolute ``file:`` URI).
@@ -207,17 +238,22 @@ def run(cfg: TrackingConfig | None, name: str, params: dict[str, Any],
         The open run's tracker (a :class:`NullTracker` when tracking is off).
 
     Raises:
-        ConfigError: when tracking is on and MLflow is not installed.
+        ConfigError: when tracking is on and MLflow is not installed, or the store URI is
+            refused by :meth:`TrackingConfig.check`.
     """
     if cfg is None or not cfg.enabled:
         yield NullTracker()
         return
+    cfg.check()
     import_mlflow()
     from mlflow.tracking import MlflowClient
 
     uri = cfg.store_uri()
     if uri.startswith("file:"):
         os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
+    # a server that answered the check but stalls later: a bounded wait, not minutes of retries
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(checks.CONNECT_SECONDS))
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(cfg.experiment)
     experiment_id = (experiment.experiment_id if experiment is not None
