@@ -140,6 +140,16 @@ CASES = {
     "a tracking URI of an unknown kind": (
         "evaluate --checkpoint {ck} --data-path {data} --track --tracking-uri bogus://x",
         "unknown kind of store 'bogus'"),
+    "--min-samples without --adaptive": (
+        "sample --checkpoint {ck} --data-path {data} --min-samples 50", "goes with --adaptive"),
+    "--min-samples above --samples": (
+        "sample --checkpoint {ck} --data-path {data} --adaptive 0.99 --min-samples 50 "
+        "--samples 20", "more than --samples"),
+    "an ensemble of one checkpoint": (
+        "sample --checkpoint {ck} --data-path {data} --method ensemble", "at least two"),
+    "the same checkpoint twice": (
+        "sample --checkpoint {ck} {ck} --data-path {data} --method ensemble",
+        "more than once"),
     "a lock file that is a symlink": (
         "sample --checkpoint {ck} --data-path {data} --out {tmp}/linked", "symbolic link"),
 }

@@ -139,11 +139,12 @@ def cmd_sample(args: argparse.Namespace) -> int:
     ck = Path(args.checkpoint[0])
     ck_config = checkpoint.read_config(ck)
     args.method = method_for(ck_config, args.method)
+    options = _method_options(args)
     out = _report_folder(args, ck, "sample")
     with folder_lock(out):
         res = sample_to_report(ck, out, args.method, args.precision, run.samples, run.seed,
                                run.mode, run.data_path, run.limit, _progress(args),
-                               _method_options(args), args.cost_assumptions,
+                               options, args.cost_assumptions,
                                batch_size=args.batch_size, adaptive=run.adaptive_stop(),
                                device=run.device, **_sharded(args))
     s = res["sampled"]
@@ -179,6 +180,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     run = _sampling(args)
     ck = Path(args.checkpoint[0])
     args.method = method_for(checkpoint.read_config(ck), args.method)
+    options = _method_options(args)
     out = _report_folder(args, ck, "evaluate")
     assumptions = hardware.load_assumptions(args.cost_assumptions)  # fails before sampling
     from synsample import tracking
@@ -190,7 +192,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         res = evaluate_checkpoint(
             ck, out, args.method, args.precision, run.samples, run.seed, run.mode,
             args.score, args.ood_items, None, run.data_path, run.limit, _progress(args),
-            adaptive=run.adaptive_stop(), device=run.device, method_options=_method_options(args),
+            adaptive=run.adaptive_stop(), device=run.device, method_options=options,
             cost_assumptions=assumptions, skip_ood=tuple(args.skip_ood),
             alphas=tuple(args.alpha), **_sharded(args))
         tracker.metrics({k: res[k] for k in ("summary", "calibration", "calibration_votes",
@@ -250,6 +252,14 @@ def _method_options(args: argparse.Namespace) -> dict:
     ensemble: its other members)."""
     from synsample import methods
 
+    folders = [Path(c).resolve() for c in args.checkpoint]
+    if len(set(folders)) < len(folders):
+        twice = next(f for f in folders if folders.count(f) > 1)
+        raise ConfigError(f"--checkpoint names {twice} more than once; an ensemble's members "
+                          "are different trained networks")
+    if args.method is not None and methods.get(args.method).many_models and len(folders) < 2:
+        raise ConfigError(f"--method {args.method} needs at least two checkpoints (--checkpoint "
+                          "A B ...), one per member trained with its own seed")
     options: dict = {"members": args.checkpoint[1:]} if len(args.checkpoint) > 1 else {}
     given = {k: v for k, v in (("stream_length", args.stream_length),
                                ("bitstream", args.bitstream), ("sc_path", args.sc_path))

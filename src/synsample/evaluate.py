@@ -64,8 +64,15 @@ class SamplingOptions(SampledRun):
         return AdaptiveStop(confidence=self.adaptive, min_samples=self.min_samples)
 
     def check(self) -> None:
-        """The run's checks, and an adaptive confidence in (0, 1)."""
+        """The run's checks, an adaptive confidence in (0, 1), and ``min_samples`` only with
+        ``adaptive``, at most ``samples``."""
         super().check()
+        if self.adaptive is None and self.min_samples != AdaptiveStop.min_samples:
+            raise ConfigError("--min-samples goes with --adaptive (without it every item gets "
+                              "--samples passes)")
+        if self.adaptive is not None and self.min_samples > self.samples:
+            raise ConfigError(f"--min-samples {self.min_samples} is more than --samples "
+                              f"{self.samples}; no item could stop early")
         self.adaptive_stop()
 
 
