@@ -53,6 +53,16 @@ _chosen: dict[tuple, str] = {}
 last: dict[str, str] = {}
 
 
+def tuning_enabled() -> bool:
+    """Whether measured choices are on: paths here, tile and chunk in :mod:`synsample.tuning`
+    (``SYNSAMPLE_TUNING`` is not ``off``, ``0``, ``no`` or ``false``).
+
+    Returns:
+        The switch.
+    """
+    return os.environ.get("SYNSAMPLE_TUNING", "on").lower() not in ("off", "0", "no", "false")
+
+
 def measuring(device: torch.device | str = "cpu") -> bool:
     """Whether choices are measured here (tuning on, and the device a CPU).
 
@@ -60,10 +70,9 @@ def measuring(device: torch.device | str = "cpu") -> bool:
         device: where the op runs.
 
     Returns:
-        False with ``SYNSAMPLE_TUNING`` ``off`` (``0``, ``no``, ``false``) or off the CPU.
+        False with tuning off (:func:`tuning_enabled`) or off the CPU.
     """
-    off = os.environ.get("SYNSAMPLE_TUNING", "on").lower() in ("off", "0", "no", "false")
-    return not off and torch.device(device).type == "cpu"
+    return tuning_enabled() and torch.device(device).type == "cpu"
 
 
 def forced(op: str, layer_paths: dict[str, str] | None = None) -> str | None:

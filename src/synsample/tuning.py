@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +26,7 @@ from typing import Any
 
 import torch
 
-from synsample import machine
+from synsample import machine, paths
 
 #: candidate items per call (tile) and samples per call (chunk), per mode: shared mode's draws
 #: are made once per chunk and reused by every tile; independent mode's kernel draws per item
@@ -59,7 +58,7 @@ def enabled() -> bool:
     Returns:
         False when ``SYNSAMPLE_TUNING`` is ``off``, ``0``, ``no`` or ``false``.
     """
-    return os.environ.get("SYNSAMPLE_TUNING", "on").lower() not in ("off", "0", "no", "false")
+    return paths.tuning_enabled()
 
 
 def applies(passes: int, device: torch.device) -> bool:

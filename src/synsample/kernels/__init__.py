@@ -146,11 +146,19 @@ def _supported(names, symbol: str) -> list[str]:
     lib = _load()
     if lib is None:
         return []
-    order = list(_VARIANT_ID)
     cap = os.environ.get("SYNSAMPLE_KERNEL_ISA", "").strip().lower()
+    return list(_supported_by(lib, tuple(names), symbol, cap))
+
+
+@functools.cache
+def _supported_by(lib: ctypes.CDLL, names: tuple[str, ...], symbol: str, cap: str
+                  ) -> tuple[str, ...]:
+    """:func:`_supported` for one library and cap, asked of the CPU once (every layer call of
+    a run lists the builds)."""
+    order = list(_VARIANT_ID)
     allowed = order[order.index(cap):] if cap in order else order
-    return [v for v in names if v in allowed and hasattr(lib, f"{symbol}_{v}")
-            and lib.synsample_supports(_VARIANT_ID[v])]
+    return tuple(v for v in names if v in allowed and hasattr(lib, f"{symbol}_{v}")
+                 and lib.synsample_supports(_VARIANT_ID[v]))
 
 
 def variants() -> list[str]:

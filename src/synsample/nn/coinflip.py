@@ -234,9 +234,8 @@ class CoinFlipLinear(SampledLayer):
         path here (measured, see :mod:`synsample.paths`, op ``gemm``); scaled as
         :meth:`_scaled`."""
         n, out = ctx.n, self.out_features
-        if ctx.expanded(x.shape[0]):
-            return self._scaled(per_sample_linear(x.to(self.weight.dtype),
-                                                  self._shared_draws(ctx, self.weight.dtype), ctx))
+        if ctx.expanded(x.shape[0]):  # per-sample inputs: only the fp32 path applies
+            return self._shared_gemm("fp32", x, ctx)
         names = self._gemm_paths(x, n * out)
         rows = x.shape[0]
 
