@@ -117,3 +117,13 @@ def test_the_layer_takes_the_path_that_is_faster_here_with_the_same_votes(monkey
     chosen = paths.last["gemm"]
     assert (chosen == "fp32") == (slow == "integer")
     assert torch.equal(got.votes, ref.votes) and torch.equal(got.mean_probs, ref.mean_probs)
+
+
+def test_trials_stop_growing_once_a_call_is_long_enough(measuring, monkeypatch):
+    """A large layer's full call is not timed again and again: the choice is made at the first
+    size whose best call takes LONG_TRIAL seconds."""
+    monkeypatch.setattr(paths, "LONG_TRIAL", 0.002)
+    calls: list = []
+    run = _runner({"a": 1e-3, "b": 5e-4}, calls)
+    assert paths.choose("toy5", ["a", "b"], run, [1, 4, 1000], {}) == "b"
+    assert all(size < 1000 for _, size in calls)

@@ -44,6 +44,11 @@ DROP = 3.0
 #: a trial size is timed until its calls took at least this long (short calls are noisy)
 MIN_SECONDS = 0.004
 
+#: trials stop growing once the best call takes this long: long enough to compare, and a
+#: large layer's full call (seconds, for a conv head in independent mode) is not timed several
+#: times per candidate
+LONG_TRIAL = 0.05
+
 #: bump when the measurement changes, so that older cached choices are measured anew
 VERSION = 1
 
@@ -156,7 +161,8 @@ def measure(names: Sequence[str], run: Callable[[str, int], Any], sizes: Sequenc
 
     At each size the candidates are timed fastest-first (by the previous size); one more than
     :data:`DROP` times slower than the best is timed once and not at the larger sizes (a
-    70-times cliff costs two small calls, not a full one). At the largest size reached, the
+    70-times cliff costs two small calls, not a full one). Sizes stop growing once the best
+    call takes :data:`LONG_TRIAL` seconds. At the largest size reached, the
     fastest replaces the ``reference`` (which is always timed) only when at least
     :data:`MARGIN` faster.
 
@@ -180,6 +186,8 @@ def measure(names: Sequence[str], run: Callable[[str, int], Any], sizes: Sequenc
         alive = sorted((n for n in alive if n == reference or timings[n][size] <= DROP * best),
                        key=lambda n: timings[n][size])
         last_size = size
+        if best >= LONG_TRIAL:
+            break
     fastest = alive[0]
     if reference is not None and (
             timings[fastest][last_size] > (1 - MARGIN) * timings[reference][last_size]):
