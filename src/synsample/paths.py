@@ -247,6 +247,19 @@ def choose(op: str, names: Sequence[str], run: Callable[[str, int], Any], sizes:
     return chosen
 
 
+def bucket(size: int) -> int:
+    """``size`` rounded up to a power of two, for a signature: calls of nearly the same size
+    (the last tile of a block, a chunk cut at a vote checkpoint) share one measurement.
+
+    Args:
+        size: a count.
+
+    Returns:
+        The power of two at or above it (1 for 0 or 1).
+    """
+    return 1 << max(0, size - 1).bit_length()
+
+
 def trial_sizes(rows: int, smallest: int = 1, step: int = 8) -> list[int]:
     """Trial sizes for :func:`measure`: ``smallest``, then ``step`` times larger, up to
     ``rows`` (always last).

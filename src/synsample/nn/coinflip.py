@@ -245,8 +245,8 @@ class CoinFlipLinear(SampledLayer):
 
         chosen = paths.choose(
             "gemm", names, run, paths.trial_sizes(rows, 32, 4),
-            {"in": self.in_features, "columns": n * out, "dtype": str(x.dtype),
-             "rows": 1 << max(0, rows - 1).bit_length(), "kernels": kernels.identity()},
+            {"in": self.in_features, "columns": paths.bucket(n * out), "dtype": str(x.dtype),
+             "rows": paths.bucket(rows), "kernels": kernels.identity()},
             x.device, layer_paths=self.paths, reference="fp32")
         return self._shared_gemm(chosen, x, ctx).reshape(ctx.batch * n, out)
 

@@ -263,6 +263,10 @@ def per_sample_linear(x: torch.Tensor, weights: torch.Tensor, ctx: SamplingConte
     return torch.stack([xs[:, k] @ weights[k].T for k in range(n)], dim=1).reshape(-1, out)
 
 
+#: inputs of a measurement trial below the full call (see :func:`counter_coinflip`)
+TRIAL_INPUTS = 256
+
+
 def _counter_coinflip(name: str, args: tuple) -> tuple[torch.Tensor, int]:
     if name == "twin":
         return randomness.coinflip_reference(*args)
@@ -298,17 +302,19 @@ def counter_coinflip(layer: SampledLayer, x: torch.Tensor, n: int, threshold: to
     b = x.shape[0]
 
     def run(name: str, size: int) -> tuple[torch.Tensor, int]:
-        """The op on a trial of ``size`` item-passes: the first items, and the first samples
-        when fewer than ``n`` (a slow path is timed on little)."""
+        """The op on a trial of ``size`` item-passes: the first items, the first samples when
+        fewer than ``n``, and below the full call at most TRIAL_INPUTS inputs (the twin loops
+        over inputs in Python: a conv head's 21,632 would cost it a second per trial)."""
         k = min(n, size)
         m = min(b, max(1, size // n))
-        xs = x[:m] if x.shape[1] == 1 else x[:m, :k]
-        return _counter_coinflip(name, (xs, k, threshold, value, bits, items[:m], first_sample,
-                                        key))
+        d = x.shape[2] if size >= b * n else min(x.shape[2], TRIAL_INPUTS)
+        xs = (x[:m] if x.shape[1] == 1 else x[:m, :k])[..., :d]
+        return _counter_coinflip(name, (xs, k, threshold[:d], value[:d], bits, items[:m],
+                                        first_sample, key))
 
     chosen = paths.choose(
         "coinflip", names, run, paths.trial_sizes(b * n, 1, 8),
-        {"in": x.shape[2], "out": threshold.shape[1], "n": n, "expanded": x.shape[1] != 1,
-         "items": 1 << max(0, b - 1).bit_length(), "kernels": kernels.identity()},
+        {"in": x.shape[2], "out": threshold.shape[1], "n": paths.bucket(n),
+         "expanded": x.shape[1] != 1, "items": paths.bucket(b), "kernels": kernels.identity()},
         x.device, default=names[0], layer_paths=layer.paths)
     return _counter_coinflip(chosen, (x, n, threshold, value, bits, items, first_sample, key))
