@@ -47,7 +47,7 @@ MIN_SECONDS = 0.004
 #: trials stop growing once the best call takes this long: long enough to compare, and a
 #: large layer's full call (seconds, for a conv head in independent mode) is not timed several
 #: times per candidate
-LONG_TRIAL = 0.05
+LONG_TRIAL = 0.02
 
 #: bump when the measurement changes, so that older cached choices are measured anew
 VERSION = 1

@@ -303,18 +303,19 @@ def counter_coinflip(layer: SampledLayer, x: torch.Tensor, n: int, threshold: to
 
     def run(name: str, size: int) -> tuple[torch.Tensor, int]:
         """The op on a trial of ``size`` item-passes: the first items, the first samples when
-        fewer than ``n``, and below the full call at most TRIAL_INPUTS inputs (the twin loops
-        over inputs in Python: a conv head's 21,632 would cost it a second per trial)."""
+        fewer than ``n``, and at most TRIAL_INPUTS inputs (the twin loops over inputs in
+        Python, and a conv head's 21,632 inputs would make every trial cost seconds)."""
         k = min(n, size)
         m = min(b, max(1, size // n))
-        d = x.shape[2] if size >= b * n else min(x.shape[2], TRIAL_INPUTS)
+        d = min(x.shape[2], TRIAL_INPUTS)
         xs = (x[:m] if x.shape[1] == 1 else x[:m, :k])[..., :d]
         return _counter_coinflip(name, (xs, k, threshold[:d], value[:d], bits, items[:m],
                                         first_sample, key))
 
     chosen = paths.choose(
         "coinflip", names, run, paths.trial_sizes(b * n, 1, 8),
-        {"in": x.shape[2], "out": threshold.shape[1], "n": paths.bucket(n),
-         "expanded": x.shape[1] != 1, "items": paths.bucket(b), "kernels": kernels.identity()},
+        # per layer shape, not per chunk: the builds' order does not change with the samples
+        {"in": x.shape[2], "out": threshold.shape[1], "expanded": x.shape[1] != 1,
+         "kernels": kernels.identity()},
         x.device, default=names[0], layer_paths=layer.paths)
     return _counter_coinflip(chosen, (x, n, threshold, value, bits, items, first_sample, key))
