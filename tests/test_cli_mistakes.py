@@ -49,6 +49,7 @@ def world(synthetic, tmp_path, monkeypatch):
     train(TrainConfig(dataset="synthetic", epochs=1), ck, data_path=synthetic, progress=False,
           log=lambda m: None)
     (tmp_path / "a-file").write_text("not a folder\n")
+    (tmp_path / "mine.json").write_text('{"a user\'s": "own file"}')
     (tmp_path / "net.safetensors").mkdir()
     (tmp_path / "nan-costs.json").write_text('{"pj_per_op": {"mac": NaN}}')
     (tmp_path / "inf-costs.json").write_text('{"pj_per_weight_bit_read": 1e400}')
@@ -150,6 +151,9 @@ CASES = {
     "the same checkpoint twice": (
         "sample --checkpoint {ck} {ck} --data-path {data} --method ensemble",
         "more than once"),
+    "an export over a user's own file": (
+        "export --checkpoint {ck} --method scann --out {tmp}/mine",
+        "mine.json exists and is not a synsample export"),
     "a lock file that is a symlink": (
         "sample --checkpoint {ck} --data-path {data} --out {tmp}/linked", "symbolic link"),
 }

@@ -100,3 +100,98 @@ def test_a_users_own_network_round_trips_into_an_instance_of_it(tmp_path):
             assert torch.equal(a.votes, b.votes) and torch.equal(a.mean_probs, b.mean_probs)
     with pytest.raises(CheckpointError, match="does not fit the given network|lacks"):
         export.load(tmp_path / "mine.safetensors", model=ResidualCNN(classes=3))
+
+
+def _rewrite(path, manifest=None, tensors=None):
+    """Write an export file again with an edited manifest or tensors (what a hand edit does)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as f:
+        old = json.loads(f.metadata()["manifest"])
+        old_tensors = {k: f.get_tensor(k) for k in f.keys()}
+    new_tensors = {**old_tensors, **(tensors(old_tensors) if tensors else {})}
+    save_file(new_tensors, str(path),
+              metadata={"manifest": json.dumps(manifest(old) if manifest else old)})
+
+
+@pytest.mark.parametrize("edit,expected", [
+    ("levels times 10", "does not match its SHA-256"),
+    ("gain NaN", "manifest fails its check"),
+    ("a layer removed", "manifest fails its check"),
+    ("the seal removed", "holds no sha256"),
+    ("a list", "manifest is not an object"),
+    ("version 1", "version 1; this synsample reads"),
+    ("a tensor added", "not the ones its manifest lists"),
+])
+def test_an_edited_export_is_refused_in_one_line(tmp_path, edit, expected):
+    ck = _checkpoint(tmp_path / "ck", "mlp")
+    path = tmp_path / "m.safetensors"
+    manifest = export.export(ck, "scann", path, "4")
+    layer = manifest["layers"][0]["tensor"]
+    edits = {
+        "levels times 10": dict(tensors=lambda t: {layer: t[layer] * 10}),
+        "gain NaN": dict(manifest=lambda m: {**m, "layers": [
+            {**m["layers"][0], "gain": float("nan")}, *m["layers"][1:]]}),
+        "a layer removed": dict(manifest=lambda m: {**m, "layers": m["layers"][1:]}),
+        "the seal removed": dict(manifest=lambda m: {k: v for k, v in m.items()
+                                                     if k != "sha256"}),
+        "a list": dict(manifest=lambda m: [m]),
+        "version 1": dict(manifest=lambda m: {**m, "version": 1}),
+        "a tensor added": dict(tensors=lambda t: {"state.extra": torch.zeros(3)}),
+    }
+    _rewrite(path, **edits[edit])
+    with pytest.raises(CheckpointError, match=expected) as err:
+        export.load(path)
+    assert "\n" not in str(err.value)
+
+
+def test_a_network_with_a_layer_the_export_lacks_is_refused(tmp_path):
+    import synsample as ss
+
+    class Net(torch.nn.Module):
+        def __init__(self, extra=False):
+            super().__init__()
+            self.fc1, self.fc2 = torch.nn.Linear(8, 6), torch.nn.Linear(6, 3)
+            self.extra = torch.nn.Linear(3, 3) if extra else None
+
+        def forward(self, x):
+            y = self.fc2(torch.relu(self.fc1(x.flatten(1))))
+            return y if self.extra is None else self.extra(y)
+
+    torch.manual_seed(0)
+    export.save(ss.convert(Net(), "scann", include=["fc1"], gain="row"), tmp_path / "own")
+    with pytest.raises(CheckpointError, match=r"parameters .* does not hold \(.*extra\.weight"):
+        export.load(tmp_path / "own", model=Net(extra=True))
+    assert export.load(tmp_path / "own", model=Net()) is not None
+
+
+def test_export_never_replaces_a_file_it_did_not_write(tmp_path):
+    ck = _checkpoint(tmp_path / "ck", "mlp")
+    (tmp_path / "keep.json").write_text('{"mine": true}')
+    (tmp_path / "keep.safetensors").write_bytes(b"my own weights")
+    export.export(ck, "scann", tmp_path / "keep.txt", "4")  # keep.txt.safetensors, .txt.json
+    assert (tmp_path / "keep.txt.safetensors").is_file()
+    assert (tmp_path / "keep.json").read_text() == '{"mine": true}'
+    for out in ("keep", "keep.safetensors"):
+        with pytest.raises(ConfigError, match="keep.* exists and is not a synsample export"):
+            export.export(ck, "scann", tmp_path / out, "4")
+    assert (tmp_path / "keep.safetensors").read_bytes() == b"my own weights"
+    export.export(ck, "scann", tmp_path / "keep.txt", "full")  # an earlier export is replaced
+    assert export.load(tmp_path / "keep.txt.safetensors") is not None
+
+
+def test_an_export_into_a_folder_another_run_is_writing_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    from synsample.io import folder_lock
+
+    ck = _checkpoint(tmp_path / "ck", "mlp")
+    with folder_lock(tmp_path / "ex"):
+        proc = subprocess.run([sys.executable, "-m", "synsample", "export", "--checkpoint",
+                               str(ck), "--method", "scann", "--out", str(tmp_path / "ex" / "m")],
+                              capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "in use by another synsample run" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "ex" / "m.safetensors").exists()

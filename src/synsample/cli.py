@@ -236,11 +236,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     """
     from synsample import export
 
-    checks.writable_file(Path(args.out).with_suffix(".safetensors"), "export file")
-
-    manifest = export.export(args.checkpoint, args.method, args.out, args.precision,
+    out = export.writable_export(args.out)
+    manifest = export.export(args.checkpoint, args.method, out, args.precision,
                              args.stream_length, args.bitstream, args.data_path)
-    out = Path(args.out).with_suffix(".safetensors")
     print(f"{manifest['config']['arch']}, {args.method} {args.precision}: "
           f"{len(manifest['layers'])} sampled layers written to {out} "
           f"(manifest {out.with_suffix('.json')}); read back with synsample.export.load")
@@ -560,8 +558,9 @@ def build_parser() -> argparse.ArgumentParser:
     p_export.add_argument("--data-path", help="spinbayes: local copy of the training data for "
                                               "the BatchNorm re-calibration (default: the "
                                               "cache)")
-    p_export.add_argument("--out", required=True, help="file to write (.safetensors; the "
-                                                       "manifest goes beside it as .json)")
+    p_export.add_argument("--out", required=True, help="file to write (.safetensors is added "
+                          "when the name does not end so; the manifest goes beside it as .json; "
+                          "an earlier export of that name is replaced, any other file refused)")
     p_export.set_defaults(func=cmd_export)
 
     _add_reproduce(sub, common, distributed, tracked)

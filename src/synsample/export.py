@@ -34,21 +34,41 @@ from torch import nn
 from synsample import checks, methods, models
 from synsample.devices import QuantizedCoin
 from synsample.errors import CheckpointError, ConfigError
-from synsample.io import write_json, write_with
+from synsample.io import folder_lock, read_json, sealed, unsealed, write_json, write_with
 from synsample.nn import CoinFlipLinear, SampledNetwork
 from synsample.nn.crossbar import CrossbarLayer
 from synsample.nn.sc_linear import SCLinear
 
 FORMAT = "synsample-export"
-VERSION = 1
+VERSION = 2  # 2: the manifest is sealed and holds each tensor's SHA-256
 #: the methods whose hardware tensors an export holds (their specs say ``exports``)
 METHODS = tuple(name for name, spec in methods.REGISTRY.items() if spec.exports)
 _CONFIG_KEYS = ("arch", "input_shape", "num_classes", "dropout", "init", "noise", "estimator",
                 "noise_site", "bias", "states", "sc_length", "dataset")
 
 
-def _layer_entry(name: str, layer) -> tuple[dict[str, Any], dict[str, torch.Tensor], list[str]]:
-    """The manifest entry, tensors and state keys (relative to the layer) of a sampled layer."""
+#: per sampled layer type, its state entries the hardware tensors replace (restored by
+#: :func:`_restore`, so neither stored under ``state.`` nor expected there on load)
+_REPLACED = {CoinFlipLinear: ("weight",), SCLinear: ("weight",),
+             CrossbarLayer: ("levels", "bias_levels")}
+
+
+def _replaced_keys(name: str, layer: nn.Module) -> set[str]:
+    return {f"{name}.{k}" for kind, keys in _REPLACED.items() if isinstance(layer, kind)
+            for k in keys}
+
+
+def export_file(out: str | Path) -> Path:
+    """The ``.safetensors`` file an export named ``out`` is: ``out`` itself when it ends so,
+    else ``out`` with the suffix added (``net`` and ``net.v2`` are ``net.safetensors`` and
+    ``net.v2.safetensors``: no other file of the user's is ever named by replacing a suffix).
+    Its manifest is beside it, with ``.json`` in place of ``.safetensors``."""
+    out = Path(out)
+    return out if out.suffix == ".safetensors" else out.with_name(out.name + ".safetensors")
+
+
+def _layer_entry(name: str, layer) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The manifest entry and tensors of a sampled layer."""
     if isinstance(layer, CoinFlipLinear):
         w = layer.weight.detach()
         if isinstance(layer.coin, QuantizedCoin):
@@ -57,24 +77,24 @@ def _layer_entry(name: str, layer) -> tuple[dict[str, Any], dict[str, torch.Tens
             entry = {"encoding": f"P(1) = |level| / 2^{layer.coin.bits}, sign = sign(level); "
                                  "output x gain", "tensor": f"{name}.levels",
                      "gain": layer.output_gain, "row_gain": layer.row_gain is not None}
-            return entry, {f"{name}.levels": level.to(torch.int32)}, ["weight"]
+            return entry, {f"{name}.levels": level.to(torch.int32)}
         entry = {"encoding": "P(1) = |p|, sign = sign(p) (float32); output x gain",
                  "tensor": f"{name}.probabilities", "gain": layer.output_gain,
                  "row_gain": layer.row_gain is not None}
-        return entry, {f"{name}.probabilities": w.to(torch.float32)}, ["weight"]
+        return entry, {f"{name}.probabilities": w.to(torch.float32)}
     if isinstance(layer, SCLinear):
         n = layer.states
         index = torch.round((layer.weight.detach().clamp(-1, 1) + 1) * (n - 1) / 2)
         entry = {"encoding": f"value = -1 + 2 index / {n - 1}", "states": n,
                  "tensor": f"{name}.states"}
-        return entry, {f"{name}.states": index.to(torch.int8)}, ["weight"]
+        return entry, {f"{name}.states": index.to(torch.int8)}
     entry = {"encoding": f"value = level * gain / {2 ** (layer.bits - 1) - 1}",
              "gain": layer.gain, "bits": layer.bits, "crossbars": layer.crossbars,
              "tensor": f"{name}.crossbars"}
     tensors = {f"{name}.crossbars": layer.levels}
     if layer.bias_levels is not None:
         tensors[f"{name}.bias_crossbars"] = layer.bias_levels
-    return entry, tensors, ["levels", "bias_levels"]
+    return entry, tensors
 
 
 def export(folder: str | Path, method: str, out: str | Path, precision: str = "full",
@@ -142,27 +162,66 @@ def save(sto: SampledNetwork, out: str | Path, precision: str | int = "full",
     layers, stored = [], set()
     for name, layer in sto.named_modules():
         if isinstance(layer, CoinFlipLinear | SCLinear | CrossbarLayer):
-            entry, ts, keys = _layer_entry(name, layer)
+            entry, ts = _layer_entry(name, layer)
             layers.append({"name": name, "module": layer.layer_name or name,
                            "shape": list(next(iter(ts.values())).shape), **entry})
             tensors.update(ts)
-            stored.update(f"{name}.{k}" for k in keys)
+            stored |= _replaced_keys(name, layer)
     for key, value in sto.state_dict().items():
         if key not in stored:
             tensors[f"state.{key}"] = value.detach().cpu()
     info = {k: v for k, v in sto.describe().items() if k != "devices"}
     options = dict(options or {})
-    manifest = {"format": FORMAT, "version": VERSION, "method": method, "precision": precision,
-                "stream_length": options.get("stream_length") if method == "sc" else None,
-                "bitstream": options.get("bitstream") if method == "sc" else None,
-                "config": config, "sampled": [entry["module"] for entry in layers],
-                "layers": layers, "model": json.loads(json.dumps(info, default=str))}
-    out = checks.writable_file(Path(out).with_suffix(".safetensors"), "export file")
     tensors = {k: v.contiguous() for k, v in tensors.items()}
-    write_with(out, lambda tmp: save_file(tensors, str(tmp),
-                                          metadata={"manifest": json.dumps(manifest)}))
-    write_json(out.with_suffix(".json"), manifest)
+    manifest = sealed({
+        "format": FORMAT, "version": VERSION, "method": method, "precision": precision,
+        "stream_length": options.get("stream_length") if method == "sc" else None,
+        "bitstream": options.get("bitstream") if method == "sc" else None,
+        "config": config, "sampled": [entry["module"] for entry in layers],
+        "layers": layers, "model": json.loads(json.dumps(info, default=str)),
+        "tensors": {k: _digest(v) for k, v in sorted(tensors.items())}})
+    out = writable_export(out)
+    with folder_lock(out.parent):
+        writable_export(out)  # again under the lock: another export may have written it
+        write_with(out, lambda tmp: save_file(tensors, str(tmp),
+                                              metadata={"manifest": json.dumps(manifest)}))
+        write_json(out.with_suffix(".json"), manifest)
     return manifest
+
+
+def _digest(tensor: torch.Tensor) -> str:
+    """SHA-256 of a tensor's dtype, shape and bytes."""
+    import hashlib
+
+    h = hashlib.sha256(f"{tensor.dtype} {list(tensor.shape)}".encode())
+    h.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def writable_export(out: str | Path) -> Path:
+    """The export file for ``out`` (:func:`export_file`), checked before any work: its folder
+    writable, and neither it nor its manifest a file synsample did not write (an export is
+    replaced, a user's own file never).
+
+    Raises:
+        ConfigError: when a file of that name is not an earlier export.
+    """
+    out = checks.writable_file(export_file(out), "export file")
+    for path in (out, out.with_suffix(".json")):
+        if path.is_symlink() or (path.exists() and not _is_export(path)):
+            raise ConfigError(f"{path} exists and is not a synsample export; synsample does "
+                              "not overwrite it: choose another --out or move the file")
+    return out
+
+
+def _is_export(path: Path) -> bool:
+    try:
+        if path.suffix == ".json":
+            return read_json(path).get("format") == FORMAT
+        with safe_open(str(path), framework="pt") as f:
+            return json.loads(f.metadata()["manifest"]).get("format") == FORMAT
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, SafetensorError):
+        return False
 
 
 def _check_method(method: str | None) -> None:
@@ -186,18 +245,51 @@ def load(path: str | Path, model: nn.Module | None = None) -> SampledNetwork:
             fit ``model``.
         ConfigError: for a user's own network exported without ``model`` given.
     """
-    path = Path(path).with_suffix(".safetensors")
+    path = export_file(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             manifest = json.loads(f.metadata()["manifest"])
             tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (OSError, KeyError, ValueError, SafetensorError) as exc:
+    except (OSError, KeyError, ValueError, TypeError, SafetensorError) as exc:
         raise CheckpointError(f"{path} is not a synsample export ({exc}); export it again with "
                               "`synsample export`") from exc
+    manifest = _checked_manifest(path, manifest, tensors)
+    try:
+        return _rebuild(path, manifest, tensors, model)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise CheckpointError(f"{path}: its manifest does not describe its tensors "
+                              f"({type(exc).__name__}: {exc}); export it again") from exc
+
+
+def _checked_manifest(path: Path, manifest: Any, tensors: dict[str, torch.Tensor]
+                      ) -> dict[str, Any]:
+    """The manifest, once its format, seal and every tensor's SHA-256 are checked."""
+    if not isinstance(manifest, dict):
+        raise CheckpointError(f"{path} is not a synsample export (its manifest is not an "
+                              "object); export it again with `synsample export`")
     if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
         raise CheckpointError(f"{path} is format {manifest.get('format')} version "
                               f"{manifest.get('version')}; this synsample reads {FORMAT} "
-                              f"version {VERSION}")
+                              f"version {VERSION}: export it again with `synsample export`")
+    try:
+        manifest = unsealed(manifest)
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: the manifest fails its check ({exc}); export it "
+                              "again with `synsample export`") from None
+    digests = manifest.get("tensors")
+    if not isinstance(digests, dict) or set(digests) != set(tensors):
+        raise CheckpointError(f"{path}: its tensors are not the ones its manifest lists; export "
+                              "it again with `synsample export`")
+    for key, tensor in tensors.items():
+        if _digest(tensor) != digests[key]:
+            raise CheckpointError(f"{path}: tensor {key} does not match its SHA-256 (changed "
+                                  "since export); export it again with `synsample export`")
+    return manifest
+
+
+def _rebuild(path: Path, manifest: dict[str, Any], tensors: dict[str, torch.Tensor],
+             model: nn.Module | None) -> SampledNetwork:
+    """The sampling model of a checked export (``model``: a user's own network)."""
     config = manifest["config"]
     if model is None:
         if config is None:
@@ -215,6 +307,7 @@ def load(path: str | Path, model: nn.Module | None = None) -> SampledNetwork:
     if result.unexpected_keys:
         raise CheckpointError(f"{path} holds state the given network lacks: "
                               f"{result.unexpected_keys[:3]}")
+    replaced: set[str] = set()
     with torch.no_grad():
         for entry in manifest["layers"]:
             try:
@@ -222,11 +315,20 @@ def load(path: str | Path, model: nn.Module | None = None) -> SampledNetwork:
             except AttributeError:
                 raise CheckpointError(f"{path} has a sampled layer {entry['module']} the given "
                                       "network lacks") from None
+            if not isinstance(layer, tuple(_REPLACED)):
+                raise CheckpointError(f"{path}: {entry['module']} is sampled there, not in the "
+                                      "given network")
             if list(layer.weight.shape if not isinstance(layer, CrossbarLayer)
                     else layer.levels.shape) != entry["shape"]:
                 raise CheckpointError(f"{path}: layer {entry['module']} has shape "
                                       f"{entry['shape']} there, another in the given network")
             _restore(layer, entry, tensors)
+            replaced |= _replaced_keys(entry["name"], layer)
+    missing = [k for k in result.missing_keys if k not in replaced]
+    if missing:
+        raise CheckpointError(f"the given network has parameters {path} does not hold "
+                              f"({', '.join(missing[:3])}{', ...' if len(missing) > 3 else ''});"
+                              " pass the network that was exported")
     return sto
 
 
@@ -254,7 +356,7 @@ def _convert_like(model: nn.Module, manifest: dict[str, Any], path: Path) -> Sam
 def _restore(layer, entry: dict[str, Any], tensors: dict[str, torch.Tensor]) -> None:
     name = entry["name"]
     if isinstance(layer, CoinFlipLinear):
-        layer.output_gain = float(entry.get("gain", 1.0))
+        layer.output_gain = checks.finite(entry.get("gain", 1.0), f"{name}'s gain")
         if f"{name}.levels" in tensors:
             layer.weight.copy_(tensors[f"{name}.levels"].float() / 2 ** layer.coin.bits)
         else:
@@ -266,5 +368,5 @@ def _restore(layer, entry: dict[str, Any], tensors: dict[str, torch.Tensor]) -> 
         layer.levels.copy_(tensors[f"{name}.crossbars"])
         if layer.bias_levels is not None:
             layer.bias_levels.copy_(tensors[f"{name}.bias_crossbars"])
-        layer.gain = float(entry["gain"])
+        layer.gain = checks.finite(entry["gain"], f"{name}'s gain")
         layer.scale = layer.gain / (2 ** (layer.bits - 1) - 1)

@@ -7,6 +7,7 @@ these helpers, so an interrupted run never corrupts what an earlier run wrote.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import tempfile
@@ -105,6 +106,43 @@ def read_json(path: str | Path) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+SEAL = "sha256"
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, allow_nan=True).encode("utf-8")
+
+
+def sealed(obj: dict[str, Any]) -> dict[str, Any]:
+    """``obj`` as plain JSON values with a ``"sha256"`` entry over the rest, so that a file
+    edited by hand (or cut short, or from an older version without the entry) is told apart from
+    one synsample wrote: see :func:`unsealed`.
+
+    Args:
+        obj: a JSON-able object (dataclasses, paths, tensors become plain values).
+
+    Returns:
+        The plain object with its seal.
+    """
+    plain = json.loads(json.dumps(obj, default=_json_default))
+    plain.pop(SEAL, None)
+    return {**plain, SEAL: hashlib.sha256(_canonical(plain)).hexdigest()}
+
+
+def unsealed(entry: Any) -> dict[str, Any]:
+    """The object :func:`sealed` wrote, without its seal.
+
+    Raises:
+        ValueError: when ``entry`` is not an object, has no seal, or was changed since.
+    """
+    if not isinstance(entry, dict) or not isinstance(entry.get(SEAL), str):
+        raise ValueError("it holds no sha256 of its content")
+    plain = {k: v for k, v in entry.items() if k != SEAL}
+    if hashlib.sha256(_canonical(plain)).hexdigest() != entry[SEAL]:
+        raise ValueError("its content does not match its sha256 (edited or damaged)")
+    return plain
+
+
 def read_cached(path: str | Path, accept: Callable[[Any], Any], what: str) -> Any:
     """A measurement cache's value: ``accept(entry)`` of the JSON in ``path``, or None.
 
@@ -133,7 +171,8 @@ def read_cached(path: str | Path, accept: Callable[[Any], Any], what: str) -> An
             return value
         problem = "it was written for another case or names something that is not a candidate"
     except (ValueError, KeyError, TypeError) as err:
-        problem = f"it is not a valid {what} file ({type(err).__name__})"
+        problem = (str(err) if type(err) is ValueError and str(err)
+                   else f"it is not a valid {what} file ({type(err).__name__})")
     warnings.warn(f"synsample: ignoring the {what} cache {path}: {problem}; measuring again",
                   RuntimeWarning, stacklevel=3)
     return None

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from synsample.cluster import RunnerConfig
 from synsample.errors import ConfigError, SynsampleError
-from synsample.io import FolderBusy, folder_lock, read_json, write_json
+from synsample.io import FolderBusy, folder_lock, read_cached, sealed, unsealed, write_json
 
 RESULT = "result.json"
 
@@ -85,7 +85,12 @@ class JobsFailed(SynsampleError):
 
 
 class JobStore:
-    """Job folders under ``root``: ``<kind>-<hash>/`` with ``config.json`` and ``result.json``."""
+    """Job folders under ``root``: ``<kind>-<hash>/`` with ``config.json`` and ``result.json``.
+
+    A result is read back only when it is the one this job wrote: sealed by the SHA-256 of its
+    content (:func:`synsample.io.sealed`) and naming the job. A result edited by hand, cut
+    short or not JSON is ignored with a warning that names it, and the job runs again (its
+    folder's other files, a training's last epoch, are kept and resumed from)."""
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
@@ -94,13 +99,31 @@ class JobStore:
         """The job's folder in the store."""
         return self.root / job.name
 
+    def stored(self, job: Job) -> dict[str, Any] | None:
+        """The job's stored result, or None when it has none that passes the checks."""
+        def accept(entry: Any) -> dict[str, Any]:
+            result = unsealed(entry)
+            if result.get("job") != job.name:
+                raise ValueError(f"it is the result of {result.get('job')!r}, not {job.name}")
+            return result
+
+        return read_cached(self.folder(job) / RESULT, accept, "job result")
+
     def done(self, job: Job) -> bool:
-        """Whether the job's result is in the store."""
-        return (self.folder(job) / RESULT).is_file()
+        """Whether the job's result is in the store (and passes the checks)."""
+        return self.stored(job) is not None
 
     def result(self, job: Job) -> dict[str, Any]:
-        """The job's stored result."""
-        return read_json(self.folder(job) / RESULT)
+        """The job's stored result.
+
+        Raises:
+            SynsampleError: when it has none that passes the checks.
+        """
+        result = self.stored(job)
+        if result is None:
+            raise SynsampleError(f"the job store holds no valid result for {job.name} in "
+                                 f"{self.folder(job)}; run the same command again")
+        return result
 
 
 def run_job(store: JobStore, job: Job, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -108,9 +131,10 @@ def run_job(store: JobStore, job: Job, log: Callable[[str], None] = print) -> di
     and written atomically (``result.json`` last: a job without it is not done). A job another
     run is computing is waited for and its result reused. Every runner calls this, in its own
     process or on a worker."""
-    if store.done(job):
+    cached = store.stored(job)
+    if cached is not None:
         log(f"[cached] {job.kind} {job.key}")
-        return store.result(job)
+        return cached
     folder = store.folder(job)
     try:
         lock = folder_lock(folder)
@@ -120,15 +144,17 @@ def run_job(store: JobStore, job: Job, log: Callable[[str], None] = print) -> di
         lock = folder_lock(folder, wait=True)
         lock.__enter__()
     try:
-        if store.done(job):
+        cached = store.stored(job)
+        if cached is not None:
             log(f"[cached] {job.kind} {job.key} (finished by another run)")
-            return store.result(job)
+            return cached
         write_json(folder / "config.json", {"kind": job.kind, **job.config})
         start = time.perf_counter()
         result = job.run(folder)
-        result = {**result, "job": job.name, "job_seconds": time.perf_counter() - start}
+        result = sealed({**result, "job": job.name,
+                         "job_seconds": time.perf_counter() - start})
         write_json(folder / RESULT, result)
-        return result
+        return unsealed(result)
     finally:
         lock.__exit__(None, None, None)
 

@@ -82,9 +82,10 @@ class RayRunner:
         results: dict[str, dict[str, Any]] = {}
         waiting: list[Job] = []
         for job in order:
-            if self.store.done(job):
+            cached = self.store.stored(job)
+            if cached is not None:
                 self.log(f"[cached] {job.kind} {job.key}")
-                results[job.key] = self.store.result(job)
+                results[job.key] = cached
             else:
                 waiting.append(job)
         if waiting:
