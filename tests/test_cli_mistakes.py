@@ -49,21 +49,32 @@ def world(synthetic, tmp_path, monkeypatch):
     train(TrainConfig(dataset="synthetic", epochs=1), ck, data_path=synthetic, progress=False,
           log=lambda m: None)
     (tmp_path / "a-file").write_text("not a folder\n")
+    (tmp_path / "earlier").mkdir()
+    (tmp_path / "earlier" / "report.md").write_text("# an earlier run's report\n")
     (tmp_path / "mine.json").write_text('{"a user\'s": "own file"}')
     (tmp_path / "net.safetensors").mkdir()
     (tmp_path / "nan-costs.json").write_text('{"pj_per_op": {"mac": NaN}}')
     (tmp_path / "inf-costs.json").write_text('{"pj_per_weight_bit_read": 1e400}')
-    alien = tmp_path / "alien"
-    alien.mkdir()
-    for f in ck.iterdir():
-        if f.is_file() and not f.name.startswith("."):
-            (alien / f.name).write_bytes(f.read_bytes())
-    cfg = json.loads((alien / "config.json").read_text())
-    (alien / "config.json").write_text(json.dumps({**cfg, "arch": "transformer"}))
+    def edited(name, **changes):
+        """A copy of the checkpoint with its config.json edited."""
+        copy = tmp_path / name
+        copy.mkdir()
+        for f in ck.iterdir():
+            if f.is_file() and not f.name.startswith("."):
+                (copy / f.name).write_bytes(f.read_bytes())
+        cfg = json.loads((copy / "config.json").read_text())
+        (copy / "config.json").write_text(json.dumps({**cfg, **changes}))
+        return str(copy)
+
+    edits = {"alien": {"arch": "transformer"}, "many-classes": {"num_classes": 10**12},
+             "text-classes": {"num_classes": "10"}, "huge-input": {"input_shape": [1, 10**5,
+                                                                                     10**5]},
+             "files-list": {"files": ["model.safetensors"]}, "dropout-text": {"dropout": "0.5"}}
+    edited_checkpoints = {name: edited(name, **changes) for name, changes in edits.items()}
     (tmp_path / "linked").mkdir()
     (tmp_path / "linked" / ".synsample.lock").symlink_to(tmp_path / "a-file")
     return {"ck": str(ck), "data": str(synthetic), "tmp": tmp_path,
-            "ro": str(_unwritable_place(tmp_path)), "alien": str(alien)}
+            "ro": str(_unwritable_place(tmp_path)), **edited_checkpoints}
 
 
 CASES = {
@@ -114,6 +125,17 @@ CASES = {
         "--stream-length set the bitstreams of --method sc"),
     "an unknown architecture in a checkpoint": (
         "sample --checkpoint {alien} --data-path {data}", "'transformer' is not one"),
+    "a trillion classes in a checkpoint": (
+        "sample --checkpoint {many-classes} --data-path {data}", "'num_classes' must be an int"),
+    "classes as text in a checkpoint": (
+        "evaluate --checkpoint {text-classes} --data-path {data}", "got 10;"),
+    "a 10^10-pixel input in a checkpoint": (
+        "export --checkpoint {huge-input} --method scann --out {tmp}/x",
+        "10,000,000,000 values per item"),
+    "a list of files in a checkpoint": (
+        "sample --checkpoint {files-list} --data-path {data}", "'files' must name"),
+    "a dropout as text in a checkpoint": (
+        "sample --checkpoint {dropout-text} --data-path {data}", "'dropout' must be float"),
     "a checkpoint that is not a folder": ("evaluate --checkpoint {tmp}/a-file",
                                           "is not a folder"),
     "zero passes": ("sample --checkpoint {ck} --samples 0",
@@ -151,6 +173,12 @@ CASES = {
     "the same checkpoint twice": (
         "sample --checkpoint {ck} {ck} --data-path {data} --method ensemble",
         "more than once"),
+    "sample into a folder with an earlier report": (
+        "sample --checkpoint {ck} --data-path {data} --out {tmp}/earlier",
+        "already holds a report"),
+    "evaluate into a folder with an earlier report": (
+        "evaluate --checkpoint {ck} --data-path {data} --out {tmp}/earlier",
+        "already holds a report"),
     "an export over a user's own file": (
         "export --checkpoint {ck} --method scann --out {tmp}/mine",
         "mine.json exists and is not a synsample export"),

@@ -15,6 +15,7 @@ no checksums) are still read.
 from __future__ import annotations
 
 import hashlib
+import math
 import platform
 from pathlib import Path
 from typing import Any
@@ -154,7 +155,49 @@ def read_config(folder: str | Path) -> dict[str, Any]:
         found = config.get("format") if isinstance(config, dict) else type(config).__name__
         raise CheckpointError(f"{folder} has format {found!r}, this synsample reads {FORMAT}")
     _check_manifest(folder, config)
+    _check_network_fields(folder, config)
     return config
+
+
+#: the most values one item may hold (a 4096 x 4096 RGB image is 50M) and the most classes
+MAX_ITEM_VALUES = 2**26
+MAX_CLASSES = 2**20
+
+
+def _check_network_fields(folder: Path, config: dict[str, Any]) -> None:
+    """Refuse a config whose network fields (what :func:`load_model` builds from) have the
+    wrong type or an absurd size, before anything is allocated."""
+    where = f"{folder / CONFIG_FILE}"
+    fix = "the checkpoint was edited or damaged: train again, or restore its config.json"
+
+    def is_int(v: object) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    shape, classes = config.get("input_shape"), config.get("num_classes")
+    if not isinstance(config.get("arch"), str):
+        raise CheckpointError(f"{where}: 'arch' must be an architecture's name; {fix}")
+    if not (isinstance(shape, list) and 1 <= len(shape) <= 4
+            and all(is_int(n) and n > 0 for n in shape)):
+        raise CheckpointError(f"{where}: 'input_shape' must be a list of 1 to 4 positive "
+                              f"integers, got {str(shape)[:60]}; {fix}")
+    if math.prod(shape) > MAX_ITEM_VALUES:
+        raise CheckpointError(f"{where}: 'input_shape' {shape} holds {math.prod(shape):,} "
+                              f"values per item, more than {MAX_ITEM_VALUES:,}; {fix}")
+    if not (is_int(classes) and 2 <= classes <= MAX_CLASSES):
+        raise CheckpointError(f"{where}: 'num_classes' must be an integer from 2 to "
+                              f"{MAX_CLASSES:,}, got {str(classes)[:40]}; {fix}")
+    kinds = {"dropout": (float, int), "init": (str,), "noise": (str,), "estimator": (str,),
+             "noise_site": (str,), "bias": (bool,), "states": (int,), "sc_length": (int,),
+             "dataset": (str,)}
+    for key, types in kinds.items():
+        value = config.get(key)
+        if value is not None and (not isinstance(value, types)
+                                  or (bool not in types and isinstance(value, bool))):
+            kind = " or ".join(t.__name__ for t in types)
+            raise CheckpointError(f"{where}: '{key}' must be {kind} or null, got "
+                                  f"{str(value)[:40]}; {fix}")
+    if not 0 <= float(config.get("dropout") or 0) < 1:
+        raise CheckpointError(f"{where}: 'dropout' must be in [0, 1); {fix}")
 
 
 def _plain_name(name: object) -> bool:

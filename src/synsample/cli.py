@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from synsample import __version__, checks
@@ -141,7 +144,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     args.method = method_for(ck_config, args.method)
     options = _method_options(args)
     out = _report_folder(args, ck, "sample")
-    with folder_lock(out):
+    with _new_report(out):
         res = sample_to_report(ck, out, args.method, args.precision, run.samples, run.seed,
                                run.mode, run.data_path, run.limit, _progress(args),
                                options, args.cost_assumptions,
@@ -186,7 +189,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from synsample import tracking
 
     params = {k: v for k, v in vars(args).items() if k != "func"}
-    with folder_lock(out), tracking.run(_tracking(args), f"evaluate {args.method} "
+    with _new_report(out), tracking.run(_tracking(args), f"evaluate {args.method} "
                                         f"{args.precision} {ck.name}", params,
                                         {"synsample.command": "evaluate"}) as tracker:
         res = evaluate_checkpoint(
@@ -219,10 +222,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _report_folder(args: argparse.Namespace, ck: Path, command: str) -> Path:
-    """``--out``, or ``runs/COMMAND-CHECKPOINT-METHOD-PRECISION-TIME``, checked writable."""
+    """``--out``, or ``runs/COMMAND-CHECKPOINT-METHOD-PRECISION-TIME``, checked writable and
+    holding no earlier report (:func:`_no_earlier_report`)."""
     out = Path(args.out or Path("runs") / f"{command}-{ck.name}-{args.method}-{args.precision}-"
                f"{time.strftime('%Y%m%d-%H%M%S')}")
-    return checks.writable_folder(out, "report folder")
+    return _no_earlier_report(checks.writable_folder(out, "report folder"))
+
+
+def _no_earlier_report(out: Path) -> Path:
+    """``out``, refused when it holds an earlier run's report: two reports (and their figures)
+    are never mixed in one folder."""
+    earlier = [name for name in ("report.md", "metrics.json") if (out / name).exists()]
+    if earlier:
+        raise ConfigError(f"{out} already holds a report ({earlier[0]}, from an earlier run); "
+                          "synsample does not mix two reports in one folder: give another "
+                          "--out, or leave --out out for a new dated folder")
+    return out
+
+
+@contextmanager
+def _new_report(out: Path) -> Iterator[Path]:
+    """The report folder's lock, and again the check that no other run wrote a report there
+    since :func:`_report_folder` looked."""
+    with folder_lock(out):
+        yield _no_earlier_report(out)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -649,6 +672,13 @@ def main(argv: list[str] | None = None) -> int:
         the exit status: 0, 2 for a user error (one line on stderr), 130 on Ctrl-C.
     """
     parser = build_parser()
+    for arg in sys.argv[1:] if argv is None else argv:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes, kept by Python as lone surrogates
+            shown = repr(os.fsencode(arg))[2:-1]
+            return _fail(f"the argument '{shown}' holds bytes that are not UTF-8; synsample "
+                         "writes names into JSON and Markdown reports: use a UTF-8 name")
     try:
         args = parser.parse_args(argv)
     except _UsageError as exc:

@@ -49,6 +49,7 @@ def as_inputs(inputs) -> torch.Tensor:
     elif type(x).__module__ == "numpy" and hasattr(x, "dtype"):
         x = torch.as_tensor(x)
     elif isinstance(x, torch.utils.data.DataLoader):
+        _check_loader(x)
         x = torch.cat([_first(batch) for batch in x]) if len(x) else torch.empty(0)
     elif isinstance(x, torch.utils.data.Dataset) and hasattr(x, "__len__"):
         x = torch.stack([torch.as_tensor(_first(x[i])) for i in range(len(x))]) if len(x) \
@@ -64,6 +65,41 @@ def as_inputs(inputs) -> torch.Tensor:
     return x
 
 
+def _check_loader(loader: torch.utils.data.DataLoader) -> None:
+    """Refuse a ``DataLoader`` that would not give every item of its dataset once, in the
+    dataset's order: predictions are returned in the order read, and a caller matches them to
+    the dataset's labels by position."""
+    from torch.utils.data import BatchSampler, IterableDataset, SequentialSampler
+
+    if isinstance(loader.dataset, IterableDataset):
+        return  # no sampler: the dataset's own order, every item once
+    fix = "give DataLoader(dataset, batch_size=...) without shuffle or sampler, or the dataset"
+    batches = loader.batch_sampler
+    sampler = batches.sampler if batches is not None else loader.sampler
+    if (batches is not None and type(batches) is not BatchSampler) or \
+            not isinstance(sampler, SequentialSampler):
+        raise ConfigError("this DataLoader shuffles or samples its items, so its predictions "
+                          f"would not follow the dataset's order; {fix}")
+    if batches is not None and batches.drop_last and len(sampler) % batches.batch_size:
+        raise ConfigError(f"this DataLoader drops the last {len(sampler) % batches.batch_size} "
+                          f"item(s) (drop_last=True), which would get no prediction; {fix}")
+
+
+def _as_model_dtype(model: StochasticModel, x: torch.Tensor) -> torch.Tensor:
+    """Float inputs in the model's float dtype (float64 pixels into a float32 network work);
+    a half or bfloat16 network refused in one line (its sums would round differently on
+    every CPU, against the determinism promise)."""
+    dtypes = {t.dtype for t in itertools.chain(model.parameters(), model.buffers())
+              if t.is_floating_point()}
+    low = sorted(str(d) for d in dtypes & {torch.float16, torch.bfloat16})
+    if low:
+        raise ConfigError(f"the network holds {', '.join(low)} parameters; synsample samples "
+                          "float32 (or float64) networks: convert it with model.float() first")
+    if x.is_floating_point() and len(dtypes) == 1 and x.dtype != next(iter(dtypes)):
+        return x.to(next(iter(dtypes)))
+    return x
+
+
 def _explain_input_dtype(exc: RuntimeError, x: torch.Tensor) -> None:
     """Re-raise torch's dtype error on integer inputs as the one line that names the fix;
     any other error as it is."""
@@ -76,6 +112,10 @@ def _explain_input_dtype(exc: RuntimeError, x: torch.Tensor) -> None:
 
 def _first(item):
     """``x`` of an ``(x, y, ...)`` item or batch, or the item itself."""
+    if isinstance(item, dict):
+        raise ConfigError(f"the items are dicts (keys {', '.join(map(str, list(item)[:4]))}); "
+                          "predict reads x or (x, y, ...) items: give the input tensor, or a "
+                          "Dataset whose items are (input, label)")
     return item[0] if isinstance(item, tuple | list) else item
 
 
@@ -418,7 +458,7 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
         raise ConfigError(f"samples must be a positive integer, got {samples!r}")
     if any(v is not None and v < 1 for v in (batch_size, sample_chunk, tile)):
         raise ConfigError("batch_size, sample_chunk and tile must be positive")
-    x_all = as_inputs(inputs)
+    x_all = _as_model_dtype(model, as_inputs(inputs))
     _check_pixel_scale(model, x_all)
     checks.item_passes(x_all.shape[0], samples)
     checks.finite_tensors(model.state_dict().items(), "the model's")

@@ -394,6 +394,12 @@ def evaluate_model(sto, test: data.Dataset, samples: int = SamplingOptions.sampl
     from synsample import metrics
     from synsample.errors import DataError
 
+    if not isinstance(test, data.Dataset):
+        raise ConfigError(f"evaluate_model's test set must be a synsample Dataset (data.load, "
+                          f"or data.labelled(your_dataset)), got {type(test).__name__}")
+    if calibration is not None:
+        calibration = data.labelled(calibration, "the calibration items")
+
     def run(images: torch.Tensor, what: str) -> Prediction:
         return shards.predict(sto, images, samples=samples, seed=seed, mode=mode,
                               progress=progress, desc=f"{desc} {what}".strip(), **predict_kw)

@@ -212,7 +212,7 @@ def test_token_wise_layers_draw_per_pass_for_every_token(mode):
     lin = nn.Linear(6, 5)
     with torch.no_grad():
         lin.weight.uniform_(-1, 1)
-    net = nn.Sequential(nn.Identity(), lin)
+    net = nn.Sequential(nn.Identity(), lin, nn.Flatten())
     sto = ss.convert(net, "scann", exclude=["0"])
     x = torch.randn(7, 3, 6)
     # the model's logits are its [T, out] outputs flattened: votes over 15 "classes"

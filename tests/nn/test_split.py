@@ -109,16 +109,23 @@ class MixedFrontier(nn.Module):
         return self.fc(x) + x.float().mean(1, keepdim=True) / 255
 
 
+def _raw_pixels(sto):
+    """The sampled layer reads raw 0..255 pixels, as after folding a ScaleInput."""
+    fc = next(m for m in sto.modules() if isinstance(m, CoinFlipLinear))
+    fc.input_scale = 1 / 255
+    return sto, fc
+
+
 def test_frontier_values_keep_their_dtype(monkeypatch):
     net = MixedFrontier()
-    sto = scann.convert(net)
+    sto, fc = _raw_pixels(scann.convert(net))
     seen = []
-    sto.get_submodule("body.graph.fc").register_forward_pre_hook(
-        lambda m, args: seen.append(args[0].dtype))
+    fc.register_forward_pre_hook(lambda m, args: seen.append(args[0].dtype))
     x = torch.randint(0, 256, (20, 1, 4, 4), dtype=torch.uint8)
     split = engine.predict(sto, x, samples=24, seed=1)
     assert seen[0] == torch.uint8  # unpacked as it was, not as the packing's float32
-    whole = engine.predict(_unsplit(net, monkeypatch), x, samples=24, seed=1, sample_chunk=1)
+    whole = engine.predict(_raw_pixels(_unsplit(net, monkeypatch))[0], x, samples=24, seed=1,
+                           sample_chunk=1)
     assert torch.equal(split.votes, whole.votes)
 
 

@@ -25,8 +25,8 @@ from synsample.data.checksum import array_digest
 from synsample.data.sources import fetch_first
 from synsample.errors import DataError
 
-__all__ = ["DATASETS", "OOD_SETS", "Dataset", "DatasetSpec", "fetch", "list_cached", "load",
-           "make_ood", "ood_applies", "spec"]
+__all__ = ["DATASETS", "OOD_SETS", "Dataset", "DatasetSpec", "fetch", "labelled", "list_cached",
+           "load", "make_ood", "ood_applies", "spec"]
 
 
 @dataclass
@@ -74,6 +74,48 @@ class Dataset:
     def num_classes(self) -> int:
         """The number of classes."""
         return len(self.classes)
+
+
+def labelled(items, what: str = "the labelled items") -> Dataset:
+    """Labelled items as a :class:`Dataset`: one already, or any map-style
+    ``torch.utils.data.Dataset`` of ``(x, y, ...)`` items (a ``TensorDataset``), or a
+    ``DataLoader`` of ``(x, y, ...)`` batches (read in its own order: inputs and labels stay
+    paired whatever it shuffles or drops).
+
+    Args:
+        items (Dataset | torch.utils.data.Dataset | DataLoader): the items.
+        what: names them in the error.
+
+    Returns:
+        The items, named ``user``.
+
+    Raises:
+        DataError: for items that are not ``(x, y)`` pairs (a dict, a bare tensor) or labels
+            that are not integers.
+    """
+    if isinstance(items, Dataset):
+        return items
+    loader = isinstance(items, torch.utils.data.DataLoader)
+    if not loader and not (isinstance(items, torch.utils.data.Dataset)
+                           and hasattr(items, "__len__")):
+        raise DataError(f"{what} must be a Dataset of (x, y) items or a DataLoader of (x, y) "
+                        f"batches, got {type(items).__name__}")
+    xs, ys = [], []
+    for item in (items if loader else (items[i] for i in range(len(items)))):
+        if not isinstance(item, tuple | list) or len(item) < 2:
+            raise DataError(f"{what} must hold (x, y) pairs, got {type(item).__name__} items; "
+                            "give a Dataset whose items are (input, label), e.g. a "
+                            "TensorDataset(x, y)")
+        xs.append(torch.as_tensor(item[0]))
+        ys.append(torch.as_tensor(item[1]))
+    if not xs:
+        raise DataError(f"{what} hold no items")
+    join = torch.cat if loader else torch.stack
+    labels = join(ys)
+    if labels.is_floating_point() or labels.dtype == torch.bool or labels.ndim != 1:
+        raise DataError(f"{what}' labels must be integer class indices, one per item; got "
+                        f"{labels.dtype} {tuple(labels.shape)}")
+    return Dataset("user", "given", join(xs), labels.long(), (), source="given by the caller")
 
 
 def _check_split(s: DatasetSpec, split: str) -> None:

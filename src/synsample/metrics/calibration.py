@@ -28,11 +28,11 @@ import torch
 
 def _check(probs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     from synsample.errors import ConfigError
+    from synsample.metrics.labels import class_labels
 
-    if probs.ndim != 2 or labels.ndim != 1 or probs.shape[0] != labels.shape[0]:
-        raise ConfigError(f"probabilities [N, C] and labels [N] needed, got {tuple(probs.shape)} "
-                          f"and {tuple(labels.shape)}")
-    return probs.to(torch.float64), labels.long()
+    if probs.ndim != 2:
+        raise ConfigError(f"probabilities [N, C] needed, got {tuple(probs.shape)}")
+    return probs.to(torch.float64), class_labels(labels, probs.shape[0], probs.shape[1])
 
 
 def nll(probs: torch.Tensor, labels: torch.Tensor, eps: float = 1e-12) -> float:

@@ -37,6 +37,7 @@ from typing import Any
 import torch
 
 from synsample.errors import ConfigError
+from synsample.metrics.labels import class_labels
 
 SCORES = ("lac", "aps", "raps")
 ALPHAS = (0.05, 0.1)
@@ -50,9 +51,8 @@ def _check(probs: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Ten
     if probs.ndim != 2 or probs.shape[0] == 0:
         raise ConfigError(f"conformal sets need probabilities [N, C] with N > 0, got "
                           f"{tuple(probs.shape)}")
-    if labels is not None and (labels.shape != probs.shape[:1] or (labels < 0).any()
-                               or (labels >= probs.shape[1]).any()):
-        raise ConfigError("conformal calibration needs one class label in 0..C-1 per item")
+    if labels is not None:
+        class_labels(labels, probs.shape[0], probs.shape[1], "conformal calibration labels")
     if not torch.isfinite(probs).all():
         raise ConfigError("conformal sets need finite probabilities")
     return probs.to(torch.float64)

@@ -21,6 +21,7 @@ import math
 import torch
 
 from synsample.errors import ConfigError
+from synsample.metrics.labels import class_labels
 
 #: the temperatures searched: 1/100 .. 100
 LOG_BETA_RANGE = (-math.log(100.0), math.log(100.0))
@@ -82,11 +83,12 @@ def fit_temperature(probs: torch.Tensor, labels: torch.Tensor, tol: float = 1e-1
     Raises:
         ConfigError: for shapes other than ``[N, C]`` and ``[N]`` with N > 0.
     """
-    if probs.ndim != 2 or labels.shape != probs.shape[:1] or len(labels) == 0:
-        raise ConfigError(f"temperature scaling needs probabilities [N, C] and N labels, N > 0; "
-                          f"got {tuple(probs.shape)} and {tuple(labels.shape)}")
+    if probs.ndim != 2 or len(probs) == 0:
+        raise ConfigError(f"temperature scaling needs probabilities [N, C], N > 0; got "
+                          f"{tuple(probs.shape)}")
+    labels = class_labels(labels, probs.shape[0], probs.shape[1], "calibration labels")
     z = as_logits(probs)
-    z_true = z.gather(1, labels.long()[:, None])[:, 0]
+    z_true = z.gather(1, labels[:, None])[:, 0]
 
     def slope(log_beta: float) -> float:
         w = torch.softmax(math.exp(log_beta) * z, dim=1)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from synsample.metrics import votes as v
+from synsample.metrics.labels import class_labels
 
 if TYPE_CHECKING:
     from synsample.prediction import Prediction
@@ -28,6 +29,7 @@ def summarize(pred: Prediction, labels: torch.Tensor) -> dict[str, Any]:
         overall and on correct and wrong items, the accuracy-versus-K curve, random bits,
         time, seed and mean passes per item.
     """
+    labels = class_labels(labels, pred.votes.shape[0], pred.num_classes)
     first, second = pred.first_choice(), pred.second_choice()
     correct = first == labels
     entropy, info = pred.vote_entropy(), pred.information()

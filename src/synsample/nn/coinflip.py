@@ -267,6 +267,12 @@ class CoinFlipLinear(SampledLayer):
         if x.ndim < 2 or x.shape[-1] != self.in_features:
             raise ConfigError(f"layer {self.layer_name or '?'} expects [batch, ..., "
                               f"{self.in_features}] inputs, got {tuple(x.shape)}")
+        if not x.is_floating_point() and self.input_scale == 1.0:
+            # raw integers are read as values only where the layer took over the network's
+            # 1/255 input scaling (fold_input_scale); elsewhere nn.Linear would refuse them
+            raise ConfigError(f"layer {self.layer_name or '?'} computes on float inputs and got "
+                              f"{x.dtype}; give the inputs as the network was trained on, e.g. "
+                              "x.float() / 255 for pixels scaled to [0, 1]")
         ctx = self.context
         if ctx is None:  # a plain call: one sample from torch's default generator
             return self._finish(x.to(self.weight.dtype) @ self.sample_weight(None).T)

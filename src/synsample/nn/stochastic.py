@@ -14,9 +14,25 @@ import torch
 from torch import nn
 
 from synsample.devices import RandomSource
+from synsample.errors import ConfigError
 from synsample.nn.sampling import SampledLayer, SamplingContext
 from synsample.nn.split import ExpandSamples, TracedBody
 from synsample.randomness import seed_from
+
+
+def _check_logits(out: object) -> None:
+    """Refuse a network output that is not one ``[batch, classes]`` tensor of logits: a tuple,
+    a dict or a per-token output would otherwise be misread (or fail deep inside)."""
+    fix = ("synsample reads one [batch, classes] tensor of logits: make forward return it "
+           "(e.g. out[0], out['logits'], or logits[:, -1] of a sequence), or wrap the network "
+           "in a module that does")
+    if isinstance(out, torch.Tensor):
+        if out.ndim != 2:
+            raise ConfigError(f"the network returns a tensor of shape {tuple(out.shape)}; {fix}")
+        if not out.is_floating_point():
+            raise ConfigError(f"the network returns {out.dtype} values, not logits; {fix}")
+        return
+    raise ConfigError(f"the network returns a {type(out).__name__}; {fix}")
 
 
 def _per_item_meets_per_pass(exc: RuntimeError, n: int) -> bool:
@@ -184,6 +200,7 @@ class SampledNetwork(StochasticModel):
         finally:
             for m in readers:
                 m.context = None
+        _check_logits(out)
         if out.shape[0] == context.batch and context.n > 1:  # no sampled layer on the path
             out = out.repeat_interleave(context.n, dim=0)
         return out
