@@ -127,3 +127,38 @@ def test_trials_stop_growing_once_a_call_is_long_enough(measuring, monkeypatch):
     run = _runner({"a": 1e-3, "b": 5e-4}, calls)
     assert paths.choose("toy5", ["a", "b"], run, [1, 4, 1000], {}) == "b"
     assert all(size < 1000 for _, size in calls)
+
+
+@pytest.mark.parametrize("method", ["scann", "mc-dropconnect"])
+def test_draws_on_several_threads_give_the_bits_of_one_thread(monkeypatch, method):
+    """Each pass has its own generator: filling the passes' uniforms on two threads (op
+    ``draw``) changes nothing, neither the votes nor the bits counted."""
+    import synsample as ss
+
+    net = models.build("mlp", input_shape=(1, 8, 8), num_classes=4, seed=0, init="uniform")
+    x = torch.randint(0, 256, (30, 1, 8, 8), dtype=torch.uint8,
+                      generator=torch.Generator().manual_seed(1))
+    runs = []
+    for path in ("serial", "threads-2"):
+        monkeypatch.setenv("SYNSAMPLE_PATHS", f"draw={path}")
+        paths.forget()
+        sto = ss.convert(net, method)
+        pred = engine.predict(sto, x, samples=12, seed=4, sample_chunk=6)
+        assert paths.last["draw"] == path
+        runs.append((pred.votes, pred.mean_probs, pred.random_bits))
+    assert torch.equal(runs[0][0], runs[1][0]) and torch.equal(runs[0][1], runs[1][1])
+    assert runs[0][2] == runs[1][2] > 0
+
+
+def test_a_draw_trial_neither_counts_bits_nor_moves_the_runs_generators(measuring):
+    from synsample import devices
+    from synsample.nn.sampling import SamplingContext, pass_draws
+
+    layer = CoinFlipLinear(torch.rand(50, 40) * 2 - 1, None, devices.IdealCoin())
+    prob = layer.probability()
+    ctx = SamplingContext.for_samples(7, 0, 4, batch=1)
+    expected = torch.stack([torch.rand(50, 40, generator=g) < prob
+                            for g in SamplingContext.for_samples(7, 0, 4, batch=1).generators])
+    got = pass_draws(layer, layer.coin, prob, ctx)  # measured first, on trial generators
+    assert "draw" in paths.last and torch.equal(got, expected)
+    assert layer.coin.draws == 4 * 50 * 40

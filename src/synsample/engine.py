@@ -59,8 +59,8 @@ def as_inputs(inputs) -> torch.Tensor:
                           f"DataLoader, got {type(inputs).__name__}")
     if x.ndim < 2 or x.shape[0] == 0:
         raise ConfigError(f"predict needs a batch of at least one item, got shape {tuple(x.shape)}")
-    if x.is_floating_point() and not torch.isfinite(x).all():
-        bad = int((~torch.isfinite(x)).sum())
+    bad = checks.nonfinite(x)
+    if bad:
         raise ConfigError(f"the inputs hold {bad} NaN or infinite value(s); clean them first")
     return x
 

@@ -13,6 +13,17 @@ from typing import Any
 
 import torch
 
+_POOLS: dict[int, Any] = {}
+
+
+def _pool(workers: int):
+    """A thread pool of ``workers`` threads, made once per size."""
+    if workers not in _POOLS:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="synsample-draw")
+    return _POOLS[workers]
+
 
 def pool_seed(seed: int, pool: str) -> int:
     """The seed of one named pool of devices (a layer's) drawn from a device model's ``seed``;
@@ -154,7 +165,8 @@ class RandomSource(NoiseSource):
         self.draws += u.numel()
         return u < prob
 
-    def draw_passes(self, prob: torch.Tensor, ctx, tag: str = "") -> torch.Tensor:
+    def draw_passes(self, prob: torch.Tensor, ctx, tag: str = "", workers: int = 1
+                    ) -> torch.Tensor:
         """Shared-mode draws of the passes of the sampling context ``ctx``, a bool tensor
         ``[ctx.n, *prob.shape]``: one :meth:`draw` per pass generator. ``tag`` names the
         devices (the layer), for a device whose bits depend on their history (see
@@ -164,11 +176,32 @@ class RandomSource(NoiseSource):
             prob: the realised probabilities.
             ctx (SamplingContext): the context whose pass generators draw.
             tag: the devices' name (the layer).
+            workers: threads that fill the passes' uniforms at once, on the CPU, for a device
+                with :attr:`parallel_draws` (each pass has its own generator, so the bits do
+                not depend on it; PyTorch draws one generator's numbers on one thread).
 
         Returns:
             ``[ctx.n, *prob.shape]`` booleans.
         """
-        return torch.stack([self.draw(prob, g) for g in ctx.generators])
+        gens = ctx.generators
+        if workers < 2 or len(gens) < 2 or prob.device.type != "cpu" or not self.parallel_draws:
+            return torch.stack([self.draw(prob, g) for g in gens])
+        u = torch.empty((len(gens), *prob.shape), dtype=torch.float32)
+
+        def fill(first: int) -> None:
+            for i in range(first, len(gens), workers):
+                u[i].uniform_(generator=gens[i])  # what draw's torch.rand(generator=g) draws
+
+        list(_pool(workers).map(fill, range(workers)))
+        self.draws += u.numel()
+        return u < prob
+
+    @property
+    def parallel_draws(self) -> bool:
+        """Whether :meth:`draw_passes` may fill the passes' uniforms on several threads: the
+        device draws as this class does (one uniform per draw, compared with ``prob``)."""
+        return (type(self).draw is RandomSource.draw
+                and type(self).draw_passes is RandomSource.draw_passes)
 
     def counter_thresholds(self, prob: torch.Tensor) -> tuple[int, torch.Tensor]:
         """The draw as an integer comparator, for counter-based generators.

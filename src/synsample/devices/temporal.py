@@ -112,7 +112,8 @@ class TemporalCoin(CoinWrapper):
             todo[todo.clone()] = ~fresh
         return last
 
-    def draw_passes(self, prob: torch.Tensor, ctx, tag: str = "") -> torch.Tensor:
+    def draw_passes(self, prob: torch.Tensor, ctx, tag: str = "", workers: int = 1
+                    ) -> torch.Tensor:
         """The bits of the context's passes: each device's uniform from its last fresh pass,
         compared with its drifted ``P(1)`` at the current pass.
 
@@ -120,6 +121,7 @@ class TemporalCoin(CoinWrapper):
             prob: the realised probabilities at pass 0.
             ctx (SamplingContext): a shared-mode context (its seed and passes).
             tag: the layer's name (it keys the devices' bits).
+            workers: ignored (the passes are drawn one after the other).
 
         Returns:
             ``[ctx.n, *prob.shape]`` booleans.

@@ -14,6 +14,7 @@ from synsample.nn.sampling import (
     SampledLayer,
     SamplingContext,
     counter_coinflip,
+    pass_draws,
     per_sample_linear,
 )
 
@@ -88,6 +89,7 @@ class CoinFlipLinear(SampledLayer):
         self.input_scale = 1.0
         # (weight version, coin), (bits, thresholds^T, sign(w)^T) of the counter-based draws
         self._comparator: tuple[tuple, tuple[int, torch.Tensor, torch.Tensor]] | None = None
+        self._probability: tuple[tuple, torch.Tensor] | None = None
 
     @classmethod
     def from_linear(cls, linear: nn.Linear, coin: RandomSource | None = None, name: str = "",
@@ -123,12 +125,23 @@ class CoinFlipLinear(SampledLayer):
                 f"bias={self.bias is not None}, coin={self.coin!r}{gain}")
 
     def probability(self) -> torch.Tensor:
-        """``|w|`` as realised by the coin (quantized for a b-bit coin).
+        """``|w|`` as realised by the coin (quantized for a b-bit coin), kept while weight and
+        coin are unchanged (every chunk of a run draws from it).
 
         Returns:
             The probability of each coin, ``[out, in]``.
         """
-        return self.coin.probability(self.weight.abs(), self.layer_name)
+        key = self._weight_key()
+        if self._probability is None or self._probability[0] != key:
+            with torch.no_grad():  # draws compare with it; no gradient flows through them
+                prob = self.coin.probability(self.weight.abs(), self.layer_name)
+            self._probability = (key, prob)
+        return self._probability[1]
+
+    def _weight_key(self) -> tuple:
+        """What a value computed from the weight and the coin depends on."""
+        return (self.weight._version, self.weight.data_ptr(), self.weight.device,
+                self.weight.dtype, id(self.coin), repr(self.coin), self.layer_name)
 
     def sample_weight_int8(self, generator: torch.Generator | None,
                            leading: tuple[int, ...] = (), prob: torch.Tensor | None = None
@@ -170,7 +183,7 @@ class CoinFlipLinear(SampledLayer):
         """The weights ``[n, out, in]`` of the context's samples as ``dtype``, drawn once per
         key (every tile of items of the same samples reuses them)."""
         def draw() -> torch.Tensor:
-            return self._signed(self.coin.draw_passes(self.probability(), ctx, self.layer_name))
+            return self._signed(pass_draws(self, self.coin, self.probability(), ctx))
 
         w8 = self.shared_draws(ctx, draw, "int8")
         return w8 if dtype == torch.int8 else self.shared_draws(ctx, lambda: w8.to(dtype),
@@ -285,7 +298,7 @@ class CoinFlipLinear(SampledLayer):
     def _counter_comparator(self) -> tuple[int, torch.Tensor, torch.Tensor]:
         """``(bits, thresholds [in, out], sign(w) [in, out])``, kept while weight and coin are
         unchanged (every chunk and tile of a run uses them)."""
-        key = (self.weight._version, self.weight.data_ptr(), id(self.coin), repr(self.coin))
+        key = self._weight_key()
         if self._comparator is None or self._comparator[0] != key:
             bits, thr = self.coin.counter_thresholds(self.probability())
             sign = torch.sign(self.weight).T.to(torch.float32).contiguous()

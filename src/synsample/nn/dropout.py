@@ -23,7 +23,7 @@ from torch import nn
 from synsample.devices import IdealCoin, RandomSource
 from synsample.errors import ConfigError
 from synsample.nn import neural_noise
-from synsample.nn.sampling import SampledLayer
+from synsample.nn.sampling import SampledLayer, pass_draws
 from synsample.nn.weight_sampling import WeightSampledLayer
 
 #: floats of per-row weights one independent-mode DropConnect chunk may hold
@@ -134,8 +134,8 @@ class DropConnect(WeightSampledLayer):
         # one device per weight: an imperfect coin gives each its own P(keep)
         prob = self.coin.probability(torch.full_like(self.weight, 1.0 - self.p), self.layer_name)
         if ctx.mode == "shared":
-            keep = self.shared_draws(ctx, lambda: self.coin.draw_passes(
-                prob, ctx, self.layer_name), "masks")
+            keep = self.shared_draws(ctx, lambda: pass_draws(self, self.coin, prob, ctx),
+                                     "masks")
             biases = None if self.bias is None else self.bias.expand(ctx.n, -1)
             return self.apply_per_sample(x, self._masked(keep), biases, ctx)
         rows = self.rows_of(x, ctx)

@@ -319,3 +319,43 @@ def counter_coinflip(layer: SampledLayer, x: torch.Tensor, n: int, threshold: to
          "kernels": kernels.identity()},
         x.device, default=names[0], layer_paths=layer.paths)
     return _counter_coinflip(chosen, (x, n, threshold, value, bits, items, first_sample, key))
+
+
+def pass_draws(layer: SampledLayer, coin, prob: torch.Tensor, ctx: SamplingContext
+               ) -> torch.Tensor:
+    """``coin.draw_passes(prob, ctx, layer.layer_name)``, the passes' uniforms drawn on one
+    thread or on several at once, whichever is faster here (:mod:`synsample.paths`, op
+    ``draw``: ``serial`` or ``threads-T``). Each pass has its own generator, so both give the
+    same bits; trials draw from generators of their own and are not counted.
+
+    Args:
+        layer: the calling layer (its forced ``paths``, its name).
+        coin (RandomSource): the device.
+        prob: the realised probabilities.
+        ctx: the shared-mode context.
+
+    Returns:
+        ``[ctx.n, *prob.shape]`` booleans.
+    """
+    threads = min(torch.get_num_threads(), ctx.n)
+    names = ["serial"]
+    if threads > 1 and prob.device.type == "cpu" and coin.parallel_draws:
+        names.append(f"threads-{threads}")
+
+    def workers(name: str) -> int:
+        return int(name.removeprefix("threads-")) if name != "serial" else 1
+
+    def run(name: str, passes: int) -> torch.Tensor:
+        before = coin.snapshot()
+        try:
+            gens = [torch.Generator().manual_seed(i) for i in range(passes)]
+            return coin.draw_passes(prob, dataclasses.replace(ctx, generators=gens, n=passes),
+                                    layer.layer_name, workers(name))
+        finally:
+            coin.restore(before)
+
+    # timed at the call's own passes: fewer passes than threads would leave a thread idle
+    chosen = paths.choose("draw", names, run, [ctx.n],
+                          {"numel": paths.bucket(prob.numel()), "passes": ctx.n},
+                          prob.device, layer_paths=layer.paths, reference="serial")
+    return coin.draw_passes(prob, ctx, layer.layer_name, workers(chosen))
