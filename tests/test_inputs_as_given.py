@@ -156,3 +156,16 @@ def test_evaluate_model_takes_any_labelled_dataset_for_calibration(synthetic):
         evaluate.evaluate_model(sto, test, calibration=TensorDataset(cal_x, cal_y.float()), **kw)
     with pytest.raises(ConfigError, match="test set must be a synsample Dataset"):
         evaluate.evaluate_model(sto, TensorDataset(cal_x, cal_y), **kw)
+
+
+def test_evaluate_model_refuses_labels_that_are_not_classes_before_any_pass(synthetic):
+    from synsample import data, evaluate, models
+    from synsample.methods import scann
+
+    test = data.load("synthetic", "test", path=synthetic)
+    net = models.build("mlp", input_shape=(1, 8, 8), num_classes=4, seed=0, init="uniform")
+    sto = scann.convert(net)
+    bad = data.Dataset("synthetic", "test", test.images, test.labels.float(), test.classes)
+    with pytest.raises(ConfigError, match="test labels must be integer class indices"):
+        evaluate.evaluate_model(sto, bad, samples=4, progress=False)
+    assert sto.devices()[0].random_bits == 0

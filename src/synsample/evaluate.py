@@ -399,6 +399,14 @@ def evaluate_model(sto, test: data.Dataset, samples: int = SamplingOptions.sampl
                           f"or data.labelled(your_dataset)), got {type(test).__name__}")
     if calibration is not None:
         calibration = data.labelled(calibration, "the calibration items")
+    # before any pass: integer classes, one per item (their range is checked against the
+    # predictions' classes once the first pass gives them)
+    from synsample.metrics.labels import class_labels
+
+    for name, labelled in (("the test labels", test),
+                           ("the calibration labels", calibration)):
+        if labelled is not None:
+            class_labels(labelled.labels, len(labelled.images), 2**31, name)
 
     def run(images: torch.Tensor, what: str) -> Prediction:
         return shards.predict(sto, images, samples=samples, seed=seed, mode=mode,
