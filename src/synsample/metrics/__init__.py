@@ -12,6 +12,7 @@ from synsample.metrics.calibration import (
     vote_probabilities,
 )
 from synsample.metrics.conformal import conformal_summary
+from synsample.metrics.labels import class_labels
 from synsample.metrics.ood import DetectionMetrics, detection_metrics, quantile_rule, rule_summary
 from synsample.metrics.ratios import ratio_sweep, uncertainty_ratios
 from synsample.metrics.recalibration import fit_temperature, recalibration_summary
@@ -31,7 +32,8 @@ from synsample.metrics.votes import (
 )
 
 __all__ = ["CalibrationMetrics", "DetectionMetrics", "SCORES", "SelectiveMetrics", "accuracy",
-           "adaptive_ece", "brier", "calibration_summary", "conformal_summary", "confusion_matrix",
+           "adaptive_ece", "brier", "calibration_summary", "class_labels", "conformal_summary",
+           "confusion_matrix",
            "detection_metrics", "ece", "entropy_bits", "first_choice", "fit_temperature",
            "information", "nll", "per_class", "quantile_rule", "ratio_sweep",
            "recalibration_summary", "reliability", "risk_coverage", "rule_summary",
