@@ -194,10 +194,11 @@ def _reset_peak() -> bool:
 def _timed(fn: Callable[[], Any], repeats: int
            ) -> tuple[float, float | None, dict[str, str]]:
     """Median seconds over ``repeats`` calls, the peak memory growth of one call (MiB), and the
-    paths the sampled layers took (op -> candidate, see :mod:`synsample.paths`)."""
+    paths the sampled layers took (op -> its candidates, "a/b" where layers took different
+    ones, see :mod:`synsample.paths`)."""
     times = []
     peak = None
-    paths.last.clear()
+    paths.taken.clear()
     for i in range(repeats):
         if i == 0:
             base = _rss_kib("VmRSS") if _reset_peak() else None
@@ -207,7 +208,8 @@ def _timed(fn: Callable[[], Any], repeats: int
         if i == 0 and base is not None:
             hwm = _rss_kib("VmHWM")
             peak = None if hwm is None else max(0, hwm - base) / 1024
-    return statistics.median(times), peak, dict(paths.last)
+    return statistics.median(times), peak, {op: "/".join(names)
+                                            for op, names in paths.taken.items()}
 
 
 def _sizes(sto, x: torch.Tensor, samples: int, mode: str = "shared",

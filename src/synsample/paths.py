@@ -52,10 +52,19 @@ LONG_TRIAL = 0.02
 #: bump when the measurement changes, so that older cached choices are measured anew
 VERSION = 1
 
-#: choices made in this process, by op, candidates, shape and threads; and the last choice per
-#: op (for the bench)
+#: choices made in this process, by op, candidates, shape and threads; the last choice per op;
+#: and every choice per op since :func:`forget` or the caller cleared it (the bench's rows: a
+#: network's layers may take different paths of one op)
 _chosen: dict[tuple, str] = {}
 last: dict[str, str] = {}
+taken: dict[str, list[str]] = {}
+
+
+def _took(op: str, name: str) -> str:
+    last[op] = name
+    if name not in taken.setdefault(op, []):
+        taken[op].append(name)
+    return name
 
 
 def tuning_enabled() -> bool:
@@ -219,16 +228,13 @@ def choose(op: str, names: Sequence[str], run: Callable[[str, int], Any], sizes:
     """
     want = forced(op, layer_paths)
     if want in names:
-        last[op] = want
-        return want
+        return _took(op, want)
     if len(names) == 1 or not measuring(device):
         chosen = default if default in names else reference if reference in names else names[0]
-        last[op] = chosen
-        return chosen
+        return _took(op, chosen)
     memo = (op, tuple(names), tuple(sorted(shape.items())), torch.get_num_threads())
     if memo in _chosen:  # the common case: every later call of a run, without hashing
-        last[op] = _chosen[memo]
-        return _chosen[memo]
+        return _took(op, _chosen[memo])
     sig = signature(op, **shape)
     chosen = _cached(sig, names)
     if chosen is None:
@@ -243,8 +249,7 @@ def choose(op: str, names: Sequence[str], run: Callable[[str, int], Any], sizes:
             "seconds": round(time.perf_counter() - start, 3),
             "written": time.strftime("%Y-%m-%d %H:%M:%S")})
     _chosen[memo] = chosen
-    last[op] = chosen
-    return chosen
+    return _took(op, chosen)
 
 
 def bucket(size: int) -> int:
@@ -283,3 +288,4 @@ def forget() -> None:
     """Drop the choices kept in this process (the cache files stay)."""
     _chosen.clear()
     last.clear()
+    taken.clear()
