@@ -169,3 +169,13 @@ def test_evaluate_model_refuses_labels_that_are_not_classes_before_any_pass(synt
     with pytest.raises(ConfigError, match="test labels must be integer class indices"):
         evaluate.evaluate_model(sto, bad, samples=4, progress=False)
     assert sto.devices()[0].random_bits == 0
+
+
+def test_a_users_except_valueerror_catches_synsample_mistakes():
+    with pytest.raises(ValueError, match="predict takes a tensor"):
+        ss.predict(ss.convert(_net(), "mc-dropout"), "not inputs", samples=2)
+    with pytest.raises(ValueError, match="'num_classes' must be an integer"):
+        from synsample import checkpoint
+
+        checkpoint._check_network_fields(checkpoint.Path("ck"), {
+            "arch": "mlp", "input_shape": [1, 8, 8], "num_classes": "10"})

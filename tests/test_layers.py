@@ -107,3 +107,65 @@ def test_no_import_cycles():
     for unit in sorted(edges):
         if unit not in state:
             visit(unit, [])
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Module -> the synsample modules it imports (module level, inside functions and
+    type-only imports alike): ``from synsample.a import b`` names ``synsample.a.b`` when that
+    is a module, else ``synsample.a``. The package's lazy front door is left out."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+
+    def owner(name: str) -> str:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name
+
+    edges: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        found: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(owner(a.name) for a in node.names if a.name.startswith("synsample"))
+            elif (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                  and node.module.startswith("synsample")):
+                found.update(f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules
+                             else owner(node.module) for a in node.names)
+        edges[module] = found - {module, "synsample"}
+    edges["synsample"] = set()
+    return edges
+
+
+def test_no_import_cycle_between_any_two_modules():
+    edges = module_graph()
+    state: dict[str, int] = {}
+    cycles: list[str] = []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for nxt in sorted(edges.get(module, ())):
+            if state.get(nxt) == 1:
+                cycles.append(" -> ".join([*path, module, nxt]))
+            elif nxt not in state:
+                visit(nxt, [*path, module])
+        state[module] = 2
+
+    for module in sorted(edges):
+        if module not in state:
+            visit(module, [])
+    assert not cycles, "\n".join(cycles)
+
+
+def test_the_module_cycle_test_finds_a_cycle(monkeypatch):
+    edges = {"synsample.a": {"synsample.b"}, "synsample.b": {"synsample.a"}}
+    import sys
+
+    import pytest
+
+    monkeypatch.setattr(sys.modules[__name__], "module_graph", lambda: edges)
+    with pytest.raises(AssertionError, match="synsample.a -> synsample.b"):
+        test_no_import_cycle_between_any_two_modules()

@@ -407,7 +407,8 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         the ``synsample`` argument parser.
     """
-    from synsample.data import DATASETS, OOD_SETS
+    from synsample.data import DATASETS
+    from synsample.data.ood import OOD_SETS
     from synsample.models import ARCHS
 
     common = _Parser(add_help=False)

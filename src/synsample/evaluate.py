@@ -11,6 +11,7 @@ import torch
 from synsample import checkpoint, data, methods, shards, train
 from synsample.adaptive import AdaptiveStop
 from synsample.config_args import option, positive_int
+from synsample.data import ood as ood_data
 from synsample.errors import ConfigError
 from synsample.nn.sampling import MODES
 from synsample.prediction import Prediction
@@ -413,14 +414,14 @@ def evaluate_model(sto, test: data.Dataset, samples: int = SamplingOptions.sampl
                               progress=progress, desc=f"{desc} {what}".strip(), **predict_kw)
 
     oods, skipped = {}, {}
-    for name in ood_sets or data.OOD_SETS:  # made first: a missing set fails before sampling
+    for name in ood_sets or ood_data.OOD_SETS:  # made first: a missing set fails before sampling
         if name in skip_ood:
             skipped[name] = "left out on request"
-        elif not data.ood_applies(name, test.name):
+        elif not ood_data.ood_applies(name, test.name):
             skipped[name] = f"not defined for {test.name}"
         else:
             try:
-                oods[name] = data.make_ood(name, test, items=ood_items, seed=seed)
+                oods[name] = ood_data.make_ood(name, test, items=ood_items, seed=seed)
             except DataError as exc:
                 raise DataError(f"OoD set {name!r}: {exc}; or leave the set out with "
                                 f"--skip-ood {name}") from exc

@@ -33,7 +33,7 @@ from torch import nn
 
 from synsample import checks, methods, models
 from synsample.devices import QuantizedCoin
-from synsample.errors import CheckpointError, ConfigError
+from synsample.errors import CheckpointError, ConfigError, SynsampleError
 from synsample.io import folder_lock, read_json, sealed, unsealed, write_json, write_with
 from synsample.nn import CoinFlipLinear, SampledNetwork
 from synsample.nn.crossbar import CrossbarLayer
@@ -256,6 +256,8 @@ def load(path: str | Path, model: nn.Module | None = None) -> SampledNetwork:
     manifest = _checked_manifest(path, manifest, tensors)
     try:
         return _rebuild(path, manifest, tensors, model)
+    except SynsampleError:
+        raise
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise CheckpointError(f"{path}: its manifest does not describe its tensors "
                               f"({type(exc).__name__}: {exc}); export it again") from exc

@@ -11,9 +11,9 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from synsample import metrics
 from synsample.errors import SynsampleError
 from synsample.io import write_with
+from synsample.metrics import votes as vote_metrics
 
 
 @dataclass
@@ -72,7 +72,7 @@ class Prediction:
         Returns:
             ``[N]`` class indices.
         """
-        return metrics.first_choice(self.votes)
+        return vote_metrics.first_choice(self.votes)
 
     def second_choice(self) -> torch.Tensor:
         """The class with the second most votes per item (paper 000, section II.A).
@@ -80,7 +80,7 @@ class Prediction:
         Returns:
             ``[N]`` class indices, -1 when only one class got votes.
         """
-        return metrics.second_choice(self.votes)
+        return vote_metrics.second_choice(self.votes)
 
     def vote_entropy(self) -> torch.Tensor:
         """Entropy in bits of each item's vote shares (paper 000, eq. 4).
@@ -88,7 +88,7 @@ class Prediction:
         Returns:
             ``[N]`` float64.
         """
-        return metrics.vote_entropy(self.votes)
+        return vote_metrics.vote_entropy(self.votes)
 
     def information(self) -> torch.Tensor:
         """``log2(C)`` minus the vote entropy (paper 000, eq. 5).
@@ -96,7 +96,7 @@ class Prediction:
         Returns:
             ``[N]`` float64, in bits.
         """
-        return metrics.information(self.votes)
+        return vote_metrics.information(self.votes)
 
     def accuracy(self, labels: torch.Tensor) -> float:
         """Share of items whose first choice is the label.
@@ -107,7 +107,7 @@ class Prediction:
         Returns:
             The accuracy in [0, 1].
         """
-        return metrics.accuracy(self.first_choice(), labels)
+        return vote_metrics.accuracy(self.first_choice(), labels)
 
     def accuracy_vs_samples(self, labels: torch.Tensor) -> dict[int, float]:
         """First-choice accuracy after k samples, for every recorded k (and K).
@@ -118,7 +118,7 @@ class Prediction:
         Returns:
             k -> accuracy, ascending in k.
         """
-        curve = {k: metrics.accuracy(metrics.first_choice(v), labels)
+        curve = {k: vote_metrics.accuracy(vote_metrics.first_choice(v), labels)
                  for k, v in sorted(self.votes_at.items())}
         curve[self.samples] = self.accuracy(labels)
         return dict(sorted(curve.items()))

@@ -4,6 +4,7 @@ import torch
 
 from synsample import data
 from synsample.data import cache, catalog
+from synsample.data import ood as ood_data
 from synsample.data.sources import LocalFolder
 from synsample.errors import DataError
 from tests.conftest import require_cached
@@ -93,9 +94,9 @@ def test_real_dataset_from_cache_is_verified(name, real_home):
 @pytest.mark.parametrize("name", ["gaussian-noise", "uniform-noise", "noisy", "fake"])
 def test_generated_ood_sets_match_the_reference_and_are_seeded(synthetic, name):
     ref = data.load("synthetic", "test", path=synthetic)
-    a = data.make_ood(name, ref, items=50, seed=1)
-    b = data.make_ood(name, ref, items=50, seed=1)
-    c = data.make_ood(name, ref, items=50, seed=2)
+    a = ood_data.make_ood(name, ref, items=50, seed=1)
+    b = ood_data.make_ood(name, ref, items=50, seed=1)
+    c = ood_data.make_ood(name, ref, items=50, seed=2)
     assert a.images.shape == (50, 1, 8, 8) and a.images.dtype == torch.uint8
     assert torch.equal(a.images, b.images) and not torch.equal(a.images, c.images)
     if name == "noisy":  # the test images under covariate shift keep their classes
@@ -107,9 +108,9 @@ def test_generated_ood_sets_match_the_reference_and_are_seeded(synthetic, name):
 def test_ood_errors_and_listing(synthetic):
     ref = data.load("synthetic", "test", path=synthetic)
     with pytest.raises(DataError, match="unknown OoD set"):
-        data.make_ood("svhn", ref)
+        ood_data.make_ood("svhn", ref)
     with pytest.raises(DataError, match="defined for MNIST and Fashion-MNIST"):
-        data.make_ood("other", ref)
+        ood_data.make_ood("other", ref)
     names = [r["dataset"] for r in data.list_cached()]
     assert "ood:gaussian-noise" in names and "ood:other" in names
 
@@ -118,6 +119,6 @@ def test_other_ood_set_is_the_real_other_dataset(real_home):
     require_cached("mnist")
     require_cached("fashion-mnist")
     mnist = data.load("mnist", "test", fetch=False)
-    other = data.make_ood("other", mnist, items=100)
+    other = ood_data.make_ood("other", mnist, items=100)
     fashion = data.load("fashion-mnist", "test", fetch=False)
     assert torch.equal(other.images, fashion.images[:100])

@@ -9,16 +9,16 @@ from pathlib import Path
 import pytest
 import torch
 
+from synsample.cluster import RunnerConfig
 from synsample.experiments import scann_table1 as t1
 from synsample.experiments.jobs import (
     Job,
     JobsFailed,
     JobStore,
     LocalRunner,
-    RunnerConfig,
     graph,
-    make_runner,
 )
+from synsample.experiments.runners import make_runner
 from synsample.experiments.training import train_job
 from synsample.prediction import Prediction
 from synsample.train import TrainConfig

@@ -54,3 +54,24 @@ def test_one_item_empty_input_and_streaming():
     for i in range(0, 500, 128):
         stream.update(scores[i:i + 128], correct[i:i + 128])
     assert stream.compute() == metrics.selective_summary(scores, correct)
+
+
+def test_aurc_and_augrc_by_name_from_a_worked_example():
+    scores = torch.tensor([0.0, 1.0, 2.0, 3.0])
+    correct = torch.tensor([True, True, False, False])
+    # coverage 1/4 .. 1: selective risk 0, 0, 1/3, 1/2; generalized risk 0, 0, 1/4, 1/2
+    assert metrics.aurc(scores, correct) == pytest.approx(0.25 * (1 / 3 + 1 / 2))
+    assert metrics.augrc(scores, correct) == pytest.approx(0.25 * (1 / 4 + 1 / 2))
+    summary = metrics.selective_summary(scores, correct)
+    assert (summary["aurc"], summary["augrc"]) == (metrics.aurc(scores, correct),
+                                                   metrics.augrc(scores, correct))
+
+
+def test_l2_ece_mce_and_classwise_ece_by_name_are_the_summarys():
+    g = torch.Generator().manual_seed(0)
+    probs = torch.softmax(torch.randn(200, 4, generator=g), 1)
+    labels = torch.randint(0, 4, (200,), generator=g)
+    summary = metrics.calibration_summary(probs, labels)
+    for name in ("l2_ece", "mce", "classwise_ece", "ece"):
+        assert getattr(metrics, name)(probs, labels) == summary[name]
+    assert metrics.l2_ece(probs, labels) >= metrics.ece(probs, labels)  # Jensen

@@ -20,13 +20,13 @@ import torch
 
 from synsample import checks
 from synsample.data import cache
-from synsample.data.catalog import DATASETS, DatasetSpec, spec
+from synsample.data.catalog import DATASETS, OOD_SETS, DatasetSpec, spec
 from synsample.data.checksum import array_digest
 from synsample.data.sources import fetch_first
 from synsample.errors import DataError
 
 __all__ = ["DATASETS", "OOD_SETS", "Dataset", "DatasetSpec", "fetch", "labelled", "list_cached",
-           "load", "make_ood", "ood_applies", "spec"]
+           "load", "spec"]
 
 
 @dataclass
@@ -249,6 +249,3 @@ def list_cached() -> list[dict]:
                      "verified": None, "path": "", "source": "", "generated": True,
                      "note": note})
     return rows
-
-
-from synsample.data.ood import OOD_SETS, make_ood, ood_applies  # noqa: E402  (needs Dataset above)

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import torch
 
+from synsample.data import Dataset, load
+from synsample.data.catalog import OOD_SETS, OTHER
 from synsample.errors import DataError
 
-OOD_SETS = ("gaussian-noise", "uniform-noise", "noisy", "fake", "other")
-OTHER = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
+__all__ = ["OOD_SETS", "OTHER", "make_ood", "ood_applies"]
+
 NOISY_STD = 0.3
 
 
@@ -61,7 +63,6 @@ def make_ood(name: str, reference, items: int | None = None, seed: int = 0):
     Raises:
         DataError: for an unknown set, or ``other`` for a dataset outside the pair.
     """
-    from synsample.data import Dataset, load
 
     if name not in OOD_SETS:
         raise DataError(f"unknown OoD set {name!r}; use one of {', '.join(OOD_SETS)}")

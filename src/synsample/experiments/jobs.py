@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from synsample.cluster import RunnerConfig
 from synsample.errors import ConfigError, SynsampleError
 from synsample.io import FolderBusy, folder_lock, read_cached, sealed, unsealed, write_json
 
@@ -192,15 +191,3 @@ class LocalRunner:
     def run_one(self, job: Job) -> dict[str, Any]:
         """One job's result: from the store, or computed now (its inputs must be done)."""
         return run_job(self.store, job, self.log)
-
-
-def make_runner(cfg: RunnerConfig | None, store: JobStore,
-                log: Callable[[str], None] = print) -> Runner:
-    """The runner ``cfg`` names, on ``store``."""
-    cfg = cfg or RunnerConfig()
-    cfg.check()
-    if cfg.name == "local":
-        return LocalRunner(store, log)
-    from synsample.experiments.ray_runner import RayRunner
-
-    return RayRunner(store, log, address=cfg.address, workers=cfg.workers, retries=cfg.retries)

@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from synsample.errors import ConfigError
-from synsample.experiments.jobs import Job, JobStore, graph, make_runner
+from synsample.experiments.jobs import Job, JobStore, graph
 from synsample.experiments.options import RunOptions
+from synsample.experiments.runners import make_runner
 
 Log = Callable[[str], None]
 

@@ -30,6 +30,7 @@ import torch
 from synsample import checkpoint, data, engine, methods, metrics
 from synsample.checkpoint import load_deterministic
 from synsample.config_args import option, positive_int
+from synsample.data import ood as ood_data
 from synsample.data.ood import OTHER
 from synsample.experiments import scann_table1 as t1
 from synsample.experiments.jobs import Job, JobStore
@@ -87,7 +88,7 @@ def uncertainty_job(trained: Job, sampled: Job, dataset: str, precision: str,
             "ece_mean_softmax": metrics.ece(pred.mean_probs, labels), "ood": None}
         if dataset in OTHER:
             test = data.load(dataset, "test", path=s.data_path)
-            ood = data.make_ood("other", test, items=cfg.ood_items, seed=s.seed)
+            ood = ood_data.make_ood("other", test, items=cfg.ood_items, seed=s.seed)
             model, _ = checkpoint.load_model(folder.parent / trained.name / "checkpoint")
             sto = methods.scann.convert(model, precision=precision)
             out_pred = engine.predict(sto, ood.images, samples=s.samples, seed=s.seed,

@@ -5,7 +5,10 @@ from synsample.metrics.calibration import (
     adaptive_ece,
     brier,
     calibration_summary,
+    classwise_ece,
     ece,
+    l2_ece,
+    mce,
     nll,
     per_class,
     reliability,
@@ -16,7 +19,13 @@ from synsample.metrics.labels import class_labels
 from synsample.metrics.ood import DetectionMetrics, detection_metrics, quantile_rule, rule_summary
 from synsample.metrics.ratios import ratio_sweep, uncertainty_ratios
 from synsample.metrics.recalibration import fit_temperature, recalibration_summary
-from synsample.metrics.selective import SelectiveMetrics, risk_coverage, selective_summary
+from synsample.metrics.selective import (
+    SelectiveMetrics,
+    augrc,
+    aurc,
+    risk_coverage,
+    selective_summary,
+)
 from synsample.metrics.summary import summarize
 from synsample.metrics.uncertainty import SCORES, uncertainty
 from synsample.metrics.votes import (
@@ -32,6 +41,7 @@ from synsample.metrics.votes import (
 )
 
 __all__ = ["CalibrationMetrics", "DetectionMetrics", "SCORES", "SelectiveMetrics", "accuracy",
+           "augrc", "aurc", "classwise_ece", "l2_ece", "mce",
            "adaptive_ece", "brier", "calibration_summary", "class_labels", "conformal_summary",
            "confusion_matrix",
            "detection_metrics", "ece", "entropy_bits", "first_choice", "fit_temperature",

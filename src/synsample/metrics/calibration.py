@@ -145,6 +145,23 @@ def mce(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
     return _ece(conf, pred == y, n_bins, "max")
 
 
+def l2_ece(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
+    """L2 calibration error: ``sqrt(sum_b |B_b|/N (acc_b - conf_b)^2)`` over equal-width
+    confidence bins (Kumar et al. 2019).
+
+    Args:
+        probs: ``[N, C]`` class probabilities.
+        labels: ``[N]`` true classes.
+        n_bins: equal-width confidence bins.
+
+    Returns:
+        The L2 ECE.
+    """
+    p, y = _check(probs, labels)
+    conf, pred = p.max(dim=1)
+    return _ece(conf, pred == y, n_bins, "l2")
+
+
 def ece(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = 15) -> float:
     """Expected calibration error with ``n_bins`` equal-width confidence bins:
     ``sum_b |B_b|/N |acc_b - conf_b|`` (L1).
@@ -373,6 +390,6 @@ def calibration_summary(probs: torch.Tensor, labels: torch.Tensor, n_bins: int =
     conf, pred = p.max(dim=1)
     return {"accuracy": (pred == y).to(torch.float64).mean().item(), "nll": nll(p, y),
             "brier": brier(p, y), "ece": ece(p, y, n_bins),
-            "l2_ece": _ece(conf, pred == y, n_bins, "l2"), "mce": mce(p, y, n_bins),
+            "l2_ece": l2_ece(p, y, n_bins), "mce": mce(p, y, n_bins),
             "classwise_ece": classwise_ece(p, y, n_bins),
             "adaptive_ece": adaptive_ece(p, y, n_bins), "bins": n_bins}

@@ -59,6 +59,44 @@ def risk_coverage(scores: torch.Tensor, correct: torch.Tensor
     return accepted / n, errors[ends] / accepted, errors[ends] / n
 
 
+def _areas(scores: torch.Tensor, correct: torch.Tensor
+           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The curve, the items each point adds (as a fraction), and the two risks."""
+    coverage, risk, general = risk_coverage(scores, correct)
+    weights = torch.diff(coverage, prepend=torch.zeros(1, dtype=torch.float64))
+    return coverage, weights, risk, general
+
+
+def aurc(scores: torch.Tensor, correct: torch.Tensor) -> float:
+    """Area under the risk-coverage curve (Geifman and El-Yaniv 2017), each point weighted by
+    the items it adds; lower is better.
+
+    Args:
+        scores: one uncertainty score per item (higher: less sure).
+        correct: whether each item's prediction is right.
+
+    Returns:
+        The AURC.
+    """
+    _, weights, risk, _ = _areas(scores, correct)
+    return (weights * risk).sum().item()
+
+
+def augrc(scores: torch.Tensor, correct: torch.Tensor) -> float:
+    """Area under the generalized risk-coverage curve (Traub et al. 2024): accepted errors over
+    all items, so the first few accepted items are not over-weighted; lower is better.
+
+    Args:
+        scores: one uncertainty score per item (higher: less sure).
+        correct: whether each item's prediction is right.
+
+    Returns:
+        The AUGRC.
+    """
+    _, weights, _, general = _areas(scores, correct)
+    return (weights * general).sum().item()
+
+
 def selective_summary(scores: torch.Tensor, correct: torch.Tensor) -> dict[str, Any]:
     """AURC, AUGRC, risk at 80/90/95% coverage and coverage at 1/2/5% risk (module docstring),
     and the curve itself (``curve``: coverage and selective risk, for the report's figure).
@@ -70,8 +108,7 @@ def selective_summary(scores: torch.Tensor, correct: torch.Tensor) -> dict[str, 
     Returns:
         ``aurc``, ``augrc``, ``risk_at_coverage``, ``coverage_at_risk`` and ``curve``.
     """
-    coverage, risk, general = risk_coverage(scores, correct)
-    weights = torch.diff(coverage, prepend=torch.zeros(1, dtype=torch.float64))
+    coverage, weights, risk, general = _areas(scores, correct)
     at_coverage = {}
     for c in COVERAGES:
         first = int(torch.searchsorted(coverage, torch.tensor(c - 1e-12, dtype=torch.float64)))

@@ -108,10 +108,11 @@ class Noise:
             return spec
         kind, _, level = str(spec).partition(":")
         try:
-            return cls(kind.strip().lower(), float(level))
+            number = float(level)
         except ValueError:
             raise ConfigError(f"cannot read noise {spec!r}; write bernoulli:P (e.g. "
                               "bernoulli:0.5) or gaussian:SIGMA (e.g. gaussian:1)") from None
+        return cls(kind.strip().lower(), number)
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.level:g}"
