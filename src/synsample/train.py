@@ -207,6 +207,8 @@ class TrainConfig:
             checks.finite(self.weight_bound, "weight bound")
         if self.epochs < 1 or self.batch_size < 1:
             raise ConfigError("epochs and batch size must be positive integers")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"dropout must lie in [0, 1), got {self.dropout}")
         if self.lr <= 0 or (self.weight_bound is not None and self.weight_bound <= 0):
             raise ConfigError("the learning rate and the weight bound must be positive")
         if self.optimizer not in OPTIMIZERS:

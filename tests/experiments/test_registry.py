@@ -165,3 +165,22 @@ def test_the_default_report_folder_is_named_for_the_experiment(toy, tmp_path, mo
 
     assert registry.resolve("robustness", RobustnessConfig(method="mc-dropout")).out == \
         Path("runs") / "robustness-mc-dropout"
+
+
+def test_table1_dropout_is_an_option_that_keeps_the_default_jobs_keys():
+    from synsample.experiments import scann_table1 as t1
+    from synsample.experiments.training import train_job
+    from synsample.train import TrainConfig
+
+    def train_key(**options):
+        rows = t1.row_jobs(t1.Table1Config(progress=False, **options), lambda m: None)
+        return rows["mnist mlp"]["train"]
+
+    default = train_key()
+    assert default.key == train_job(TrainConfig(dataset="mnist", arch="mlp", epochs=100,
+                                                seed=0), t1.Table1Config(progress=False),
+                                    lambda m: None).key
+    short = train_key(dropout=0.2, epochs=10)
+    assert short.key != default.key and short.config["dropout"] == 0.2
+    with pytest.raises(ConfigError, match=r"dropout must lie in \[0, 1\)"):
+        TrainConfig(dropout=1.5).check()

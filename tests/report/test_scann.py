@@ -130,6 +130,9 @@ def _table1_inputs(synthetic: Path, tmp_path: Path):
     det_pred[:10] = (det_pred[:10] + 1) % 4  # 190 of 200 right
     save_deterministic(jobs / "train-synthetic", torch.nn.functional.one_hot(det_pred, 4).float(),
                        test.labels)
+    from synsample.io import write_json
+
+    write_json(jobs / "train-synthetic" / "config.json", {"kind": "train", "dropout": 0.2})
     labels = test.labels[:40]
     preds = {"full": synthetic_prediction(labels, wrong=2),   # 95% right
              "4": synthetic_prediction(labels, wrong=4)}      # 90% right
@@ -166,7 +169,7 @@ def test_write_table1_cells_metrics_and_figures(synthetic, tmp_path):
                      if k != "terminal_table"}
     assert result["terminal_table"] == text_table(header, [t[1]])
     # the row's section: training, the precision table, every figure
-    assert ("Trained 2 epochs (paper: 100) in 12 s; final training loss 0.1235. "
+    assert ("Trained 2 epochs (paper: 100) at dropout 0.2 in 12 s; final training loss 0.1235. "
             "Deterministic test accuracy **95.00%** (paper 97.7%).") in md
     assert row(md_table(md, "coins"), "4-bit coins")[1:4] == ["90.00%", "93.7%", "-3.70"]
     links = assert_links_resolve(md, cfg.out)

@@ -41,6 +41,10 @@ class ScannSampling(RunOptions, SamplingOptions):
                                 default_text="the architecture's: mlp 100 (the paper's), "
                                              "conv 10")
 
+    dropout: float | None = option(None, "dropout rate after the hidden layers in training "
+                                   "(the paper names dropout, not its rate)",
+                                   default_text="0.5, the rate of the paper's reference [22]")
+
     def epochs_for(self, arch: str) -> int:
         """The training epochs of ``arch``: ``epochs``, else the architecture's default."""
         return self.epochs or DEFAULT_EPOCHS[arch]
@@ -98,7 +102,8 @@ def row_jobs(cfg: ScannSampling, log: Callable[[str], None],
             epochs = cfg.epochs_for(arch)
             log(f"== {dataset} {NETWORK[arch]}: train {epochs} epochs, sample {cfg.samples} "
                 f"passes at {', '.join(precisions)}")
-            tc = TrainConfig(dataset=dataset, arch=arch, epochs=epochs, seed=cfg.seed)
+            tc = TrainConfig.for_arch(arch, dataset=dataset, epochs=epochs, seed=cfg.seed,
+                                      dropout=cfg.dropout)
             trained = train_job(tc, cfg, log)
             rows[f"{dataset} {arch}"] = {"train": trained, "sampled": {
                 p: sample_job(trained, p, cfg, log) for p in precisions}}

@@ -14,7 +14,7 @@ import torch
 
 from synsample import data, metrics
 from synsample.checkpoint import load_deterministic, versions
-from synsample.io import write_json, write_text
+from synsample.io import read_json, write_json, write_text
 from synsample.prediction import Prediction
 from synsample.report import plots
 from synsample.report.cost_section import cost_lines
@@ -151,7 +151,9 @@ def write_table1(cfg, rows: list[dict[str, Any]], jobs: Path
                  _vs(det_acc, paper and paper["deterministic"])]
         cells += [_vs(summaries[p]["accuracy"], paper and paper.get(p)) for p in summaries]
         summary_rows.append(cells)
-        sections.append(_row_section(ds, row, det_acc, train_res, summaries, paper, figs))
+        trained = read_json(jobs / row["train_job"] / "config.json")  # the job's TrainConfig
+        sections.append(_row_section(ds, row, det_acc, train_res, summaries, paper, figs,
+                                     trained["dropout"]))
     header = ["row", "standard"] + [f"scANN {_label(p)}" for p in cfg.precisions]
     result = {"experiment": "scann-table1", "rows": metric_rows,
               "config": {**asdict(cfg), "out": str(cfg.out)}, "versions": versions(),
@@ -166,8 +168,9 @@ def write_table1(cfg, rows: list[dict[str, Any]], jobs: Path
         "with |w|; 8- and 4-bit = |w| rounded to the nearest level k/2^b, k < 2^b, compared with "
         "a b-bit random number (`synsample.devices.QuantizedCoin`).", "",
         table(header, summary_rows), "",
-        "Epochs: the paper trains 100; rows here say how many were trained. Numbers are "
-        "measured by this run; the paper's are copied from its Table I.", "",
+        "Epochs: the paper trains 100; rows here say how many were trained, and at which "
+        "dropout rate after the hidden layer (the paper gives none). Numbers are measured by "
+        "this run; the paper's are copied from its Table I.", "",
         *sections,
         "## Run", "",
         f"- versions: {', '.join(f'{k} {v}' for k, v in versions().items())}",
@@ -187,11 +190,12 @@ def _vs(ours: float, paper: float | None) -> str:
 
 def _row_section(ds: str, row: dict[str, Any], det_acc: float, train_res: dict[str, Any],
                  summaries: dict[str, dict[str, Any]], paper: dict[str, float] | None,
-                 figs: dict[str, str]) -> str:
+                 figs: dict[str, str], dropout: float) -> str:
     hist = train_res["history"]
     lines = [
         f"## {ds}, {row['network']}", "",
-        f"Trained {train_res['epochs']} epochs (paper: 100) in {train_res['train_seconds']:.0f} s; "
+        f"Trained {train_res['epochs']} epochs (paper: 100) at dropout {dropout:g} in "
+        f"{train_res['train_seconds']:.0f} s; "
         f"final training loss {hist[-1]['loss']:.4f}. Deterministic test accuracy "
         f"**{pct(det_acc, 2)}**" + (f" (paper {paper['deterministic']:.1f}%)." if paper else "."),
         "", precision_table(summaries, paper), "",
