@@ -1,9 +1,10 @@
 """synsample: sampled stochastic neural networks on PyTorch.
 
-Every method is a distribution over forward passes (:class:`synsample.nn.StochasticModel`);
-randomness comes from device models that count their bits (:mod:`synsample.devices`); one
-sampling engine (:func:`synsample.engine.predict`) streams K passes into a
-:class:`~synsample.prediction.Prediction`; one set of metrics and one report read it.
+Every method is a distribution over forward passes
+([`synsample.nn.StochasticModel`][synsample.nn.StochasticModel]); randomness comes from device
+models that count their bits ([`synsample.devices`][synsample.devices]); one sampling engine
+([`synsample.engine.predict`][synsample.engine.predict]) streams K passes into a
+[`Prediction`][synsample.prediction.Prediction]; one set of metrics and one report read it.
 
 The front door, for any trained ``nn.Module``::
 

@@ -7,8 +7,8 @@ linearly; the table says so. Run ``synsample bench`` (or ``make bench``).
 
 - ceiling: K plain forward passes of the same layers with one fixed fp32 weight;
 - naive: per pass, ``torch.bernoulli`` of the positive and negative parts, then the matmuls;
-- shared / independent: :func:`synsample.engine.predict` in each mode (independent: the
-  compiled counter-based kernel, and its pure-PyTorch twin on a few items).
+- shared / independent: [`synsample.engine.predict`][synsample.engine.predict] in each mode
+  (independent: the compiled counter-based kernel, and its pure-PyTorch twin on a few items).
 
 A third case times a Neural Sampling Machine (paper 002, 784-300-300-300-10 with blank-out
 synapses) against K plain passes of the same layers with sign units and fixed weights.
@@ -16,7 +16,7 @@ synapses) against K plain passes of the same layers with sign units and fixed we
 The result names the machine (CPU model, ISA flags, the compiled kernel variants it runs) and,
 per sampled row, the tile and sample chunk the engine used and the path each op took (int8 GEMM,
 u8s8 kernel or fp32; kernel variant or twin): tuned and measured on this CPU before the row is
-timed (:mod:`synsample.tuning`, :mod:`synsample.paths`), so that no timing includes the
+timed (`synsample.tuning`, [`synsample.paths`][synsample.paths]), so that no timing includes the
 measurement.
 """
 
@@ -195,7 +195,7 @@ def _timed(fn: Callable[[], Any], repeats: int
            ) -> tuple[float, float | None, dict[str, str]]:
     """Median seconds over ``repeats`` calls, the peak memory growth of one call (MiB), and the
     paths the sampled layers took (op -> its candidates, "a/b" where layers took different
-    ones, see :mod:`synsample.paths`)."""
+    ones, see [`synsample.paths`][synsample.paths])."""
     times = []
     peak = None
     paths.taken.clear()
@@ -488,7 +488,8 @@ def sc_rows(items: int, samples: int, repeats: int, independent_items: int,
 
 
 class _OwnForward(nn.Module):
-    """The layers of :func:`_conv_layers` called by a ``forward`` of its own, as a researcher
+    """The layers of [`_conv_layers`][synsample.benchmarks._conv_layers] called by a ``forward`` of
+    its own, as a researcher
     writes a network (functional ReLU and pooling, no ``nn.Sequential``)."""
 
     def __init__(self, seq: nn.Sequential) -> None:
@@ -595,7 +596,7 @@ def machine_line(result: dict[str, Any]) -> str:
     """One line naming the machine of a result: CPU, ISA flags, kernel vectors, tuning.
 
     Args:
-        result: what :func:`run` returned.
+        result: what [`run`][synsample.benchmarks.run] returned.
 
     Returns:
         The line.
@@ -613,7 +614,7 @@ def table(result: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     """The result as a table.
 
     Args:
-        result: what :func:`run` returned.
+        result: what [`run`][synsample.benchmarks.run] returned.
 
     Returns:
         ``(header, rows)``.
@@ -639,7 +640,7 @@ def write(result: dict[str, Any], out: str | Path) -> str:
     """``bench.json`` and ``bench.md`` (the table) into ``out``.
 
     Args:
-        result: what :func:`run` returned.
+        result: what [`run`][synsample.benchmarks.run] returned.
         out: the folder.
 
     Returns:

@@ -56,7 +56,8 @@ def exists(folder: str | Path) -> bool:
         folder: the folder.
 
     Returns:
-        True also for a damaged config (which :func:`read_config` then reports).
+        True also for a damaged config (which [`read_config`][synsample.checkpoint.read_config] then
+        reports).
     """
     config = Path(folder) / CONFIG_FILE
     if not config.is_file():
@@ -165,7 +166,8 @@ MAX_CLASSES = 2**20
 
 
 def _check_network_fields(folder: Path, config: dict[str, Any]) -> None:
-    """Refuse a config whose network fields (what :func:`load_model` builds from) have the
+    """Refuse a config whose network fields (what [`load_model`][synsample.checkpoint.load_model]
+    builds from) have the
     wrong type or an absurd size, before anything is allocated."""
     where = f"{folder / CONFIG_FILE}"
     fix = "the checkpoint was edited or damaged: train again, or restore its config.json"
@@ -279,7 +281,7 @@ def load_weights(folder: str | Path, model: nn.Module) -> nn.Module:
     """Load the checkpoint's weights into ``model``, checked against their SHA-256.
 
     Args:
-        folder: a checkpoint folder written by :func:`save`.
+        folder: a checkpoint folder written by [`save`][synsample.checkpoint.save].
         model: a network of the checkpoint's architecture.
 
     Returns:
@@ -368,7 +370,8 @@ def save_deterministic(folder: Path, logits: torch.Tensor, labels: torch.Tensor)
 
 
 def load_deterministic(folder: Path) -> dict[str, torch.Tensor]:
-    """``{"predicted", "labels"}`` saved by :func:`save_deterministic`.
+    """``{"predicted", "labels"}`` saved by
+    [`save_deterministic`][synsample.checkpoint.save_deterministic].
 
     Args:
         folder: the job's folder.

@@ -2,7 +2,7 @@
 
 Every command calls these on its inputs first: the torch device, the folders it will write,
 the numbers that must be finite, and requests whose size would be absurd. Each failure is a
-:class:`~synsample.errors.SynsampleError` whose message names the fix.
+[`SynsampleError`][synsample.errors.SynsampleError] whose message names the fix.
 """
 
 from __future__ import annotations
@@ -182,7 +182,8 @@ def nonfinite(t: torch.Tensor) -> int:
 
 
 def item_passes(items: int, passes: int) -> None:
-    """Refuse a run of more than :data:`MAX_ITEM_PASSES` item-passes, with the estimate.
+    """Refuse a run of more than [`MAX_ITEM_PASSES`][synsample.checks.MAX_ITEM_PASSES] item-passes,
+    with the estimate.
 
     Args:
         items: items of the run.
@@ -271,13 +272,14 @@ def host_port(value: str, option: str, example: str) -> tuple[str, int]:
 
 def reachable(host: str, port: int, what: str, timeout: float | None = None) -> None:
     """Refuse, in one line, a server that does not accept a TCP connection within
-    :data:`CONNECT_SECONDS`: before any work starts, and instead of a client's long retries.
+    [`CONNECT_SECONDS`][synsample.checks.CONNECT_SECONDS]: before any work starts, and instead of a
+    client's long retries.
 
     Args:
         host: its host.
         port: its port.
         what: names it in the message.
-        timeout: seconds (default :data:`CONNECT_SECONDS`).
+        timeout: seconds (default [`CONNECT_SECONDS`][synsample.checks.CONNECT_SECONDS]).
 
     Raises:
         ConfigError: when nothing answers in time.

@@ -47,7 +47,8 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
         args: the parsed command line.
 
     Returns:
-        the exit status (0; a user error raises and becomes status 2 in :func:`main`).
+        the exit status (0; a user error raises and becomes status 2 in
+        [`main`][synsample.cli.main]).
     """
     from synsample import data
 
@@ -64,7 +65,8 @@ def cmd_data_list(args: argparse.Namespace) -> int:
         args: the parsed command line.
 
     Returns:
-        the exit status (0; a user error raises and becomes status 2 in :func:`main`).
+        the exit status (0; a user error raises and becomes status 2 in
+        [`main`][synsample.cli.main]).
     """
     from synsample import data
     from synsample.report.markdown import text_table
@@ -91,14 +93,15 @@ def cmd_data_list(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """``synsample train``: a :class:`~synsample.train.TrainConfig` from the options (the
+    """``synsample train``: a [`TrainConfig`][synsample.train.TrainConfig] from the options (the
     architecture's defaults for those not given), trained into ``--out``, tracked with ``--track``.
 
     Args:
         args: the parsed command line.
 
     Returns:
-        the exit status (0; a user error raises and becomes status 2 in :func:`main`).
+        the exit status (0; a user error raises and becomes status 2 in
+        [`main`][synsample.cli.main]).
     """
     from synsample.config_args import given_values
     from synsample.train import TrainConfig, train
@@ -126,14 +129,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    """``synsample sample``: :func:`synsample.evaluate.sample_to_report` on the checkpoint,
+    """``synsample sample``:
+    [`synsample.evaluate.sample_to_report`][synsample.evaluate.sample_to_report] on the checkpoint,
     then one summary line and the cost of one inference.
 
     Args:
         args: the parsed command line.
 
     Returns:
-        the exit status (0; a user error raises and becomes status 2 in :func:`main`).
+        the exit status (0; a user error raises and becomes status 2 in
+        [`main`][synsample.cli.main]).
     """
     from synsample import checkpoint
     from synsample.evaluate import method_for, sample_to_report
@@ -168,14 +173,16 @@ def _print_cost(cost: dict, samples: int) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    """``synsample evaluate``: :func:`synsample.evaluate.evaluate_checkpoint` on the
+    """``synsample evaluate``:
+    [`synsample.evaluate.evaluate_checkpoint`][synsample.evaluate.evaluate_checkpoint] on the
     checkpoint, then a few summary lines.
 
     Args:
         args: the parsed command line.
 
     Returns:
-        the exit status (0; a user error raises and becomes status 2 in :func:`main`).
+        the exit status (0; a user error raises and becomes status 2 in
+        [`main`][synsample.cli.main]).
     """
     from synsample import checkpoint, hardware
     from synsample.evaluate import evaluate_checkpoint, method_for
@@ -223,7 +230,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _report_folder(args: argparse.Namespace, ck: Path, command: str) -> Path:
     """``--out``, or ``runs/COMMAND-CHECKPOINT-METHOD-PRECISION-TIME``, checked writable and
-    holding no earlier report (:func:`_no_earlier_report`)."""
+    holding no earlier report ([`_no_earlier_report`][synsample.cli._no_earlier_report])."""
     out = Path(args.out or Path("runs") / f"{command}-{ck.name}-{args.method}-{args.precision}-"
                f"{time.strftime('%Y%m%d-%H%M%S')}")
     return _no_earlier_report(checks.writable_folder(out, "report folder"))
@@ -243,19 +250,20 @@ def _no_earlier_report(out: Path) -> Path:
 @contextmanager
 def _new_report(out: Path) -> Iterator[Path]:
     """The report folder's lock, and again the check that no other run wrote a report there
-    since :func:`_report_folder` looked."""
+    since [`_report_folder`][synsample.cli._report_folder] looked."""
     with folder_lock(out):
         yield _no_earlier_report(out)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """``synsample export``: :func:`synsample.export.export` of the checkpoint.
+    """``synsample export``: [`synsample.export.export`][synsample.export.export] of the checkpoint.
 
     Args:
         args: the parsed command line.
 
     Returns:
-        the exit status (0; a user error raises and becomes status 2 in :func:`main`).
+        the exit status (0; a user error raises and becomes status 2 in
+        [`main`][synsample.cli.main]).
     """
     from synsample import export
 
@@ -334,20 +342,22 @@ def _tracking(args: argparse.Namespace):
 
 def _sharded(args: argparse.Namespace) -> dict:
     """``sample`` / ``evaluate`` with ``--runner ray``: every predict sharded over the workers
-    by items (:mod:`synsample.shards`)."""
+    by items (`synsample.shards`)."""
     runner = _runner(args)
     return {"runner": runner} if runner.name == "ray" else {}
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """``synsample reproduce``: list the experiments, list one's jobs (``--dry-run``), or
-    run it with :func:`synsample.experiments.registry.run` and print its table.
+    run it with [`synsample.experiments.registry.run`][synsample.experiments.registry.run] and print
+    its table.
 
     Args:
         args: the parsed command line.
 
     Returns:
-        the exit status (0; a user error raises and becomes status 2 in :func:`main`).
+        the exit status (0; a user error raises and becomes status 2 in
+        [`main`][synsample.cli.main]).
     """
     from dataclasses import replace
 
@@ -382,13 +392,15 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """``synsample bench``: :func:`synsample.benchmarks.run`, written to ``--out`` and printed.
+    """``synsample bench``: [`synsample.benchmarks.run`][synsample.benchmarks.run], written to
+    ``--out`` and printed.
 
     Args:
         args: the parsed command line.
 
     Returns:
-        the exit status (0; a user error raises and becomes status 2 in :func:`main`).
+        the exit status (0; a user error raises and becomes status 2 in
+        [`main`][synsample.cli.main]).
     """
     from synsample import benchmarks
 

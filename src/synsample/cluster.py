@@ -1,7 +1,8 @@
 """Where work runs: this process, or a Ray cluster (an optional extra, ``synsample[ray]``).
 
-One :class:`RunnerConfig` says which; the job runners (:mod:`synsample.experiments.jobs`) and
-sharded sampling (:mod:`synsample.shards`) read it. :func:`connect` joins a running cluster
+One [`RunnerConfig`][synsample.cluster.RunnerConfig] says which; the job runners
+([`synsample.experiments.jobs`][synsample.experiments.jobs]) and sharded sampling
+(`synsample.shards`) read it. [`connect`][synsample.cluster.connect] joins a running cluster
 (``address="auto"`` or ``HOST:PORT``) or starts a local one on this machine's cores.
 """
 
@@ -62,8 +63,8 @@ class RunnerConfig:
 
 def answers(address: str | None) -> None:
     """Refuse a ``HOST:PORT`` address whose head node does not accept a connection within
-    :data:`synsample.checks.CONNECT_SECONDS` (Ray itself would wait for minutes); ``auto`` and
-    None (a local cluster) pass.
+    [`synsample.checks.CONNECT_SECONDS`][synsample.checks.CONNECT_SECONDS] (Ray itself would wait
+    for minutes); ``auto`` and None (a local cluster) pass.
 
     Args:
         address: ``auto``, ``HOST:PORT``, or None.
@@ -134,7 +135,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
 
     Raises:
         ConfigError: when Ray is missing, ``address`` is not ``auto`` or ``HOST:PORT``, or no
-            cluster answers there (within :data:`synsample.checks.CONNECT_SECONDS`).
+            cluster answers there (within
+            [`synsample.checks.CONNECT_SECONDS`][synsample.checks.CONNECT_SECONDS]).
     """
     ray = import_ray()
     pickle_torch_classes_by_reference()

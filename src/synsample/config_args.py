@@ -1,12 +1,13 @@
 """Config fields that say how a user sets them, command-line options generated from them,
 and the config built back from the parsed options.
 
-A field declared with :func:`option` becomes one option: its name (``--field-name`` or the
+A field declared with `option` becomes one option: its name (``--field-name`` or the
 field's ``flag``), its type (a tuple takes one or more values, a bool becomes a switch,
 ``X | None`` is optional), its choices, and its help with the default written out. Fields
 declared without it are not offered on the command line. The experiments' configs
-(:mod:`synsample.experiments.options`) and :class:`~synsample.train.TrainConfig` are declared
-this way, so ``--help`` and the Python defaults cannot disagree.
+([`synsample.experiments.options`][synsample.experiments.options]) and
+[`TrainConfig`][synsample.train.TrainConfig] are declared this way, so ``--help`` and the Python
+defaults cannot disagree.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def option(default: Any, help: str, *, flag: str | None = None, metavar: str | N
             read well.
 
     Returns:
-        a :func:`dataclasses.field` carrying these in its metadata.
+        a `dataclasses.field` carrying these in its metadata.
     """
     meta = {"help": help, "flag": flag, "metavar": metavar, "choices": choices,
             "parse": parse, "build": build, "const": const, "default_text": default_text}
@@ -160,8 +161,9 @@ def add_options(parser: argparse.ArgumentParser | Any, cls: type,
         only: these fields rather than all of ``cls``'s command-line fields.
         given_only: an option not given parses to None (a switch gets ``--x`` and
             ``--no-x``), for a config whose defaults depend on another option (a training's
-            on its architecture, :meth:`synsample.train.TrainConfig.for_arch`); the help still
-            names the default.
+            on its architecture,
+            [`synsample.train.TrainConfig.for_arch`][synsample.train.TrainConfig.for_arch]); the
+            help still names the default.
 
     The value lands in ``args.<field name>``."""
     hints = typing.get_type_hints(cls)
@@ -217,7 +219,8 @@ def given_values(cls: type, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def config_from_args(cls: type, args: argparse.Namespace, **extra: Any) -> Any:
-    """``cls`` built from the parsed options of :func:`add_options` and ``extra`` fields.
+    """``cls`` built from the parsed options of [`add_options`][synsample.config_args.add_options]
+    and ``extra`` fields.
 
     Each field's ``build`` runs here (after parsing), so an error it raises (a missing file)
     is reported as the one-line error of any other mistake."""

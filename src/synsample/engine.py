@@ -1,4 +1,5 @@
-"""The sampling engine: K passes of any :class:`StochasticModel`, streamed into a Prediction.
+"""The sampling engine: K passes of any
+[`StochasticModel`][synsample.nn.stochastic.StochasticModel], streamed into a Prediction.
 
 Items are processed in blocks (the model's deterministic prefix once per block), samples in
 chunks (one call of the model per chunk); only per-item statistics are kept, so memory does not
@@ -121,7 +122,7 @@ def _first(item):
 
 def _check_pixel_scale(model: StochasticModel, x: torch.Tensor) -> None:
     """Refuse float inputs in [0, 1] for a model that scales raw pixels by 1/255 itself
-    (:class:`~synsample.nn.scale.ScaleInput`, or a sampled layer that took it over): they
+    ([`ScaleInput`][synsample.nn.scale.ScaleInput], or a sampled layer that took it over): they
     would be scaled twice and every answer would be near chance, silently."""
     from synsample.nn.scale import ScaleInput
 
@@ -156,8 +157,9 @@ BLOCK_BYTES = 1 << 29
 @torch.no_grad()
 def auto_batch_size(model: StochasticModel, x_all: torch.Tensor, mode: str,
                     device: torch.device) -> int:
-    """Items per block: in shared mode as many as fit in :data:`BLOCK_BYTES` (each sample's
-    draws are then made once, not once per block); in independent mode 512.
+    """Items per block: in shared mode as many as fit in
+    [`BLOCK_BYTES`][synsample.engine.BLOCK_BYTES] (each sample's draws are then made once, not once
+    per block); in independent mode 512.
 
     Args:
         model: the stochastic model (its prefix is run on one item to size a row).
@@ -318,8 +320,8 @@ def run_sizes(model: StochasticModel, x_all: torch.Tensor, mode: str, device: to
               samples: int, sample_chunk: int | None = None, tile: int | None = None,
               adaptive: AdaptiveStop | None = None) -> tuple[int, int]:
     """The ``(sample_chunk, tile)`` of a run of ``samples`` passes over ``x_all``: as given, else
-    tuned on this CPU (see :mod:`synsample.tuning`), else the defaults (:data:`SAMPLE_CHUNK`;
-    :func:`auto_tile` in shared mode, no tiling in independent mode; at most the model's
+    tuned on this CPU (see `synsample.tuning`), else the defaults (`SAMPLE_CHUNK`;
+    `auto_tile` in shared mode, no tiling in independent mode; at most the model's
     ``rows_per_call`` rows). An adaptive rule keeps the default chunk: it looks after every
     chunk, so the chunk is part of its result, which must not depend on the CPU.
 
@@ -349,7 +351,7 @@ def run_sizes(model: StochasticModel, x_all: torch.Tensor, mode: str, device: to
 
 
 def _default_tile(model: StochasticModel, mode: str, sample_chunk: int, n_items: int) -> int:
-    """The untuned tile: :func:`auto_tile` in shared mode; in independent mode, whose draws do
+    """The untuned tile: `auto_tile` in shared mode; in independent mode, whose draws do
     not depend on the tile, no tiling; at most the model's ``rows_per_call`` rows."""
     tile = auto_tile(model, sample_chunk) if mode == "shared" else n_items
     if model.rows_per_call is not None:
@@ -360,8 +362,9 @@ def _default_tile(model: StochasticModel, mode: str, sample_chunk: int, n_items:
 def _tuned(model: StochasticModel, x_all: torch.Tensor, mode: str, device: torch.device,
            sample_chunk: int | None, tile: int | None) -> tuple[int | None, int | None]:
     """``(tile, sample_chunk)`` from the tuning cache, else timed on the run's first items
-    (repeated up to the largest candidate tile): one :func:`_sample_block` call per timing.
-    The timing's draws are neither counted on the devices nor kept by the layers. A model that
+    (repeated up to the largest candidate tile): one
+    [`_sample_block`][synsample.engine._sample_block] call per timing. The timing's draws are
+    neither counted on the devices nor kept by the layers. A model that
     fails on the inputs keeps the given sizes (the run itself then says why it fails)."""
     k = tuning.key(model, model.prefix(x_all[:1].to(device)), mode, sample_chunk, tile)
     items = max(tuning.TILES[mode])  # a given tile is timed on at most this many items
@@ -408,28 +411,28 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
     In both modes the votes do not depend on ``batch_size``, ``sample_chunk`` or ``tile``.
     ``Prediction.random_bits`` is what the hardware would draw: in shared mode one set of
     per-sample draws (later item blocks re-create the first block's without counting them, see
-    :meth:`~synsample.nn.sampling.SampledLayer.shared_draws`) plus any per-item draws, in
+    `shared_draws`) plus any per-item draws, in
     independent mode every draw.
 
     Args:
         model: the stochastic model (put in eval mode).
         inputs (Tensor | ndarray | Dataset | DataLoader): the items ``[N, ...]``, as
-            :func:`as_inputs` takes them.
+            `as_inputs` takes them.
         samples: K, passes per item.
         generator: draws the run's base seed when ``seed`` is None.
         seed: the run's base seed (same seed, same votes).
         mode: ``shared`` (one draw per sample index for every item) or ``independent``
             (fresh draws per item, from a counter-based generator keyed by seed, sample, item
-            and weight: see :mod:`synsample.randomness`).
+            and weight: see [`synsample.randomness`][synsample.randomness]).
         batch_size: items per block (the prefix runs once per block; default
-            :func:`auto_batch_size`).
+            `auto_batch_size`).
         sample_chunk: samples per model call (default: tuned on this CPU, see
-            :mod:`synsample.tuning`, else :data:`SAMPLE_CHUNK`).
+            `synsample.tuning`, else `SAMPLE_CHUNK`).
         tile: in shared mode each chunk's draws are made once per block and applied to tiles
             of this many items, so that the layer outputs stay in cache (default: tuned, else
-            :func:`auto_tile`, or no tiling in independent mode; at most the model's
+            `auto_tile`, or no tiling in independent mode; at most the model's
             ``rows_per_call`` item-sample rows per call).
-        adaptive: an :class:`~synsample.adaptive.AdaptiveStop` rule; an item stops once its
+        adaptive: an [`AdaptiveStop`][synsample.adaptive.AdaptiveStop] rule; an item stops once its
             plurality is settled (``Prediction.passes`` holds the passes each item got). In
             shared mode a stopped item has exactly the votes of the first passes of the full
             run.
@@ -438,7 +441,7 @@ def predict(model: StochasticModel, inputs, samples: int = 1000,
         progress: show a progress bar.
         desc: the progress bar's label.
         first_pass: with ``item_offset``, this call is a shard of a larger run
-            (:mod:`synsample.shards`): its passes are ``first_pass .. first_pass + samples -
+            (`synsample.shards`): its passes are ``first_pass .. first_pass + samples -
             1`` of that run, so that every draw is the one the whole run makes
             (``checkpoints`` are then counts of the whole run; ``votes_at[k]`` holds the votes
             of this call's passes below ``k``).

@@ -26,7 +26,8 @@ OOD_ITEMS = 2000
 class SampledRun:
     """What every run that samples a trained network sets: the seed, the sampling mode, the
     test items, where the data is and the torch device (``sample``, ``evaluate`` and every
-    experiment, :class:`synsample.experiments.options.RunOptions`)."""
+    experiment,
+    [`synsample.experiments.options.RunOptions`][synsample.experiments.options.RunOptions])."""
 
     seed: int = option(0, "seeds training, devices and passes: same seed, same votes")
     mode: str = option("shared", "shared: one draw per pass for all items; independent: fresh "
@@ -48,7 +49,7 @@ class SampledRun:
 @dataclass(kw_only=True)
 class SamplingOptions(SampledRun):
     """K passes of a trained network, optionally stopped early per item
-    (:class:`~synsample.adaptive.AdaptiveStop`): ``synsample sample`` and ``evaluate``'s
+    ([`AdaptiveStop`][synsample.adaptive.AdaptiveStop]): ``synsample sample`` and ``evaluate``'s
     options, and the scANN experiments'."""
 
     samples: int = option(1000, "passes K per test item", parse=positive_int)
@@ -131,10 +132,10 @@ def convert_trained(method: str, nets: list[torch.nn.Module], dataset: str,
                     precision: str | int | None = "full",
                     options: dict[str, Any] | None = None,
                     data_path: str | Path | None = None, seed: int = 0):
-    """The one way trained networks become a stochastic model: :func:`synsample.convert` with
+    """The one way trained networks become a stochastic model: `synsample.convert` with
     what a checkpoint run adds from its method's spec. Several ``nets`` make an ensemble; a
     method that needs data (SpinBayes' BatchNorm re-calibration) gets the first
-    :data:`CALIBRATION_ITEMS` training images of ``dataset``; a method whose draws are fixed
+    `CALIBRATION_ITEMS` training images of ``dataset``; a method whose draws are fixed
     at conversion (SpinBayes' crossbars) is seeded by ``seed``, the run's seed.
 
     Args:
@@ -170,7 +171,7 @@ def convert_trained(method: str, nets: list[torch.nn.Module], dataset: str,
 def convert_checkpoint_model(method: str, model: torch.nn.Module, config: dict[str, Any],
                              precision: str, method_options: dict[str, Any] | None,
                              data_path: str | Path | None, seed: int = 0):
-    """:func:`convert_trained` for a checkpoint's network.
+    """[`convert_trained`][synsample.evaluate.convert_trained] for a checkpoint's network.
 
     Args:
         method: the method's name.
@@ -212,8 +213,9 @@ def sample_checkpoint(folder: str | Path, method: str | None = None, precision: 
         data_path: a local copy of the dataset (default: the cache).
         limit: sample only the first ``limit`` test items.
         progress: show a progress bar.
-        method_options: the method's own options (:func:`convert_checkpoint_model`).
-        **predict_kw: passed to :func:`synsample.shards.predict`.
+        method_options: the method's own options
+            ([`convert_checkpoint_model`][synsample.evaluate.convert_checkpoint_model]).
+        **predict_kw: passed to [`synsample.shards.predict`][synsample.shards.predict].
 
     Returns:
         ``(prediction, test set, stochastic model)``.
@@ -253,7 +255,7 @@ def sample_to_report(folder: str | Path, out: str | Path, method: str | None = N
     ``synsample sample`` into ``out``: accuracy beside the method's reference network (the
     deterministic network, or one pass of a network that always samples), first and second
     choice, vote entropy, figures, and the hardware cost of one inference priced by
-    ``cost_assumptions`` (None: the defaults of :mod:`synsample.hardware`).
+    ``cost_assumptions`` (None: the defaults of `synsample.hardware`).
 
     Args:
         folder: the checkpoint folder written by ``train``.
@@ -267,7 +269,7 @@ def sample_to_report(folder: str | Path, out: str | Path, method: str | None = N
         limit: sample only the first ``limit`` test items.
         progress: show a progress bar.
         method_options: what the method needs beyond the precision
-            (:func:`convert_checkpoint_model`).
+            ([`convert_checkpoint_model`][synsample.evaluate.convert_checkpoint_model]).
         cost_assumptions: a JSON file of energies, or None.
         **predict_kw: passed to the engine (``batch_size``, ``adaptive``, ``device``,
             ``runner``).
@@ -300,12 +302,13 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
                         cost_assumptions: str | Path | None = None,
                         alphas: tuple[float, ...] = ALPHAS,
                         **predict_kw: Any) -> dict[str, Any]:
-    """Every metric for one trained network and method (:func:`evaluate_model`), with its
-    hardware cost priced by the assumption file ``cost_assumptions`` (None: the defaults of
-    :mod:`synsample.hardware`). The training items the checkpoint kept out of training
-    (``train --calibration-items``; the first ``limit`` of them with ``limit``) calibrate
-    temperature scaling and conformal sets at miscoverage ``alphas``; a checkpoint that kept
-    none gets neither. Writes ``report.md``, ``metrics.json`` and figures into ``out``.
+    """Every metric for one trained network and method
+    ([`evaluate_model`][synsample.evaluate.evaluate_model]), with its hardware cost priced by the
+    assumption file ``cost_assumptions`` (None: the defaults of `synsample.hardware`). The training
+    items the checkpoint kept out of training (``train --calibration-items``; the first ``limit`` of
+    them with ``limit``) calibrate temperature scaling and conformal sets at miscoverage ``alphas``;
+    a checkpoint that kept none gets neither. Writes ``report.md``, ``metrics.json`` and figures
+    into ``out``.
 
     Args:
         folder: the checkpoint folder.
@@ -321,10 +324,11 @@ def evaluate_checkpoint(folder: str | Path, out: str | Path, method: str | None 
         data_path: a local copy of the dataset (default: the cache).
         limit: evaluate only the first ``limit`` test (and calibration) items.
         progress: show a progress bar.
-        method_options: the method's own options (:func:`convert_checkpoint_model`).
+        method_options: the method's own options
+            ([`convert_checkpoint_model`][synsample.evaluate.convert_checkpoint_model]).
         cost_assumptions: a JSON file of energies, or None.
         alphas: the conformal miscoverage levels.
-        **predict_kw: passed to :func:`synsample.shards.predict`.
+        **predict_kw: passed to [`synsample.shards.predict`][synsample.shards.predict].
 
     Returns:
         The metrics, with the checkpoint, dataset, architecture, method and precision.
@@ -359,14 +363,15 @@ def evaluate_model(sto, test: data.Dataset, samples: int = SamplingOptions.sampl
     """Sample a stochastic model on ``test`` and on every built-in OoD set made from it:
     accuracy, calibration, uncertainty scores and ratios (paper 004's R_cc, R_iu, UA), OoD
     detection (AUROC, AUPR, FPR@95TPR, paper 004's quantile rule), and, given
-    ``cost_assumptions`` (a :class:`~synsample.hardware.CostAssumptions`), the hardware cost
-    of one inference of ``samples`` passes (:func:`synsample.hardware.measure`, under
-    ``cost``). Given ``calibration`` (labelled items never trained on), also temperature
-    scaling (``recalibration``) and split-conformal sets at each of ``alphas``
-    (``conformal``), from the mean probabilities and from the vote shares
-    (:func:`recalibrate_and_conformalize`). An OoD set that is defined for the test set's
-    dataset but cannot be loaded is an error (before any sampling) unless it is in
-    ``skip_ood``.
+    ``cost_assumptions`` (a [`CostAssumptions`][synsample.hardware.CostAssumptions]), the hardware
+    cost of one inference of ``samples`` passes
+    ([`synsample.hardware.measure`][synsample.hardware.measure], under ``cost``). Given
+    ``calibration`` (labelled items never trained on), also temperature scaling (``recalibration``)
+    and split-conformal sets at each of ``alphas`` (``conformal``), from the mean probabilities and
+    from the vote shares
+    ([`recalibrate_and_conformalize`][synsample.evaluate.recalibrate_and_conformalize]). An OoD set
+    that is defined for the test set's dataset but cannot be loaded is an error (before any
+    sampling) unless it is in ``skip_ood``.
 
     Args:
         sto (StochasticModel): the stochastic model.
@@ -384,7 +389,7 @@ def evaluate_model(sto, test: data.Dataset, samples: int = SamplingOptions.sampl
         skip_ood: OoD sets to leave out.
         calibration: labelled items never trained on, or None.
         alphas: the conformal miscoverage levels.
-        **predict_kw: passed to :func:`synsample.shards.predict`.
+        **predict_kw: passed to [`synsample.shards.predict`][synsample.shards.predict].
 
     Returns:
         ``(metrics, the test items' score, each OoD set's score)``.

@@ -2,13 +2,13 @@
 
 A file ``NAME.safetensors`` holds, for every sampled layer, what the hardware stores:
 
-- ``scann`` (:class:`~synsample.nn.CoinFlipLinear`): ``<layer>.levels``, int32, the signed
+- ``scann`` ([`CoinFlipLinear`][synsample.nn.CoinFlipLinear]): ``<layer>.levels``, int32, the signed
   probability level of each weight: ``P(1) = |level| / 2^b`` for a b-bit coin and the weight's
   sign is the level's; at full precision ``<layer>.probabilities``, float32, ``P(1) = |p|``
   with the sign of ``p``;
-- ``sc`` (:class:`~synsample.nn.sc_linear.SCLinear`): ``<layer>.states``, int8, the index
+- ``sc`` ([`SCLinear`][synsample.nn.sc_linear.SCLinear]): ``<layer>.states``, int8, the index
   ``i`` of each weight's quantized state, value ``-1 + 2 i / (n - 1)``;
-- ``spinbayes`` (:class:`~synsample.nn.crossbar.CrossbarLayer`): ``<layer>.crossbars`` (and
+- ``spinbayes`` ([`CrossbarLayer`][synsample.nn.crossbar.CrossbarLayer]): ``<layer>.crossbars`` (and
   ``<layer>.bias_crossbars``), ``[N, ...]`` int8 (int16 for Q > 8, int32 for Q > 16), value
   ``level * gain / (2^(Q-1) - 1)``;
 
@@ -16,8 +16,8 @@ and ``state.<key>`` for everything else the model needs (biases of scANN layers,
 statistics, deterministic layers), in the model's own names. ``NAME.json`` (also embedded in
 the file's metadata) is the manifest: format and version, method and its settings, the
 architecture's config, and per sampled layer its tensor names, shapes, encoding and levels.
-:func:`load` rebuilds the sampling model from the file alone; with the same seed it gives the
-same votes as the model that was exported (tested).
+[`load`][synsample.export.load] rebuilds the sampling model from the file alone; with the same seed
+it gives the same votes as the model that was exported (tested).
 """
 
 from __future__ import annotations
@@ -48,7 +48,8 @@ _CONFIG_KEYS = ("arch", "input_shape", "num_classes", "dropout", "init", "noise"
 
 
 #: per sampled layer type, its state entries the hardware tensors replace (restored by
-#: :func:`_restore`, so neither stored under ``state.`` nor expected there on load)
+#: [`_restore`][synsample.export._restore], so neither stored under ``state.`` nor expected there on
+#: load)
 _REPLACED = {CoinFlipLinear: ("weight",), SCLinear: ("weight",),
              CrossbarLayer: ("levels", "bias_levels")}
 
@@ -105,7 +106,7 @@ def export(folder: str | Path, method: str, out: str | Path, precision: str = "f
 
     Args:
         folder: the checkpoint folder of a built-in architecture.
-        method: one of :data:`METHODS`.
+        method: one of `METHODS`.
         out: the file to write.
         precision: ``full`` or bits.
         stream_length: SC's bits per stream.
@@ -141,14 +142,15 @@ def save(sto: SampledNetwork, out: str | Path, precision: str | int = "full",
     user's own).
 
     Args:
-        sto: a model from :func:`synsample.convert` with method ``scann``, ``sc`` or
+        sto: a model from `synsample.convert` with method ``scann``, ``sc`` or
             ``spinbayes``.
         out: the file to write (``.safetensors``; the manifest goes beside it as ``.json``).
-        precision: the precision the model was converted with, recorded so that :func:`load`
-            converts the same way.
+        precision: the precision the model was converted with, recorded so that
+            [`load`][synsample.export.load] converts the same way.
         options: the method options it was converted with, recorded likewise.
-        config: a built-in architecture's config (:func:`load` then rebuilds the network by
-            itself); None for a user's own network, which :func:`load` takes as ``model``.
+        config: a built-in architecture's config ([`load`][synsample.export.load] then rebuilds the
+            network by itself); None for a user's own network, which [`load`][synsample.export.load]
+            takes as ``model``.
 
     Returns:
         The manifest.
@@ -199,9 +201,9 @@ def _digest(tensor: torch.Tensor) -> str:
 
 
 def writable_export(out: str | Path) -> Path:
-    """The export file for ``out`` (:func:`export_file`), checked before any work: its folder
-    writable, and neither it nor its manifest a file synsample did not write (an export is
-    replaced, a user's own file never).
+    """The export file for ``out`` ([`export_file`][synsample.export.export_file]), checked before
+    any work: its folder writable, and neither it nor its manifest a file synsample did not write
+    (an export is replaced, a user's own file never).
 
     Raises:
         ConfigError: when a file of that name is not an earlier export.
@@ -233,7 +235,8 @@ def load(path: str | Path, model: nn.Module | None = None) -> SampledNetwork:
     """The sampling model stored in an exported file.
 
     Args:
-        path: the ``.safetensors`` file written by :func:`export` or :func:`save`.
+        path: the ``.safetensors`` file written by [`export`][synsample.export.export] or
+            [`save`][synsample.export.save].
         model: for a user's own network, an instance of it (its weights are replaced by the
             file's); None for a built-in architecture, rebuilt from the manifest.
 

@@ -116,7 +116,7 @@ def _canonical(obj: Any) -> bytes:
 def sealed(obj: dict[str, Any]) -> dict[str, Any]:
     """``obj`` as plain JSON values with a ``"sha256"`` entry over the rest, so that a file
     edited by hand (or cut short, or from an older version without the entry) is told apart from
-    one synsample wrote: see :func:`unsealed`.
+    one synsample wrote: see [`unsealed`][synsample.io.unsealed].
 
     Args:
         obj: a JSON-able object (dataclasses, paths, tensors become plain values).
@@ -130,7 +130,7 @@ def sealed(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def unsealed(entry: Any) -> dict[str, Any]:
-    """The object :func:`sealed` wrote, without its seal.
+    """The object [`sealed`][synsample.io.sealed] wrote, without its seal.
 
     Raises:
         ValueError: when ``entry`` is not an object, has no seal, or was changed since.
@@ -215,9 +215,9 @@ def folder_lock(folder: str | Path, wait: bool = False) -> Iterator[Path]:
     when its holder exits, however it exits: a lock left by a killed run is stale by
     construction and is simply taken over. The file records who holds it (pid, host, command,
     start time) for the error message. ``wait``: block until the holder is done instead of
-    raising :class:`FolderBusy` at once. A folder this process already holds is re-entered
-    (a job runner holds a job's folder while the job trains into it). A folder the lock had to
-    create is removed again when the block leaves nothing in it (a run that failed early).
+    raising [`FolderBusy`][synsample.io.FolderBusy] at once. A folder this process already holds is
+    re-entered (a job runner holds a job's folder while the job trains into it). A folder the lock
+    had to create is removed again when the block leaves nothing in it (a run that failed early).
 
     Args:
         folder: the folder.

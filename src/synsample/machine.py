@@ -1,8 +1,9 @@
 """What CPU this is: its model name, its feature flags and the instruction sets that matter to
 sampling speed.
 
-One place for what keys the compiled kernels (:mod:`synsample.kernels`) and the tuned sizes
-(:mod:`synsample.tuning`) to a CPU, and for what ``synsample bench`` reports about the machine.
+One place for what keys the compiled kernels ([`synsample.kernels`][synsample.kernels]) and the
+tuned sizes (`synsample.tuning`) to a CPU, and for what ``synsample bench`` reports about the
+machine.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def cpu_model() -> str:
 
 
 def isa() -> list[str]:
-    """The :data:`ISA_FLAGS` this CPU has, in that order.
+    """The [`ISA_FLAGS`][synsample.machine.ISA_FLAGS] this CPU has, in that order.
 
     Returns:
         The flags found.
@@ -73,7 +74,7 @@ def isa() -> list[str]:
 
 def speed_key() -> dict[str, Any]:
     """What makes one computation faster or slower here, for the caches of measured choices
-    (:mod:`synsample.paths`, :mod:`synsample.tuning`): the CPU (model and feature flags),
+    ([`synsample.paths`][synsample.paths], `synsample.tuning`): the CPU (model and feature flags),
     torch's version, threads and kernel level (``ATEN_CPU_CAPABILITY``), and oneDNN's ISA limit
     (``ONEDNN_MAX_CPU_ISA``).
 

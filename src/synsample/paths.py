@@ -4,15 +4,15 @@ never assumed from the instruction set.
 CPUs differ wildly: ``torch._int_mm`` is 4 times faster than fp32 on an AVX-512 VNNI server
 and 70 times slower on an AVX2-only EPYC; a kernel built for AVX-512 is not always faster than
 its AVX2 build. So wherever the engine has more than one way to compute a result (an *op*
-with its *candidates*, each tested to give the same bits), :func:`choose` times the candidates
-on the call's own inputs the first time a *signature* (the op, its shapes and dtypes, torch's
-threads, the CPU) is seen, and keeps the fastest: in memory, and as JSON under
+with its *candidates*, each tested to give the same bits), [`choose`][synsample.paths.choose] times
+the candidates on the call's own inputs the first time a *signature* (the op, its shapes and dtypes,
+torch's threads, the CPU) is seen, and keeps the fastest: in memory, and as JSON under
 ``$SYNSAMPLE_HOME/tuning/paths-<hash>.json``, so a later run on the same machine measures
 nothing. A cache file that does not name a current candidate for its exact signature is
 ignored, with a warning, and measured again.
 
 An op may name a *reference*, the plain computation (for a GEMM, fp32): another candidate is
-chosen over it only when measured at least :data:`MARGIN` faster, so a path slower than the
+chosen over it only when measured at least `MARGIN` faster, so a path slower than the
 plain computation is never chosen. Without measurement (``SYNSAMPLE_TUNING=off``, a device
 other than the CPU) an op uses its ``default`` (else the reference).
 
@@ -53,8 +53,8 @@ LONG_TRIAL = 0.02
 VERSION = 1
 
 #: choices made in this process, by op, candidates, shape and threads; the last choice per op;
-#: and every choice per op since :func:`forget` or the caller cleared it (the bench's rows: a
-#: network's layers may take different paths of one op)
+#: and every choice per op since [`forget`][synsample.paths.forget] or the caller cleared it (the
+#: bench's rows: a network's layers may take different paths of one op)
 _chosen: dict[tuple, str] = {}
 last: dict[str, str] = {}
 taken: dict[str, list[str]] = {}
@@ -68,7 +68,7 @@ def _took(op: str, name: str) -> str:
 
 
 def tuning_enabled() -> bool:
-    """Whether measured choices are on: paths here, tile and chunk in :mod:`synsample.tuning`
+    """Whether measured choices are on: paths here, tile and chunk in `synsample.tuning`
     (``SYNSAMPLE_TUNING`` is not ``off``, ``0``, ``no`` or ``false``).
 
     Returns:
@@ -84,7 +84,7 @@ def measuring(device: torch.device | str = "cpu") -> bool:
         device: where the op runs.
 
     Returns:
-        False with tuning off (:func:`tuning_enabled`) or off the CPU.
+        False with tuning off ([`tuning_enabled`][synsample.paths.tuning_enabled]) or off the CPU.
     """
     return tuning_enabled() and torch.device(device).type == "cpu"
 
@@ -110,7 +110,7 @@ def forced(op: str, layer_paths: dict[str, str] | None = None) -> str | None:
 
 def signature(op: str, **shape: Any) -> dict[str, Any]:
     """What a choice depends on: the op, its shapes (and the caller's kernel library), and
-    the machine as :func:`synsample.machine.speed_key` names it.
+    the machine as `synsample.machine.speed_key` names it.
 
     Args:
         op: the op's name.
@@ -130,7 +130,7 @@ def cache_path(sig: dict[str, Any]) -> Path:
     """The cache file of a signature's choice.
 
     Args:
-        sig: a :func:`signature`.
+        sig: a [`signature`][synsample.paths.signature].
 
     Returns:
         ``<home>/tuning/paths-<hash>.json``.
@@ -169,11 +169,11 @@ def measure(names: Sequence[str], run: Callable[[str, int], Any], sizes: Sequenc
     """Time every candidate at growing trial sizes and return the fastest.
 
     At each size the candidates are timed fastest-first (by the previous size); one more than
-    :data:`DROP` times slower than the best is timed once and not at the larger sizes (a
+    `DROP` times slower than the best is timed once and not at the larger sizes (a
     70-times cliff costs two small calls, not a full one). Sizes stop growing once the best
-    call takes :data:`LONG_TRIAL` seconds. At the largest size reached, the
+    call takes `LONG_TRIAL` seconds. At the largest size reached, the
     fastest replaces the ``reference`` (which is always timed) only when at least
-    :data:`MARGIN` faster.
+    `MARGIN` faster.
 
     Args:
         names: the candidates.
@@ -221,7 +221,7 @@ def choose(op: str, names: Sequence[str], run: Callable[[str, int], Any], sizes:
         default: the choice without measurement (default: the reference, else the first name).
         layer_paths: a layer's forced choices by op.
         reference: the plain computation (e.g. fp32) that another candidate must beat by
-            :data:`MARGIN`, or None.
+            `MARGIN`, or None.
 
     Returns:
         The chosen candidate's name.
@@ -266,8 +266,8 @@ def bucket(size: int) -> int:
 
 
 def trial_sizes(rows: int, smallest: int = 1, step: int = 8) -> list[int]:
-    """Trial sizes for :func:`measure`: ``smallest``, then ``step`` times larger, up to
-    ``rows`` (always last).
+    """Trial sizes for [`measure`][synsample.paths.measure]: ``smallest``, then ``step`` times
+    larger, up to ``rows`` (always last).
 
     Args:
         rows: the call's rows.

@@ -141,7 +141,8 @@ class Prediction:
 
     @classmethod
     def load(cls, path: str | Path) -> Prediction:
-        """Read a Prediction written by :meth:`save` (a one-line error for a damaged file).
+        """Read a Prediction written by [`save`][synsample.prediction.Prediction.save] (a one-line
+        error for a damaged file).
 
         Args:
             path: the file.

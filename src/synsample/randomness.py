@@ -2,8 +2,9 @@
 nn and kernels from below.
 
 Seeds. Sample ``k`` of a run with base seed ``s`` draws from a generator seeded by
-:func:`derive_seed` ``(s, k)`` (SplitMix64 over the keys), so everything a sample draws is fixed
-by ``(s, k)`` alone, not by how items are blocked or samples chunked.
+[`derive_seed`][synsample.randomness.derive_seed] ``(s, k)`` (SplitMix64 over the keys), so
+everything a sample draws is fixed by ``(s, k)`` alone, not by how items are blocked or samples
+chunked.
 
 Counter-based coins for independent-mode sampling: every coin is a hash of its coordinates.
 
@@ -15,7 +16,8 @@ of Philox, Salmon et al. 2011) needs neither: the coin of weight ``(i, j)`` in s
 item ``b`` is a pure function of ``(seed, layer, b, s, i, j)``, so it can be made in registers
 where it is used, skipped where the input is zero, and recomputed bit for bit by any
 implementation. That function, shared by the compiled kernel (``synsample/kernels/
-coinflip.c``) and the pure-PyTorch twin :func:`coinflip_reference` here:
+coinflip.c``) and the pure-PyTorch twin
+[`coinflip_reference`][synsample.randomness.coinflip_reference] here:
 
 - stream key ``k = m(m(layer_key ^ b) ^ s)`` with ``m`` the SplitMix64 finaliser and
   ``layer_key = m(m(seed) ^ layer_id)``: 64 bits per ``(item, sample)``;
@@ -26,13 +28,13 @@ coinflip.c``) and the pure-PyTorch twin :func:`coinflip_reference` here:
   stream the words are distinct (both steps are bijections), which for a layer of ``c`` weights
   differs from independent 32-bit draws only by the ~``c^2 / 2^33`` repeats those would have;
 - coin: ``(h >> (32 - bits)) < threshold[i, j]``, the device's integer comparator
-  (:meth:`~synsample.devices.RandomSource.counter_thresholds`): the top ``bits`` bits of ``h``
-  are the device's uniform number.
+  ([`counter_thresholds`][synsample.devices.RandomSource.counter_thresholds]): the top ``bits`` bits
+  of ``h`` are the device's uniform number.
 
 The sum ``y[b, s, j] = sum_i coin * sign(w_ij) * x[b, s, i]`` is taken in float32 in increasing
 ``i``, in both implementations, so they agree bit for bit (each product is rounded once, the
 same way in both). The gated value may be any float matrix: paper 002's blank-out synapses
-gate the weight itself (:mod:`synsample.nn.nsm`). Zero inputs draw no coins (they cannot
+gate the weight itself (`synsample.nn.nsm`). Zero inputs draw no coins (they cannot
 change the sum), which is both the saving and what the device counters count.
 """
 
@@ -120,10 +122,10 @@ def layer_key(seed: int, layer: int) -> int:
 
     Args:
         seed: the run's base seed.
-        layer: the layer's :func:`layer_id`.
+        layer: the layer's [`layer_id`][synsample.randomness.layer_id].
 
     Returns:
-        ``m(m(seed) ^ layer)`` with ``m`` :func:`splitmix64`.
+        ``m(m(seed) ^ layer)`` with ``m`` [`splitmix64`][synsample.randomness.splitmix64].
     """
     return splitmix64(splitmix64(seed & ((1 << 64) - 1)) ^ layer)
 
@@ -154,7 +156,7 @@ def shr(x: torch.Tensor, s: int) -> torch.Tensor:
 
 
 def mix64(x: torch.Tensor) -> torch.Tensor:
-    """:func:`splitmix64` on an int64 tensor (wrapping arithmetic).
+    """[`splitmix64`][synsample.randomness.splitmix64] on an int64 tensor (wrapping arithmetic).
 
     Args:
         x: 64-bit words held as int64.
@@ -172,7 +174,7 @@ def stream_keys(key: int, items: torch.Tensor, samples: torch.Tensor) -> torch.T
     """The 64-bit stream keys ``[items, samples]`` (int64) of a layer with key ``key``.
 
     Args:
-        key: the layer's :func:`layer_key`.
+        key: the layer's [`layer_key`][synsample.randomness.layer_key].
         items: the global item indices.
         samples: the global sample indices.
 
@@ -227,11 +229,11 @@ def coinflip_reference(x: torch.Tensor, n: int, threshold: torch.Tensor, value: 
         bits: the bits of the device's uniform integers.
         items: the global index of each item.
         first_sample: the index of the first sample (samples are ``first_sample, ...``).
-        key: the layer's :func:`layer_key`.
+        key: the layer's [`layer_key`][synsample.randomness.layer_key].
         sync: whether the host may wait for the device (default: on the CPU only). With it, the
             inputs that are zero everywhere are skipped; without it every input is run (a zero
             one adds +0, and a sum is never -0, so the sums are the same) and the count is a 0-d
-            tensor, which :meth:`~synsample.devices.NoiseSource.count` keeps until it is read.
+            tensor, which [`count`][synsample.devices.NoiseSource.count] keeps until it is read.
 
     Returns:
         ``(y [items, n, out] float32, coins drawn)``; a zero input draws no coins.

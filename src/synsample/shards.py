@@ -2,13 +2,13 @@
 
 A run of K passes over N items is cut into shards, by items (ranges of items, every pass) or
 by passes (ranges of passes, every item); each shard is an ordinary
-:func:`synsample.engine.predict` told where it sits in the whole run (``item_offset``,
-``first_pass``), so it makes exactly the draws the whole run makes there: in shared mode pass
-``k`` draws from ``(seed, k)``, in independent mode every coin is keyed by ``(seed, item,
-pass)`` (docs/determinism.md). :func:`merge` then adds the parts up: vote counts (and the
+[`synsample.engine.predict`][synsample.engine.predict] told where it sits in the whole run
+(``item_offset``, ``first_pass``), so it makes exactly the draws the whole run makes there: in
+shared mode pass ``k`` draws from ``(seed, k)``, in independent mode every coin is keyed by ``(seed,
+item, pass)`` (docs/determinism.md). `merge` then adds the parts up: vote counts (and the
 votes at every checkpoint of the accuracy-versus-K curve, and the per-pass max-probability
 histograms of the OoD rule) add, means are weighted by their passes, items are
-concatenated. The merged :class:`~synsample.prediction.Prediction` has the votes of the
+concatenated. The merged [`Prediction`][synsample.prediction.Prediction] has the votes of the
 one-process run bit for bit, and its means within fp32 rounding; every statistic computed from
 it (calibration, selective prediction, OoD detection, the streaming ones too) is therefore
 that of the one-process run. The random bits add up to the one-process count (a shard past
@@ -79,8 +79,8 @@ def plan(n_items: int, samples: int, shards: int, by: str = "items") -> list[Sha
 
 def predict_shard(model, inputs, shard: Shard, checkpoints=engine.DEFAULT_CHECKPOINTS,
                   **predict_kw: Any) -> Prediction:
-    """One shard of a run: :func:`synsample.engine.predict` on its items and passes, keyed as
-    in the whole run.
+    """One shard of a run: [`synsample.engine.predict`][synsample.engine.predict] on its items and
+    passes, keyed as in the whole run.
 
     Args:
         model (StochasticModel): the stochastic model.
@@ -89,7 +89,8 @@ def predict_shard(model, inputs, shard: Shard, checkpoints=engine.DEFAULT_CHECKP
         shard: the shard's items and passes.
         checkpoints (Iterable[int]): sample counts of the whole run at which votes are
             recorded.
-        **predict_kw: the rest of :func:`synsample.engine.predict`'s arguments.
+        **predict_kw: the rest of [`synsample.engine.predict`][synsample.engine.predict]'s
+            arguments.
 
     Returns:
         The shard's Prediction; its ``info["shard"]`` says what it holds.
@@ -105,8 +106,9 @@ def predict_shard(model, inputs, shard: Shard, checkpoints=engine.DEFAULT_CHECKP
 
 
 def merge(parts: list[Prediction]) -> Prediction:
-    """The Prediction of the whole run from its shards' (made by :func:`predict_shard`, in
-    any order): they must cover every item and pass once, with one seed and mode.
+    """The Prediction of the whole run from its shards' (made by
+    [`predict_shard`][synsample.shards.predict_shard], in any order): they must cover every item and
+    pass once, with one seed and mode.
 
     Args:
         parts: the shards' predictions.
@@ -115,8 +117,9 @@ def merge(parts: list[Prediction]) -> Prediction:
         The whole run's Prediction.
 
     Raises:
-        ConfigError: for no parts, parts not made by :func:`predict_shard`, different seeds,
-            modes or class counts, or ranges that do not cover the run once.
+        ConfigError: for no parts, parts not made by
+            [`predict_shard`][synsample.shards.predict_shard], different seeds, modes or class
+            counts, or ranges that do not cover the run once.
     """
     if not parts:
         raise ConfigError("merge needs at least one shard's prediction")
@@ -207,9 +210,9 @@ def _shard_task(model, x: torch.Tensor, shard: Shard, predict_kw: dict[str, Any]
 
 def predict(model, inputs, samples: int = 1000, runner: RunnerConfig | None = None,
             shards: int | None = None, by: str = "items", **predict_kw: Any) -> Prediction:
-    """:func:`synsample.engine.predict`, sharded: ``shards`` shards (default: one per worker)
-    cut ``by`` items or passes, run by ``runner`` (None or local with one shard: the plain
-    engine, in this process), merged with :func:`merge`.
+    """[`synsample.engine.predict`][synsample.engine.predict], sharded: ``shards`` shards (default:
+    one per worker) cut ``by`` items or passes, run by ``runner`` (None or local with one shard: the
+    plain engine, in this process), merged with `merge`.
 
     Args:
         model (StochasticModel): the stochastic model.
@@ -219,8 +222,8 @@ def predict(model, inputs, samples: int = 1000, runner: RunnerConfig | None = No
         shards: the number of shards (default: one per Ray worker; locally none, the plain
             engine).
         by: ``items`` or ``passes``.
-        **predict_kw: :func:`synsample.engine.predict`'s other arguments (``progress`` is off
-            on Ray workers; every shard gets one base seed).
+        **predict_kw: [`synsample.engine.predict`][synsample.engine.predict]'s other arguments
+            (``progress`` is off on Ray workers; every shard gets one base seed).
 
     Returns:
         The whole run's Prediction.

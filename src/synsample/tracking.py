@@ -11,7 +11,8 @@ behind ``MLFLOW_ALLOW_FILE_STORE=true``; synsample sets it for a ``file:`` store
 prefers because each run is a folder of its own: workers on several nodes can log into one
 shared folder at once, where an SQLite file on a shared file system would lock.
 
-Off (the default), :func:`run` yields a tracker whose methods do nothing and MLflow is never
+Off (the default), [`run`][synsample.tracking.run] yields a tracker whose methods do nothing and
+MLflow is never
 imported: tracking costs nothing.
 """
 
@@ -45,14 +46,14 @@ class TrackingConfig:
     Attributes:
         enabled: log to MLflow (off: nothing is logged and MLflow is not imported).
         uri: the MLflow store: a folder, ``file:``, ``sqlite:`` or ``http(s):`` URI (None: the
-            folder :data:`DEFAULT_STORE`).
+            folder [`DEFAULT_STORE`][synsample.tracking.DEFAULT_STORE]).
         experiment: the MLflow experiment the runs go to.
     """
 
     #: log to MLflow (off: nothing is logged and MLflow is not imported)
     enabled: bool = False
     #: the MLflow store: a folder, ``file:``, ``sqlite:`` or ``http(s):`` URI (None: the
-    #: folder :data:`DEFAULT_STORE`)
+    #: folder [`DEFAULT_STORE`][synsample.tracking.DEFAULT_STORE])
     uri: str | None = None
     #: the MLflow experiment the runs go to
     experiment: str = "synsample"
@@ -64,7 +65,8 @@ class TrackingConfig:
         Raises:
             ConfigError: for a scheme other than ``file``, ``sqlite``, ``http`` or ``https``,
                 an ``http(s)`` URI without a host, or a server that does not accept a
-                connection within :data:`synsample.checks.CONNECT_SECONDS`.
+                connection within
+                [`synsample.checks.CONNECT_SECONDS`][synsample.checks.CONNECT_SECONDS].
         """
         from urllib.parse import urlsplit
 
@@ -111,7 +113,7 @@ def import_mlflow():
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
     """A nested config as MLflow parameters: ``a.b`` keys, values as text (at most
-    :data:`PARAM_CHARS` characters).
+    [`PARAM_CHARS`][synsample.tracking.PARAM_CHARS] characters).
 
     Args:
         config: the nested config.
@@ -131,7 +133,7 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 class Tracker:
-    """A run open in an MLflow store (:func:`run` makes it).
+    """A run open in an MLflow store ([`run`][synsample.tracking.run] makes it).
 
     Args:
         client (MlflowClient): the store's client.
@@ -206,19 +208,19 @@ class NullTracker:
 
     def metrics(self, values: dict[str, Any], step: int | None = None,
                 prefix: str = "") -> None:
-        """Nothing (see :meth:`Tracker.metrics`)."""
+        """Nothing (see [`Tracker.metrics`][synsample.tracking.Tracker.metrics])."""
         pass
 
     def epoch(self, record: dict[str, Any]) -> None:
-        """Nothing (see :meth:`Tracker.epoch`)."""
+        """Nothing (see [`Tracker.epoch`][synsample.tracking.Tracker.epoch])."""
         pass
 
     def history(self, records: list[dict[str, Any]]) -> None:
-        """Nothing (see :meth:`Tracker.history`)."""
+        """Nothing (see [`Tracker.history`][synsample.tracking.Tracker.history])."""
         pass
 
     def artifact(self, path: str | Path, folder: str | None = None) -> None:
-        """Nothing (see :meth:`Tracker.artifact`)."""
+        """Nothing (see [`Tracker.artifact`][synsample.tracking.Tracker.artifact])."""
         pass
 
 
@@ -226,7 +228,8 @@ class NullTracker:
 def run(cfg: TrackingConfig | None, name: str, params: dict[str, Any],
         tags: dict[str, str] | None = None) -> Iterator[Tracker | NullTracker]:
     """A tracked run named ``name`` with ``params`` (flattened) while the block runs; it ends
-    FINISHED, FAILED on an exception, KILLED on Ctrl-C. Tracking off: a :class:`NullTracker`.
+    FINISHED, FAILED on an exception, KILLED on Ctrl-C. Tracking off: a
+    [`NullTracker`][synsample.tracking.NullTracker].
 
     Args:
         cfg: where to track (None or off: nothing is tracked).
@@ -235,11 +238,12 @@ def run(cfg: TrackingConfig | None, name: str, params: dict[str, Any],
         tags: more tags for the run.
 
     Yields:
-        The open run's tracker (a :class:`NullTracker` when tracking is off).
+        The open run's tracker (a [`NullTracker`][synsample.tracking.NullTracker] when tracking is
+        off).
 
     Raises:
         ConfigError: when tracking is on and MLflow is not installed, or the store URI is
-            refused by :meth:`TrackingConfig.check`.
+            refused by [`TrackingConfig.check`][synsample.tracking.TrackingConfig.check].
     """
     if cfg is None or not cfg.enabled:
         yield NullTracker()

@@ -8,9 +8,9 @@ before the first step, and sampled binary states in every training pass. Quantiz
 computing (paper 003, section III): the sum of squared errors of the sigmoid outputs (eq. 4-7)
 with a learning rate decaying by ``lr_decay`` every epoch (Adam by default: the paper names no
 update rule; ``sgd`` is eq. 7 as written), weights clipped to [-1, 1]. An architecture
-brings its own defaults (:meth:`TrainConfig.for_arch`). Training is resumable: the checkpoint
-is written after every epoch, and each epoch's shuffling and noise are seeded by
-``(seed, epoch)``.
+brings its own defaults ([`TrainConfig.for_arch`][synsample.train.TrainConfig.for_arch]). Training
+is resumable: the checkpoint is written after every epoch, and each epoch's shuffling and noise are
+seeded by ``(seed, epoch)``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ class TrainConfig:
 
     Attributes:
         dataset: the dataset's catalog name.
-        arch: the architecture (:data:`synsample.models.ARCHS`).
+        arch: the architecture (`synsample.models.ARCHS`).
         epochs: passes over the training set.
         seed: seeds the initialisation, shuffling and noise.
         batch_size: items per step.
@@ -142,8 +142,9 @@ class TrainConfig:
                                    "forward pass (paper 003's Method 2)", parse=positive_int,
                                    metavar="BITS", default_text="Method 1, no SC in training")
     #: scANN networks: train through the coins of this device (issue 20, ``full``, ``8``,
-    #: ``4`` or ``nonideal:...``, :func:`synsample.devices.coin_from_spec`; None: post-hoc,
-    #: the paper's ordinary training) with this estimator (:mod:`synsample.nn.sampling_aware`)
+    #: ``4`` or ``nonideal:...``,
+    #: [`synsample.devices.coin_from_spec`][synsample.devices.coin_from_spec]; None: post-hoc, the
+    #: paper's ordinary training) with this estimator (`synsample.nn.sampling_aware`)
     sampling_aware: str | None = option(None, "scANN networks: train through the coins of "
                                         "COIN (issue 20): full (ideal, when no COIN is given), "
                                         "8 or 4 (b-bit coins) or nonideal:bits=4,bias=B,"
@@ -158,7 +159,7 @@ class TrainConfig:
     def for_arch(cls, arch: str, **overrides: Any) -> TrainConfig:
         """The config of ``arch`` with its own training defaults (``models.ARCHS``), then the
         ``overrides`` that are not None. Sampling-aware training without a ``dropout`` given
-        trains without dropout (:data:`SAMPLING_AWARE_DROPOUT`).
+        trains without dropout (`SAMPLING_AWARE_DROPOUT`).
 
         Args:
             arch: the architecture.
@@ -243,7 +244,7 @@ class TrainConfig:
         """The device whose coins the training passes go through (None: post-hoc training).
 
         Returns:
-            (RandomSource | None): the device :attr:`sampling_aware` names, or None.
+            (RandomSource | None): the device `sampling_aware` names, or None.
         """
         from synsample.devices import coin_from_spec
 
@@ -596,7 +597,7 @@ def fit(model: nn.Module, loader: Iterable, epochs: int = 1, lr: float = 1e-3,
     """Train or fine-tune a user's own network on the user's own ``DataLoader`` of ``(x, y)``
     batches, with cross-entropy, plus the KL term over the training items when the network
     has Bayesian layers (the ELBO of Bayes-by-Backprop, e.g. after
-    :func:`synsample.methods.bbb.bayesian`).
+    `synsample.methods.bbb.bayesian`).
 
     Args:
         model: the network, trained in place.
@@ -610,8 +611,8 @@ def fit(model: nn.Module, loader: Iterable, epochs: int = 1, lr: float = 1e-3,
         device: torch device (default cpu).
         log: called with one line per epoch.
         sampling_aware_coin: train through the coins of this device (a
-            :class:`~synsample.devices.RandomSource` or a spec such as ``"full"``, ``"4"``,
-            ``"nonideal:bias=0.02"``; issue 20, :mod:`synsample.nn.sampling_aware`) so that
+            [`RandomSource`][synsample.devices.RandomSource] or a spec such as ``"full"``, ``"4"``,
+            ``"nonideal:bias=0.02"``; issue 20, `synsample.nn.sampling_aware`) so that
             scANN's sampled network is the one optimised; needs ``weight_bound=1.0``. None (the
             default): ordinary training.
         sa_estimator: its gradient estimator, ``lrt`` (default) or ``ste``.

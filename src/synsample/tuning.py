@@ -3,16 +3,17 @@
 The engine runs a model in calls of ``tile`` items x ``sample_chunk`` samples. Which sizes are
 fastest depends on the CPU (caches, vector width, BLAS) and on the model's layer shapes, so
 the engine times a few candidate pairs on the run's own model and inputs (about a second in
-all, see :data:`BUDGET_SECONDS`), keeps the fastest per item-pass if a second timing against
-the default confirms it (:data:`MARGIN`), and caches the choice as JSON
-under ``$SYNSAMPLE_HOME/tuning``, keyed by the CPU (model name and feature flags), torch's
-version and thread count, the sampling mode and the model's shapes (see :func:`key`), as
-compiled kernels are cached per CPU. Votes never depend on the sizes (draws are keyed by seed
-and pass), so tuning changes speed only.
+all, see [`BUDGET_SECONDS`][synsample.tuning.BUDGET_SECONDS]), keeps the fastest per item-pass if a
+second timing against the default confirms it ([`MARGIN`][synsample.tuning.MARGIN]), and caches the
+choice as JSON under ``$SYNSAMPLE_HOME/tuning``, keyed by the CPU (model name and feature flags),
+torch's version and thread count, the sampling mode and the model's shapes (see
+[`key`][synsample.tuning.key]), as compiled kernels are cached per CPU. Votes never depend on the
+sizes (draws are keyed by seed and pass), so tuning changes speed only.
 
-``SYNSAMPLE_TUNING=off`` uses the fixed defaults (:data:`synsample.engine.SAMPLE_CHUNK`,
-:func:`synsample.engine.auto_tile`); so do runs too small to repay the measurement (fewer
-than :data:`MIN_PASSES` item-passes) and runs on other devices than the CPU.
+``SYNSAMPLE_TUNING=off`` uses the fixed defaults (`synsample.engine.SAMPLE_CHUNK`,
+`synsample.engine.auto_tile`); so do runs too small to repay the measurement (fewer
+than [`MIN_PASSES`][synsample.tuning.MIN_PASSES] item-passes) and runs on other devices than the
+CPU.
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ MIN_PASSES = 100_000
 BUDGET_SECONDS = 1.0
 
 #: timed calls per candidate, after one untimed call (which makes shared mode's draws); one
-#: where that call took more than :data:`LONG_CALL` seconds (its noise is small, its cost not)
+#: where that call took more than [`LONG_CALL`][synsample.tuning.LONG_CALL] seconds (its noise is
+#: small, its cost not)
 REPEATS = 2
 LONG_CALL = 0.05
 
@@ -69,7 +71,8 @@ def applies(passes: int, device: torch.device) -> bool:
         device: where it runs.
 
     Returns:
-        True when tuning is on, the device a CPU and the run at least :data:`MIN_PASSES`.
+        True when tuning is on, the device a CPU and the run at least
+        [`MIN_PASSES`][synsample.tuning.MIN_PASSES].
     """
     return enabled() and device.type == "cpu" and passes >= MIN_PASSES
 
@@ -131,7 +134,7 @@ def cache_path(k: dict[str, Any]) -> Path:
     """The cache file of the tuned sizes for the case described by ``k``.
 
     Args:
-        k: a :func:`key`.
+        k: a [`key`][synsample.tuning.key].
 
     Returns:
         ``<home>/tuning/sizes-<hash>.json``.
@@ -149,7 +152,7 @@ def cached(k: dict[str, Any], pairs: list[tuple[int, int]]) -> tuple[int, int] |
     many times slower).
 
     Args:
-        k: a :func:`key`.
+        k: a [`key`][synsample.tuning.key].
         pairs: the candidate ``(tile, chunk)`` pairs of this case.
 
     Returns:
@@ -166,7 +169,8 @@ def cached(k: dict[str, Any], pairs: list[tuple[int, int]]) -> tuple[int, int] |
 
 
 def _rate(seconds_per_call: Callable[[int, int], float], tile: int, chunk: int) -> float:
-    """Seconds per item-pass of one pair: one untimed call, then :data:`REPEATS` timed ones
+    """Seconds per item-pass of one pair: one untimed call, then
+    [`REPEATS`][synsample.tuning.REPEATS] timed ones
     (one after a long call), the fastest."""
     repeats = REPEATS if seconds_per_call(tile, chunk) <= LONG_CALL else 1
     return min(seconds_per_call(tile, chunk) for _ in range(repeats)) / (tile * chunk)
@@ -179,12 +183,12 @@ def measure(k: dict[str, Any], pairs: list[tuple[int, int]],
     cache and return it.
 
     A pair whose calls are predicted (from the slowest rate seen) to end after
-    :data:`BUDGET_SECONDS` is skipped; the first pair is always timed. The fastest pair, if not
-    the default, is timed again with the default, twice in turn, and kept only if it is still
-    :data:`MARGIN` faster.
+    [`BUDGET_SECONDS`][synsample.tuning.BUDGET_SECONDS] is skipped; the first pair is always timed.
+    The fastest pair, if not the default, is timed again with the default, twice in turn, and kept
+    only if it is still [`MARGIN`][synsample.tuning.MARGIN] faster.
 
     Args:
-        k: the case's :func:`key` (names the cache file).
+        k: the case's [`key`][synsample.tuning.key] (names the cache file).
         pairs: the candidates, the default first.
         seconds_per_call: times one call of ``(tile, chunk)``.
 

@@ -77,7 +77,7 @@ class Dataset:
 
 
 def labelled(items, what: str = "the labelled items") -> Dataset:
-    """Labelled items as a :class:`Dataset`: one already, or any map-style
+    """Labelled items as a [`Dataset`][synsample.data.Dataset]: one already, or any map-style
     ``torch.utils.data.Dataset`` of ``(x, y, ...)`` items (a ``TensorDataset``), or a
     ``DataLoader`` of ``(x, y, ...)`` batches (read in its own order: inputs and labels stay
     paired whatever it shuffles or drops).
@@ -173,7 +173,7 @@ def fetch(name: str, force: bool = False, log: Callable[[str], None] | None = No
 
 def load(name: str, split: str = "test", path: str | Path | None = None, fetch: bool = True,
          verify: bool = True) -> Dataset:
-    """Load one split of dataset ``name`` as a :class:`Dataset`.
+    """Load one split of dataset ``name`` as a [`Dataset`][synsample.data.Dataset].
 
     ``path``: a local copy in the dataset's standard format (IDX folder, ``mnist.pkl.gz``,
     CIFAR-10 archive or folder), used instead of the cache. Otherwise the cache is read, and

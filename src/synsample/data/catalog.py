@@ -10,7 +10,8 @@ from synsample.data import formats
 from synsample.data.sources import DebianPackage, LocalFolder, PyPIWheel, Source, UrlFiles
 from synsample.errors import DataError
 
-#: the out-of-distribution sets :mod:`synsample.data.ood` makes, and each dataset's "other" set
+#: the out-of-distribution sets [`synsample.data.ood`][synsample.data.ood] makes, and each dataset's
+#: "other" set
 OOD_SETS = ("gaussian-noise", "uniform-noise", "noisy", "fake", "other")
 OTHER = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
 

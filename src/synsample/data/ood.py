@@ -39,7 +39,7 @@ def ood_applies(name: str, dataset: str) -> bool:
     Fashion-MNIST pair; the generated sets for every dataset).
 
     Args:
-        name: a name of :data:`OOD_SETS`.
+        name: a name of [`OOD_SETS`][synsample.data.catalog.OOD_SETS].
         dataset: the in-distribution dataset's name.
 
     Returns:
@@ -49,10 +49,10 @@ def ood_applies(name: str, dataset: str) -> bool:
 
 
 def make_ood(name: str, reference, items: int | None = None, seed: int = 0):
-    """The OoD set ``name`` shaped like ``reference`` (a test :class:`Dataset`).
+    """The OoD set ``name`` shaped like ``reference`` (a test [`Dataset`][synsample.data.Dataset]).
 
     Args:
-        name: a name of :data:`OOD_SETS`.
+        name: a name of [`OOD_SETS`][synsample.data.catalog.OOD_SETS].
         reference (Dataset): the in-distribution test set.
         items: the most items (default: as many as ``reference``).
         seed: seeds the generated images.

@@ -150,7 +150,8 @@ class DebianPackage:
 
     def fetch(self, workdir: Path) -> Splits:
         """Download the package (after ``apt-get update`` when root and the first try
-        fails), extract the files under :attr:`prefix` and decode them.
+        fails), extract the files under [`prefix`][synsample.data.sources.DebianPackage.prefix] and
+        decode them.
 
         Args:
             workdir: an empty scratch folder (removed after the fetch).

@@ -1,7 +1,8 @@
 """SpinBayes' arbiter (paper 004, sections 3.3 and 3.5.1): per layer and pass, pick which of
 the N crossbars computes, from ``ceil(log2 N)`` random bits made by a stochastic SOT-MTJ.
 
-:class:`SOTSwitch` is the coin: its switching probability under a write current ``I`` is eq. 5,
+[`SOTSwitch`][synsample.devices.arbiter.SOTSwitch] is the coin: its switching probability under a
+write current ``I`` is eq. 5,
 
     p_sw(I) = 1 - exp(-(t / tau0) exp(-Delta (1 - 2 (I / Ic0) (pi / 2 - I / Ic0))))
 
@@ -12,10 +13,10 @@ attempt time, ``Ic0`` the critical current at 0 K; by default ``Ic0`` is calibra
 monotone up to ``I = pi/4 Ic0``; the driver sets the current that gives the asked probability
 (``current_for``), off by ``current_error_ua`` when that is set (a miscalibrated driver).
 
-:class:`Arbiter` turns fair bits into a crossbar index: ``ceil(log2 N)`` bits read as a binary
-number, drawn again when it is N or more (no bias for N not a power of 2), and for ``n``-way
-inference ``n`` distinct crossbars (a repeat is drawn again). With biased bits the choice is not
-uniform, as it would not be in hardware.
+[`Arbiter`][synsample.devices.arbiter.Arbiter] turns fair bits into a crossbar index: ``ceil(log2
+N)`` bits read as a binary number, drawn again when it is N or more (no bias for N not a power of
+2), and for ``n``-way inference ``n`` distinct crossbars (a repeat is drawn again). With biased bits
+the choice is not uniform, as it would not be in hardware.
 """
 
 from __future__ import annotations
@@ -129,7 +130,8 @@ class SOTSwitch(RandomSource):
 
 class Arbiter:
     """Chooses ``ways`` distinct crossbars of ``crossbars`` from the bits of ``coin`` (a fair
-    coin: :class:`SOTSwitch` by default, :class:`IdealCoin` for an ideal uniform arbiter).
+    coin: [`SOTSwitch`][synsample.devices.arbiter.SOTSwitch] by default,
+    [`IdealCoin`][synsample.devices.coins.IdealCoin] for an ideal uniform arbiter).
 
     Args:
         crossbars: N, the crossbars to choose among.

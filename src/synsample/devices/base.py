@@ -1,9 +1,9 @@
 """The device-model interface: a source of random bits that says what it realises and counts.
 
 Methods never call ``torch.rand`` themselves: they ask a device model for draws (Bernoulli for
-coins, :class:`RandomSource`; other distributions subclass :class:`NoiseSource`), so the
-device decides what probabilities it can realise (precision, bias, spread) and counts every
-random bit it produced, for the cost model.
+coins, [`RandomSource`][synsample.devices.base.RandomSource]; other distributions subclass
+[`NoiseSource`][synsample.devices.base.NoiseSource]), so the device decides what probabilities it
+can realise (precision, bias, spread) and counts every random bit it produced, for the cost model.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class NoiseSource(ABC):
     #: short name used in reports and configs
     name: str = "device"
     #: what makes the bits, for the cost model's energy per random bit
-    #: (:data:`synsample.hardware.assumptions.TECHNOLOGIES`): a CMOS generator unless a
+    #: (`synsample.hardware.assumptions.TECHNOLOGIES`): a CMOS generator unless a
     #: device says otherwise
     technology: str = "cmos"
 
@@ -58,8 +58,10 @@ class NoiseSource(ABC):
 
     @property
     def draws(self) -> int:
-        """Draws made since construction or the last :meth:`reset_counts`. Counts recorded as
-        tensors on an accelerator (:meth:`count`) are read here, once, not at every call."""
+        """Draws made since construction or the last
+        [`reset_counts`][synsample.devices.base.NoiseSource.reset_counts]. Counts recorded as
+        tensors on an accelerator ([`count`][synsample.devices.base.NoiseSource.count]) are read
+        here, once, not at every call."""
         pending = self.__dict__.get("_pending")
         if pending:
             self._draws += int(torch.stack(pending).sum().item())
@@ -78,7 +80,8 @@ class NoiseSource(ABC):
 
     @property
     def random_bits(self) -> int:
-        """Random bits produced since construction or the last :meth:`reset_counts`."""
+        """Random bits produced since construction or the last
+        [`reset_counts`][synsample.devices.base.NoiseSource.reset_counts]."""
         return self.draws * self.bits_per_draw
 
     def reset_counts(self) -> None:
@@ -86,8 +89,9 @@ class NoiseSource(ABC):
         self.draws = 0
 
     def snapshot(self) -> int:
-        """The draw count now, to :meth:`restore` after draws that must not count (a failed
-        attempt, a timing run, the same shared passes re-made for another tile of items).
+        """The draw count now, to [`restore`][synsample.devices.base.NoiseSource.restore] after
+        draws that must not count (a failed attempt, a timing run, the same shared passes re-made
+        for another tile of items).
 
         Returns:
             The number of draws so far.
@@ -95,10 +99,10 @@ class NoiseSource(ABC):
         return self.draws
 
     def restore(self, snapshot: int) -> None:
-        """Rewind the draw count to a :meth:`snapshot`.
+        """Rewind the draw count to a [`snapshot`][synsample.devices.base.NoiseSource.snapshot].
 
         Args:
-            snapshot: what :meth:`snapshot` returned.
+            snapshot: what [`snapshot`][synsample.devices.base.NoiseSource.snapshot] returned.
         """
         self.draws = int(snapshot)
 
@@ -108,7 +112,8 @@ class NoiseSource(ABC):
 
         Args:
             draws: the number of draws to add; a tensor on an accelerator is kept as it is and
-                summed when :attr:`draws` is read (no host synchronisation per call).
+                summed when [`draws`][synsample.devices.base.NoiseSource.draws] is read (no host
+                synchronisation per call).
         """
         if isinstance(draws, torch.Tensor) and draws.device.type != "cpu":
             self.__dict__.setdefault("_pending", []).append(draws.detach().reshape(()))
@@ -149,8 +154,9 @@ class RandomSource(NoiseSource):
              leading: tuple[int, ...] = ()) -> torch.Tensor:
         """Bernoulli draws, a bool tensor of shape ``leading + prob.shape``.
 
-        ``prob`` must be what :meth:`probability` returned (the realised probability), so that a
-        layer can compute it once and draw many times.
+        ``prob`` must be what [`probability`][synsample.devices.base.RandomSource.probability]
+        returned (the realised probability), so that a layer can compute it once and draw many
+        times.
 
         Args:
             prob: the realised probabilities.
@@ -168,17 +174,18 @@ class RandomSource(NoiseSource):
     def draw_passes(self, prob: torch.Tensor, ctx, tag: str = "", workers: int = 1
                     ) -> torch.Tensor:
         """Shared-mode draws of the passes of the sampling context ``ctx``, a bool tensor
-        ``[ctx.n, *prob.shape]``: one :meth:`draw` per pass generator. ``tag`` names the
-        devices (the layer), for a device whose bits depend on their history (see
-        :class:`~synsample.devices.temporal.TemporalCoin`).
+        ``[ctx.n, *prob.shape]``: one [`draw`][synsample.devices.base.RandomSource.draw] per pass
+        generator. ``tag`` names the devices (the layer), for a device whose bits depend on their
+        history (see [`TemporalCoin`][synsample.devices.temporal.TemporalCoin]).
 
         Args:
             prob: the realised probabilities.
             ctx (SamplingContext): the context whose pass generators draw.
             tag: the devices' name (the layer).
             workers: threads that fill the passes' uniforms at once, on the CPU, for a device
-                with :attr:`parallel_draws` (each pass has its own generator, so the bits do
-                not depend on it; PyTorch draws one generator's numbers on one thread).
+                with [`parallel_draws`][synsample.devices.base.RandomSource.parallel_draws] (each
+                pass has its own generator, so the bits do not depend on it; PyTorch draws one
+                generator's numbers on one thread).
 
         Returns:
             ``[ctx.n, *prob.shape]`` booleans.
@@ -198,7 +205,8 @@ class RandomSource(NoiseSource):
 
     @property
     def parallel_draws(self) -> bool:
-        """Whether :meth:`draw_passes` may fill the passes' uniforms on several threads: the
+        """Whether [`draw_passes`][synsample.devices.base.RandomSource.draw_passes] may fill the
+        passes' uniforms on several threads: the
         device draws as this class does (one uniform per draw, compared with ``prob``)."""
         return (type(self).draw is RandomSource.draw
                 and type(self).draw_passes is RandomSource.draw_passes)
@@ -206,9 +214,9 @@ class RandomSource(NoiseSource):
     def counter_thresholds(self, prob: torch.Tensor) -> tuple[int, torch.Tensor]:
         """The draw as an integer comparator, for counter-based generators.
 
-        With ``bits = bits_per_draw`` and ``t = ceil(prob * 2^bits)`` a draw is :meth:`draw`'s
-        ``u < prob`` for ``u = r / 2^bits``: for an integer ``r``, ``r < prob * 2^bits`` if and
-        only if ``r < ceil(prob * 2^bits)``.
+        With ``bits = bits_per_draw`` and ``t = ceil(prob * 2^bits)`` a draw is
+        [`draw`][synsample.devices.base.RandomSource.draw]'s ``u < prob`` for ``u = r / 2^bits``:
+        for an integer ``r``, ``r < prob * 2^bits`` if and only if ``r < ceil(prob * 2^bits)``.
 
         Args:
             prob: the realised probabilities.

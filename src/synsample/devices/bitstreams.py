@@ -4,13 +4,16 @@
 Each source says which probability it really realises and counts the stream bits it makes
 (``draws``); ``bits_per_draw`` is the random bits one stream bit costs on that hardware:
 
-- :class:`IdealBitstream`: a float comparator, ``P(1)`` exactly as asked (24 random bits);
-- :class:`LFSRBitstream`: CMOS, a ``width``-bit maximal-length LFSR per stream compared with a
-  ``width``-bit threshold each clock; a clock shifts one new bit in (1 random bit per stream
-  bit, paper 003's ~10 fJ), so successive stream bits are not independent;
-- :class:`MTJBitstream`: a stochastic MTJ read once per bit (1 random bit), whose ``P(1)`` (the
-  antiparallel state) is a sigmoid of the bias voltage, from above 95% at -1 V to below 5% at
-  +1 V (Fig. 2c), set from a finite set of bias levels, optionally with device-to-device spread.
+- [`IdealBitstream`][synsample.devices.bitstreams.IdealBitstream]: a float comparator, ``P(1)``
+  exactly as asked (24 random bits);
+- [`LFSRBitstream`][synsample.devices.bitstreams.LFSRBitstream]: CMOS, a ``width``-bit
+  maximal-length LFSR per stream compared with a ``width``-bit threshold each clock; a clock shifts
+  one new bit in (1 random bit per stream bit, paper 003's ~10 fJ), so successive stream bits are
+  not independent;
+- [`MTJBitstream`][synsample.devices.bitstreams.MTJBitstream]: a stochastic MTJ read once per bit (1
+  random bit), whose ``P(1)`` (the antiparallel state) is a sigmoid of the bias voltage, from above
+  95% at -1 V to below 5% at +1 V (Fig. 2c), set from a finite set of bias levels, optionally with
+  device-to-device spread.
 """
 
 from __future__ import annotations
@@ -60,7 +63,8 @@ class BitstreamSource(NoiseSource):
         pool's ``devices`` (one device per element), its leading ones the requests each device
         gets in turn (e.g. one per item for the stream of an input node). ``pool`` tells pools
         apart (a layer's input nodes, its weights). A source without device-to-device
-        variation realises :meth:`probability`.
+        variation realises
+        [`probability`][synsample.devices.bitstreams.BitstreamSource.probability].
 
         Args:
             p: the asked probabilities ``[..., *devices]``.
@@ -95,7 +99,8 @@ class BitstreamSource(NoiseSource):
 
     def realised_streams(self, prob: torch.Tensor, length: int,
                          generator: torch.Generator | None = None) -> torch.Tensor:
-        """Bitstreams for probabilities ``prob`` that :meth:`probability` already returned
+        """Bitstreams for probabilities ``prob`` that
+        [`probability`][synsample.devices.bitstreams.BitstreamSource.probability] already returned
         (a layer that realises each state once), counted.
 
         Args:
@@ -148,7 +153,7 @@ class LFSRBitstream(BitstreamSource):
     Over a whole period every nonzero state appears once, so ``P(1) = t / (2^width - 1)``.
 
     Args:
-        width: the register's bits (a key of :data:`LFSR_TAPS`).
+        width: the register's bits (a key of `LFSR_TAPS`).
 
     Raises:
         ConfigError: for a width without known taps.

@@ -14,7 +14,7 @@ class IdealCoin(RandomSource):
     """A coin compared against a float32 uniform number: ``P(1) = p`` up to 2^-24.
 
     ``torch.rand`` draws float32 uniforms on the grid ``k / 2^24``, so one draw consumes 24
-    random bits; that is what :attr:`random_bits` counts.
+    random bits; that is what [`random_bits`][synsample.devices.coins.IdealCoin.random_bits] counts.
     """
 
     name = "ideal"
@@ -102,8 +102,8 @@ class QuantizedCoin(RandomSource):
 
 class CoinWrapper(RandomSource):
     """A device model around another coin (``base``, an ideal coin by default) that keeps its
-    precision and technology and changes what it realises (see :class:`NonIdealCoin`,
-    :class:`TemporalCoin`).
+    precision and technology and changes what it realises (see `NonIdealCoin`,
+    `TemporalCoin`).
 
     Args:
         base: the coin wrapped (an ideal coin by default).
@@ -129,7 +129,7 @@ FULL_PRECISION = ("full", "ideal", "float", "fp32", "none")
 
 
 def is_full_precision(precision: str | int | None) -> bool:
-    """Whether ``precision`` asks for no quantization (None or one of :data:`FULL_PRECISION`).
+    """Whether ``precision`` asks for no quantization (None or one of `FULL_PRECISION`).
 
     Args:
         precision: a precision as the CLI and configs write it.
@@ -169,7 +169,8 @@ def coin_for_precision(precision: str | int | None) -> RandomSource:
         precision: full precision (None, ``'full'``, ...) or a number of bits.
 
     Returns:
-        The coin: an :class:`IdealCoin` or a :class:`QuantizedCoin`.
+        The coin: an [`IdealCoin`][synsample.devices.coins.IdealCoin] or a
+            [`QuantizedCoin`][synsample.devices.coins.QuantizedCoin].
 
     Raises:
         ConfigError: for a precision that is neither.
@@ -181,7 +182,8 @@ def coin_for_precision(precision: str | int | None) -> RandomSource:
 def coin_or_precision(coin: RandomSource | None, precision: str | int | None
                       ) -> RandomSource | None:
     """The coin a method's ``coin`` or ``precision`` option names: ``coin`` as given, else the
-    coin of ``precision`` (:func:`coin_for_precision`), else None.
+    coin of ``precision`` ([`coin_for_precision`][synsample.devices.coins.coin_for_precision]), else
+    None.
 
     Args:
         coin: a device, or None.

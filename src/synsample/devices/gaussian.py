@@ -20,9 +20,10 @@ class GaussianSource(NoiseSource):
 
     A ``b``-bit source draws a uniform integer ``r`` in ``0 .. 2^b - 1`` and outputs the
     mid-point quantile ``Phi^-1((r + 1/2) / 2^b)``: ``2^b`` equally likely levels, symmetric
-    (mean exactly 0) with a variance a little below 1 (:attr:`variance` gives it, so a layer can
-    use the moments the device really has). The ideal source (``bits=None``) draws float32
-    normals and counts 24 bits per deviate.
+    (mean exactly 0) with a variance a little below 1
+    ([`variance`][synsample.devices.gaussian.GaussianSource.variance] gives it, so a layer can use
+    the moments the device really has). The ideal source (``bits=None``) draws float32 normals and
+    counts 24 bits per deviate.
 
     Args:
         bits: ``b``, 1 to 24, or None for the ideal source.

@@ -4,7 +4,7 @@ its device for ``probability`` (shared draws, counter-based thresholds, the comp
 sees the same imperfect devices.
 
 Device ``k`` is element ``k`` (row-major) of the probability tensor a layer asks for, as in
-:class:`~synsample.devices.MTJBitstream`: one per weight for scANN coins and DropConnect
+[`MTJBitstream`][synsample.devices.MTJBitstream]: one per weight for scANN coins and DropConnect
 masks, one per unit for dropout masks, one per bit for the SpinBayes arbiter; a layer that
 asks for one scalar probability (NSM blank-out) has one device. Each layer is its own pool of
 devices (the ``pool`` a layer names when it asks), with its own offsets and stuck devices.
@@ -14,9 +14,9 @@ For the asked ``p``:
 
 with ``offset_k ~ N(0, spread^2)`` fixed per device by ``seed`` (device-to-device spread), and
 then a seeded fraction ``stuck_at_0`` of the devices always give 0 and ``stuck_at_1`` always 1.
-``base`` sets the precision (an :class:`IdealCoin` or a b-bit :class:`QuantizedCoin`); the
+``base`` sets the precision (an `IdealCoin` or a b-bit `QuantizedCoin`); the
 offsets act on the analog setting before the device quantizes it. Correlation between
-successive bits and drift over time are :class:`~synsample.devices.TemporalCoin`'s (wrap a
+successive bits and drift over time are [`TemporalCoin`][synsample.devices.TemporalCoin]'s (wrap a
 ``NonIdealCoin`` in one to have both).
 """
 
@@ -98,7 +98,8 @@ class NonIdealCoin(CoinWrapper):
                 "bits_per_draw": self.bits_per_draw}
 
 
-#: the keys of a non-ideal coin spec (``nonideal:bits=4,bias=0.02,...``), see :func:`coin_from_spec`
+#: the keys of a non-ideal coin spec (``nonideal:bits=4,bias=0.02,...``), see
+#: [`coin_from_spec`][synsample.devices.nonideal.coin_from_spec]
 SPEC_KEYS = ("bits", "bias", "spread", "stuck", "stuck0", "stuck1", "seed")
 
 
@@ -114,7 +115,7 @@ def coin_from_spec(spec: str | int | None) -> RandomSource:
         spec: the text (None: ``full``), or a number of bits.
 
     Returns:
-        An ideal, quantized or :class:`NonIdealCoin` coin.
+        An ideal, quantized or [`NonIdealCoin`][synsample.devices.nonideal.NonIdealCoin] coin.
 
     Raises:
         ConfigError: an unknown key or a value that is not a number (the message names the

@@ -148,7 +148,8 @@ class TemporalCoin(CoinWrapper):
 
     def draw(self, prob: torch.Tensor, generator: torch.Generator | None,
              leading: tuple[int, ...] = ()) -> torch.Tensor:
-        """Refused: a temporal coin draws along passes only (:meth:`draw_passes`).
+        """Refused: a temporal coin draws along passes only
+        ([`draw_passes`][synsample.devices.temporal.TemporalCoin.draw_passes]).
 
         Args:
             prob: unused.

@@ -5,9 +5,10 @@ One row per method as its paper would run it on MNIST: scANN's MLP with 8- and 4
 (paper 000), the NSM MLP with blank-out synapses (paper 002), the deep stochastic-computing
 MLP with s-MTJ streams of 100 bits (paper 003), and LeNet-5 under SpinBayes, Bayes-by-Backprop,
 MC-Dropout, MC-DropConnect and a deep ensemble (paper 004). Each network is the cached training
-job of its own experiment; each row's metrics (:func:`~synsample.evaluate.evaluate_model`) and
-its cost (:func:`~synsample.hardware.measure`, priced by the assumption set, which is part of
-the cost job's key) are cached jobs.
+job of its own experiment; each row's metrics
+([`evaluate_model`][synsample.evaluate.evaluate_model]) and its cost
+([`measure`][synsample.hardware.measure], priced by the assumption set, which is part of the cost
+job's key) are cached jobs.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from synsample.train import TrainConfig
 @dataclass(frozen=True)
 class Row:
     """One method as the comparison runs it: ``train(dataset, seed)`` gives its network's
-    training config (one per ensemble member), ``options`` go to :func:`methods.convert`."""
+    training config (one per ensemble member), ``options`` go to `methods.convert`."""
 
     label: str
     method: str
@@ -150,8 +151,9 @@ def eval_job(row: Row, trained: list[Job], cfg: CostsConfig, log: Callable[[str]
 
 
 def cost_job(row: Row, trained: list[Job], cfg: CostsConfig, log: Callable[[str], None]) -> Job:
-    """The cost of one inference of the row's method (:func:`synsample.hardware.measure`),
-    priced by ``cfg.assumptions`` (part of the key: new prices, new job; the evaluation is reused).
+    """The cost of one inference of the row's method
+    ([`synsample.hardware.measure`][synsample.hardware.measure]), priced by ``cfg.assumptions``
+    (part of the key: new prices, new job; the evaluation is reused).
 
     Args:
         row: the method as the comparison runs it.

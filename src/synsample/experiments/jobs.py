@@ -4,9 +4,10 @@ may resume from what it left (training resumes from its last epoch).
 
 A job names the jobs whose results it needs (``needs``: a sampling job needs its training
 job), so a runner is given the whole graph at once: the local runner runs it in order in this
-process, the Ray runner (:mod:`synsample.experiments.ray_runner`) runs every job whose inputs
-are done in parallel, on one machine or a cluster. Both write into the same store, each job's
-files atomically under its folder's lock, so either one skips what the other finished.
+process, the Ray runner ([`synsample.experiments.ray_runner`][synsample.experiments.ray_runner])
+runs every job whose inputs are done in parallel, on one machine or a cluster. Both write into the
+same store, each job's files atomically under its folder's lock, so either one skips what the other
+finished.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ class Job:
     """``run(folder)`` does the work in ``folder`` and returns the JSON-able result.
 
     ``needs``: the jobs whose results this one reads (from their folders in the same store,
-    :meth:`JobStore.folder`); a runner runs them first. They are not part of the key: a job's
+    [`JobStore.folder`][synsample.experiments.jobs.JobStore.folder]); a runner runs them first. They
+    are not part of the key: a job's
     config already names what it depends on (e.g. ``"train": trained.key``)."""
 
     kind: str
@@ -52,7 +54,7 @@ class Job:
 
 def graph(jobs: Iterable[Job]) -> list[Job]:
     """Every job of ``jobs`` and, transitively, of their ``needs``, each once (by key), every
-    job after the jobs it needs. Raises :class:`ConfigError` on a cycle."""
+    job after the jobs it needs. Raises [`ConfigError`][synsample.errors.ConfigError] on a cycle."""
     order: list[Job] = []
     state: dict[str, str] = {}
 
@@ -87,8 +89,8 @@ class JobStore:
     """Job folders under ``root``: ``<kind>-<hash>/`` with ``config.json`` and ``result.json``.
 
     A result is read back only when it is the one this job wrote: sealed by the SHA-256 of its
-    content (:func:`synsample.io.sealed`) and naming the job. A result edited by hand, cut
-    short or not JSON is ignored with a warning that names it, and the job runs again (its
+    content ([`synsample.io.sealed`][synsample.io.sealed]) and naming the job. A result edited by
+    hand, cut short or not JSON is ignored with a warning that names it, and the job runs again (its
     folder's other files, a training's last epoch, are kept and resumed from)."""
 
     def __init__(self, root: str | Path) -> None:
@@ -159,7 +161,8 @@ def run_job(store: JobStore, job: Job, log: Callable[[str], None] = print) -> di
 
 
 class Runner(Protocol):
-    """What runs a graph of jobs into a :class:`JobStore` (local or Ray)."""
+    """What runs a graph of jobs into a [`JobStore`][synsample.experiments.jobs.JobStore] (local or
+    Ray)."""
     store: JobStore
 
     def run(self, jobs: Iterable[Job]) -> list[dict[str, Any]]:

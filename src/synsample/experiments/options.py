@@ -1,10 +1,10 @@
 """The run options every experiment shares.
 
-An experiment's config is a dataclass that extends :class:`RunOptions` with its own fields.
-Each field that a user may set is declared with :func:`synsample.config_args.option`, which
-keeps its default, its help text and how it is written on the command line in one place:
-``synsample reproduce NAME --help`` is generated from these fields, and a Python user builds
-the same dataclass.
+An experiment's config is a dataclass that extends
+[`RunOptions`][synsample.experiments.options.RunOptions] with its own fields. Each field that a user
+may set is declared with `synsample.config_args.option`, which keeps its default, its help text and
+how it is written on the command line in one place: ``synsample reproduce NAME --help`` is generated
+from these fields, and a Python user builds the same dataclass.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ JOB_STORE = Path("runs") / "jobs"
 @dataclass(kw_only=True)
 class RunOptions(SampledRun):
     """What every experiment shares: seeds, sampling mode, data, device
-    (:class:`~synsample.evaluate.SampledRun`), where results go and where the jobs run.
-    Experiment configs extend it (:mod:`synsample.experiments.registry`)."""
+    ([`SampledRun`][synsample.evaluate.SampledRun]), where results go and where the jobs run.
+    Experiment configs extend it
+    ([`synsample.experiments.registry`][synsample.experiments.registry])."""
 
     out: Path | None = option(None, "report folder", metavar="DIR",
                               default_text="runs/EXPERIMENT")

@@ -9,12 +9,12 @@ shared file system) and have the datasets in its own cache.
 The driver (this process) keeps the graph: a job is submitted once every job it needs is
 done, at most ``workers`` at a time, each as one Ray task with ``CPUs / workers`` CPUs whose
 torch uses that many threads, so that the workers of one machine do not oversubscribe its
-cores. A task computes its job with :func:`~synsample.experiments.jobs.run_job`, as the local
+cores. A task computes its job with [`run_job`][synsample.experiments.jobs.run_job], as the local
 runner does: under the job folder's lock, ``result.json`` written atomically last. A task
 that raises or whose worker dies is tried again by Ray (``retries`` times), except for a
-:class:`~synsample.errors.SynsampleError` (a mistake in the config or the data, which a retry
-would only repeat); a job that still fails is reported by name
-(:class:`~synsample.experiments.jobs.JobsFailed`) after every job that does not need it has
+[`SynsampleError`][synsample.errors.SynsampleError] (a mistake in the config or the data, which a
+retry would only repeat); a job that still fails is reported by name
+([`JobsFailed`][synsample.experiments.jobs.JobsFailed]) after every job that does not need it has
 finished. Ctrl-C cancels the running tasks; finished jobs stay in
 the store.
 """
@@ -34,8 +34,10 @@ USER_ERROR = "__synsample_error__"
 
 
 def _execute(root: str, job: Job, threads: int) -> dict[str, Any]:
-    """A job on a Ray worker: torch limited to the task's CPUs, then :func:`run_job`. A
-    :class:`SynsampleError` comes back as a result under :data:`USER_ERROR`, so that Ray does
+    """A job on a Ray worker: torch limited to the task's CPUs, then
+    [`run_job`][synsample.experiments.jobs.run_job]. A
+    [`SynsampleError`][synsample.errors.SynsampleError] comes back as a result under
+    [`USER_ERROR`][synsample.experiments.ray_runner.USER_ERROR], so that Ray does
     not retry it."""
     limit_threads(threads)
     try:

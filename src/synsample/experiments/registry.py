@@ -1,14 +1,16 @@
 """Every experiment by name, and the one way an experiment runs.
 
 An experiment is a config dataclass (extending
-:class:`~synsample.experiments.options.RunOptions`), a *plan* that turns a config into its
+[`RunOptions`][synsample.experiments.options.RunOptions]), a *plan* that turns a config into its
 graph of cached jobs, and a *report* that turns the jobs' results into ``report.md``,
-``metrics.json`` and figures. :func:`run` is the same for all of them: check the config, take
-the report folder's lock, fetch the data, run the graph (locally or on Ray), write the report.
+``metrics.json`` and figures. [`run`][synsample.experiments.registry.run] is the same for all of
+them: check the config, take the report folder's lock, fetch the data, run the graph (locally or on
+Ray), write the report.
 
-Adding an experiment: a module that defines an :class:`Experiment`, and one line in
-:data:`EXPERIMENTS`. The command line (``synsample reproduce NAME``) is generated from it, and
-the list in ``docs/command-line.md`` is checked against it.
+Adding an experiment: a module that defines an
+[`Experiment`][synsample.experiments.registry.Experiment], and one line in `EXPERIMENTS`. The
+command line (``synsample reproduce NAME``) is generated from it, and the list in
+``docs/command-line.md`` is checked against it.
 
 From Python::
 
@@ -33,7 +35,8 @@ from synsample.experiments.runners import make_runner
 
 Log = Callable[[str], None]
 
-#: name -> ``module:attribute`` of its :class:`Experiment` (imported when first asked for)
+#: name -> ``module:attribute`` of its [`Experiment`][synsample.experiments.registry.Experiment]
+#: (imported when first asked for)
 EXPERIMENTS = {
     "scann-table1": "synsample.experiments.scann_table1:EXPERIMENT",
     "scann-table1-sampling-aware": "synsample.experiments.sampling_aware:EXPERIMENT",
@@ -55,7 +58,8 @@ class Experiment:
 
     Attributes:
         title: one line: what it reproduces (``reproduce --list``, the top of ``--help``).
-        config: its config dataclass, a :class:`RunOptions` with the experiment's fields.
+        config: its config dataclass, a [`RunOptions`][synsample.experiments.options.RunOptions]
+            with the experiment's fields.
         plan: ``plan(cfg, log)``: its jobs, as a Job or a dict, list or tuple of them
             (nested as deep as the experiment likes); jobs they need come along.
         report: ``report(cfg, results, store, log)``: ``results`` has the plan's shape with

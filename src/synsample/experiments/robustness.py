@@ -1,12 +1,12 @@
 """What imperfect devices do to a sampled network (``synsample reproduce robustness``).
 
 For the scANN MLP of Table I (paper 000), or another method whose coins are per-weight devices
-(:data:`METHODS`: MC-DropConnect's LeNet-5), on each dataset:
+([`METHODS`][synsample.experiments.robustness.METHODS]: MC-DropConnect's LeNet-5), on each dataset:
 
 - accuracy, mean vote entropy and OoD AUROC (vote entropy against the other dataset) as each
-  non-ideality grows: the static ones of :class:`~synsample.devices.NonIdealCoin` (a bias of
+  non-ideality grows: the static ones of [`NonIdealCoin`][synsample.devices.NonIdealCoin] (a bias of
   every coin, device-to-device spread, stuck devices, half at 0 and half at 1) and the dynamic
-  ones of :class:`~synsample.devices.TemporalCoin` (correlated successive bits, drift per
+  ones of [`TemporalCoin`][synsample.devices.TemporalCoin] (correlated successive bits, drift per
   pass);
 - paper 000's open question (section IV): how precision trades against the number of
   samples. Accuracy over bits x K from one run per precision (the votes after k passes are
@@ -144,7 +144,7 @@ def _method(cfg: RobustnessConfig) -> Method:
 
 def train_config(cfg: RobustnessConfig, dataset: str) -> TrainConfig:
     """The training of the swept network: the method's, or its sampling-aware twin (issue 20,
-    :func:`synsample.experiments.training.sampling_aware_config`)."""
+    [`synsample.experiments.training.sampling_aware_config`][synsample.experiments.training.sampling_aware_config])."""
     return cfg.as_asked(_method(cfg).train(dataset, cfg.seed, cfg.epochs))
 
 

@@ -1,5 +1,7 @@
-"""The runner a run's options name: the local runner of :mod:`synsample.experiments.jobs`, or
-the Ray runner of :mod:`synsample.experiments.ray_runner`. Its own module, so that the job store
+"""The runner a run's options name: the local runner of
+[`synsample.experiments.jobs`][synsample.experiments.jobs], or the Ray runner of
+[`synsample.experiments.ray_runner`][synsample.experiments.ray_runner]. Its own module, so that the
+job store
 never imports a runner built on it."""
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 
 For each row (dataset, architecture) three networks are trained:
 
-- **post-hoc**: the paper's recipe (:class:`~synsample.train.TrainConfig` defaults; the same
+- **post-hoc**: the paper's recipe ([`TrainConfig`][synsample.train.TrainConfig] defaults; the same
   job as ``reproduce scann-table1``, so a cached one is reused);
 - **sampling-aware**: the same network, trained through ideal coins
-  (:mod:`synsample.nn.sampling_aware`) without dropout (:data:`SAMPLING_AWARE_DROPOUT`);
+  (`synsample.nn.sampling_aware`) without dropout (`SAMPLING_AWARE_DROPOUT`);
 - **sampling-aware at the coin's bits**: trained through the b-bit coins it will be sampled
   with (``train_bits``, default 4).
 

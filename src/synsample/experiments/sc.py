@@ -15,7 +15,7 @@ Energy: the stream bits one inference makes, counted by the bitstream device in 
 independent-mode run (every stream made for that inference), times an energy per stream bit
 (``SCConfig.energy_fj``: the paper's ~20 fJ for an s-MTJ at a 10 ns retention time and ~10 fJ
 for a CMOS LFSR, the cost model's figures per random bit of each technology,
-:data:`synsample.hardware.DEFAULT`), recomputing the paper's comparison of
+[`synsample.hardware.DEFAULT`][synsample.hardware.DEFAULT]), recomputing the paper's comparison of
 ~2100 nJ (784-128-10 at 1024 bits, its reference [24]) against 810-820 nJ (three hidden
 layers at 100 bits).
 """

@@ -35,7 +35,7 @@ DEFAULT_EPOCHS = {"mlp": 100, "conv": 10}
 @dataclass(kw_only=True)
 class ScannSampling(RunOptions, SamplingOptions):
     """The training and passes shared by paper 000's scANN experiments (K passes, adaptive
-    stopping: :class:`~synsample.evaluate.SamplingOptions`)."""
+    stopping: [`SamplingOptions`][synsample.evaluate.SamplingOptions])."""
 
     epochs: int | None = option(None, "training epochs", parse=positive_int,
                                 default_text="the architecture's: mlp 100 (the paper's), "
@@ -111,7 +111,8 @@ def row_jobs(cfg: ScannSampling, log: Callable[[str], None],
 
 
 def row_results(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows of :func:`row_jobs` from their jobs' results, as the reports read them."""
+    """The rows of [`row_jobs`][synsample.experiments.scann_table1.row_jobs] from their jobs'
+    results, as the reports read them."""
     rows = []
     for key, r in results.items():
         dataset, arch = key.split()

@@ -14,7 +14,7 @@ set of metrics.
   ResNet-18-shaped network built locally), SpinBayes at N x Q bits per parameter against
   32-bit MC methods, Bayes-by-Backprop (mean and standard deviation) and a 5-member ensemble;
 - Tables 4 and 5: SpinBayes' energy per image for 10 passes, from the operations and arbiter
-  bits counted on test images by :mod:`synsample.hardware`, priced with Table 4's energies.
+  bits counted on test images by `synsample.hardware`, priced with Table 4's energies.
 
 Every network is a cached train job and every evaluation a cached job.
 """

@@ -1,4 +1,4 @@
-"""The training job every experiment shares: one :class:`~synsample.train.TrainConfig` in, a
+"""The training job every experiment shares: one [`TrainConfig`][synsample.train.TrainConfig] in, a
 checkpoint and its deterministic test outputs out, cached by the config's hash (so a network
 trained for one experiment serves every other that asks for the same config)."""
 
@@ -26,7 +26,8 @@ def train_job(tc: TrainConfig, run: RunOptions, log: Callable[[str], None]) -> J
     """Train ``tc`` into the job's ``checkpoint/`` and record its deterministic test outputs.
 
     Args:
-        tc: the training; its :meth:`~synsample.train.TrainConfig.job_config` is the job's key.
+        tc: the training; its [`job_config`][synsample.train.TrainConfig.job_config] is the job's
+            key.
         run: the run options it trains with (data path, progress, device, MLflow tracking);
             none of them is part of the key.
         log: where progress lines go.

@@ -1,6 +1,8 @@
 """The hardware cost model: what an inference costs in operations, random bits, weight memory
-and energy, for every method, measured from a real run (:func:`measure`) and priced by a
-named, replaceable set of assumptions (:class:`CostAssumptions`, :func:`load_assumptions`).
+and energy, for every method, measured from a real run
+([`measure`][synsample.hardware.cost.measure]) and priced by a named, replaceable set of assumptions
+([`CostAssumptions`][synsample.hardware.assumptions.CostAssumptions],
+[`load_assumptions`][synsample.hardware.assumptions.load]).
 
 >>> import torch
 >>> from synsample import hardware, methods, models

@@ -5,7 +5,7 @@ The defaults are the papers' figures where they give one (paper 003: ~20 fJ per 
 bit, ~10 fJ per CMOS LFSR bit; paper 004, Table 4: sensing, RNG, averaging, adder, comparator)
 and Horowitz's 45 nm figures (ISSCC 2014, "Computing's energy problem") for digital arithmetic
 and SRAM; the rest are stated as this project's assumptions. A user replaces any of them with a
-JSON file (:func:`load`)::
+JSON file ([`load`][synsample.hardware.assumptions.load])::
 
     {"name": "my 28 nm chip", "pj_per_op": {"mac": 1.1}, "pj_per_random_bit": {"s-mtj": 0.05}}
 
@@ -48,8 +48,8 @@ TECHNOLOGIES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class CostAssumptions:
-    """Energies (pJ) per operation kind (:data:`OPERATIONS`), per random bit by technology
-    (:data:`TECHNOLOGIES`) and per weight bit read from SRAM; ``float_bits``: the width of a
+    """Energies (pJ) per operation kind (`OPERATIONS`), per random bit by technology
+    (`TECHNOLOGIES`) and per weight bit read from SRAM; ``float_bits``: the width of a
     stored real-valued parameter (32, as paper 004's memory comparison takes it).
 
     Attributes:
@@ -90,7 +90,7 @@ class CostAssumptions:
         """Energy of one operation of ``kind`` in pJ (an unknown kind is an error).
 
         Args:
-            kind: a key of :data:`OPERATIONS`.
+            kind: a key of `OPERATIONS`.
 
         Returns:
             The energy in pJ.
@@ -107,7 +107,7 @@ class CostAssumptions:
         """Energy of one random bit made by ``technology`` in pJ.
 
         Args:
-            technology: a key of :data:`TECHNOLOGIES`.
+            technology: a key of `TECHNOLOGIES`.
 
         Returns:
             The energy in pJ.

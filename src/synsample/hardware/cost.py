@@ -1,7 +1,7 @@
 """What one inference costs, measured from a real run: operations and weight bits read
-(:class:`~synsample.hardware.operations.OperationCounter`), random bits by device technology
-(the devices' own counters), weight memory (:mod:`~synsample.hardware.memory`), priced by a
-:class:`~synsample.hardware.assumptions.CostAssumptions`.
+([`OperationCounter`][synsample.hardware.operations.OperationCounter]), random bits by device
+technology (the devices' own counters), weight memory ([`memory`][synsample.hardware.memory]),
+priced by a [`CostAssumptions`][synsample.hardware.assumptions.CostAssumptions].
 
 The run is in independent mode, every item with its own draws, as a device that serves one
 inference at a time does; its counts divided by the items are one inference's, and the sampled
@@ -52,7 +52,7 @@ def measure(model, images: torch.Tensor, samples: int, seed: int = 0,
             assumptions: CostAssumptions = DEFAULT, items: int = COST_ITEMS) -> dict[str, Any]:
     """The cost of one inference of ``samples`` passes of ``model`` and of one pass, from a
     run (independent mode, else shared mode item by item; ``mode``) over the first ``items``
-    of ``images`` (fewer when ``items x samples`` exceeds :data:`COST_ROWS`).
+    of ``images`` (fewer when ``items x samples`` exceeds `COST_ROWS`).
 
     Args:
         model (StochasticModel): the stochastic model (its devices' counters are read).

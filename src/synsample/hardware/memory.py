@@ -65,7 +65,7 @@ def memory_bits(model: nn.Module, assumptions: CostAssumptions = DEFAULT) -> int
         assumptions: gives ``float_bits``.
 
     Returns:
-        The sum of :func:`stored_bits` over its modules.
+        The sum of [`stored_bits`][synsample.hardware.memory.stored_bits] over its modules.
     """
     return sum(stored_bits(m, assumptions) for m in model.modules())
 

@@ -1,5 +1,5 @@
 """Counting the operations a run performs: forward hooks on every layer, each layer's
-hardware operations (:data:`~synsample.hardware.assumptions.OPERATIONS`) computed from the
+hardware operations (`OPERATIONS`) computed from the
 shapes of the call it really made.
 
 One row of a layer's output is one item through one pass (the sampled part) or one item (the
@@ -109,7 +109,8 @@ def rule_for(module: nn.Module) -> Callable[[nn.Module, torch.Tensor], Ops] | No
         module: one module.
 
     Returns:
-        The first rule of :data:`RULES` whose type the module is, or None.
+        The first rule of [`RULES`][synsample.hardware.operations.RULES] whose type the module is,
+        or None.
     """
     for kind, rule in RULES:
         if isinstance(module, kind):

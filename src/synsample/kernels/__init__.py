@@ -5,19 +5,20 @@
 instruction set (AVX-512, AVX2 and the architecture's baseline). Nothing is compiled at run
 time and nothing executable is loaded from a cache folder: the library lives beside this file,
 as trusted as the Python code. Which variant runs is measured, not assumed
-(:mod:`synsample.paths`): :func:`variants` lists those this CPU can run, widest first.
+([`synsample.paths`][synsample.paths]): [`variants`][synsample.kernels.variants] lists those this
+CPU can run, widest first.
 
 Where the extension was not built (no C compiler at install time), or with
-``SYNSAMPLE_KERNELS=off``, :func:`available` is False and callers use their pure-PyTorch twins,
-which give the same bits. ``SYNSAMPLE_KERNEL_ISA=avx2`` (or ``base``) hides the wider variants,
-to time the kernels as an older CPU would run them.
+``SYNSAMPLE_KERNELS=off``, [`available`][synsample.kernels.available] is False and callers use their
+pure-PyTorch twins, which give the same bits. ``SYNSAMPLE_KERNEL_ISA=avx2`` (or ``base``) hides the
+wider variants, to time the kernels as an older CPU would run them.
 
 Kernels:
 
-- :func:`coinflip`: scANN's independent mode (a fresh coin per item, sample and weight, from the
-  counter-based generator of :mod:`synsample.randomness`);
-- :func:`gemm_u8s8`: an exact unsigned-by-signed 8-bit product (raw pixels times sampled
-  weights in {-1, 0, 1}) that is fast without VNNI.
+- [`coinflip`][synsample.kernels.coinflip]: scANN's independent mode (a fresh coin per item, sample
+  and weight, from the counter-based generator of [`synsample.randomness`][synsample.randomness]);
+- [`gemm_u8s8`][synsample.kernels.gemm_u8s8]: an exact unsigned-by-signed 8-bit product (raw pixels
+  times sampled weights in {-1, 0, 1}) that is fast without VNNI.
 """
 
 from __future__ import annotations
@@ -153,7 +154,8 @@ def _supported(names, symbol: str) -> list[str]:
 @functools.cache
 def _supported_by(lib: ctypes.CDLL, names: tuple[str, ...], symbol: str, cap: str
                   ) -> tuple[str, ...]:
-    """:func:`_supported` for one library and cap, asked of the CPU once (every layer call of
+    """[`_supported`][synsample.kernels._supported] for one library and cap, asked of the CPU once
+    (every layer call of
     a run lists the builds)."""
     order = list(_VARIANT_ID)
     allowed = order[order.index(cap):] if cap in order else order
@@ -166,16 +168,17 @@ def variants() -> list[str]:
     library); ``SYNSAMPLE_KERNEL_ISA`` (``avx512``, ``avx2``, ``sse4``, ``base``) caps them.
 
     Returns:
-        Names among :data:`VARIANTS`.
+        Names among `VARIANTS`.
     """
     return _supported(VARIANTS, "coinflip_independent")
 
 
 def gemm_variants() -> list[str]:
-    """The builds of :func:`gemm_u8s8` this CPU runs, widest first, capped as :func:`variants`.
+    """The builds of [`gemm_u8s8`][synsample.kernels.gemm_u8s8] this CPU runs, widest first, capped
+    as [`variants`][synsample.kernels.variants].
 
     Returns:
-        Names among :data:`GEMM_VARIANTS`.
+        Names among `GEMM_VARIANTS`.
     """
     return _supported(GEMM_VARIANTS, "gemm_u8s8")
 
@@ -185,7 +188,7 @@ def vector_lanes(variant: str | None = None) -> int | None:
     by default), or None without a kernel.
 
     Args:
-        variant: a name among :data:`VARIANTS`, or None.
+        variant: a name among `VARIANTS`, or None.
 
     Returns:
         The lanes, or None.
@@ -203,7 +206,7 @@ def comparator(threshold: torch.Tensor, sign: torch.Tensor, bits: int
     to 0 instead, so the coin cannot count. The limit is stored with its top bit flipped, as a
     signed int32, so that the kernel compares signed (``h <= limit`` unsigned is
     ``h ^ 2^31 <= limit ^ 2^31`` signed; x86 has no unsigned vector compare before AVX-512).
-    Both padded to a multiple of :data:`LANES` outputs with sign 0.
+    Both padded to a multiple of `LANES` outputs with sign 0.
 
     Args:
         threshold: ``[in, out]`` integer thresholds (the device's comparator).
@@ -243,9 +246,10 @@ def _prepared_comparator(threshold: torch.Tensor, sign: torch.Tensor, bits: int
 def coinflip(x: torch.Tensor, n: int, threshold: torch.Tensor, value: torch.Tensor, bits: int,
              items: torch.Tensor, first_sample: int, key: int, variant: str | None = None
              ) -> tuple[torch.Tensor, int] | None:
-    """The compiled twin of :func:`synsample.randomness.coinflip_reference` (same
-    arguments, same bits), or None when it cannot run (no compiler, or a non-CPU tensor).
-    ``value``: what each coin gates (``sign(w)`` for scANN, ``w`` for NSM blank-out).
+    """The compiled twin of
+    [`synsample.randomness.coinflip_reference`][synsample.randomness.coinflip_reference] (same
+    arguments, same bits), or None when it cannot run (no compiler, or a non-CPU tensor). ``value``:
+    what each coin gates (``sign(w)`` for scANN, ``w`` for NSM blank-out).
 
     Items are split over ``torch.get_num_threads()`` threads of PyTorch's own OpenMP runtime
     (ctypes releases the GIL).
@@ -290,13 +294,13 @@ def coinflip(x: torch.Tensor, n: int, threshold: torch.Tensor, value: torch.Tens
 
 
 def pack_u8s8(weight: torch.Tensor, variant: str) -> torch.Tensor:
-    """Sampled weights ``[N, K]`` int8 in {-1, 0, 1} in the layout :func:`gemm_u8s8` reads:
-    per block of the variant's columns, per quad of inputs, the block's 4-byte groups; zero
-    columns and zero inputs pad N and K.
+    """Sampled weights ``[N, K]`` int8 in {-1, 0, 1} in the layout
+    [`gemm_u8s8`][synsample.kernels.gemm_u8s8] reads: per block of the variant's columns, per quad
+    of inputs, the block's 4-byte groups; zero columns and zero inputs pad N and K.
 
     Args:
         weight: ``[N, K]`` int8 with ``|w| <= 1`` (larger magnitudes could saturate).
-        variant: a name among :func:`gemm_variants`.
+        variant: a name among [`gemm_variants`][synsample.kernels.gemm_variants].
 
     Returns:
         The packed weights, int8, ``[blocks, K / 4, columns, 4]``.
@@ -311,16 +315,17 @@ def pack_u8s8(weight: torch.Tensor, variant: str) -> torch.Tensor:
 def gemm_u8s8(x: torch.Tensor, packed: torch.Tensor, columns: int, variant: str,
               scale: float = 1.0) -> torch.Tensor:
     """``scale * (x @ W^T)``: ``x`` raw uint8 values, ``W`` the weights given to
-    :func:`pack_u8s8`, summed exactly in integers through the unsigned-by-signed byte
-    multiply-add (no VNNI needed), then converted to float32 (exact while ``255 K < 2^24``) and
-    multiplied by ``scale`` once, as ``y.float() * scale`` would. Groups of four inputs that are
-    zero in every row of a run of rows are skipped (raw images are zero around the object).
+    [`pack_u8s8`][synsample.kernels.pack_u8s8], summed exactly in integers through the
+    unsigned-by-signed byte multiply-add (no VNNI needed), then converted to float32 (exact while
+    ``255 K < 2^24``) and multiplied by ``scale`` once, as ``y.float() * scale`` would. Groups of
+    four inputs that are zero in every row of a run of rows are skipped (raw images are zero around
+    the object).
 
     Args:
         x: ``[M, K]`` uint8.
-        packed: :func:`pack_u8s8`'s result for the same variant.
+        packed: [`pack_u8s8`][synsample.kernels.pack_u8s8]'s result for the same variant.
         columns: N, the weights' rows.
-        variant: a name among :func:`gemm_variants`.
+        variant: a name among [`gemm_variants`][synsample.kernels.gemm_variants].
         scale: the factor applied to the sums.
 
     Returns:

@@ -1,7 +1,8 @@
-"""Methods: each turns a trained network into a :class:`~synsample.nn.StochasticModel`.
+"""Methods: each turns a trained network into a [`StochasticModel`][synsample.nn.StochasticModel].
 
-Every method module defines its :class:`~synsample.methods.spec.MethodSpec`; :data:`REGISTRY`
-holds them by name, and :func:`convert` is the one front door (``synsample.convert``).
+Every method module defines its [`MethodSpec`][synsample.methods.spec.MethodSpec]; `REGISTRY`
+holds them by name, and [`convert`][synsample.methods.convert] is the one front door
+(``synsample.convert``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ def get(name: str) -> MethodSpec:
     """The spec of the method called ``name``.
 
     Args:
-        name: a key of :data:`REGISTRY`.
+        name: a key of `REGISTRY`.
 
     Returns:
         The method's spec.
@@ -61,7 +62,7 @@ def convert(model: nn.Module | Sequence[nn.Module], method: str, *,
 
     Args:
         model: the trained network (a list of networks for ``ensemble``); never changed.
-        method: a name from :data:`REGISTRY`: ``scann``, ``mc-dropout``, ``mc-dropconnect``,
+        method: a name from `REGISTRY`: ``scann``, ``mc-dropout``, ``mc-dropconnect``,
             ``bbb``, ``spinbayes``, ``ensemble`` convert any network; ``nsm`` and ``sc`` need
             the units their training makes, and say so in one line otherwise.
         include: module types or qualified names (shell wildcards) the method samples
@@ -73,7 +74,7 @@ def convert(model: nn.Module | Sequence[nn.Module], method: str, *,
             scANN, ``p`` for MC-Dropout, ``calibration=images`` for SpinBayes.
 
     Returns:
-        The stochastic model, for :func:`synsample.predict`.
+        The stochastic model, for `synsample.predict`.
 
     Raises:
         ConfigError: an unknown method or option, a filter that matches nothing, nothing to

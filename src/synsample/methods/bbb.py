@@ -2,8 +2,9 @@
 weights from the trained Gaussian posterior (eq. 2 of paper 004).
 
 A network with synsample's Bayesian layers samples as it is. Any other network is made Bayesian
-first (:func:`bayesian`, MOPED-style: the posterior means are the trained weights); fine-tune
-that network on its ELBO (:func:`synsample.train.fit`) before trusting its uncertainty.
+first (`bayesian`, MOPED-style: the posterior means are the trained weights); fine-tune
+that network on its ELBO ([`synsample.train.fit`][synsample.train.fit]) before trusting its
+uncertainty.
 
 >>> import torch
 >>> from synsample import methods, engine, models
@@ -39,7 +40,7 @@ def bayesian(model: nn.Module, include: Filter | None = None, exclude: Filter | 
         prior_sigma: the standard deviation of the N(0, sigma^2) prior of the KL term.
 
     Returns:
-        The copy, its chosen layers :class:`~synsample.nn.bayes.BayesLinear` /
+        The copy, its chosen layers [`BayesLinear`][synsample.nn.bayes.BayesLinear] /
         ``BayesConv2d`` with posterior means equal to the trained weights.
 
     Raises:
@@ -54,23 +55,24 @@ def bayesian(model: nn.Module, include: Filter | None = None, exclude: Filter | 
 def convert(model: nn.Module, include: Filter | None = None, exclude: Filter | None = None,
             delta: float | None = None, prior_sigma: float | None = None) -> SampledNetwork:
     """The sampling model of a Bayesian network; a network without Bayesian layers is made
-    Bayesian first by :func:`bayesian` (with ``include``, ``exclude``, ``delta``,
+    Bayesian first by `bayesian` (with ``include``, ``exclude``, ``delta``,
     ``prior_sigma``).
 
     Args:
         model: the trained network (unchanged).
         include: the layers to make Bayesian; given, even a Bayesian network is converted
-            again by :func:`bayesian`.
+            again by `bayesian`.
         exclude: the layers to keep deterministic (likewise).
-        delta: MOPED's delta (default :data:`DEFAULT_DELTA`), for :func:`bayesian`.
-        prior_sigma: the prior's standard deviation (default 0.1), for :func:`bayesian`.
+        delta: MOPED's delta (default [`DEFAULT_DELTA`][synsample.methods.bbb.DEFAULT_DELTA]), for
+            `bayesian`.
+        prior_sigma: the prior's standard deviation (default 0.1), for `bayesian`.
 
     Returns:
-        The sampling model (a :class:`~synsample.nn.SampledNetwork`) drawing every weight of
-        its Bayesian layers from the posterior in every pass (paper 004, eq. 2).
+        The sampling model (a [`SampledNetwork`][synsample.nn.SampledNetwork]) drawing every weight
+        of its Bayesian layers from the posterior in every pass (paper 004, eq. 2).
 
     Raises:
-        ConfigError: as :func:`bayesian`, when it makes the network Bayesian.
+        ConfigError: as `bayesian`, when it makes the network Bayesian.
     """
     native = any(isinstance(m, BayesLayer) for m in model.modules())
     if not native or include is not None or exclude is not None:

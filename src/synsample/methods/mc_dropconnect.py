@@ -46,11 +46,11 @@ def convert(model: nn.Module, coin: RandomSource | None = None, include: Filter 
         exclude: layers to leave unmasked (a DropConnect layer left out computes without
             masks).
         p: the drop rate of every masked layer (default: a DropConnect layer's trained rate,
-            :data:`DEFAULT_RATE` for the others).
+            [`DEFAULT_RATE`][synsample.methods.mc_dropconnect.DEFAULT_RATE] for the others).
 
     Returns:
-        The sampling model (a :class:`~synsample.nn.SampledNetwork`) drawing one weight mask
-        per pass.
+        The sampling model (a [`SampledNetwork`][synsample.nn.SampledNetwork]) drawing one weight
+        mask per pass.
 
     Raises:
         ConfigError: for an included layer that is not ``nn.Linear`` or ``nn.Conv2d``, or a

@@ -1,10 +1,11 @@
 """MC-Dropout (Gal and Ghahramani 2016; paper 004's baseline [9]): dropout stays on at
 inference, one mask per pass.
 
-Any network with ``nn.Dropout`` modules converts: they become :class:`MCDropout` layers with the
-trained rate, drawing their masks from a coin device. A network without dropout can have
-some inserted before chosen layers (``insert_before``, with a rate ``p``); such a network was not
-trained with those masks, so fine-tune it with them first.
+Any network with ``nn.Dropout`` modules converts: they become
+[`MCDropout`][synsample.nn.dropout.MCDropout] layers with the trained rate, drawing their masks from
+a coin device. A network without dropout can have some inserted before chosen layers
+(``insert_before``, with a rate ``p``); such a network was not trained with those masks, so
+fine-tune it with them first.
 
 >>> import torch
 >>> from synsample import methods, engine, models
@@ -45,8 +46,8 @@ def convert(model: nn.Module, coin: RandomSource | None = None, include: Filter 
         insert_before: names of modules to put a new dropout layer of rate ``p`` in front of.
 
     Returns:
-        The sampling model (a :class:`~synsample.nn.SampledNetwork`) whose dropout masks are
-        drawn in every pass.
+        The sampling model (a [`SampledNetwork`][synsample.nn.SampledNetwork]) whose dropout masks
+        are drawn in every pass.
 
     Raises:
         ConfigError: for a network without dropout, ``insert_before`` without ``p`` or naming

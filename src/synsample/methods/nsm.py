@@ -46,9 +46,9 @@ def convert(model: nn.Module, coin: RandomSource | None = None,
     """Return the NSM stochastic model of a trained network with NSM (or StNN) layers.
 
     ``coin``: when given, the device of every Bernoulli draw (blank-out synapses, StNN units),
-    and its precision for the Gaussian noise (a :class:`GaussianSource` of as many bits, ideal
-    for an ideal coin); one device per kind for the whole network, so its counter holds the
-    run's random bits. When None, each layer keeps the device it was trained with;
+    and its precision for the Gaussian noise (a [`GaussianSource`][synsample.devices.GaussianSource]
+    of as many bits, ideal for an ideal coin); one device per kind for the whole network, so its
+    counter holds the run's random bits. When None, each layer keeps the device it was trained with;
     ``precision`` (``full`` or bits) names such a coin instead (not both).
 
     Args:
@@ -57,7 +57,7 @@ def convert(model: nn.Module, coin: RandomSource | None = None,
         precision: the precision of a coin for every layer, instead of ``coin``.
 
     Returns:
-        The sampling model (a :class:`~synsample.nn.SampledNetwork`); with convolutions it
+        The sampling model (a [`SampledNetwork`][synsample.nn.SampledNetwork]); with convolutions it
         limits the rows per call.
 
     Raises:

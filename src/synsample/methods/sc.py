@@ -1,6 +1,6 @@
-"""Quantized stochastic computing (paper 003): a network of :class:`SCLinear` layers inferred
-with bitstreams of ``length`` bits from one bitstream source; every pass is one realisation of
-the streams.
+"""Quantized stochastic computing (paper 003): a network of
+[`SCLinear`][synsample.nn.sc_linear.SCLinear] layers inferred with bitstreams of ``length`` bits
+from one bitstream source; every pass is one realisation of the streams.
 
 >>> import torch
 >>> from synsample import methods, devices, engine, models
@@ -36,16 +36,18 @@ def convert(model: nn.Module, length: int | None = 100, source: BitstreamSource 
     """The SC stochastic model of a trained ``sc-*`` network.
 
     Args:
-        model: the trained network with :class:`SCLinear` layers (copied).
+        model: the trained network with [`SCLinear`][synsample.nn.sc_linear.SCLinear] layers
+            (copied).
         length: bits per stream (None: inference "without SC", exact quantized arithmetic,
             the same output every pass).
-        source: the bitstream device of every stream (:class:`IdealBitstream` when None; one
-            device, so its counter holds the run's stream bits).
-        path: ``fast`` or ``bits`` (see :mod:`synsample.nn.sc_linear`); the fast path warns
-            for an LFSR, whose bits it treats as independent.
+        source: the bitstream device of every stream
+            ([`IdealBitstream`][synsample.devices.IdealBitstream] when None; one device, so its
+            counter holds the run's stream bits).
+        path: ``fast`` or ``bits`` (see [`synsample.nn.sc_linear`][synsample.nn.sc_linear]); the
+            fast path warns for an LFSR, whose bits it treats as independent.
 
     Returns:
-        The sampling model (a :class:`~synsample.nn.SampledNetwork`).
+        The sampling model (a [`SampledNetwork`][synsample.nn.SampledNetwork]).
 
     Raises:
         ConfigError: for a network without SC layers.
@@ -81,7 +83,7 @@ def without_sc(model: nn.Module) -> nn.Module:
     network's sampled accuracy is compared with.
 
     Args:
-        model: a network with :class:`SCLinear` layers.
+        model: a network with [`SCLinear`][synsample.nn.sc_linear.SCLinear] layers.
 
     Returns:
         The copy, in eval mode.
@@ -98,7 +100,7 @@ def streams_per_inference(model: nn.Module) -> int:
     layer (a hidden node's LUT state becomes the next layer's input stream).
 
     Args:
-        model: a network with :class:`SCLinear` layers.
+        model: a network with [`SCLinear`][synsample.nn.sc_linear.SCLinear] layers.
 
     Returns:
         ``sum(in * (1 + out))`` over the SC layers.
@@ -110,12 +112,12 @@ def streams_per_inference(model: nn.Module) -> int:
 def convert_streams(model: nn.Module, stream_length: int | None = 100, bitstream: str = "ideal",
                     sc_path: str = "fast", precision: str | int | None = None,
                     source: BitstreamSource | None = None) -> SampledNetwork:
-    """:func:`convert` with the bitstream source named as the command line names it:
-    ``bitstream`` (``ideal``, ``lfsr``, ``mtj``) of ``precision`` bits (the LFSR's width or the
-    MTJ's bias DAC; the ideal source has none), unless a ``source`` device is given.
+    """[`convert`][synsample.methods.sc.convert] with the bitstream source named as the command line
+    names it: ``bitstream`` (``ideal``, ``lfsr``, ``mtj``) of ``precision`` bits (the LFSR's width
+    or the MTJ's bias DAC; the ideal source has none), unless a ``source`` device is given.
 
     Args:
-        model: the trained network with :class:`SCLinear` layers.
+        model: the trained network with [`SCLinear`][synsample.nn.sc_linear.SCLinear] layers.
         stream_length: bits per stream (None: without SC).
         bitstream: ``ideal``, ``lfsr`` or ``mtj``.
         sc_path: ``fast`` or ``bits``.

@@ -2,7 +2,8 @@
 
 A network trained with the weights of its dense layers in [-1, 1] is read as a matrix of signed
 Bernoulli probabilities: every sampled pass draws a binary weight matrix per layer (eq. 3), the
-biases and the activations stay as trained. K passes vote; see :mod:`synsample.metrics`.
+biases and the activations stay as trained. K passes vote; see
+[`synsample.metrics`][synsample.metrics].
 
 >>> import torch
 >>> from synsample import methods, devices, engine, models
@@ -34,7 +35,7 @@ def convert(model: nn.Module, coin: RandomSource | None = None,
             include: Filter | None = None, exclude: Filter | None = None,
             gain: str | None = None, precision: str | int | None = None) -> SampledNetwork:
     """The scANN stochastic model of any trained network: every chosen ``nn.Linear`` becomes a
-    :class:`~synsample.nn.CoinFlipLinear` (paper 000, eq. 3).
+    [`CoinFlipLinear`][synsample.nn.CoinFlipLinear] (paper 000, eq. 3).
 
     Args:
         model: the trained network (left unchanged; a converted copy is returned).
@@ -51,8 +52,8 @@ def convert(model: nn.Module, coin: RandomSource | None = None,
         precision: ``full`` or the coin's bits (``8``, ``4``) when ``coin`` is not given.
 
     Returns:
-        The converted network (a :class:`~synsample.nn.SampledNetwork`); the layers before the
-        first sampled one form its deterministic prefix, computed once per batch.
+        The converted network (a [`SampledNetwork`][synsample.nn.SampledNetwork]); the layers before
+        the first sampled one form its deterministic prefix, computed once per batch.
 
     Raises:
         ConfigError: weights outside [-1, 1] without a gain, a filter that matches nothing,

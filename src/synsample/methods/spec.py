@@ -1,9 +1,10 @@
 """A method described once: how it converts a network, what it takes, what it needs.
 
-Every method module (``methods/scann.py``, ``methods/bbb.py``, ...) defines one :class:`MethodSpec`
-called ``SPEC``; :mod:`synsample.methods` collects them in a registry from which the command
-line, :mod:`synsample.evaluate`, :mod:`synsample.export`, the cost model's experiments and
-:func:`synsample.convert` all read. Nothing else switches on a method's name.
+Every method module (``methods/scann.py``, ``methods/bbb.py``, ...) defines one
+[`MethodSpec`][synsample.methods.spec.MethodSpec] called ``SPEC``;
+[`synsample.methods`][synsample.methods] collects them in a registry from which the command line,
+[`synsample.evaluate`][synsample.evaluate], [`synsample.export`][synsample.export], the cost model's
+experiments and `synsample.convert` all read. Nothing else switches on a method's name.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ class MethodSpec:
         summary: one line for ``--help`` and the docs.
         convert: ``convert(model, *, include, exclude, **options)`` turns a trained network (a
             list of networks for an ensemble) into a
-            :class:`~synsample.nn.StochasticModel`; ``include``/``exclude`` are None when the
-            user gave none (the method's own default).
+            [`StochasticModel`][synsample.nn.StochasticModel]; ``include``/``exclude`` are None when
+            the user gave none (the method's own default).
         options: the keyword options ``convert`` takes beyond the filters.
         precision: what ``precision`` sets for this method (None: it has none); ``convert``
             then takes ``precision`` (``full`` or a number of bits).
@@ -42,9 +43,9 @@ class MethodSpec:
         many_models: ``convert`` takes a list of networks (a deep ensemble).
         reference: the deterministic network a sampled accuracy is compared with.
         reference_model: builds that network from the trained one.
-        exports: whether :mod:`synsample.export` writes its hardware tensors.
+        exports: whether [`synsample.export`][synsample.export] writes its hardware tensors.
         filters: whether ``include``/``exclude`` choose its layers (``convert`` checks them
-            against the network, in :func:`~synsample.nn.convert.replace_modules`).
+            against the network, in `replace_modules`).
     """
 
     name: str
@@ -62,14 +63,14 @@ class MethodSpec:
 
     def __call__(self, model: nn.Module | Sequence[nn.Module], *, include=None, exclude=None,
                  precision: str | int | None = None, **options: Any):
-        """Convert ``model`` with this method (see :func:`synsample.convert`).
+        """Convert ``model`` with this method (see `synsample.convert`).
 
         Args:
             model: the trained network (a list of networks for an ensemble).
             include (Filter | None): the layers to sample (None: the method's default).
             exclude (Filter | None): the layers to keep deterministic.
             precision: ``full`` or bits, for a method that has a precision.
-            **options: the method's own options (:attr:`options`).
+            **options: the method's own options (`options`).
 
         Returns:
             (StochasticModel): the stochastic model.

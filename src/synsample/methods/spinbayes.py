@@ -13,8 +13,10 @@ torch.Size([4, 10])
 Every layer's parameters (weights and biases) are N samples of the posterior quantized to Q
 bits (eq. 3); a pass picks ``ways`` of them per layer (``n``-way inference, ``n = 1`` by
 default, as the paper recommends for uncertainty). Quantization shifts the activations that
-BatchNorm was trained on; :func:`recalibrate_batchnorm` re-estimates its statistics over a few
-mini-batches under the quantized crossbars and the chosen ``n`` (section 3.2), and is part of
+BatchNorm was trained on;
+[`recalibrate_batchnorm`][synsample.methods.spinbayes.recalibrate_batchnorm] re-estimates its
+statistics over a few mini-batches under the quantized crossbars and the chosen ``n`` (section 3.2),
+and is part of
 the method: call it before sampling.
 """
 
@@ -47,10 +49,10 @@ def convert(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, bits: int = DE
             gain: str | None = "layer") -> SampledNetwork:
     """The SpinBayes model of a trained Bayes-by-Backprop network: each Bayesian layer becomes
     ``crossbars`` posterior samples quantized to ``bits`` bits, chosen ``ways`` at a time by an
-    arbiter whose bits come from ``coin`` (an :class:`SOTSwitch` by default, one device for
-    every layer, so its counter holds the run's arbiter bits). ``seed`` fixes the samples;
-    ``gain``: ``layer`` (a per-layer gain so the samples span the Q-bit range) or None (eq. 3's
-    clip to [-1, 1] as written; see :mod:`synsample.nn.crossbar`).
+    arbiter whose bits come from ``coin`` (an [`SOTSwitch`][synsample.devices.SOTSwitch] by default,
+    one device for every layer, so its counter holds the run's arbiter bits). ``seed`` fixes the
+    samples; ``gain``: ``layer`` (a per-layer gain so the samples span the Q-bit range) or None (eq.
+    3's clip to [-1, 1] as written; see [`synsample.nn.crossbar`][synsample.nn.crossbar]).
 
     Args:
         model: the trained Bayes-by-Backprop network (copied).
@@ -62,11 +64,12 @@ def convert(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, bits: int = DE
         gain: ``'layer'`` or None.
 
     Returns:
-        The SpinBayes model (a :class:`~synsample.nn.SampledNetwork`), not yet re-calibrated.
+        The SpinBayes model (a [`SampledNetwork`][synsample.nn.SampledNetwork]), not yet
+        re-calibrated.
 
     Raises:
         ConfigError: for a network without Bayesian layers, bits outside 2 to
-            :data:`~synsample.nn.crossbar.MAX_BITS`, or ``ways`` and ``crossbars`` that are not
+            [`MAX_BITS`][synsample.nn.crossbar.MAX_BITS], or ``ways`` and ``crossbars`` that are not
             whole numbers with ``1 <= ways <= crossbars``.
     """
     net = copy.deepcopy(model).eval()
@@ -136,8 +139,9 @@ def recalibrate_batchnorm(model: SampledNetwork, images: torch.Tensor, batches: 
 def convert_with_data(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, ways: int = 1,
                       coin: RandomSource | None = None, seed: int = 0, gain: str | None = "layer",
                       precision: str | int | None = None, calibration=None) -> SampledNetwork:
-    """:func:`convert`, then section 3.2's BatchNorm re-calibration on ``calibration`` (training
-    images: a tensor, array, Dataset or DataLoader); the method as a whole.
+    """[`convert`][synsample.methods.spinbayes.convert], then section 3.2's BatchNorm re-calibration
+    on ``calibration`` (training images: a tensor, array, Dataset or DataLoader); the method as a
+    whole.
 
     Args:
         model: the trained Bayes-by-Backprop network (copied).
@@ -146,7 +150,8 @@ def convert_with_data(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, ways
         coin: the arbiter's device (an SOT switch by default).
         seed: fixes the posterior samples and the re-calibration's choices.
         gain: ``'layer'`` or None.
-        precision: the crossbars' Q bits (``full``: :data:`DEFAULT_BITS`).
+        precision: the crossbars' Q bits (``full``:
+            [`DEFAULT_BITS`][synsample.methods.spinbayes.DEFAULT_BITS]).
         calibration (Tensor | ndarray | Dataset | DataLoader | None): training images;
             required when the network has BatchNorm.
 
@@ -154,8 +159,8 @@ def convert_with_data(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, ways
         The re-calibrated SpinBayes model.
 
     Raises:
-        ConfigError: as :func:`convert`, for a precision that is not full or bits, or for a
-            network with BatchNorm and no calibration images.
+        ConfigError: as [`convert`][synsample.methods.spinbayes.convert], for a precision that is
+            not full or bits, or for a network with BatchNorm and no calibration images.
     """
     from synsample.engine import as_inputs
 
@@ -173,10 +178,10 @@ def convert_with_data(model: nn.Module, crossbars: int = DEFAULT_CROSSBARS, ways
 def energy_per_image(model: SampledNetwork, images: torch.Tensor, passes: int = 10,
                      assumptions=None, seed: int = 0) -> dict[str, Any]:
     """Tables 4-5: the cost of one image's ``passes`` passes, measured by
-    :func:`synsample.hardware.measure` over ``images`` in independent mode (each image draws
-    its own crossbar choices, as the hardware does) and priced by ``assumptions`` (default:
-    :data:`synsample.hardware.DEFAULT`, whose crossbar, RNG, averaging, adder and comparator
-    energies are Table 4's).
+    [`synsample.hardware.measure`][synsample.hardware.measure] over ``images`` in independent mode
+    (each image draws its own crossbar choices, as the hardware does) and priced by ``assumptions``
+    (default: [`synsample.hardware.DEFAULT`][synsample.hardware.DEFAULT], whose crossbar, RNG,
+    averaging, adder and comparator energies are Table 4's).
 
     Args:
         model: the SpinBayes model.
@@ -186,7 +191,8 @@ def energy_per_image(model: SampledNetwork, images: torch.Tensor, passes: int = 
         seed: the run's seed.
 
     Returns:
-        The cost per image, as :func:`synsample.hardware.measure` returns it.
+        The cost per image, as [`synsample.hardware.measure`][synsample.hardware.measure] returns
+        it.
     """
     from synsample import hardware
 

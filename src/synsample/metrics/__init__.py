@@ -1,4 +1,5 @@
-"""Metrics, written once against :class:`~synsample.prediction.Prediction` for every method."""
+"""Metrics, written once against [`Prediction`][synsample.prediction.Prediction] for every
+method."""
 
 from synsample.metrics.calibration import (
     CalibrationMetrics,

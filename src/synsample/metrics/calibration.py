@@ -2,21 +2,23 @@
 
 ECE is the L1 calibration error over equal-width confidence bins, the definition torchmetrics'
 ``multiclass_calibration_error`` and other papers use. Its bins are made in float64 by one
-function, :func:`confidence_bins`, shared with the reliability diagram, so the diagram adds up
+function, [`confidence_bins`][synsample.metrics.calibration.confidence_bins], shared with the
+reliability diagram, so the diagram adds up
 to the ECE exactly: a confidence within 1e-9 of a bin edge counts as on the edge, so vote shares
 ``k / K`` that equal an edge fall in the upper bin whatever the rounding of ``k / K`` (float32
 binning put 2,008 of 10,000 twenty-pass vote shares in the bin below). Adaptive ECE (equal-mass
 bins, Nguyen and O'Connor 2015) never splits items of equal confidence across bins, so it does
 not depend on the order of the items.
 
-Every function has a streaming twin in :class:`CalibrationMetrics` (update / compute / reset):
-accuracy, NLL and Brier as running sums, ECE in torchmetrics' module, adaptive ECE from each
-item's confidence and correctness (equal-mass bins need them all: two numbers per item,
-never the ``[N, C]`` probabilities).
+Every function has a streaming twin in
+[`CalibrationMetrics`][synsample.metrics.calibration.CalibrationMetrics] (update / compute / reset):
+accuracy, NLL and Brier as running sums, ECE in torchmetrics' module, adaptive ECE from each item's
+confidence and correctness (equal-mass bins need them all: two numbers per item, never the
+``[N, C]`` probabilities).
 
 The probabilities may be a method's mean class probabilities or its vote shares
-(:func:`vote_probabilities`): scANN decides by votes, Bayesian baselines by mean probabilities,
-and the report shows both.
+([`vote_probabilities`][synsample.metrics.calibration.vote_probabilities]): scANN decides by votes,
+Bayesian baselines by mean probabilities, and the report shows both.
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ EDGE_TOLERANCE = 1e-9
 
 def confidence_bins(conf: torch.Tensor, n_bins: int) -> torch.Tensor:
     """The equal-width bin of each confidence in [0, 1]: ``floor(conf * n_bins)``, in float64,
-    with :data:`EDGE_TOLERANCE` at the edges, the last bin closed.
+    with [`EDGE_TOLERANCE`][synsample.metrics.calibration.EDGE_TOLERANCE] at the edges, the last bin
+    closed.
 
     Args:
         conf: confidences in [0, 1].
@@ -298,7 +301,9 @@ def vote_probabilities(votes: torch.Tensor) -> torch.Tensor:
 
 class CalibrationMetrics:
     """Streaming accuracy, NLL, Brier, ECE and adaptive ECE over batches of probabilities;
-    :meth:`compute` equals :func:`calibration_summary` of all batches at once.
+    [`compute`][synsample.metrics.calibration.CalibrationMetrics.compute] equals
+    [`calibration_summary`][synsample.metrics.calibration.calibration_summary] of all batches at
+    once.
 
     Args:
         n_bins: equal-width (and equal-mass) confidence bins.
@@ -345,10 +350,12 @@ class CalibrationMetrics:
             self._class_gap[c] += gap
 
     def compute(self) -> dict[str, float]:
-        """The metrics of every item seen, equal to :func:`calibration_summary` of them all.
+        """The metrics of every item seen, equal to
+        [`calibration_summary`][synsample.metrics.calibration.calibration_summary] of them all.
 
         Returns:
-            The same keys as :func:`calibration_summary`.
+            The same keys as
+            [`calibration_summary`][synsample.metrics.calibration.calibration_summary].
 
         Raises:
             ConfigError: when no item was added.

@@ -23,10 +23,11 @@ Scores (higher: the label fits worse), each with its set rule:
 - ``raps`` (regularised APS, Angelopoulos et al. 2021): APS plus ``lam * max(0, rank - k_reg)``,
   which keeps the sets small when many classes each hold a little probability.
 
-:func:`conformal_summary` reports, per score and alpha, the threshold, the empirical coverage
-and mean set size on the test items, the share of empty and of single-class sets, the worst
-per-class coverage, and on every OoD set the mean set size (larger sets on OoD inputs make the
-set size a detector) with the coverage where that set still has classes (the noisy test images).
+[`conformal_summary`][synsample.metrics.conformal.conformal_summary] reports, per score and alpha,
+the threshold, the empirical coverage and mean set size on the test items, the share of empty and of
+single-class sets, the worst per-class coverage, and on every OoD set the mean set size (larger sets
+on OoD inputs make the set size a detector) with the coverage where that set still has classes (the
+noisy test images).
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def calibrate(probs: torch.Tensor, labels: torch.Tensor, alpha: float, kind: str
         probs: ``[n, C]`` class probabilities of the calibration items.
         labels: ``[n]`` their true classes.
         alpha: the miscoverage, in (0, 1).
-        kind: the score, one of :data:`SCORES`.
+        kind: the score, one of [`SCORES`][synsample.metrics.conformal.SCORES].
         seed: draws the APS / RAPS randomisation of the calibration items.
 
     Returns:
@@ -130,12 +131,13 @@ def _scores(probs: torch.Tensor, kind: str, seed: int) -> torch.Tensor:
 
 def prediction_sets(probs: torch.Tensor, threshold: float, kind: str = "aps",
                     seed: int = 1) -> torch.Tensor:
-    """The conformal sets, ``[N, C]`` bool, for the threshold from :func:`calibrate`. ``seed``
-    draws the test items' APS / RAPS randomisation (keep it apart from the calibration's).
+    """The conformal sets, ``[N, C]`` bool, for the threshold from
+    [`calibrate`][synsample.metrics.conformal.calibrate]. ``seed`` draws the test items' APS / RAPS
+    randomisation (keep it apart from the calibration's).
 
     Args:
         probs: ``[N, C]`` class probabilities.
-        threshold: ``q`` from :func:`calibrate`.
+        threshold: ``q`` from [`calibrate`][synsample.metrics.conformal.calibrate].
         kind: the score it was calibrated with.
         seed: draws the randomisation of these items.
 
@@ -179,7 +181,7 @@ def conformal_summary(cal_probs: torch.Tensor, cal_labels: torch.Tensor,
                       ood: dict[str, tuple[torch.Tensor, torch.Tensor | None]] | None = None,
                       alphas: tuple[float, ...] = ALPHAS, kinds: tuple[str, ...] = SCORES,
                       seed: int = 0) -> dict[str, Any]:
-    """Per score kind and alpha: the threshold, the test set's :func:`set_metrics`, and each
+    """Per score kind and alpha: the threshold, the test set's `set_metrics`, and each
     OoD set's (``ood``: name -> (probabilities, labels or None)). ``seed`` seeds the
     randomisation of APS / RAPS (calibration and test items draw from different seeds).
 

@@ -5,10 +5,12 @@ items detects them. AUROC, AUPR and the ROC come from torchmetrics.
 - ``aupr_out``: average precision with OoD positive; ``aupr_in``: with in-distribution
   positive and the score negated;
 - ``fpr_at_95_tpr``: the share of in-distribution items flagged when 95% of OoD items are;
-- paper 004's rule (:func:`quantile_rule`): reject an input when the 99% quantile of its
-  per-pass max softmax probabilities is below 90%; the detection rate is the share rejected.
+- paper 004's rule ([`quantile_rule`][synsample.metrics.ood.quantile_rule]): reject an input when
+  the 99% quantile of its per-pass max softmax probabilities is below 90%; the detection rate is the
+  share rejected.
 
-:class:`DetectionMetrics` is the streaming twin of :func:`detection_metrics` (one score per
+[`DetectionMetrics`][synsample.metrics.ood.DetectionMetrics] is the streaming twin of
+[`detection_metrics`][synsample.metrics.ood.detection_metrics] (one score per
 item is kept: the exact ROC needs them all).
 """
 
@@ -64,7 +66,9 @@ def detection_metrics(in_scores: torch.Tensor, out_scores: torch.Tensor) -> dict
 
 class DetectionMetrics:
     """Streaming OoD detection: ``update(scores, ood=...)`` batch by batch, then
-    :meth:`compute` (equal to :func:`detection_metrics` of all batches) and :meth:`reset`."""
+    [`compute`][synsample.metrics.ood.DetectionMetrics.compute] (equal to
+    [`detection_metrics`][synsample.metrics.ood.detection_metrics] of all batches) and
+    [`reset`][synsample.metrics.ood.DetectionMetrics.reset]."""
 
     def __init__(self) -> None:
         self.reset()
@@ -83,10 +87,10 @@ class DetectionMetrics:
         self._scores[bool(ood)].append(scores.detach().flatten().cpu())
 
     def compute(self) -> dict[str, float]:
-        """:func:`detection_metrics` of every score seen.
+        """[`detection_metrics`][synsample.metrics.ood.detection_metrics] of every score seen.
 
         Returns:
-            The same keys as :func:`detection_metrics`.
+            The same keys as [`detection_metrics`][synsample.metrics.ood.detection_metrics].
 
         Raises:
             ConfigError: without scores of both kinds.
@@ -150,7 +154,7 @@ RULE_READINGS = {"all-passes": 0.99, "any-percent": 0.01}
 def rule_summary(in_pred: Prediction, out_pred: Prediction, q: float = 0.99,
                  threshold: float = 0.9) -> dict[str, Any]:
     """Detection rate on the OoD set and false rejection rate on the in-distribution set, for
-    the quantile ``q``; ``readings`` gives both of :data:`RULE_READINGS`.
+    the quantile ``q``; ``readings`` gives both of `RULE_READINGS`.
 
     Args:
         in_pred: the in-distribution run.

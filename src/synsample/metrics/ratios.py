@@ -46,7 +46,8 @@ def uncertainty_ratios(scores: torch.Tensor, correct: torch.Tensor, t: float) ->
 
 def ratio_sweep(scores: torch.Tensor, correct: torch.Tensor,
                 thresholds: Iterable[float] | None = None) -> list[dict[str, Any]]:
-    """:func:`uncertainty_ratios` for every threshold (default 0, 0.05, ..., 1).
+    """[`uncertainty_ratios`][synsample.metrics.ratios.uncertainty_ratios] for every threshold
+    (default 0, 0.05, ..., 1).
 
     Args:
         scores: ``[N]`` uncertainty scores.
@@ -54,7 +55,8 @@ def ratio_sweep(scores: torch.Tensor, correct: torch.Tensor,
         thresholds: the fractions ``T``.
 
     Returns:
-        One result of :func:`uncertainty_ratios` per threshold.
+        One result of [`uncertainty_ratios`][synsample.metrics.ratios.uncertainty_ratios] per
+        threshold.
     """
     ts = [i / 20 for i in range(21)] if thresholds is None else list(thresholds)
     return [uncertainty_ratios(scores, correct, t) for t in ts]

@@ -30,7 +30,7 @@ FLOOR = 1e-30
 
 
 def as_logits(probs: torch.Tensor) -> torch.Tensor:
-    """``log p`` in float64, with ``p`` floored at :data:`FLOOR`.
+    """``log p`` in float64, with ``p`` floored at [`FLOOR`][synsample.metrics.recalibration.FLOOR].
 
     Args:
         probs: class probabilities.
@@ -69,7 +69,7 @@ def scale(probs: torch.Tensor, temperature: float) -> torch.Tensor:
 
 def fit_temperature(probs: torch.Tensor, labels: torch.Tensor, tol: float = 1e-10) -> float:
     """The temperature ``T`` minimising the NLL of ``softmax(log p / T)`` on labelled items;
-    at the edge of :data:`LOG_BETA_RANGE` when the optimum lies beyond it (a network that is
+    at the edge of `LOG_BETA_RANGE` when the optimum lies beyond it (a network that is
     right on every held-out item wants ``T -> 0``).
 
     Args:
@@ -112,7 +112,8 @@ def recalibration_summary(cal_probs: torch.Tensor, cal_labels: torch.Tensor,
                           test_probs: torch.Tensor, test_labels: torch.Tensor,
                           n_bins: int = 15) -> dict:
     """The temperature fitted on the held-out items and the test items' calibration
-    (:func:`~synsample.metrics.calibration.calibration_summary`) before and after scaling.
+    ([`calibration_summary`][synsample.metrics.calibration.calibration_summary]) before and after
+    scaling.
 
     Args:
         cal_probs: ``[n, C]`` class probabilities of the held-out items.

@@ -14,7 +14,8 @@ is the usual per-item curve.
 - ``coverage_at_risk``: the largest coverage whose selective risk is at most 1, 2 and 5%
   (0 when even the surest items miss more often).
 
-:class:`SelectiveMetrics` streams: it keeps two numbers per item, never the probabilities.
+[`SelectiveMetrics`][synsample.metrics.selective.SelectiveMetrics] streams: it keeps two numbers per
+item, never the probabilities.
 """
 
 from __future__ import annotations
@@ -123,8 +124,10 @@ def selective_summary(scores: torch.Tensor, correct: torch.Tensor) -> dict[str, 
 
 
 class SelectiveMetrics:
-    """Streaming :func:`selective_summary`: ``update(scores, correct)`` batch by batch, then
-    :meth:`compute` (equal to the function on all batches) and :meth:`reset`."""
+    """Streaming [`selective_summary`][synsample.metrics.selective.selective_summary]:
+    ``update(scores, correct)`` batch by batch, then
+    [`compute`][synsample.metrics.selective.SelectiveMetrics.compute] (equal to the function on all
+    batches) and [`reset`][synsample.metrics.selective.SelectiveMetrics.reset]."""
 
     def __init__(self) -> None:
         self.reset()
@@ -145,10 +148,10 @@ class SelectiveMetrics:
         self._correct.append(correct.detach().flatten().cpu())
 
     def compute(self) -> dict[str, Any]:
-        """:func:`selective_summary` of every item seen.
+        """[`selective_summary`][synsample.metrics.selective.selective_summary] of every item seen.
 
         Returns:
-            The same keys as :func:`selective_summary`.
+            The same keys as [`selective_summary`][synsample.metrics.selective.selective_summary].
 
         Raises:
             ConfigError: when no item was added.

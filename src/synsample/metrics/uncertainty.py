@@ -95,7 +95,7 @@ def uncertainty(pred: Prediction, score: str = "vote-entropy") -> torch.Tensor:
 
     Args:
         pred: the sampling run's statistics.
-        score: a key of :data:`SCORES` (see the module docstring).
+        score: a key of [`SCORES`][synsample.metrics.uncertainty.SCORES] (see the module docstring).
 
     Returns:
         ``[N]`` float64 scores, higher for more uncertain items.

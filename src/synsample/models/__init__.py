@@ -1,5 +1,6 @@
 """The papers' architectures, by name. Every model takes raw uint8 images ``[N, C, H, W]`` and
-scales them in its first layer (:class:`ScaleInput`), so the engine sees integer inputs.
+scales them in its first layer ([`ScaleInput`][synsample.nn.scale.ScaleInput]), so the engine sees
+integer inputs.
 
 =============== ========================================================  ==================
 name            layers                                                    paper
@@ -277,7 +278,8 @@ class Arch:
     description: str
     #: the method that samples it by default (None: deterministic, nothing to sample)
     method: str | None = "scann"
-    #: training settings that differ from :class:`synsample.train.TrainConfig`'s defaults
+    #: training settings that differ from
+    #: [`synsample.train.TrainConfig`][synsample.train.TrainConfig]'s defaults
     train_defaults: dict[str, Any] = field(default_factory=dict)
 
 
@@ -331,7 +333,7 @@ def build(name: str, input_shape: tuple[int, ...] | None = None, num_classes: in
     """Build architecture ``name`` for inputs of ``input_shape`` (default: the paper's).
 
     Args:
-        name: a key of :data:`ARCHS`.
+        name: a key of `ARCHS`.
         input_shape: ``(C, H, W)`` (default: the paper's).
         num_classes: outputs of the read-out.
         dropout: the drop rate of the architectures that have dropout (MC-Dropout and
@@ -342,7 +344,7 @@ def build(name: str, input_shape: tuple[int, ...] | None = None, num_classes: in
         seed: makes the initialisation reproducible (torch's global generator is restored
             after).
         **options: for NSM networks ``noise`` (``bernoulli:P``, ``gaussian:SIGMA``),
-            ``estimator``, ``site`` (see :mod:`synsample.nn.nsm`), ``bias`` (False: NSM hidden
+            ``estimator``, ``site`` (see `synsample.nn.nsm`), ``bias`` (False: NSM hidden
             layers without biases, as paper 002's eq. 4 writes the unit); for SC networks
             ``states`` (quantization levels), ``sc_length`` (training bitstream length,
             Method 2); for LeNet-5 ``prior_sigma``; None values mean the default.
@@ -392,7 +394,7 @@ def build_from_config(config: dict[str, Any], input_shape: tuple[int, ...], num_
         seed: makes the initialisation reproducible.
 
     Returns:
-        The network, as :func:`build` makes it.
+        The network, as [`build`][synsample.models.build] makes it.
     """
     return build(config["arch"], input_shape=input_shape, num_classes=num_classes,
                  dropout=config.get("dropout", 0.5), init=config.get("init", "glorot"),

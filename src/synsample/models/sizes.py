@@ -1,6 +1,7 @@
 """Parameter counts of the topologies of paper 004's memory comparison (Fig. 7, section
 4.3.2), from networks built here on the meta device (no weights, no torchvision): LeNet-5 as
-:mod:`synsample.models` trains it, and ResNet-18 / ResNet-34 in torchvision's ImageNet shape
+[`synsample.models`][synsample.models] trains it, and ResNet-18 / ResNet-34 in torchvision's
+ImageNet shape
 (basic blocks, 1000 classes)."""
 
 from __future__ import annotations

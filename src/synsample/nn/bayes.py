@@ -8,14 +8,15 @@ KL term is in closed form, per parameter
 
     KL = log(prior_sigma / sigma) + (sigma^2 + mu^2) / (2 prior_sigma^2) - 1/2,
 
-read from :meth:`BayesLayer.kl` (layers return plain tensors). Paper 004 asks for "a small
-prior for sigma" because SpinBayes clips the sampled weights to [-1, 1]; ``prior_sigma = 0.1``.
+read from [`BayesLayer.kl`][synsample.nn.bayes.BayesLayer.kl] (layers return plain tensors). Paper
+004 asks for "a small prior for sigma" because SpinBayes clips the sampled weights to [-1, 1];
+``prior_sigma = 0.1``.
 
 Training draws one weight sample per mini-batch (torch's generator). A sampled call draws from
-the layer's :class:`~synsample.devices.GaussianSource`: one weight tensor per pass in ``shared``
-mode; per item and pass in ``independent`` mode, where a linear layer draws its pre-activations
-instead (the local reparameterisation: exact, since under a mean-field posterior one item's
-outputs depend on disjoint weights) from counter-based normals, and a convolution draws its
+the layer's [`GaussianSource`][synsample.devices.GaussianSource]: one weight tensor per pass in
+``shared`` mode; per item and pass in ``independent`` mode, where a linear layer draws its
+pre-activations instead (the local reparameterisation: exact, since under a mean-field posterior one
+item's outputs depend on disjoint weights) from counter-based normals, and a convolution draws its
 whole kernel per row. Evaluation outside a sampled call uses the posterior mean.
 """
 
@@ -241,8 +242,8 @@ def from_trained(layer: nn.Linear | nn.Conv2d, delta: float = 0.1, prior_sigma: 
         name: the layer's name in the network (it keys the counter-based draws).
 
     Returns:
-        The twin, a :class:`BayesLinear` or :class:`BayesConv2d`, ready to fine-tune on the
-        ELBO.
+        The twin, a [`BayesLinear`][synsample.nn.bayes.BayesLinear] or
+        [`BayesConv2d`][synsample.nn.bayes.BayesConv2d], ready to fine-tune on the ELBO.
 
     Raises:
         ConfigError: for ``delta`` outside (0, 1), a ``prior_sigma`` that is not positive
@@ -282,7 +283,7 @@ def kl_divergence(model: nn.Module) -> torch.Tensor | None:
         model: a network, with or without Bayesian layers.
 
     Returns:
-        The sum of the layers' :meth:`BayesLayer.kl`, or None.
+        The sum of the layers' [`BayesLayer.kl`][synsample.nn.bayes.BayesLayer.kl], or None.
     """
     terms = [m.kl() for m in model.modules() if isinstance(m, BayesLayer)]
     return torch.stack(terms).sum() if terms else None

@@ -151,7 +151,8 @@ class CoinFlipLinear(SampledLayer):
         Args:
             generator: the generator the coin draws from (None: torch's default).
             leading: the leading shape, e.g. ``(n,)`` for one matrix per sample.
-            prob: the coin probabilities (default :meth:`probability`).
+            prob: the coin probabilities (default
+                [`probability`][synsample.nn.coinflip.CoinFlipLinear.probability]).
 
         Returns:
             ``[*leading, out, in]`` int8 (paper 000, eq. 3's ``W~``).
@@ -171,7 +172,8 @@ class CoinFlipLinear(SampledLayer):
         Args:
             generator: the generator the coin draws from (None: torch's default).
             leading: the leading shape, e.g. ``(n,)`` for one matrix per sample.
-            prob: the coin probabilities (default :meth:`probability`).
+            prob: the coin probabilities (default
+                [`probability`][synsample.nn.coinflip.CoinFlipLinear.probability]).
 
         Returns:
             ``[*leading, out, in]`` in the weight's dtype.
@@ -225,7 +227,7 @@ class CoinFlipLinear(SampledLayer):
         rounding by the scale), so all give the same bits: ``fp32`` multiplies the float values;
         ``int_mm`` shifts ``x`` to int8 and adds ``128 * rowsum(W)`` back; ``u8s8-*`` multiplies
         unsigned by signed bytes and scales in the same pass
-        (:func:`synsample.kernels.gemm_u8s8`).
+        ([`synsample.kernels.gemm_u8s8`][synsample.kernels.gemm_u8s8]).
         """
         if name == "fp32":
             return self._scaled(per_sample_linear(x.to(self.weight.dtype),
@@ -244,8 +246,8 @@ class CoinFlipLinear(SampledLayer):
 
     def _shared_mode(self, x: torch.Tensor, ctx: SamplingContext) -> torch.Tensor:
         """Shared mode: one ``W~`` per sample for the whole batch, through the fastest exact
-        path here (measured, see :mod:`synsample.paths`, op ``gemm``); scaled as
-        :meth:`_scaled`."""
+        path here (measured, see [`synsample.paths`][synsample.paths], op ``gemm``); scaled as
+        [`_scaled`][synsample.nn.coinflip.CoinFlipLinear._scaled]."""
         n, out = ctx.n, self.out_features
         if ctx.expanded(x.shape[0]):  # per-sample inputs: only the fp32 path applies
             return self._shared_gemm("fp32", x, ctx)
@@ -267,7 +269,7 @@ class CoinFlipLinear(SampledLayer):
         """The sampled linear map ``x @ W~^T * gain + b`` (paper 000, eq. 3, before ``sigma``).
 
         Without a context (a plain call) one sample is drawn from torch's default generator;
-        under a :class:`SamplingContext` every sample of the context gets its own ``W~``
+        under a `SamplingContext` every sample of the context gets its own ``W~``
         (shared mode) or every item and sample its own coins (independent mode).
 
         Args:
@@ -307,8 +309,9 @@ class CoinFlipLinear(SampledLayer):
 
     def _independent(self, x: torch.Tensor, ctx: SamplingContext) -> torch.Tensor:
         """Fresh coins for every (item, sample, weight), from the counter-based generator of
-        :mod:`synsample.randomness`: the compiled kernel or its bit-identical PyTorch twin,
-        whichever is faster here (see :func:`~synsample.nn.sampling.counter_coinflip`).
+        [`synsample.randomness`][synsample.randomness]: the compiled kernel or its bit-identical
+        PyTorch twin, whichever is faster here (see
+        [`counter_coinflip`][synsample.nn.sampling.counter_coinflip]).
 
         Coins of zero inputs are never drawn; the coin counts what was drawn."""
         n, b = ctx.n, ctx.batch

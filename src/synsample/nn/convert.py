@@ -37,7 +37,8 @@ def replace_modules(model: nn.Module, factory: Callable[[str, nn.Module], nn.Mod
     ``factory(qualified_name, module)``, and the qualified names replaced.
 
     A module inside one already replaced is left alone. ``include`` and ``exclude`` are the
-    user's filters, checked by :func:`check_filters`; ``default`` is the method's own choice.
+    user's filters, checked by [`check_filters`][synsample.nn.convert.check_filters]; ``default`` is
+    the method's own choice.
 
     Args:
         model: the trained network (not modified).
@@ -110,8 +111,8 @@ def split_prefix(model: nn.Module, sampled: list[str]) -> tuple[nn.Module, nn.Mo
     Returns ``(prefix, body)`` with ``body(prefix(x))`` the network's output: the prefix is
     computed once per item block, the body once per chunk of passes. For an ``nn.Sequential``
     whose sampled modules are all top-level children, the prefix is the children before the
-    first sampled one (:func:`~synsample.nn.scale.fold_input_scale` can take its last
-    scaling). Any other network is split by :func:`~synsample.nn.split.trace_split`, which
+    first sampled one ([`fold_input_scale`][synsample.nn.scale.fold_input_scale] can take its last
+    scaling). Any other network is split by [`trace_split`][synsample.nn.split.trace_split], which
     also makes skip connections across sampled layers work. A network torch.fx cannot trace
     keeps its ``nn.Sequential`` split, or else the identity prefix, with a warning.
 

@@ -1,13 +1,14 @@
 """SpinBayes' in-memory approximation (paper 004, sections 3.2-3.3): a Bayesian layer stored
 as N quantized crossbars, one (or ``n``) chosen by an arbiter per layer and pass.
 
-:meth:`CrossbarLayer.from_bayes` takes N samples ``theta ~ q(theta)`` of a trained
-Bayes-by-Backprop layer (weights and biases) and quantizes each to Q bits (eq. 3):
+[`CrossbarLayer.from_bayes`][synsample.nn.crossbar.CrossbarLayer.from_bayes] takes N samples ``theta
+~ q(theta)`` of a trained Bayes-by-Backprop layer (weights and biases) and quantizes each to Q bits
+(eq. 3):
 
     theta_hat = round(clip(theta, -1, 1) (2^(Q-1) - 1)),
 
 stored as integers (what the multi-level cells hold: int8 up to 8 bits, int16 up to 16, int32
-up to :data:`MAX_BITS`) with the scale ``1 / (2^(Q-1) - 1)``.
+up to [`MAX_BITS`][synsample.nn.crossbar.MAX_BITS]) with the scale ``1 / (2^(Q-1) - 1)``.
 Eq. 3 clips to [-1, 1]: a trained network's weights are usually far smaller (LeNet-5's under a
 N(0, 0.1^2) prior: |mu| < 0.3, most below 1/14, the first 4-bit level), so most would round to
 0. ``gain="layer"`` (the default) first divides a layer's samples by the largest magnitude of
@@ -15,7 +16,7 @@ its posterior mean (weights and biases; samples beyond it are clipped, as eq. 3 
 multiplies the crossbar's output back (a per-layer gain at the ADC; exact for the layer, and
 BatchNorm after it would absorb it anyway). The gain does not depend on N (the largest of N
 samples would grow with N and coarsen the levels). ``gain=None`` is eq. 3 as written. In a
-sampled pass the layer's :class:`~synsample.devices.Arbiter` picks ``ways`` distinct crossbars
+sampled pass the layer's [`Arbiter`][synsample.devices.Arbiter] picks ``ways`` distinct crossbars
 and the layer outputs the mean of their outputs (``n``-way inference; eq. 4 with ``n = 1``).
 ``shared`` mode: one choice per pass for the whole batch; ``independent``: one per item and
 pass, from counter-based bits (votes do not depend on tiling). Outside a sampled call the layer
@@ -44,13 +45,14 @@ def quantize_levels(theta: torch.Tensor, bits: int) -> torch.Tensor:
 
     Args:
         theta: sampled parameters.
-        bits: ``Q``, 2 to :data:`MAX_BITS`.
+        bits: ``Q``, 2 to [`MAX_BITS`][synsample.nn.crossbar.MAX_BITS].
 
     Returns:
         The levels, float, same shape, in ``[-(2^(Q-1) - 1), 2^(Q-1) - 1]``.
 
     Raises:
-        ConfigError: for fewer than 2 bits or more than :data:`MAX_BITS`.
+        ConfigError: for fewer than 2 bits or more than
+            [`MAX_BITS`][synsample.nn.crossbar.MAX_BITS].
     """
     if isinstance(bits, bool) or not isinstance(bits, int) or bits < 2:
         raise ConfigError(f"SpinBayes needs at least 2 bits per weight (eq. 3), got {bits!r}")
@@ -149,7 +151,7 @@ class CrossbarLayer(WeightSampledLayer):
 
         Returns:
             ``(weights [..., *weight_shape], biases [..., out] or None)``, dequantized
-            (levels times :attr:`scale`).
+            (levels times `scale`).
         """
         ways_dim = index.dim() - 1
         w = self.levels[index].float().mean(ways_dim) * self.scale

@@ -2,12 +2,13 @@
 [9]) and MC-DropConnect (Mobiny et al. 2021, its reference [20]), as layers that keep their
 masks on at inference and draw them from a device model.
 
-- :class:`MCDropout`: every unit kept with probability ``1 - p`` and scaled by ``1 / (1 - p)``;
-  a sampled call draws one mask per pass for the batch (``shared``) or per item and pass
-  (``independent``, counter-based, so votes do not depend on tiling).
-- :class:`DropConnectLinear` / :class:`DropConnectConv2d`: every *weight* kept with probability
-  ``1 - p`` and scaled by ``1 / (1 - p)``; one mask per pass (``shared``) or per item and pass
-  (``independent``, rows in chunks so the per-row weights stay small).
+- [`MCDropout`][synsample.nn.dropout.MCDropout]: every unit kept with probability ``1 - p`` and
+  scaled by ``1 / (1 - p)``; a sampled call draws one mask per pass for the batch (``shared``) or
+  per item and pass (``independent``, counter-based, so votes do not depend on tiling).
+- [`DropConnectLinear`][synsample.nn.dropout.DropConnectLinear] /
+  [`DropConnectConv2d`][synsample.nn.dropout.DropConnectConv2d]: every *weight* kept with
+  probability ``1 - p`` and scaled by ``1 / (1 - p)``; one mask per pass (``shared``) or per item
+  and pass (``independent``, rows in chunks so the per-row weights stay small).
 
 Training uses the same masks (one per mini-batch for DropConnect) from torch's generator.
 """
@@ -266,7 +267,8 @@ def masked_network(model: nn.Module, layer_type: type, method: str, arch: str,
 
     Args:
         model: the trained network (not modified).
-        layer_type: :class:`MCDropout` or :class:`DropConnect`.
+        layer_type: [`MCDropout`][synsample.nn.dropout.MCDropout] or
+            [`DropConnect`][synsample.nn.dropout.DropConnect].
         method: the method's name.
         arch: the network to train when ``model`` has no such layer (for the error).
         coin: the device of every mask bit (None: each layer keeps its own).

@@ -7,7 +7,8 @@ random number per unit of every item and sample. Where it comes from follows the
 - **shared**: one field per sample from the context's per-sample generator, the same for every
   item (made once per context key, so every tile of items sees it);
 - **independent**: counter-based words keyed by ``(seed, layer, item, sample, element)``
-  (:mod:`synsample.randomness`), so the draws do not depend on how items are blocked.
+  ([`synsample.randomness`][synsample.randomness]), so the draws do not depend on how items are
+  blocked.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ def bernoulli_field(layer: SampledLayer, name: str, coin, prob: torch.Tensor, ro
         device: where the draws are made.
 
     Returns:
-        Booleans shaped as :func:`uniform_ints`'s integers.
+        Booleans shaped as [`uniform_ints`][synsample.nn.neural_noise.uniform_ints]'s integers.
     """
     bits, thr = coin.counter_thresholds(coin.probability(prob, name))
     return uniform_ints(layer, name, coin, rows, numel, bits, device) < thr.to(device)
@@ -95,8 +96,8 @@ def bernoulli_field(layer: SampledLayer, name: str, coin, prob: torch.Tensor, ro
 
 def normal_field(layer: SampledLayer, name: str, source, rows: int, numel: int,
                  device: torch.device | str = "cpu") -> torch.Tensor:
-    """Standard-normal deviates of a :class:`~synsample.devices.GaussianSource`, one per (row,
-    element), from ``bits_per_draw``-bit uniforms (mid-point quantiles), counted.
+    """Standard-normal deviates of a [`GaussianSource`][synsample.devices.GaussianSource], one per
+    (row, element), from ``bits_per_draw``-bit uniforms (mid-point quantiles), counted.
 
     Args:
         layer: the layer that draws.
@@ -107,7 +108,7 @@ def normal_field(layer: SampledLayer, name: str, source, rows: int, numel: int,
         device: where the deviates are made.
 
     Returns:
-        Deviates shaped as :func:`uniform_ints`'s integers.
+        Deviates shaped as [`uniform_ints`][synsample.nn.neural_noise.uniform_ints]'s integers.
     """
     bits = source.bits_per_draw
     return source.from_uniform_ints(uniform_ints(layer, name, source, rows, numel, bits, device),

@@ -29,7 +29,8 @@ from the paper, named so that nobody takes them for the paper's method:
   (Maddison et al.), ``log(phi) - log(1 - phi)``, temperature 1, in training; inference uses
   ``sgn(u)``.
 - the released code leaves the data-dependent initialisation (eq. 8) switched off; here it is
-  :func:`data_dependent_init_`, and training runs it unless told not to.
+  [`data_dependent_init_`][synsample.nn.nsm.data_dependent_init_], and training runs it unless told
+  not to.
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class Noise:
         """Read ``"bernoulli:0.5"`` or ``"gaussian:1"``.
 
         Args:
-            spec: ``KIND:LEVEL``, or a :class:`Noise` (returned as it is).
+            spec: ``KIND:LEVEL``, or a [`Noise`][synsample.nn.nsm.Noise] (returned as it is).
 
         Returns:
             The noise.
@@ -152,7 +153,7 @@ class NSMLayer(SampledLayer):
         weight_shape: the weight's shape, output units first.
         unit_shape: the shape of ``beta`` (one per output unit).
         bias: whether the layer has a bias.
-        noise: the multiplicative noise ``xi`` (a :class:`Noise` or its spec).
+        noise: the multiplicative noise ``xi`` (a [`Noise`][synsample.nn.nsm.Noise] or its spec).
         source: the device that draws it (default: the noise's ideal device).
         site: ``'synapse'`` (the paper's) or ``'input'`` (one value per input neuron).
         estimator: ``'erf'`` (the paper's), ``'binconcrete'`` or ``'released'`` (see the
@@ -300,8 +301,8 @@ class NSMLayer(SampledLayer):
 
     @torch.no_grad()
     def preactivation(self, z: torch.Tensor) -> torch.Tensor:
-        """One sample of ``u`` (paper 002, eq. 5) per row of ``z`` (rows as :meth:`forward`
-        makes them).
+        """One sample of ``u`` (paper 002, eq. 5) per row of ``z`` (rows as
+        [`forward`][synsample.nn.nsm.NSMLayer.forward] makes them).
 
         Args:
             z: inputs ``[batch, ...]`` or ``[batch * n, ...]``.
@@ -376,9 +377,9 @@ class NSMLayer(SampledLayer):
         standard deviation of ``(w / ||w||) . z``, so that the argument of erf has zero mean
         and unit variance on the batch (per unit; for a convolution, whose bias is per channel,
         zero median over the channel's positions, robust to the border units whose input never
-        varies). ``sigma`` is floored at :data:`INIT_MIN_STD` times the layer's median (a unit
-        whose input is constant on the batch would get ``beta = 1 / 0``); the floor does not
-        bind in the MLPs of paper 002.
+        varies). ``sigma`` is floored at [`INIT_MIN_STD`][synsample.nn.nsm.INIT_MIN_STD] times the
+        layer's median (a unit whose input is constant on the batch would get ``beta = 1 / 0``); the
+        floor does not bind in the MLPs of paper 002.
 
         Args:
             z: the layer's inputs on the batch.
@@ -408,7 +409,7 @@ class NSMLinear(NSMLayer):
         in_features: inputs per item.
         out_features: output units.
         bias: whether the layer has a bias.
-        noise: the multiplicative noise (a :class:`Noise` or its spec).
+        noise: the multiplicative noise (a [`Noise`][synsample.nn.nsm.Noise] or its spec).
         source: the device that draws it (default: the noise's ideal device).
         site: ``'synapse'`` (the paper's) or ``'input'`` (the released code's).
         estimator: ``'erf'``, ``'binconcrete'`` or ``'released'``.
@@ -533,7 +534,7 @@ class NSMConv2d(NSMLayer):
         stride: the convolution's stride.
         padding: the convolution's zero padding.
         bias: whether the layer has a bias.
-        noise: the multiplicative noise (a :class:`Noise` or its spec).
+        noise: the multiplicative noise (a [`Noise`][synsample.nn.nsm.Noise] or its spec).
         source: the device that draws it.
         site: must be ``'input'``.
         estimator: ``'erf'``, ``'binconcrete'`` or ``'released'``.

@@ -23,7 +23,8 @@ MODES = ("shared", "independent")
 
 
 def check_mode(mode: str) -> str:
-    """``mode`` if it is a sampling mode (:data:`MODES`), else a one-line error.
+    """``mode`` if it is a sampling mode ([`MODES`][synsample.nn.sampling.MODES]), else a one-line
+    error.
 
     Args:
         mode: ``'shared'`` or ``'independent'``.
@@ -52,12 +53,12 @@ class SamplingContext:
         n: samples (forward passes) in this call.
         batch: items in this call.
         generators: one generator per sample, seeded from ``(seed, first + k)``.
-        mode: ``'shared'`` or ``'independent'`` (see :data:`MODES`).
+        mode: ``'shared'`` or ``'independent'`` (see [`MODES`][synsample.nn.sampling.MODES]).
         block: distinguishes item blocks.
         seed: the run's base seed.
         first: the global index of the context's first sample.
         items: the global index of each item (None: ``0 .. batch - 1``).
-        key: identifies the draws of this context (see :meth:`SampledLayer.shared_draws`).
+        key: identifies the draws of this context (see `SampledLayer.shared_draws`).
     """
 
     n: int
@@ -66,8 +67,9 @@ class SamplingContext:
     mode: str = "shared"
     #: distinguishes item blocks (for methods that draw per item block from the generators)
     block: int = 0
-    #: the run's base seed and the index of the first sample: with :attr:`items`, the
-    #: coordinates of counter-based draws (independent mode, see synsample.randomness)
+    #: the run's base seed and the index of the first sample: with
+    #: [`items`][synsample.nn.sampling.SamplingContext.items], the coordinates of counter-based
+    #: draws (independent mode, see synsample.randomness)
     seed: int = 0
     first: int = 0
     #: the global index of each of the ``batch`` items (default ``0 .. batch - 1``); the
@@ -112,7 +114,8 @@ class SamplingContext:
             device: where the default ``arange`` is made.
 
         Returns:
-            ``[batch]`` indices (:attr:`items` when set, else ``0 .. batch - 1``).
+            ``[batch]`` indices ([`items`][synsample.nn.sampling.SamplingContext.items] when set,
+            else ``0 .. batch - 1``).
         """
         if self.items is None:
             return torch.arange(self.batch, device=device)
@@ -145,17 +148,18 @@ class SamplingContext:
 class SampledLayer(nn.Module):
     """Base of every layer that draws during a sampled call; it reads ``self.context``.
 
-    Where a layer has several ways of computing the same result, :mod:`synsample.paths` picks
-    the fastest on this machine; ``layer.paths = {"gemm": "fp32"}`` forces one per op (the
-    candidates give the same bits, so this changes speed only).
+    Where a layer has several ways of computing the same result,
+    [`synsample.paths`][synsample.paths] picks the fastest on this machine; ``layer.paths = {"gemm":
+    "fp32"}`` forces one per op (the candidates give the same bits, so this changes speed only).
     """
 
     context: SamplingContext | None = None
 
-    #: candidates forced per op for this layer (see :mod:`synsample.paths`); empty: measured
+    #: candidates forced per op for this layer (see [`synsample.paths`][synsample.paths]); empty:
+    #: measured
     paths: dict[str, str] = {}
 
-    #: the draws this layer made for the context key it last saw (see :meth:`shared_draws`)
+    #: the draws this layer made for the context key it last saw (see `shared_draws`)
     _shared: tuple[tuple, dict[str, object]] | None = None
 
     def shared_draws(self, ctx: SamplingContext, make, tag: str = ""):
@@ -263,7 +267,8 @@ def per_sample_linear(x: torch.Tensor, weights: torch.Tensor, ctx: SamplingConte
     return torch.stack([xs[:, k] @ weights[k].T for k in range(n)], dim=1).reshape(-1, out)
 
 
-#: inputs of a measurement trial below the full call (see :func:`counter_coinflip`)
+#: inputs of a measurement trial below the full call (see
+#: [`counter_coinflip`][synsample.nn.sampling.counter_coinflip])
 TRIAL_INPUTS = 256
 
 
@@ -276,12 +281,12 @@ def _counter_coinflip(name: str, args: tuple) -> tuple[torch.Tensor, int]:
 def counter_coinflip(layer: SampledLayer, x: torch.Tensor, n: int, threshold: torch.Tensor,
                      value: torch.Tensor, bits: int, items: torch.Tensor, first_sample: int,
                      key: int) -> tuple[torch.Tensor, int]:
-    """Independent-mode coins (arguments of :func:`synsample.randomness.coinflip_reference`)
-    through the fastest path here: a variant of the compiled kernel (``kernel-avx512``,
-    ``kernel-avx2``, ``kernel-base``) or the pure-PyTorch ``twin``, which give the same bits.
-    Measured on trials of the call's first items and samples (:mod:`synsample.paths`, op
-    ``coinflip``); unmeasured, the widest kernel the CPU runs, else the twin (the only path off
-    the CPU).
+    """Independent-mode coins (arguments of
+    [`synsample.randomness.coinflip_reference`][synsample.randomness.coinflip_reference]) through
+    the fastest path here: a variant of the compiled kernel (``kernel-avx512``, ``kernel-avx2``,
+    ``kernel-base``) or the pure-PyTorch ``twin``, which give the same bits. Measured on trials of
+    the call's first items and samples ([`synsample.paths`][synsample.paths], op ``coinflip``);
+    unmeasured, the widest kernel the CPU runs, else the twin (the only path off the CPU).
 
     Args:
         layer: the calling layer (its forced ``paths``).
@@ -324,7 +329,7 @@ def counter_coinflip(layer: SampledLayer, x: torch.Tensor, n: int, threshold: to
 def pass_draws(layer: SampledLayer, coin, prob: torch.Tensor, ctx: SamplingContext
                ) -> torch.Tensor:
     """``coin.draw_passes(prob, ctx, layer.layer_name)``, the passes' uniforms drawn on one
-    thread or on several at once, whichever is faster here (:mod:`synsample.paths`, op
+    thread or on several at once, whichever is faster here ([`synsample.paths`][synsample.paths], op
     ``draw``: ``serial`` or ``threads-T``). Each pass has its own generator, so both give the
     same bits; trials draw from generators of their own and are not counted.
 

@@ -30,12 +30,13 @@ Two gradient estimators are offered (``ESTIMATORS``):
     draw per batch gives a noisier gradient. Kept for comparison.
 
 The device is in the loop through its realised probability: ``p = coin.probability(|w|,
-layer)`` of any :class:`~synsample.devices.RandomSource` (the levels of a b-bit
-:class:`~synsample.devices.QuantizedCoin`, the bias, spread and stuck devices of a
-:class:`~synsample.devices.NonIdealCoin`, keyed by the same layer name the converter gives
+layer)`` of any [`RandomSource`][synsample.devices.RandomSource] (the levels of a b-bit
+[`QuantizedCoin`][synsample.devices.QuantizedCoin], the bias, spread and stuck devices of a
+[`NonIdealCoin`][synsample.devices.NonIdealCoin], keyed by the same layer name the converter gives
 it, so the same devices), with the gradient passed straight through the device's map
 (``dp/d|w| = 1``). Inference is unchanged: the trained ``nn.Linear`` weights are converted
-by :func:`synsample.methods.scann.convert` and sampled by the engine's exact coins.
+by [`synsample.methods.scann.convert`][synsample.methods.scann.convert] and sampled by the engine's
+exact coins.
 """
 
 from __future__ import annotations
@@ -147,7 +148,8 @@ _FORWARDS: dict[str, Callable[..., torch.Tensor]] = {"lrt": lrt_linear, "ste": s
 
 
 def check_estimator(estimator: str) -> None:
-    """Refuse an estimator that is not one of :data:`ESTIMATORS` (one line).
+    """Refuse an estimator that is not one of [`ESTIMATORS`][synsample.nn.sampling_aware.ESTIMATORS]
+    (one line).
 
     Args:
         estimator: the estimator's name.
@@ -166,8 +168,8 @@ def attach(model: nn.Module, coin: RandomSource | None = None, estimator: str = 
     """Make every chosen ``nn.Linear`` of ``model`` compute its training-mode passes through
     its coins (``estimator``: ``lrt`` or ``ste``, module docstring); in eval mode it stays
     deterministic. The layers keep their parameters and ``state_dict``, so the trained network
-    is an ordinary one that :func:`synsample.methods.scann.convert` turns into coins. Noise
-    comes from torch's default generator (seed it for a reproducible run).
+    is an ordinary one that [`synsample.methods.scann.convert`][synsample.methods.scann.convert]
+    turns into coins. Noise comes from torch's default generator (seed it for a reproducible run).
 
     Args:
         model: the network (patched in place).
@@ -219,7 +221,8 @@ def attach(model: nn.Module, coin: RandomSource | None = None, estimator: str = 
 def sampling_aware(model: nn.Module, coin: RandomSource | None = None, estimator: str = "lrt",
                    include: Filter = (nn.Linear,), exclude: Filter = ()
                    ) -> Iterator[list[str]]:
-    """:func:`attach` for the duration of a ``with`` block; yields the layers' names.
+    """[`attach`][synsample.nn.sampling_aware.attach] for the duration of a ``with`` block; yields
+    the layers' names.
 
     Args:
         model: the network (patched for the block).

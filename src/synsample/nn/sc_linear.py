@@ -1,18 +1,19 @@
 """A dense layer computed by quantized stochastic computing (paper 003, sections II-III).
 
-:class:`SCLinear` quantizes its inputs and weights to ``states`` levels on [-1, 1] (eq. 1-3,
-the algorithm box's two ``Quantize`` lines) and computes ``s = sum_j x_j w_ij`` either exactly
-(``length`` None: the network "without SC") or as the parallel counter of the XNOR products of
-bipolar bitstreams of ``length`` bits: ``s = (2 count - n_in L) / L``. A hidden layer's output
-is the quantized sigmoid (the LUT of Fig. 4, a state in [0, 1]); the read-out returns ``s``
+[`SCLinear`][synsample.nn.sc_linear.SCLinear] quantizes its inputs and weights to ``states`` levels
+on [-1, 1] (eq. 1-3, the algorithm box's two ``Quantize`` lines) and computes ``s = sum_j x_j w_ij``
+either exactly (``length`` None: the network "without SC") or as the parallel counter of the XNOR
+products of bipolar bitstreams of ``length`` bits: ``s = (2 count - n_in L) / L``. A hidden layer's
+output is the quantized sigmoid (the LUT of Fig. 4, a state in [0, 1]); the read-out returns ``s``
 itself, the counter, whose largest value is the predicted class.
 
 Two ways to get the counter, which agree in distribution (tests):
 
 - ``path="bits"``: the hardware, bit for bit. One stream per input node (shared by every
-  neuron, as the wires are) and one per weight, from the layer's :class:`BitstreamSource`
-  (an LFSR's streams with their real correlations), packed, XNOR-ed and popcounted
-  (:func:`~synsample.nn.stochastic_computing.xnor_popcount`). For checking and small runs.
+  neuron, as the wires are) and one per weight, from the layer's
+  [`BitstreamSource`][synsample.devices.BitstreamSource] (an LFSR's streams with their real
+  correlations), packed, XNOR-ed and popcounted
+  ([`xnor_popcount`][synsample.nn.stochastic_computing.xnor_popcount]). For checking and small runs.
 - ``path="fast"`` (default): the counter of each neuron drawn from its distribution without the
   bits. Given the realised bipolar values ``x'``, ``w'`` of the streams, a product bit is 1 with
   ``q_j = (1 + x'_j w'_j) / 2``, independently over ``j`` and the L clocks, so
@@ -21,9 +22,9 @@ Two ways to get the counter, which agree in distribution (tests):
   ``n_in L >= 12800`` independent bits in the paper's layers; Berry-Esseen bounds the
   distance between its distribution and the normal by ``0.56 sum rho / sigma^3`` (about 0.002
   for the first layer at L = 100, 0.005 for the read-out). The exact sum of binomials is
-  :func:`~synsample.nn.stochastic_computing.counter_sample`.
+  [`counter_sample`][synsample.nn.stochastic_computing.counter_sample].
 
-Sampling modes (:class:`~synsample.nn.sampling.SamplingContext`): in ``shared`` mode a pass is
+Sampling modes (`SamplingContext`): in ``shared`` mode a pass is
 one realisation of the *weight* streams for the whole batch (every weight's stream drawn once
 per pass; given it, an input stream with ``P(1) = p`` makes ``Bin(c, p) + Bin(L - c, 1 - p)``
 ones against a weight stream with ``c`` ones), and each item still has its own input streams;

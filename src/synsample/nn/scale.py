@@ -30,7 +30,8 @@ class ScaleInput(nn.Module):
 
 
 def fold_input_scale(prefix: nn.Module, layer: nn.Module) -> nn.Module:
-    """Move a trailing :class:`ScaleInput` of ``prefix`` into ``layer.input_scale``.
+    """Move a trailing [`ScaleInput`][synsample.nn.scale.ScaleInput] of ``prefix`` into
+    ``layer.input_scale``.
 
     When only shape operations stand between the scaling and the first sampled layer, that
     layer can compute ``scale * (x @ W~^T)`` on the raw integers instead of ``(scale * x) @

@@ -10,8 +10,8 @@ Inside the body a frontier value has one row per item, ``[batch, ...]``, while e
 downstream of a sampled layer has one row per item and pass, ``[batch * n, ...]`` (item-major).
 A sampled layer takes a frontier value as it is (it broadcasts it over the passes: one GEMM
 against the stacked draws, the exact int8 path for raw pixels); any other op that uses one (a
-residual add, a cat, a mul) gets it through :class:`ExpandSamples`, which repeats each row
-``n`` times, so that skip connections across sampled layers work.
+residual add, a cat, a mul) gets it through [`ExpandSamples`][synsample.nn.split.ExpandSamples],
+which repeats each row ``n`` times, so that skip connections across sampled layers work.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from torch import fx, nn
 from synsample.errors import ConfigError
 from synsample.nn.sampling import SampledLayer, SamplingContext
 
-#: the body's name of its :class:`ExpandSamples` module
+#: the body's name of its [`ExpandSamples`][synsample.nn.split.ExpandSamples] module
 EXPAND = "expand_to_samples"
 
 
@@ -47,7 +47,7 @@ class SampledTracer(fx.Tracer):
 
 class ExpandSamples(nn.Module):
     """Repeats each row of a per-item value ``n`` times (item-major), ``n`` read from the
-    :class:`SamplingContext` that :class:`~synsample.nn.stochastic.SampledNetwork` sets on it
+    `SamplingContext` that [`SampledNetwork`][synsample.nn.stochastic.SampledNetwork] sets on it
     for the duration of a call (no context: one pass, returned as it is)."""
 
     context: SamplingContext | None = None
@@ -72,7 +72,8 @@ class Frontier:
 
     The engine slices the prefix output by items, so it must be one tensor with one row per
     item: a single value travels as it is; several are flattened and concatenated along dim 1
-    (in their promoted dtype), and :meth:`unpack` restores their shapes and dtypes as views.
+    (in their promoted dtype), and [`unpack`][synsample.nn.split.Frontier.unpack] restores their
+    shapes and dtypes as views.
 
     Args:
         names: the names of the frontier values (for errors).
@@ -80,19 +81,20 @@ class Frontier:
 
     def __init__(self, names: list[str]) -> None:
         self.names = names
-        #: the trailing shape and dtype of each value, set by :meth:`pack`
+        #: the trailing shape and dtype of each value, set by
+        #: [`pack`][synsample.nn.split.Frontier.pack]
         self.layout: list[tuple[torch.Size, torch.dtype]] | None = None
 
     def pack(self, values: tuple, batch: int) -> torch.Tensor:
         """One tensor ``[batch, ...]`` holding ``values``.
 
         Args:
-            values: the frontier values, in :attr:`names` order.
+            values: the frontier values, in [`names`][synsample.nn.split.Frontier.names] order.
             batch: items in the batch.
 
         Returns:
             The single value as it is, or ``[batch, total]`` with every value flattened and
-            concatenated (the layout kept for :meth:`unpack`).
+            concatenated (the layout kept for [`unpack`][synsample.nn.split.Frontier.unpack]).
 
         Raises:
             ConfigError: for a value that is not a tensor with one row per item.
@@ -110,7 +112,7 @@ class Frontier:
         return torch.cat([v.reshape(batch, -1).to(dtype) for v in values], dim=1)
 
     def unpack(self, h: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The values :meth:`pack` packed into ``h`` (or rows of it).
+        """The values [`pack`][synsample.nn.split.Frontier.pack] packed into ``h`` (or rows of it).
 
         Args:
             h: a packed frontier ``[rows, ...]``.
@@ -119,7 +121,8 @@ class Frontier:
             The values with their shapes and dtypes.
 
         Raises:
-            ConfigError: when ``h`` does not match the layout :meth:`pack` recorded.
+            ConfigError: when ``h`` does not match the layout
+                [`pack`][synsample.nn.split.Frontier.pack] recorded.
         """
         if len(self.names) == 1:
             return (h,)

@@ -1,7 +1,7 @@
 """The one interface every method implements: a distribution over forward passes.
 
-A :class:`StochasticModel` maps a batch of inputs to ``n`` sampled outputs (logits). The
-sampling engine, the metrics and the reports only use this interface.
+A [`StochasticModel`][synsample.nn.stochastic.StochasticModel] maps a batch of inputs to ``n``
+sampled outputs (logits). The sampling engine, the metrics and the reports only use this interface.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ class StochasticModel(nn.Module):
     """A network whose forward pass is random; ``sample`` returns ``[n, batch, classes]``."""
 
     method: str = "stochastic"
-    #: at most this many item-sample rows per call of :meth:`sample` (None: no limit), for
-    #: models whose per-row activations are large; the engine tiles items to respect it
+    #: at most this many item-sample rows per call of
+    #: [`sample`][synsample.nn.stochastic.StochasticModel.sample] (None: no limit), for models whose
+    #: per-row activations are large; the engine tiles items to respect it
     rows_per_call: int | None = None
 
     def prefix(self, x: torch.Tensor) -> torch.Tensor:
@@ -66,7 +67,8 @@ class StochasticModel(nn.Module):
         """``context.n`` sampled outputs ``[n, batch, classes]`` for the prefix output ``h``.
 
         Args:
-            h: the output of :meth:`prefix` for the batch.
+            h: the output of [`prefix`][synsample.nn.stochastic.StochasticModel.prefix] for the
+                batch.
             context: the samples to draw (their generators, mode and item indices).
 
         Returns:
@@ -114,8 +116,8 @@ class SampledNetwork(StochasticModel):
     """A trained network some of whose layers sample (the conversion walk's output).
 
     ``prefix`` holds the layers before the first sampled one; ``body`` the rest (see
-    :func:`~synsample.nn.convert.split_prefix`). The sampled layers (and the body's
-    :class:`~synsample.nn.split.ExpandSamples`) read the :class:`SamplingContext` set on them
+    [`split_prefix`][synsample.nn.convert.split_prefix]). The sampled layers (and the body's
+    [`ExpandSamples`][synsample.nn.split.ExpandSamples]) read the `SamplingContext` set on them
     for the duration of a call.
 
     Args:
@@ -123,7 +125,7 @@ class SampledNetwork(StochasticModel):
         body: the rest of the network, with its sampled layers.
         sampled: the names of the sampled layers.
         method: the method's name.
-        info: more to report in :meth:`describe`.
+        info: more to report in [`describe`][synsample.nn.stochastic.SampledNetwork.describe].
     """
 
     def __init__(self, prefix: nn.Module, body: nn.Module, sampled: list[str],
@@ -142,7 +144,7 @@ class SampledNetwork(StochasticModel):
         """The body's sampled layers, in module order.
 
         Returns:
-            The body's modules that are a :class:`~synsample.nn.sampling.SampledLayer`.
+            The body's modules that are a [`SampledLayer`][synsample.nn.sampling.SampledLayer].
         """
         return [m for m in self.body.modules() if isinstance(m, SampledLayer)]
 
@@ -206,9 +208,11 @@ class SampledNetwork(StochasticModel):
         return out
 
     def _pass_by_pass(self, h: torch.Tensor, context: SamplingContext) -> torch.Tensor:
-        """:meth:`_body` one pass per call (the context's passes re-created by
-        :meth:`SamplingContext.for_samples`, so each draws what it would in one call), for an
-        untraced network whose skip connections cross a sampled layer. In shared mode another
+        """[`_body`][synsample.nn.stochastic.SampledNetwork._body] one pass per call (the context's
+        passes re-created by
+        [`SamplingContext.for_samples`][synsample.nn.sampling.SamplingContext.for_samples], so each
+        draws what it would in one call), for an untraced network whose skip connections cross a
+        sampled layer. In shared mode another
         tile of items of the same passes re-creates the draws without counting them again."""
         repeat = context.mode == "shared" and context.key == self._last_key is not None
         self._last_key = context.key

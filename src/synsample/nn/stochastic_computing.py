@@ -10,13 +10,14 @@ states (3 for n = 5, 6 for n = 11, Fig. 4a).
 
 Two paths compute the counter:
 
-- :func:`xnor_popcount`: the bit level, streams packed into 64-bit words, XNOR and popcount:
-  what the hardware does, for checking and small runs;
-- :func:`counter_sample`: the counter's exact distribution without the bits. For one neuron the
-  product bits are independent (different streams), and with quantized operands a product bit's
-  probability takes few distinct values ``q``: the count is a sum of ``Binomial(L m_q, q)`` with
-  ``m_q`` the number of products of probability ``q``. Exact in distribution per neuron; the
-  bit level also keeps the correlation between neurons that share an input stream.
+- [`xnor_popcount`][synsample.nn.stochastic_computing.xnor_popcount]: the bit level, streams packed
+  into 64-bit words, XNOR and popcount: what the hardware does, for checking and small runs;
+- [`counter_sample`][synsample.nn.stochastic_computing.counter_sample]: the counter's exact
+  distribution without the bits. For one neuron the product bits are independent (different
+  streams), and with quantized operands a product bit's probability takes few distinct values ``q``:
+  the count is a sum of ``Binomial(L m_q, q)`` with ``m_q`` the number of products of probability
+  ``q``. Exact in distribution per neuron; the bit level also keeps the correlation between neurons
+  that share an input stream.
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ class _QuantizeSTE(torch.autograd.Function):
 
 
 def quantize_ste(m: torch.Tensor, n: int, a: float = -1.0, b: float = 1.0) -> torch.Tensor:
-    """:func:`quantize` forward, the straight-through estimator backward (section III, refs.
-    [28], [29]): the gradient passes unchanged inside [a, b] and is 0 where the clip acts.
+    """[`quantize`][synsample.nn.stochastic_computing.quantize] forward, the straight-through
+    estimator backward (section III, refs. [28], [29]): the gradient passes unchanged inside [a, b]
+    and is 0 where the clip acts.
 
     Args:
         m: the values.
@@ -133,7 +135,8 @@ def xnor_popcount(x_words: torch.Tensor, w_words: torch.Tensor, length: int) -> 
     ``XNOR(x_j, w_ij)`` over every input ``j`` and stream bit.
 
     Args:
-        x_words: the input streams ``[B, in, words]`` (from :func:`pack_bits`).
+        x_words: the input streams ``[B, in, words]`` (from
+            [`pack_bits`][synsample.nn.stochastic_computing.pack_bits]).
         w_words: the weight streams ``[out, in, words]``.
         length: L, the stream bits (the padding bits are masked off).
 
@@ -236,8 +239,8 @@ def apply_lut(counts: torch.Tensor, thresholds: torch.Tensor, states: torch.Tens
 
     Args:
         counts: counter values.
-        thresholds: from :func:`sigmoid_lut`.
-        states: from :func:`sigmoid_lut`.
+        thresholds: from [`sigmoid_lut`][synsample.nn.stochastic_computing.sigmoid_lut].
+        states: from [`sigmoid_lut`][synsample.nn.stochastic_computing.sigmoid_lut].
 
     Returns:
         The output states, shaped as ``counts``.

@@ -1,10 +1,11 @@
 """Layers whose whole weight tensor is drawn for every pass: the base of Bayes-by-Backprop's
 Gaussian layers and of SpinBayes' crossbar layers (paper 004).
 
-A :class:`WeightSampledLayer` is a linear or convolutional layer. In a sampled call it gets
-one weight tensor per pass (``shared`` mode: ``[n, *weight.shape]`` for the whole batch) or one
-per item-sample row (``independent`` mode: ``[rows, *weight.shape]``), and applies each to its
-rows with one grouped convolution or batched matrix product, not a Python loop.
+A [`WeightSampledLayer`][synsample.nn.weight_sampling.WeightSampledLayer] is a linear or
+convolutional layer. In a sampled call it gets one weight tensor per pass (``shared`` mode:
+``[n, *weight.shape]`` for the whole batch) or one per item-sample row (``independent`` mode:
+``[rows, *weight.shape]``), and applies each to its rows with one grouped convolution or batched
+matrix product, not a Python loop.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from synsample.nn.sampling import SampledLayer, SamplingContext, per_sample_line
 
 
 class WeightSampledLayer(SampledLayer):
-    """Shared machinery; subclasses set :attr:`weight_shape` and, for convolutions,
-    :attr:`stride` and :attr:`padding` (``conv`` True)."""
+    """Shared machinery; subclasses set
+    [`weight_shape`][synsample.nn.weight_sampling.WeightSampledLayer.weight_shape] and, for
+    convolutions,
+    [`stride`][synsample.nn.weight_sampling.WeightSampledLayer.stride] and
+    [`padding`][synsample.nn.weight_sampling.WeightSampledLayer.padding] (``conv`` True)."""
 
     conv: bool = False
     stride: int = 1

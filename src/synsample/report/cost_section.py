@@ -1,5 +1,5 @@
 """The cost section of a report: what one inference costs, component by component
-(:func:`synsample.hardware.measure`'s result)."""
+([`synsample.hardware.measure`][synsample.hardware.measure]'s result)."""
 
 from __future__ import annotations
 

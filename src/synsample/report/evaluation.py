@@ -21,7 +21,8 @@ def write_evaluation(out: Path, result: dict[str, Any], in_scores: torch.Tensor,
 
     Args:
         out: the report folder.
-        result: :func:`synsample.evaluate.evaluate_model`'s metrics with the checkpoint's facts.
+        result: [`synsample.evaluate.evaluate_model`][synsample.evaluate.evaluate_model]'s metrics
+            with the checkpoint's facts.
         in_scores: the test items' uncertainty scores (``result["score"]``).
         ood_scores: each OoD set's scores.
     """

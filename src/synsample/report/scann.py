@@ -72,7 +72,7 @@ def precision_table(summaries: dict[str, dict[str, Any]], paper: dict[str, float
     entropy and information (eqs. 4-5), random bits and time, beside the paper's accuracy.
 
     Args:
-        summaries: :func:`synsample.metrics.summarize` per precision.
+        summaries: [`synsample.metrics.summarize`][synsample.metrics.summarize] per precision.
         paper: the paper's accuracy (%) per precision, or None.
 
     Returns:
@@ -100,7 +100,7 @@ def entropy_table(summaries: dict[str, dict[str, Any]]) -> str:
     precision, and how often high entropy flags an error.
 
     Args:
-        summaries: :func:`synsample.metrics.summarize` per precision.
+        summaries: [`synsample.metrics.summarize`][synsample.metrics.summarize] per precision.
 
     Returns:
         the table.
@@ -220,7 +220,8 @@ def write_sample_report(out: Path, checkpoint_dir: Path, ck_config: dict[str, An
                         cost: dict[str, Any] | None = None) -> dict[str, Any]:
     """The report of ``synsample sample``: one trained network sampled at one precision.
     ``det_pred``: the reference predictions, named ``reference`` (for a network that always
-    samples, such as an NSM, one sampled pass); ``cost``: :func:`synsample.hardware.measure`'s
+    samples, such as an NSM, one sampled pass); ``cost``:
+    [`synsample.hardware.measure`][synsample.hardware.measure]'s
     result, reported when given."""
     labels = test.labels
     summary = metrics.summarize(pred, labels)

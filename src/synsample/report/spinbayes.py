@@ -159,7 +159,7 @@ def write(cfg, training: dict[str, Any], main: dict[str, Any], ways: dict[int, A
         main: each method's evaluation.
         ways: SpinBayes' evaluation per n of n-way inference.
         sweep: SpinBayes' evaluation per ``QxN`` (empty: no sweep).
-        memory: :func:`synsample.experiments.spinbayes.memory_rows`.
+        memory: [`memory_rows`][synsample.experiments.spinbayes.memory_rows]'s rows.
         energy: SpinBayes' energy per image (Table 5).
 
     Returns:
