@@ -58,6 +58,44 @@ def cmd_data_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_devices_test(args: argparse.Namespace) -> int:
+    """``synsample devices test``: [`test_stream`][synsample.devices.quality.test_stream] of a
+    recording.
+
+    Args:
+        args: the parsed command line.
+
+    Returns:
+        the exit status (0 whether or not the stream passes; 2 for a user error).
+    """
+    from synsample.devices import quality
+    from synsample.io import write_json
+
+    if args.json:
+        checks.writable_file(args.json, "JSON report")
+    bits = quality.read_bits(args.file, args.format, args.max_bits)
+    report = quality.test_stream(bits, args.alpha, args.max_lag)
+    p, low, high = report.ones
+    print(f"{args.file}: {report.bits:,} bits")
+    print(f"  ones {p:.5f} (99% interval {low:.5f} .. {high:.5f}); min-entropy "
+          f"{report.min_entropy:.4f} bits per bit (SP 800-90B MCV)")
+    lags = ", ".join(f"{r:+.4f}" for r in report.autocorrelation)
+    print(f"  autocorrelation at lags 1..{len(report.autocorrelation)}: {lags} "
+          f"(bound +-{report.correlation_bound:.4f})")
+    for name, value in report.p_values.items():
+        verdict = "pass" if value >= report.alpha else "FAIL"
+        print(f"  {name:<34} P = {value:.6f}  {verdict}")
+    xors = ("passes as it is" if report.xors_to_pass == 1 else
+            f"passes after XORing {report.xors_to_pass} parts" if report.xors_to_pass else
+            "does not pass after XORing up to 4 parts")
+    print(f"{'PASS' if report.passed else 'FAIL'} at alpha {args.alpha:g} for the whole "
+          f"family (each test at {report.alpha:.2g})"
+          + ("" if report.passed else f" ({'; '.join(report.failed)})") + f"; the stream {xors}")
+    if args.json:
+        write_json(args.json, report.to_json())
+    return 0
+
+
 def cmd_data_list(args: argparse.Namespace) -> int:
     """``synsample data list``: what is cached, verified or not, and where.
 
@@ -448,6 +486,35 @@ def build_parser() -> argparse.ArgumentParser:
     p_fetch.set_defaults(func=cmd_data_fetch)
     p_list = dsub.add_parser("list", help="what is cached, verified or not", parents=[common])
     p_list.set_defaults(func=cmd_data_list)
+
+    from synsample.devices import quality
+
+    p_dev = sub.add_parser("devices", help="test a device's recorded randomness",
+                           parents=[common],
+                           description="Tools for a stochastic device's own data.")
+    devsub = p_dev.add_subparsers(dest="devices_command", metavar="ACTION", required=True)
+    p_test = devsub.add_parser(
+        "test", parents=[common], help="the quality of a recorded bit stream",
+        description="Bias with its 99%% interval, autocorrelation, SP 800-90B min-entropy, the "
+                    "NIST SP 800-22 tests without tables (frequency, block frequency, runs, "
+                    "serial, approximate entropy, cumulative sums), and how many XORed parts "
+                    "of the stream pass. Exit status 0 whether or not the stream passes; the "
+                    "verdict is printed (and in --json).")
+    p_test.add_argument("file", metavar="FILE", help="the recording: .npy of 0/1, .txt of the "
+                                                      "characters 0 and 1, or packed binary "
+                                                      "(first bit the most significant)")
+    p_test.add_argument("--format", default="auto", choices=quality.FORMATS,
+                        help="how FILE holds its bits (default: auto, by the suffix)")
+    p_test.add_argument("--max-bits", type=_POSITIVE, default=quality.MAX_BITS, metavar="N",
+                        help=f"read at most the first N bits (default {quality.MAX_BITS:,})")
+    p_test.add_argument("--alpha", type=argparse_type(fraction), default=quality.ALPHA,
+                        help=f"the chance that a good stream fails, over all the tests "
+                             f"(Bonferroni; default {quality.ALPHA}, the standard's level)")
+    p_test.add_argument("--max-lag", type=_POSITIVE, default=8, metavar="K",
+                        help="autocorrelation lags tested (default 8)")
+    p_test.add_argument("--json", metavar="FILE", help="also write the report as JSON here "
+                                                         "(default: printed only)")
+    p_test.set_defaults(func=cmd_devices_test)
 
     from synsample.tracking import DEFAULT_STORE
 
