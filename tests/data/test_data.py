@@ -91,7 +91,7 @@ def test_real_dataset_from_cache_is_verified(name, real_home):
                                                      974, 1009] if name == "mnist" else [1000] * 10)
 
 
-@pytest.mark.parametrize("name", ["gaussian-noise", "uniform-noise", "noisy", "fake"])
+@pytest.mark.parametrize("name", ["gaussian-noise", "uniform-noise", "noisy", "fake", "fakedata"])
 def test_generated_ood_sets_match_the_reference_and_are_seeded(synthetic, name):
     ref = data.load("synthetic", "test", path=synthetic)
     a = ood_data.make_ood(name, ref, items=50, seed=1)
@@ -122,3 +122,25 @@ def test_other_ood_set_is_the_real_other_dataset(real_home):
     other = ood_data.make_ood("other", mnist, items=100)
     fashion = data.load("fashion-mnist", "test", fetch=False)
     assert torch.equal(other.images, fashion.images[:100])
+
+
+def test_fakedata_is_torchvisions_iid_pixels_beside_the_smoothed_fake(synthetic):
+    """torchvision's FakeData draws randn pixels and ToPILImage writes them as
+    ``x.mul(255).byte()``: the integer part's low byte. Ours: the same values, i.i.d.; the
+    smoothed ``fake`` set has strongly correlated neighbours."""
+    import torch
+
+    ref = data.load("synthetic", "test", path=synthetic)
+    fake_iid = ood_data.make_ood("fakedata", ref, items=200, seed=4)
+    g = torch.Generator().manual_seed(4)
+    expected = (torch.randn(fake_iid.images.shape, generator=g) * 255).to(torch.int32)
+    assert torch.equal(fake_iid.images, expected.to(torch.uint8))  # int32 -> uint8 wraps
+
+    def neighbour_correlation(images):
+        x = images.to(torch.float64)
+        a, b = x[..., :-1].flatten(), x[..., 1:].flatten()
+        return float(torch.corrcoef(torch.stack([a, b]))[0, 1])
+
+    assert abs(neighbour_correlation(fake_iid.images)) < 0.05
+    smooth = ood_data.make_ood("fake", ref, items=200, seed=4).images  # 7x7 onto 8x8 here
+    assert neighbour_correlation(smooth) > 0.3

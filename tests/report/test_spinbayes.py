@@ -114,11 +114,13 @@ def test_table_3_rule_and_auroc_per_set_and_the_papers_row(written):
 
 def test_a_set_a_method_was_not_run_on_is_a_dash():
     main = {"spinbayes": _eval(0.9, {"noisy": _ood(0.5, 0.5, 0.7)}),
-            "bbb": _eval(0.9, {"fake": _ood(0.25, 0.5, 0.8)})}
+            "bbb": _eval(0.9, {"fake": _ood(0.25, 0.5, 0.8), "fakedata": _ood(0.75, 0.5, 0.9)})}
     header, rows = sb._ood_table(main, "method", papers.SPINBAYES_TABLE3)
-    assert header == ["method", "noisy MNIST: rule / AUROC", "FakeData: rule / AUROC"]
-    assert rows == [["SpinBayes", "50.0 / 0.700", "-"], ["Bayes-by-Backprop", "-", "25.0 / 0.800"],
-                    ["SpinBayes, paper (rule)", "99.21", "100.00"]]
+    assert header == ["method", "noisy MNIST: rule / AUROC", "smoothed FakeData: rule / AUROC",
+                      "FakeData (torchvision's, i.i.d.): rule / AUROC"]
+    assert rows == [["SpinBayes", "50.0 / 0.700", "-", "-"],
+                    ["Bayes-by-Backprop", "-", "25.0 / 0.800", "75.0 / 0.900"],
+                    ["SpinBayes, paper (rule)", "99.21", "-", "100.00"]]  # the paper's: i.i.d.
 
 
 def test_both_readings_table_with_each_readings_in_distribution_rejection(written):

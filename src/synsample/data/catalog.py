@@ -12,7 +12,7 @@ from synsample.errors import DataError
 
 #: the out-of-distribution sets [`synsample.data.ood`][synsample.data.ood] makes, and each dataset's
 #: "other" set
-OOD_SETS = ("gaussian-noise", "uniform-noise", "noisy", "fake", "other")
+OOD_SETS = ("gaussian-noise", "uniform-noise", "noisy", "fake", "fakedata", "other")
 OTHER = {"mnist": "fashion-mnist", "fashion-mnist": "mnist"}
 
 

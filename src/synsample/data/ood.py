@@ -13,6 +13,9 @@ uniform-noise      i.i.d. uniform pixels in 0..255
 noisy              the reference test images plus normal noise (std 0.3 of full scale)
 fake               smooth random images: 7x7 uniform noise upsampled bilinearly (like
                    torchvision's FakeData, but with spatial structure)
+fakedata           torchvision's ``FakeData`` as it draws its pixels: i.i.d. standard normal
+                   values, written as bytes the way its ``ToPILImage`` does (times 255, the
+                   integer part's low 8 bits): the set paper 004 names
 other              the other of MNIST / Fashion-MNIST (test split)
 =================  ========================================================================
 """
@@ -81,6 +84,10 @@ def make_ood(name: str, reference, items: int | None = None, seed: int = 0):
         low = torch.rand((n, shape[1], 7, 7), generator=g) * 255
         images = _to_uint8(torch.nn.functional.interpolate(low, size=shape[2:], mode="bilinear",
                                                            align_corners=False))
+    elif name == "fakedata":
+        # ToPILImage: x.mul(255).byte(), which keeps the low byte of the truncated integer
+        wrapped = torch.trunc(torch.randn(shape, generator=g) * 255).to(torch.int64) % 256
+        images = wrapped.to(torch.uint8)
     else:
         if reference.name not in OTHER:
             raise DataError(f"'other' is defined for MNIST and Fashion-MNIST, not "

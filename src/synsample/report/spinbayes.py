@@ -16,7 +16,8 @@ from synsample.report.markdown import table, text_table
 #: the report's name of each method: its spec's title
 NAMES = {name: spec.title for name, spec in REGISTRY.items()}
 OOD_NAMES = {"gaussian-noise": "Gaussian", "uniform-noise": "uniform noise",
-             "noisy": "noisy MNIST", "fake": "FakeData", "other": "Fashion-MNIST"}
+             "noisy": "noisy MNIST", "fake": "smoothed FakeData",
+             "fakedata": "FakeData (torchvision's, i.i.d.)", "other": "Fashion-MNIST"}
 
 
 def _p(x: float | None, digits: int = 2) -> str:
