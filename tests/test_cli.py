@@ -92,7 +92,7 @@ def test_evaluate_reports_every_metric_and_ood_set(capsys, synthetic, tmp_path):
                          str(out_dir))
     assert code == 0, err
     m = json.loads((out_dir / "metrics.json").read_text())
-    assert set(m["ood"]) == {"gaussian-noise", "uniform-noise", "noisy", "fake"}
+    assert set(m["ood"]) == {"gaussian-noise", "uniform-noise", "noisy", "fake", "fakedata"}
     assert "other" in m["ood_skipped"]  # only defined for MNIST / Fashion-MNIST
     for o in m["ood"].values():
         assert 0.0 <= o["by_score"]["vote-entropy"]["auroc"] <= 1.0
