@@ -190,6 +190,7 @@ def _check_network_fields(folder: Path, config: dict[str, Any]) -> None:
                               f"{MAX_CLASSES:,}, got {str(classes)[:40]}; {fix}")
     kinds = {"dropout": (float, int), "init": (str,), "noise": (str,), "estimator": (str,),
              "noise_site": (str,), "bias": (bool,), "states": (int,), "sc_length": (int,),
+             "hidden": (int,),
              "dataset": (str,)}
     for key, types in kinds.items():
         value = config.get(key)

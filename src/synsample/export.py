@@ -44,7 +44,7 @@ VERSION = 2  # 2: the manifest is sealed and holds each tensor's SHA-256
 #: the methods whose hardware tensors an export holds (their specs say ``exports``)
 METHODS = tuple(name for name, spec in methods.REGISTRY.items() if spec.exports)
 _CONFIG_KEYS = ("arch", "input_shape", "num_classes", "dropout", "init", "noise", "estimator",
-                "noise_site", "bias", "states", "sc_length", "dataset")
+                "noise_site", "bias", "states", "sc_length", "dataset", "hidden")
 
 
 #: per sampled layer type, its state entries the hardware tensors replace (restored by

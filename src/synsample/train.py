@@ -55,6 +55,7 @@ class TrainConfig:
             never).
         holdout_class: the class to under-represent (paper 000, section III.C), or None.
         holdout_fraction: the fraction of its training items dropped.
+        hidden: hidden units of paper 000's MLP and conv net (None: 400 and 100).
         calibration_items: training items kept out for recalibration and conformal sets.
         optimizer: ``rmsprop`` (paper 000), ``adam`` (paper 002) or ``sgd``.
         data_init: paper 002's eq. 8 on the first batch of 100 training items.
@@ -98,6 +99,11 @@ class TrainConfig:
                                                                  "gaussian for sc-*")
     #: clip the weights of nn.Linear layers into [-bound, bound] after every step (None: never)
     weight_bound: float | None = 1.0
+    #: paper 000's MLP and conv net: hidden units (None: the architecture's 400 and 100)
+    hidden: int | None = option(None, "mlp and conv: hidden units (paper 000: 400 in the MLP of "
+                                "Table I, 100 in the conv net; its section II.B names 40)",
+                                parse=positive_int, metavar="N",
+                                default_text="the architecture's: 400 (mlp), 100 (conv)")
     #: under-represent one class (paper 000, III.C): drop this fraction of its training items
     holdout_class: int | None = None
     holdout_fraction: float = 0.0
@@ -262,7 +268,7 @@ _OPTIONAL: dict[str, Any] = {"optimizer": "rmsprop", "data_init": False, "noise"
                              "calibration_items": 0,
                              "bias": True, "loss": "cross-entropy", "lr_decay": 1.0,
                              "states": None, "sc_length": None, "sampling_aware": None,
-                             "sa_estimator": "lrt"}
+                             "sa_estimator": "lrt", "hidden": None}
 
 
 def _rmsprop(params, config: TrainConfig) -> torch.optim.Optimizer:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import torch
 
 from synsample import cli
 from synsample.config_args import cli_fields, option, positive_int
@@ -184,3 +185,21 @@ def test_table1_dropout_is_an_option_that_keeps_the_default_jobs_keys():
     assert short.key != default.key and short.config["dropout"] == 0.2
     with pytest.raises(ConfigError, match=r"dropout must lie in \[0, 1\)"):
         TrainConfig(dropout=1.5).check()
+
+
+def test_table1_hidden_units_build_the_width_asked_and_name_the_row():
+    from dataclasses import asdict
+
+    from synsample import models
+    from synsample.experiments import scann_table1 as t1
+    from synsample.train import TrainConfig
+
+    rows = t1.row_jobs(t1.Table1Config(progress=False, hidden=40, archs=("mlp", "conv")),
+                       lambda m: None)
+    assert rows["mnist mlp"]["train"].config["hidden"] == 40
+    assert "hidden" not in t1.row_jobs(t1.Table1Config(progress=False), lambda m: None)[
+        "mnist mlp"]["train"].config  # the default keeps the jobs' keys
+    net = models.build_from_config(asdict(TrainConfig(hidden=40)), (1, 28, 28), 10)
+    assert [m.out_features for m in net if isinstance(m, torch.nn.Linear)] == [40, 10]
+    assert (t1.network("mlp", 40), t1.network("conv", 64), t1.network("mlp")) == (
+        "784-40-10", "784-[32x3x3]-64-10", "784-400-10")

@@ -61,6 +61,17 @@ class Table1Config(ScannSampling):
                                     choices=ARCHS)
     precisions: tuple[str, ...] = option(PRECISIONS, "coin precisions sampled: full, or bits "
                                          "such as 8 or 4", flag="--precision")
+    hidden: int | None = option(None, "hidden units of the rows' networks (paper 000: 400 in "
+                                "Table I's MLP, 100 in its conv net; section II.B names 40)",
+                                parse=positive_int, metavar="N",
+                                default_text="the paper's: 400 (mlp), 100 (conv)")
+
+
+def network(arch: str, hidden: int | None = None) -> str:
+    """The row's network as the paper writes it, with ``hidden`` units when given."""
+    if hidden is None:
+        return NETWORK[arch]
+    return f"784-{hidden}-10" if arch == "mlp" else f"784-[32x3x3]-{hidden}-10"
 
 
 def sample_job(trained: Job, precision: str, cfg: ScannSampling,
@@ -100,23 +111,25 @@ def row_jobs(cfg: ScannSampling, log: Callable[[str], None],
     for dataset in cfg.datasets:
         for arch in cfg.archs:
             epochs = cfg.epochs_for(arch)
-            log(f"== {dataset} {NETWORK[arch]}: train {epochs} epochs, sample {cfg.samples} "
-                f"passes at {', '.join(precisions)}")
+            hidden = getattr(cfg, "hidden", None)
+            log(f"== {dataset} {network(arch, hidden)}: train {epochs} epochs, sample "
+                f"{cfg.samples} passes at {', '.join(precisions)}")
             tc = TrainConfig.for_arch(arch, dataset=dataset, epochs=epochs, seed=cfg.seed,
-                                      dropout=cfg.dropout)
+                                      dropout=cfg.dropout, hidden=hidden)
             trained = train_job(tc, cfg, log)
             rows[f"{dataset} {arch}"] = {"train": trained, "sampled": {
                 p: sample_job(trained, p, cfg, log) for p in precisions}}
     return rows
 
 
-def row_results(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def row_results(results: dict[str, dict[str, Any]], hidden: int | None = None
+                ) -> list[dict[str, Any]]:
     """The rows of [`row_jobs`][synsample.experiments.scann_table1.row_jobs] from their jobs'
-    results, as the reports read them."""
+    results, as the reports read them (``hidden``: the rows' hidden units, when set)."""
     rows = []
     for key, r in results.items():
         dataset, arch = key.split()
-        rows.append({"dataset": dataset, "arch": arch, "network": NETWORK[arch],
+        rows.append({"dataset": dataset, "arch": arch, "network": network(arch, hidden),
                      "train": r["train"], "train_job": r["train"]["job"],
                      "sample_jobs": {p: s["job"] for p, s in r["sampled"].items()},
                      "sampled": r["sampled"], "paper": papers.SCANN_TABLE1.get((dataset, arch))})
@@ -126,7 +139,7 @@ def row_results(results: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 def report(cfg: Table1Config, results: dict[str, Any], store: JobStore,
            log: Callable[[str], None]) -> dict[str, Any]:
     """Table I beside the paper's: ``report.md``, ``metrics.json`` and figures."""
-    return scann_report.write_table1(cfg, row_results(results), store.root)
+    return scann_report.write_table1(cfg, row_results(results, cfg.hidden), store.root)
 
 
 EXPERIMENT = Experiment(

@@ -116,7 +116,8 @@ INITS: dict[str, Callable[[nn.Module], nn.Module]] = {"glorot": init_glorot_,
 
 
 def _mlp(input_shape: tuple[int, ...], num_classes: int, dropout: float,
-         hidden: tuple[int, ...] = (400,), **_: Any) -> nn.Sequential:
+         hidden: int | tuple[int, ...] = (400,), **_: Any) -> nn.Sequential:
+    hidden = (hidden,) if isinstance(hidden, int) else hidden
     layers: list[nn.Module] = [ScaleInput(), nn.Flatten()]
     width = math.prod(input_shape)
     for h in hidden:
@@ -400,4 +401,5 @@ def build_from_config(config: dict[str, Any], input_shape: tuple[int, ...], num_
                  dropout=config.get("dropout", 0.5), init=config.get("init", "glorot"),
                  seed=seed, noise=config.get("noise"), estimator=config.get("estimator"),
                  site=config.get("noise_site"), bias=config.get("bias"),
-                 states=config.get("states"), sc_length=config.get("sc_length"))
+                 states=config.get("states"), sc_length=config.get("sc_length"),
+                 hidden=config.get("hidden"))
