@@ -13,16 +13,20 @@ from typing import Any
 
 import torch
 
-_POOLS: dict[int, Any] = {}
+_POOLS: dict[tuple[int, int], Any] = {}
 
 
 def _pool(workers: int):
-    """A thread pool of ``workers`` threads, made once per size."""
-    if workers not in _POOLS:
+    """A thread pool of ``workers`` threads, made once per size and process (a forked child
+    inherits the parent's pool without its threads, and would wait on it for ever)."""
+    import os
+
+    key = (os.getpid(), workers)
+    if key not in _POOLS:
         from concurrent.futures import ThreadPoolExecutor
 
-        _POOLS[workers] = ThreadPoolExecutor(workers, thread_name_prefix="synsample-draw")
-    return _POOLS[workers]
+        _POOLS[key] = ThreadPoolExecutor(workers, thread_name_prefix="synsample-draw")
+    return _POOLS[key]
 
 
 def pool_seed(seed: int, pool: str) -> int:
