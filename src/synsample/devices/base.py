@@ -8,6 +8,7 @@ can realise (precision, bias, spread) and counts every random bit it produced, f
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from typing import Any
 
@@ -19,8 +20,6 @@ _POOLS: dict[tuple[int, int], Any] = {}
 def _pool(workers: int):
     """A thread pool of ``workers`` threads, made once per size and process (a forked child
     inherits the parent's pool without its threads, and would wait on it for ever)."""
-    import os
-
     key = (os.getpid(), workers)
     if key not in _POOLS:
         from concurrent.futures import ThreadPoolExecutor

@@ -307,8 +307,10 @@ def test_stream(bits: np.ndarray, alpha: float = ALPHA, max_lag: int = 8,
         part = len(bits) // k
         if part < MIN_BITS:
             break
-        xored = np.bitwise_xor.reduce(bits[: k * part].reshape(k, part), axis=0)
-        if k == 1 and report.passed or k > 1 and _check(xored, alpha, max_lag).passed:
+        passed = report.passed if k == 1 else _check(
+            np.bitwise_xor.reduce(bits[: k * part].reshape(k, part), axis=0), alpha,
+            max_lag).passed
+        if passed:
             report.xors_to_pass = k
             break
     return report

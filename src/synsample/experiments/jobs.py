@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from synsample.errors import ConfigError, SynsampleError
-from synsample.io import FolderBusy, folder_lock, read_cached, sealed, unsealed, write_json
+from synsample.io import (
+    SEAL,
+    FolderBusy,
+    folder_lock,
+    read_cached,
+    sealed,
+    unsealed,
+    write_json,
+)
 
 RESULT = "result.json"
 
@@ -155,7 +163,7 @@ def run_job(store: JobStore, job: Job, log: Callable[[str], None] = print) -> di
         result = sealed({**result, "job": job.name,
                          "job_seconds": time.perf_counter() - start})
         write_json(folder / RESULT, result)
-        return unsealed(result)
+        return {k: v for k, v in result.items() if k != SEAL}  # as stored() reads it back
     finally:
         lock.__exit__(None, None, None)
 
