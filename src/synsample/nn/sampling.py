@@ -342,25 +342,26 @@ def pass_draws(layer: SampledLayer, coin, prob: torch.Tensor, ctx: SamplingConte
     Returns:
         ``[ctx.n, *prob.shape]`` booleans.
     """
-    threads = min(torch.get_num_threads(), ctx.n)
+    threads = torch.get_num_threads()
     names = ["serial"]
-    if threads > 1 and prob.device.type == "cpu" and coin.parallel_draws:
+    if threads > 1 and ctx.n > 1 and prob.device.type == "cpu" and coin.parallel_draws:
         names.append(f"threads-{threads}")
 
-    def workers(name: str) -> int:
-        return int(name.removeprefix("threads-")) if name != "serial" else 1
+    def workers(name: str, passes: int) -> int:
+        return min(int(name.removeprefix("threads-")), passes) if name != "serial" else 1
 
     def run(name: str, passes: int) -> torch.Tensor:
         before = coin.snapshot()
         try:
             gens = [torch.Generator().manual_seed(i) for i in range(passes)]
             return coin.draw_passes(prob, dataclasses.replace(ctx, generators=gens, n=passes),
-                                    layer.layer_name, workers(name))
+                                    layer.layer_name, workers(name, passes))
         finally:
             coin.restore(before)
 
-    # timed at the call's own passes: fewer passes than threads would leave a thread idle
-    chosen = paths.choose("draw", names, run, [ctx.n],
-                          {"numel": paths.bucket(prob.numel()), "passes": ctx.n},
+    # one measurement per layer shape, whatever the chunk's passes (a chunk cut at a vote
+    # checkpoint has fewer): two passes per thread, so that no thread idles in the trial
+    chosen = paths.choose("draw", names, run, [2 * threads],
+                          {"numel": paths.bucket(prob.numel())},
                           prob.device, layer_paths=layer.paths, reference="serial")
-    return coin.draw_passes(prob, ctx, layer.layer_name, workers(chosen))
+    return coin.draw_passes(prob, ctx, layer.layer_name, workers(chosen, ctx.n))
